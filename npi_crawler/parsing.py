@@ -1,0 +1,434 @@
+"""Pure functions over NPI's HTML: list pages and article pages to plain data.
+
+Nothing here touches the network, Scrapy or the database, so every function can be tested on a
+saved page. Selectors are the ones documented for the real site; each has a fallback, and every
+fallback taken or field missed is reported in ``notes`` (stat keys such as ``fallback/title_og``),
+so a layout change shows in the crawl stats instead of passing silently.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import lxml.html
+from lxml import etree
+
+SECTIONS: tuple[str, ...] = ("diplomacy", "industry", "economy", "technology", "government", "policy")
+LANGS: tuple[str, ...] = ("ja", "en")
+NPI_HOSTS = frozenset({"npi.or.jp", "www.npi.or.jp"})
+
+_WS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# -- text and value normalizers ------------------------------------------------------------------
+
+
+def normalize_space(text: str | None) -> str:
+    """Fold every run of whitespace (ideographic and no-break spaces included) to one space.
+
+    Characters themselves are kept: full-width letters and Japanese punctuation are content.
+    """
+    if not text:
+        return ""
+    return _WS.sub(" ", _CONTROL.sub("", text)).strip()
+
+
+def normalize_block(text: str | None) -> str:
+    """Like ``normalize_space`` but keeps single line breaks (from ``<br>``) inside a block."""
+    if not text:
+        return ""
+    lines = (normalize_space(line) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+_ERAS = {"令和": 2018, "平成": 1988, "昭和": 1925}
+_MONTHS = {
+    m.lower(): i
+    for i, names in enumerate(
+        [
+            ("January", "Jan"),
+            ("February", "Feb"),
+            ("March", "Mar"),
+            ("April", "Apr"),
+            ("May",),
+            ("June", "Jun"),
+            ("July", "Jul"),
+            ("August", "Aug"),
+            ("September", "Sep", "Sept"),
+            ("October", "Oct"),
+            ("November", "Nov"),
+            ("December", "Dec"),
+        ],
+        start=1,
+    )
+    for m in names
+}
+_NUMERIC_DATE = re.compile(r"(\d{4})\s*[/.\-年]\s*(\d{1,2})\s*[/.\-月]\s*(\d{1,2})")
+_ERA_DATE = re.compile(r"(令和|平成|昭和)\s*(\d{1,2}|元)\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
+_MONTH_FIRST = re.compile(r"([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
+_DAY_FIRST = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})")
+_URL_DATE = re.compile(r"/(\d{4})/(\d{2})/(\d{2})\d{6}\.html?$")
+
+
+def _iso(year: int, month: int, day: int) -> str | None:
+    try:
+        return dt.date(year, month, day).isoformat() if 1900 <= year <= 2200 else None
+    except ValueError:
+        return None
+
+
+def parse_date(text: str | None) -> str | None:
+    """An ISO date (``YYYY-MM-DD``) from the ways NPI pages write dates, or None.
+
+    Accepts ``2025/06/30``, ``2025.6.30``, ``2025年6月30日``, ``令和7年6月30日``, ``June 30, 2025``
+    and ``30 June 2025``, in full- or half-width digits.
+    """
+    if not text:
+        return None
+    text = unicodedata.normalize("NFKC", text)  # safe here: only digits and separators matter
+    if m := _NUMERIC_DATE.search(text):
+        return _iso(int(m[1]), int(m[2]), int(m[3]))
+    if m := _ERA_DATE.search(text):
+        year = 1 if m[2] == "元" else int(m[2])
+        return _iso(_ERAS[m[1]] + year, int(m[3]), int(m[4]))
+    if (m := _MONTH_FIRST.search(text)) and m[1].lower() in _MONTHS:
+        return _iso(int(m[3]), _MONTHS[m[1].lower()], int(m[2]))
+    if (m := _DAY_FIRST.search(text)) and m[2].lower() in _MONTHS:
+        return _iso(int(m[3]), _MONTHS[m[2].lower()], int(m[1]))
+    return None
+
+
+def date_from_url(url: str) -> str | None:
+    """The date in an article URL such as ``/research/2025/06/30150000.html``."""
+    m = _URL_DATE.search(urlsplit(url).path)
+    return _iso(int(m[1]), int(m[2]), int(m[3])) if m else None
+
+
+def lang_from_url(url: str) -> str:
+    path = urlsplit(url).path
+    return "en" if path == "/en" or path.startswith("/en/") else "ja"
+
+
+def canonical_url(url: str) -> str:
+    """One spelling per page: lower-case host, ``www.npi.or.jp`` folded into ``npi.or.jp`` (and
+    https for it), default ports and fragments dropped."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if host in NPI_HOSTS:
+        host, scheme = "npi.or.jp", "https"
+        port = None
+    if port and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+
+
+# -- list pages -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ListPage:
+    entries: list[str]  # absolute article URLs, in page order, without repeats
+    pages: list[tuple[str, str]]  # (label, absolute URL) of every pagination link
+    notes: list[str] = field(default_factory=list)
+
+
+_LIST_PAGE_PATH = re.compile(r"/index(?:_\d+)?\.html?$|/$")
+
+
+def _tree(html: str) -> etree._Element:
+    if not html or not html.strip():
+        return lxml.html.fromstring("<html></html>")
+    try:
+        try:
+            return lxml.html.fromstring(html)
+        except ValueError:
+            # lxml refuses str input that declares an encoding; the text is already decoded.
+            return lxml.html.fromstring(html.encode("utf-8", "replace"))
+    except etree.ParserError:  # nothing parseable at all
+        return lxml.html.fromstring("<html></html>")
+
+
+def _is_article_link(href: str, page_url: str) -> bool:
+    if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
+        return False
+    target = urlsplit(urljoin(page_url, href))
+    if target.scheme not in ("http", "https"):
+        return False
+    if _LIST_PAGE_PATH.search(target.path) or target.path.lower().endswith(".pdf"):
+        return False
+    return True
+
+
+def parse_list_page(html: str, url: str) -> ListPage:
+    """Entries and pagination of one article-list page."""
+    root = _tree(html)
+    notes: list[str] = []
+    links = root.xpath(
+        '//*[@id="main"]/div[contains(concat(" ", normalize-space(@class), " "), " entry_list_area ")]'
+        "/div/div/p/a[@href]"
+    )
+    if not links:
+        links = root.xpath('//div[contains(concat(" ", normalize-space(@class), " "), " box ")]/p/a[@href]')
+        if links:
+            notes.append("fallback/list_box")
+    if not links:
+        links = root.xpath(
+            '//*[contains(concat(" ", normalize-space(@class), " "), " entry_list_area ")]//a[@href]'
+        )
+        if links:
+            notes.append("fallback/list_area_links")
+    entries = [
+        canonical_url(urljoin(url, a.get("href").strip()))
+        for a in links
+        if _is_article_link(a.get("href", "").strip(), url)
+    ]
+    if not entries:
+        notes.append("miss/list_entries")
+    pages = [
+        (normalize_space(a.text_content()), canonical_url(urljoin(url, a.get("href").strip())))
+        for a in root.xpath('//a[contains(concat(" ", normalize-space(@class), " "), " link_page ")][@href]')
+    ]
+    return ListPage(entries=list(dict.fromkeys(entries)), pages=pages, notes=notes)
+
+
+def next_page(list_page: ListPage, current_url: str, current_number: int) -> str | None:
+    """The URL of the page after ``current_number``, from the numbered pagination links.
+
+    Falls back to a "next"-labelled link when the pager has no numbers.
+    """
+    current = canonical_url(current_url)
+    for label, target in list_page.pages:
+        if label.isdigit() and int(label) == current_number + 1 and target != current:
+            return target
+    for label, target in list_page.pages:
+        if re.search(r"next|次|›|»|>", label, re.I) and target != current:
+            return target
+    return None
+
+
+# -- article pages --------------------------------------------------------------------------------
+
+
+@dataclass
+class ParsedArticle:
+    url: str
+    lang: str
+    title: str | None
+    published: str | None
+    body: str
+    authors: list[tuple[str, str | None]]  # (name, profile URL)
+    pdfs: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def _has_class(name: str) -> str:
+    return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
+
+
+_SITE_SUFFIX = re.compile(r"\s*[|｜\-–—]\s*(?:[^|｜]*(?:研究所|Institute|NPI)[^|｜]*)$")
+
+
+def _strip_site_name(title: str) -> str:
+    return normalize_space(_SITE_SUFFIX.sub("", title))
+
+
+def _main(root: etree._Element) -> etree._Element:
+    found = root.xpath('//*[@id="main"]')
+    return found[0] if found else root
+
+
+def _title(main: etree._Element, root: etree._Element, notes: list[str]) -> str | None:
+    headings = main.xpath(f".//h3[{_has_class('ttl_second')}]")
+    if headings:
+        heading = copy.deepcopy(headings[0])
+        for date in heading.xpath(f".//*[{_has_class('date')}]"):
+            date.drop_tree()
+        for br in heading.iter("br"):
+            br.tail = " " + (br.tail or "")
+        title = normalize_space(heading.text_content())
+        if title:
+            return title
+    for xpath, note in (
+        ('//meta[@property="og:title"]/@content', "fallback/title_og"),
+        ("//title/text()", "fallback/title_tag"),
+    ):
+        values = root.xpath(xpath)
+        title = _strip_site_name(values[0]) if values else ""
+        if title:
+            notes.append(note)
+            return title
+    notes.append("miss/title")
+    return None
+
+
+def _published(main: etree._Element, url: str, notes: list[str]) -> str | None:
+    for xpath, note in (
+        (f".//h3[{_has_class('ttl_second')}]//*[{_has_class('date')}]", None),
+        (
+            f".//*[{_has_class('date')}][not(ancestor::*[{_has_class('entry_list_area')}])]",
+            "fallback/date_any",
+        ),
+    ):
+        for node in main.xpath(xpath):
+            if iso := parse_date(node.text_content()):
+                if note:
+                    notes.append(note)
+                return iso
+    if iso := date_from_url(url):
+        notes.append("fallback/date_url")
+        return iso
+    notes.append("miss/date")
+    return None
+
+
+_DROP_TAGS = (
+    "head",
+    "script",
+    "style",
+    "noscript",
+    "iframe",
+    "form",
+    "nav",
+    "aside",
+    "footer",
+    "button",
+    "svg",
+)
+_DROP_CLASS = re.compile(
+    r"(^|[\s_-])(share|sns|social|btn_back|back|pagetop|breadcrumb|side|related)([\s_-]|$)"
+)
+_BLOCK_TAGS = frozenset(
+    "p div h1 h2 h3 h4 h5 h6 li ul ol dl dt dd blockquote pre table tbody thead tr td th "
+    "section article figure figcaption header hr address center".split()
+)
+_BOILERPLATE_BLOCK = re.compile(
+    r"^(?:<\s*)?(?:back to previous page|前のページ(?:へ|に)戻る|戻る|facebook|twitter|x|line|"
+    r"share|シェア|ツイート|いいね|pdf|pdfはこちら|download pdf|go to article list\s*>?|"
+    r"記事一覧へ\s*>?|page top|ページトップへ|copyright\b.*|nakasone peace institute \(npi\))$",
+    re.I,
+)
+_SIDE_HEADING = re.compile(
+    r"^(?:latest articles on\b|other research activities$)|の最新記事$|^その他の研究活動$", re.I
+)
+
+
+def _blocks(el: etree._Element, out: list[str]) -> None:
+    buffer: list[str] = []
+
+    def text(value: str | None) -> str:
+        # A line break in the HTML source is just a space; only <br> breaks a line.
+        return (value or "").replace("\r", " ").replace("\n", " ")
+
+    def flush() -> None:
+        text = normalize_block("".join(buffer))
+        buffer.clear()
+        if text:
+            out.append(text)
+
+    buffer.append(text(el.text))
+    for child in el:
+        if not isinstance(child.tag, str):  # comments, processing instructions
+            buffer.append(text(child.tail))
+            continue
+        tag = child.tag.lower()
+        if tag == "br":
+            buffer.append("\n")
+        elif tag in _BLOCK_TAGS or any(
+            isinstance(d.tag, str) and d.tag.lower() in _BLOCK_TAGS for d in child.iterdescendants()
+        ):
+            flush()
+            _blocks(child, out)
+        else:
+            for br in child.iter("br"):
+                br.tail = "\ue000" + (br.tail or "")  # survives text(), becomes a line break
+            buffer.append(text(child.text_content()).replace("\ue000", "\n"))
+        buffer.append(text(child.tail))
+    flush()
+
+
+def extract_body(container: etree._Element) -> str:
+    """Clean text of an article body: one block per paragraph, heading or list item, separated
+    by a blank line; share links, back link, buttons, side blocks and footer left out."""
+    node = copy.deepcopy(container)
+    for el in list(node.iter()):
+        if not isinstance(el.tag, str) or el.getparent() is None:
+            continue
+        classes = el.get("class", "")
+        if (
+            el.tag.lower() in _DROP_TAGS
+            or _DROP_CLASS.search(classes)
+            or re.search(r"\b(btn_pdf|btn_bluecorner)\b", classes)
+        ):
+            el.drop_tree()
+    blocks: list[str] = []
+    _blocks(node, blocks)
+    body: list[str] = []
+    for block in blocks:
+        if _SIDE_HEADING.search(block):
+            break  # everything after a side block's heading is navigation
+        if not _BOILERPLATE_BLOCK.match(block):
+            body.append(block)
+    return "\n\n".join(body)
+
+
+def _body(main: etree._Element, notes: list[str]) -> tuple[str, etree._Element]:
+    areas = main.xpath(f"./div[{_has_class('detail_area')}]") or main.xpath(
+        f".//div[{_has_class('detail_area')}]"
+    )
+    if areas:
+        return extract_body(areas[0]), areas[0]
+    notes.append("fallback/body_main")
+    node = copy.deepcopy(main)
+    for heading in node.xpath(f".//h3[{_has_class('ttl_second')}]"):
+        heading.drop_tree()
+    return extract_body(node), main
+
+
+def _pdfs(area: etree._Element, url: str) -> list[str]:
+    hrefs = area.xpath(f".//a[{_has_class('btn_pdf')}]/@href") + [
+        h for h in area.xpath(".//a/@href") if urlsplit(h.strip()).path.lower().endswith(".pdf")
+    ]
+    return list(dict.fromkeys(canonical_url(urljoin(url, h.strip())) for h in hrefs if h.strip()))
+
+
+def _authors(main: etree._Element, url: str) -> list[tuple[str, str | None]]:
+    authors: dict[str, tuple[str, str | None]] = {}
+    for link in main.xpath(f".//a[{_has_class('btn_bluecorner')}][contains(@href, '/experts/')]"):
+        names = link.xpath(f".//*[{_has_class('name')}]")
+        name = normalize_space(names[0].text_content() if names else link.text_content())
+        if name and not _LIST_PAGE_PATH.search(link.get("href", "")):
+            profile = canonical_url(urljoin(url, link.get("href").strip()))
+            authors.setdefault(name, (name, profile))
+    return list(authors.values())
+
+
+def parse_article(html: str, url: str) -> ParsedArticle:
+    """Every field of one article page; misses and fallbacks are listed in ``notes``."""
+    root = _tree(html)
+    notes: list[str] = []
+    main = _main(root)
+    if main is root:
+        notes.append("fallback/no_main")
+    title = _title(main, root, notes)
+    published = _published(main, url, notes)
+    body, area = _body(main, notes)
+    if not body:
+        notes.append("miss/body")
+    return ParsedArticle(
+        url=canonical_url(url),
+        lang=lang_from_url(url),
+        title=title,
+        published=published,
+        body=body,
+        authors=_authors(main, url),
+        pdfs=_pdfs(area, url),
+        notes=notes,
+    )

@@ -1,0 +1,245 @@
+"""Parsing: pure functions over saved pages and over every page the replica renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from npi_crawler.parsing import (
+    canonical_url,
+    date_from_url,
+    lang_from_url,
+    next_page,
+    normalize_space,
+    parse_article,
+    parse_date,
+    parse_list_page,
+)
+from tests.site import generate_site
+from tests.site.render import render
+
+PAGES = Path(__file__).parent / "pages"
+
+
+def saved(name: str) -> str:
+    return (PAGES / name).read_text(encoding="utf-8")
+
+
+# -- saved pages ------------------------------------------------------------------------------------
+
+
+def test_english_article_fields_and_clean_body():
+    url = "https://npi.or.jp/en/research/2022/03/31120000.html"
+    article = parse_article(saved("en_article_report.html"), url)
+    assert article.title == 'Economic Security Study Group released "2021 Fiscal Year End Report"'
+    assert article.published == "2022-03-31"
+    assert article.lang == "en"
+    assert article.body == (
+        "The Economic Security Study Group of the Nakasone Peace Institute has released its "
+        "2021 Fiscal Year End Report.\n\n"
+        "The report examines supply chains, critical technologies and the protection of "
+        "sensitive information.\n\n"
+        "Members\n\nChair: Professor A\n\nMembers: B, C and D\n\nAppendix (PDF)"
+    )
+    assert article.pdfs == [
+        "https://npi.or.jp/en/research/data/0123456789abcdef0123456789abcdef01234567.pdf",
+        "https://npi.or.jp/en/research/2022/03/data/appendix.PDF",
+    ]
+    assert article.notes == []
+
+
+@pytest.mark.parametrize(
+    "boilerplate",
+    [
+        "Facebook",
+        "Twitter",
+        "LINE",
+        "Back to previous page",
+        "Latest Articles",
+        "Go to Article List",
+        "Other research activities",
+        "Copyright",
+        "Nakasone Peace Institute (NPI)",
+        "dataLayer",
+    ],
+)
+def test_english_article_body_has_no_boilerplate(boilerplate):
+    article = parse_article(
+        saved("en_article_report.html"), "https://npi.or.jp/en/research/2022/03/31120000.html"
+    )
+    assert boilerplate not in article.body
+
+
+def test_japanese_article_markup_authors_and_full_width():
+    url = "https://www.npi.or.jp/research/2018/12/12174550.html"
+    article = parse_article(saved("ja_article_ronshu.html"), url)
+    assert article.url == "https://npi.or.jp/research/2018/12/12174550.html"
+    assert article.title == "設立30周年記念 政策論集"
+    assert article.published == "2018-12-12"  # full-width digits in the page
+    assert article.lang == "ja"
+    assert article.body == (
+        "当研究所は設立30周年を記念し、政策論集を刊行しました。\n各分野の研究員が執筆しています。\n\n"
+        "目次\n\n外交・安全保障\n\n経済・社会\n\n章\n\n執筆者"
+    )
+    assert article.pdfs == ["https://npi.or.jp/research/data/ronshu30.pdf"]
+    assert article.authors == [
+        ("中曽根 康弘", "https://npi.or.jp/experts/nakasone.html"),
+        ("山田 花子", "https://npi.or.jp/experts/yamada.html"),
+    ]
+    assert "戻る" not in article.body and "シェア" not in article.body and "別記事" not in article.body
+
+
+def test_list_page_entries_pagination_and_no_side_links():
+    url = "https://npi.or.jp/research/policy/index_2.html"
+    listing = parse_list_page(saved("ja_list_policy.html"), url)
+    assert listing.entries == [
+        "https://npi.or.jp/research/2025/06/30150000.html",
+        "https://npi.or.jp/research/2018/12/12174550.html",
+    ]
+    assert listing.notes == []
+    assert next_page(listing, url, 2) == "https://npi.or.jp/research/policy/index_3.html"
+    assert ("1", "https://npi.or.jp/research/policy/index.html") in listing.pages
+
+
+def test_line_break_inside_inline_markup_is_kept():
+    html = '<div id="main"><div class="detail_area"><p><span>one<br>two</span>\nthree</p></div></div>'
+    assert parse_article(html, "https://npi.or.jp/a.html").body == "one\ntwo three"
+
+
+def test_next_page_falls_back_to_a_next_label():
+    listing = parse_list_page(
+        '<div class="pager"><a class="link_page" href="p9.html">Next &gt;</a></div>',
+        "https://npi.or.jp/x/index.html",
+    )
+    assert next_page(listing, "https://npi.or.jp/x/index.html", 1) == "https://npi.or.jp/x/p9.html"
+
+
+# -- degraded pages: loud, not silent --------------------------------------------------------------
+
+
+def test_title_falls_back_to_og_title_then_title_tag():
+    og = parse_article(
+        '<html><head><meta property="og:title" content="Only OG | Nakasone Peace Institute"></head>'
+        '<body><div id="main"><div class="detail_area"><p>x</p></div></div></body></html>',
+        "https://npi.or.jp/en/research/2024/01/02030405.html",
+    )
+    assert og.title == "Only OG"
+    assert "fallback/title_og" in og.notes
+    assert og.published == "2024-01-02" and "fallback/date_url" in og.notes
+    tag = parse_article(
+        "<html><head><title>Tag title | 中曽根康弘世界平和研究所</title></head></html>",
+        "https://npi.or.jp/a.html",
+    )
+    assert tag.title == "Tag title"
+    assert {"fallback/title_tag", "miss/date", "fallback/body_main", "fallback/no_main", "miss/body"} <= set(
+        tag.notes
+    )
+
+
+@pytest.mark.parametrize(
+    "html", ["", "   ", "<html", "\x00\x01garbage", "<?xml version='1.0' encoding='utf-8'?><html/>"]
+)
+def test_broken_html_never_raises(html):
+    article = parse_article(html, "https://npi.or.jp/research/2020/01/01000000.html")
+    assert article.title is None and "miss/title" in article.notes
+    listing = parse_list_page(html, "https://npi.or.jp/research/policy/index.html")
+    assert listing.entries == [] and "miss/list_entries" in listing.notes
+
+
+def test_changed_layout_is_reported_as_misses():
+    site = generate_site(seed=3)
+    site.layout = "redesign"
+    page = render(site, "/research/policy/index.html").body.decode()
+    assert "miss/list_entries" in parse_list_page(page, "http://x/research/policy/index.html").notes
+
+
+# -- every page of generated sites matches the model -----------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_replica_article_parses_to_the_model(seed):
+    site = generate_site(seed=seed, n_articles=40)
+    expected = {row["url"]: row for row in site.expected_export("http://replica")}
+    for article in site.live():
+        parsed = parse_article(render(site, article.path).body.decode(), "http://replica" + article.path)
+        want = expected["http://replica" + article.path]
+        got = {
+            "title": parsed.title,
+            "published": parsed.published,
+            "lang": parsed.lang,
+            "body": parsed.body,
+            "pdfs": parsed.pdfs,
+            "authors": [name for name, _ in parsed.authors],
+        }
+        assert got == {k: want[k] for k in got}, article.path
+
+
+# -- normalizers: properties ------------------------------------------------------------------------
+
+
+@given(st.text())
+def test_normalize_space_is_idempotent_and_trimmed(text):
+    once = normalize_space(text)
+    assert normalize_space(once) == once
+    assert once == once.strip()
+    assert "  " not in once and "\u3000" not in once and "\n" not in once
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Z", "C")), min_size=1), min_size=1))
+def test_normalize_space_keeps_every_visible_character(words):
+    joined = "\u3000 \t".join(words)
+    assert normalize_space(joined).replace(" ", "") == "".join(words).replace(" ", "")
+
+
+@given(st.dates())
+def test_parse_date_reads_every_format_of_any_date(day):
+    if not 1900 <= day.year <= 2200:  # outside the plausible range: rejected, not misread
+        assert parse_date(f"{day.year:04d}/{day.month:02d}/{day.day:02d}") is None
+        return
+    iso = day.isoformat()
+    full_width = f"{day.year}/{day.month:02d}/{day.day:02d}".translate(
+        str.maketrans("0123456789/", "０１２３４５６７８９／")
+    )
+    for text in (
+        f"{day.year}/{day.month:02d}/{day.day:02d}",
+        f"{day.year}.{day.month}.{day.day}",
+        f"{day.year}年{day.month}月{day.day}日",
+        day.strftime("%B %d, %Y"),
+        day.strftime("%d %b %Y"),
+        full_width,
+    ):
+        assert parse_date(text) == iso, text
+
+
+@pytest.mark.parametrize("text", ["", "2025/13/01", "2025/02/30", "no date here", "12/31"])
+def test_parse_date_rejects_non_dates(text):
+    assert parse_date(text) is None
+
+
+def test_parse_date_japanese_era():
+    assert parse_date("令和7年6月30日") == "2025-06-30"
+    assert parse_date("平成元年1月8日") == "1989-01-08"
+
+
+@given(
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["npi.or.jp", "www.npi.or.jp", "WWW.NPI.OR.JP"]),
+    st.from_regex(r"/[a-z0-9/_]{0,20}(\.html)?", fullmatch=True),
+    st.sampled_from(["", "#top"]),
+)
+def test_canonical_url_folds_npi_hosts(scheme, host, path, fragment):
+    url = canonical_url(f"{scheme}://{host}{path}{fragment}")
+    assert url.startswith("https://npi.or.jp/")
+    assert "#" not in url
+    assert canonical_url(url) == url
+
+
+def test_url_helpers():
+    assert date_from_url("https://npi.or.jp/en/research/2025/06/30150000.html") == "2025-06-30"
+    assert date_from_url("https://npi.or.jp/research/policy/index.html") is None
+    assert lang_from_url("https://npi.or.jp/en/research/2025/06/30150000.html") == "en"
+    assert lang_from_url("https://npi.or.jp/research/2018/12/12174550.html") == "ja"
+    assert canonical_url("http://127.0.0.1:8080/a.html#x") == "http://127.0.0.1:8080/a.html"
