@@ -1,0 +1,3 @@
+from npi_crawler.cli import main
+
+main()

@@ -1,0 +1,247 @@
+"""The ``npi-crawler`` command: a thin click layer over the library.
+
+Each command opens the archive, calls one library function and turns library errors into one
+clear line on stderr with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import click
+from scrapy.exceptions import ScrapyDeprecationWarning
+
+from npi_crawler import __version__
+from npi_crawler.crawl import DEFAULT_BASE_URL, CrawlError, CrawlResult, run_crawl
+from npi_crawler.parsing import LANGS, SECTIONS
+from npi_crawler.storage import Archive, ArchiveError
+
+EXPORT_FIELDS = (
+    "url",
+    "lang",
+    "title",
+    "published",
+    "sections",
+    "authors",
+    "body",
+    "pdfs",
+    "first_seen",
+    "last_seen",
+)
+
+
+def db_option(func: Callable) -> Callable:
+    return click.option(
+        "--db",
+        "db_path",
+        default="npi.db",
+        show_default=True,
+        metavar="PATH",
+        help="The SQLite archive file.",
+    )(func)
+
+
+def filter_options(func: Callable) -> Callable:
+    func = click.option(
+        "--lang",
+        "langs",
+        type=click.Choice(LANGS),
+        multiple=True,
+        help="Only this language (repeatable). Default: both.",
+    )(func)
+    func = click.option(
+        "--section",
+        "sections",
+        type=click.Choice(SECTIONS),
+        multiple=True,
+        help="Only this section (repeatable). Default: all six.",
+    )(func)
+    return func
+
+
+def one_line_errors(func: Callable) -> Callable:
+    """Library errors become ``Error: <message>`` and exit 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ArchiveError, CrawlError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="-s/--set")
+        overrides[name.strip()] = value
+    return overrides
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="npi-crawler")
+def cli() -> None:
+    """Archive and watch the Nakasone Peace Institute's publications (npi.or.jp)."""
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="Site to crawl; another host serving the same paths (a replica, a mirror).",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Walk every list page and re-check known articles (conditional GET) for edits and removals.",
+)
+@filter_options
+@click.option("--delay", type=float, help="Seconds between requests (sets DOWNLOAD_DELAY).")
+@click.option(
+    "--concurrency", type=int, help="Requests at once per host (sets CONCURRENT_REQUESTS_PER_DOMAIN)."
+)
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override any Scrapy or NPI_* setting (repeatable).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
+@one_line_errors
+def crawl(
+    db_path: str,
+    base_url: str,
+    full: bool,
+    langs: tuple[str, ...],
+    sections: tuple[str, ...],
+    delay: float | None,
+    concurrency: int | None,
+    overrides: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Crawl the article lists and articles into the archive."""
+    settings = parse_overrides(overrides)
+    if delay is not None:
+        settings.setdefault("DOWNLOAD_DELAY", delay)
+    if concurrency is not None:
+        settings.setdefault("CONCURRENT_REQUESTS_PER_DOMAIN", concurrency)
+    if not base_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
+    result = run_crawl(
+        db_path=db_path,
+        base_url=base_url,
+        full=full,
+        langs=langs,
+        sections=sections,
+        # Scrapy's own log (tracebacks included) only with --verbose: the summary below reports
+        # every error and warning of the run in a few lines.
+        overrides=settings,
+        log_level="INFO" if verbose else "CRITICAL",
+    )
+    click.echo(format_summary(result, db_path))
+    run = result.run
+    if run["status"] == "failed":
+        first = result.errors[0]["message"] if result.errors else "no list page answered"
+        raise click.ClickException(
+            f"could not crawl {base_url} ({first}); check --base-url and the network, then run again"
+        )
+
+
+def format_summary(result: CrawlResult, db_path: str) -> str:
+    run, stats = result.run, result.stats
+    seconds = stats.get("elapsed_time_seconds") or 0
+    warnings = {
+        k.removeprefix("npi/"): v
+        for k, v in sorted(stats.items())
+        if k.startswith(("npi/parse/", "npi/items/dropped/"))
+    }
+    archive = Archive.open(db_path)
+    try:
+        total = archive.db.execute("SELECT count(*) FROM articles WHERE removed_at IS NULL").fetchone()[0]
+    finally:
+        archive.close()
+    lines = [
+        f"run {run['id']} ({run['mode']}) of {run['base_url']}: {run['status']} in {seconds:.1f} s",
+        f"  requests   {run['requests']} ({run['list_pages']} list pages, "
+        f"{stats.get('npi/article/pages', 0)} article pages)",
+        f"  articles   {run['articles_new']} new, {run['articles_updated']} updated, "
+        f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "
+        f"{run['articles_removed']} removed",
+        f"  archive    {total} articles in {db_path}",
+        f"  warnings   {run['warnings']}"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),
+        f"  errors     {run['errors']}",
+    ]
+    for error in result.errors[:5]:
+        lines.append(f"    {error['kind']}: {error['url']} ({error['message']})")
+    if len(result.errors) > 5:
+        lines.append(f"    ... {len(result.errors) - 5} more in the run_errors table")
+    return "\n".join(lines)
+
+
+@cli.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    help="File to write (default: standard output).",
+)
+@filter_options
+@click.option("--since", metavar="YYYY-MM-DD", help="Only articles published on or after this date.")
+@one_line_errors
+def export(
+    db_path: str, fmt: str, output: str, langs: tuple[str, ...], sections: tuple[str, ...], since: str | None
+) -> None:
+    """Write every article, newest first: JSON Lines or CSV (list fields as JSON arrays)."""
+    archive = Archive.open(db_path, create=False)
+    try:
+        rows = archive.iter_articles(langs=langs, sections=sections, since=since)
+        with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
+            if fmt == "jsonl":
+                for row in rows:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow(
+                        {
+                            k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v
+                            for k, v in row.items()
+                        }
+                    )
+    finally:
+        archive.close()
+
+
+def main() -> None:
+    if not sys.warnoptions:
+        # Library deprecations are for developers; a user's terminal gets the summary only.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", ScrapyDeprecationWarning)
+    try:
+        cli(prog_name="npi-crawler")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The shapes of what the spider yields. Each item is one fact about the site."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ArticleItem:
+    """An article page as parsed. ``notes`` are parse fallbacks and misses (stat keys)."""
+
+    url: str
+    lang: str
+    title: str | None
+    published: str | None  # YYYY-MM-DD
+    body: str
+    authors: list[tuple[str, str | None]] = field(default_factory=list)
+    pdfs: list[str] = field(default_factory=list)
+    etag: str | None = None
+    last_modified: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ListingItem:
+    """``url`` is listed on page ``page`` of ``section``'s list: it belongs to that section."""
+
+    url: str
+    section: str
+    lang: str
+    page: int
+    position: int
+
+
+@dataclass
+class NotModifiedItem:
+    """A known article answered 304 to a conditional GET: still there, unchanged."""
+
+    url: str
+
+
+@dataclass
+class GoneItem:
+    """A known article's own page answered 404 or 410."""
+
+    url: str
+    status: int
+
+
+@dataclass
+class FetchErrorItem:
+    """A request that failed for good (after retries): recorded in the run, never a removal."""
+
+    url: str
+    kind: str
+    message: str

@@ -1,0 +1,56 @@
+"""Scrapy settings and every NPI_* default, in one place.
+
+The defaults are for the live site: polite, robots.txt-obeying, throttled. Override them with
+``-s NAME=VALUE`` on the command line (``npi-crawler crawl -s DOWNLOAD_DELAY=5``), or ``scrapy crawl
+npi -s ...`` under Scrapyd.
+"""
+
+from npi_crawler import __version__
+
+BOT_NAME = "npi_crawler"
+SPIDER_MODULES = ["npi_crawler.spiders"]
+NEWSPIDER_MODULE = "npi_crawler.spiders"
+
+# -- what to crawl -------------------------------------------------------------------------------
+NPI_BASE_URL = "https://npi.or.jp/"
+NPI_DB_PATH = "npi.db"
+# Hosts that are the same site as NPI_BASE_URL's; the base URL's own host is always allowed too.
+NPI_ALLOWED_DOMAINS = ["npi.or.jp", "www.npi.or.jp"]
+# Drop an article item that has no publication date at all (no heading date, none in the URL).
+NPI_REQUIRE_DATE = False
+# Stop following a list's pagination at the first page that holds nothing new (incremental runs).
+NPI_STOP_AT_KNOWN_PAGE = True
+
+# -- politeness (safe for the live site) ---------------------------------------------------------
+USER_AGENT = f"npi-crawler/{__version__} (+https://github.com/npi-crawler/npi-crawler; research archive)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 4
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+DOWNLOAD_DELAY_JITTER = 0.5  # each delay is DOWNLOAD_DELAY ± 50%
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+# A page is a few hundred KB at most; anything far larger is not an NPI article.
+DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+HTTPCACHE_ENABLED = False
+REDIRECT_MAX_TIMES = 5
+
+# -- components ----------------------------------------------------------------------------------
+ITEM_PIPELINES = {
+    "npi_crawler.pipelines.ValidateArticlePipeline": 100,
+    "npi_crawler.pipelines.ArchivePipeline": 300,
+}
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

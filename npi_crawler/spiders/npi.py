@@ -1,0 +1,230 @@
+"""One spider for the whole site: article lists -> pagination -> articles.
+
+Incremental by default: articles already in the archive are not downloaded again, and a list's
+pagination is followed only while a page holds something new. ``full=1`` walks every page and
+re-checks every known article with a conditional GET (ETag / Last-Modified), which is how edits and
+removals are found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
+from npi_crawler.parsing import (
+    LANGS,
+    NPI_HOSTS,
+    SECTIONS,
+    canonical_url,
+    lang_from_url,
+    next_page,
+    parse_article,
+    parse_list_page,
+)
+from npi_crawler.storage import Archive
+
+
+def _split(value: str | Iterable[str] | None, allowed: Iterable[str]) -> tuple[str, ...]:
+    if not value:
+        return tuple(allowed)
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [i.strip() for i in items if i.strip()]
+    unknown = sorted(set(items) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown value(s) {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return tuple(i for i in allowed if i in items)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+class NpiSpider(scrapy.Spider):
+    name = "npi"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        langs: str | Iterable[str] | None = None,
+        sections: str | Iterable[str] | None = None,
+        full: Any = False,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.base_url = canonical_url(base_url or "https://npi.or.jp/")
+        self.langs = _split(langs, LANGS)
+        self.sections = _split(sections, SECTIONS)
+        self.full = _truthy(full)
+        base_host = urlsplit(self.base_url).hostname or ""
+        self.allowed_domains = sorted({*NPI_HOSTS, base_host})
+        self.known_urls: set[str] = set()
+        self.known_listings: set[tuple[str, str]] = set()
+        self.validators: dict[str, tuple[str | None, str | None]] = {}
+        self.walk_all_pages = True
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NpiSpider:
+        kwargs.setdefault("base_url", crawler.settings.get("NPI_BASE_URL"))
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        extra = crawler.settings.getlist("NPI_ALLOWED_DOMAINS")
+        spider.allowed_domains = sorted({*spider.allowed_domains, *extra})
+        # Read what the archive knows now, before this run's pipeline records anything.
+        archive = Archive.open(crawler.settings.get("NPI_DB_PATH"))
+        try:
+            spider.known_urls = archive.known_urls()
+            spider.known_listings = archive.known_memberships()
+            spider.validators = archive.validators() if spider.full else {}
+            stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
+            spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
+        finally:
+            archive.close()
+        return spider
+
+    # -- URLs -----------------------------------------------------------------------------------
+    def site_url(self, url: str) -> str:
+        """Point a link on the NPI hosts at the base URL's host, so a replica or mirror given as
+        ``--base-url`` is crawled whole, even where a page links to npi.or.jp absolutely."""
+        url = canonical_url(url)
+        parts = urlsplit(url)
+        base = urlsplit(self.base_url)
+        if parts.hostname in NPI_HOSTS and base.hostname not in NPI_HOSTS:
+            return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+        return url
+
+    def list_url(self, lang: str, section: str) -> str:
+        prefix = "en/" if lang == "en" else ""
+        return urljoin(self.base_url, f"{prefix}research/{section}/index.html")
+
+    # -- requests -------------------------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Any]:
+        for lang in self.langs:
+            for section in self.sections:
+                yield self._list_request(self.list_url(lang, section), lang, section, 1)
+        if self.full:
+            # Re-check every archived article, listed or not: one that slid off every list is
+            # still checked, and only its own 404/410 marks it removed.
+            in_scope = {url for url, section in self.known_listings if section in self.sections}
+            for url in sorted(self.validators):
+                if lang_from_url(url) in self.langs and url in in_scope:
+                    yield self._article_request(url)
+
+    def _list_request(self, url: str, lang: str, section: str, page: int) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_list,
+            errback=self.failed,
+            cb_kwargs={"lang": lang, "section": section, "page": page},
+            meta={"npi_kind": "list"},
+        )
+
+    def _article_request(self, url: str) -> scrapy.Request:
+        headers = {}
+        etag, last_modified = self.validators.get(url, (None, None))
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return scrapy.Request(
+            url,
+            callback=self.parse_article,
+            errback=self.failed,
+            headers=headers,
+            meta={"npi_kind": "article", "handle_httpstatus_list": [304, 404, 410]},
+        )
+
+    # -- callbacks ------------------------------------------------------------------------------
+    def parse(self, response: Response, **kwargs: Any) -> Any:  # pragma: no cover - not used
+        return self.parse_list(response, **kwargs)
+
+    def parse_list(self, response: Response, lang: str, section: str, page: int) -> Iterable[Any]:
+        self.crawler.stats.inc_value("npi/list/pages")
+        listing = parse_list_page(response.text, response.url)
+        for note in listing.notes:
+            self.crawler.stats.inc_value(f"npi/parse/{note}")
+        if not listing.entries:
+            self.logger.warning("list page %s has no entries (has the site's layout changed?)", response.url)
+        has_new = False
+        for position, entry in enumerate(listing.entries):
+            url = self.site_url(entry)
+            self.crawler.stats.inc_value("npi/list/entries")
+            if (url, section) not in self.known_listings:
+                has_new = True
+                self.known_listings.add((url, section))
+            yield ListingItem(url=url, section=section, lang=lang, page=page, position=position)
+            if url not in self.known_urls:
+                has_new = True
+                self.known_urls.add(url)
+                yield self._article_request(url)
+            elif self.full:
+                yield self._article_request(url)  # the dupefilter keeps it to once per run
+        follow = self.walk_all_pages or has_new
+        if not follow:
+            self.crawler.stats.inc_value("npi/list/stopped_early")
+            return
+        target = next_page(listing, response.url, page)
+        if target:
+            yield self._list_request(self.site_url(target), lang, section, page + 1)
+        if self.walk_all_pages:
+            # Pages a pager skips (1 2 ... 9) are still reached: request every numbered page.
+            for label, link in listing.pages:
+                if label.isdigit() and int(label) > page + 1:
+                    yield self._list_request(self.site_url(link), lang, section, int(label))
+
+    def parse_article(self, response: Response) -> Iterable[Any]:
+        url = self.site_url(response.url)
+        if response.status == 304:
+            yield NotModifiedItem(url=url)
+            return
+        if response.status in (404, 410):
+            if url in self.validators:
+                yield GoneItem(url=url, status=response.status)
+            else:  # listed but missing: a broken link on the site, not a removal
+                yield FetchErrorItem(
+                    url=url, kind=f"article:http_{response.status}", message=f"HTTP {response.status}"
+                )
+            return
+        self.crawler.stats.inc_value("npi/article/pages")
+        if not hasattr(response, "text"):
+            yield FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
+            return
+        parsed = parse_article(response.text, url)
+        parsed_url = self.site_url(parsed.url)
+        yield ArticleItem(
+            url=parsed_url,
+            lang=parsed.lang,
+            title=parsed.title,
+            published=parsed.published,
+            body=parsed.body,
+            authors=parsed.authors,
+            pdfs=[self.site_url(p) for p in parsed.pdfs],
+            etag=_header(response, "ETag"),
+            last_modified=_header(response, "Last-Modified"),
+            notes=parsed.notes,
+        )
+
+    def failed(self, failure: Failure) -> Iterable[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        kind = request.meta.get("npi_kind", "request")
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            message = f"HTTP {status}"
+            error = f"http_{status}"
+        else:
+            message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+            error = failure.type.__name__
+        self.crawler.stats.inc_value(f"npi/{kind}/errors")
+        self.logger.warning("%s page failed: %s (%s)", kind, request.url, message)
+        yield FetchErrorItem(url=request.url, kind=f"{kind}:{error}", message=message)
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None

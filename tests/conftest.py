@@ -1,0 +1,71 @@
+"""Shared fixtures: a replica of the site on loopback, archive paths, and running the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.site import ReplicaServer, Site, generate_site
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def site() -> Site:
+    return generate_site(seed=1)
+
+
+@pytest.fixture
+def replica(site: Site) -> Iterator[ReplicaServer]:
+    with ReplicaServer(site) as server:
+        yield server
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "npi.db")
+
+
+class CliRun:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def jsonl(self) -> list[dict]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+def run_cli(*args: str, timeout: float = 180, env: dict | None = None) -> CliRun:
+    """Run ``npi-crawler`` as a user would: a separate process (Scrapy's reactor runs once per
+    process, and a crash of the crawler must not take the test run with it)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "npi_crawler", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+    )
+    return CliRun(proc)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def export_rows(db_path: str) -> list[dict]:
+    result = run_cli("export", "--db", db_path)
+    assert result.returncode == 0, result.stderr
+    rows = result.jsonl()
+    for row in rows:
+        row.pop("first_seen")
+        row.pop("last_seen")
+    return rows

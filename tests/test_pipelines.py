@@ -1,0 +1,90 @@
+"""Pipelines as Scrapy builds them (from_crawler), fed items directly."""
+
+from __future__ import annotations
+
+import pytest
+from scrapy.exceptions import DropItem
+from scrapy.utils.test import get_crawler
+
+from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem
+from npi_crawler.pipelines import ArchivePipeline, ValidateArticlePipeline
+from npi_crawler.spiders.npi import NpiSpider
+from npi_crawler.storage import Archive
+
+
+def item(**changes) -> ArticleItem:
+    fields = dict(
+        url="https://npi.or.jp/en/research/2025/06/30150000.html",
+        lang="en",
+        title="  Japan's\u3000Economic Security  ",
+        published="2025-06-30",
+        body="Text.",
+        authors=[("A", None), (" ", None)],
+        pdfs=["https://npi.or.jp/a.pdf"] * 2,
+        notes=["fallback/title_og"],
+    )
+    fields.update(changes)
+    return ArticleItem(**fields)
+
+
+def validator(**settings):
+    crawler = get_crawler(NpiSpider, settings_dict=settings)
+    crawler.stats.open_spider()
+    return ValidateArticlePipeline.from_crawler(crawler), crawler.stats
+
+
+def test_validator_normalizes_and_counts_parse_notes():
+    pipeline, stats = validator()
+    out = pipeline.process_item(item())
+    assert out.title == "Japan's Economic Security"
+    assert out.pdfs == ["https://npi.or.jp/a.pdf"]
+    assert out.authors == [("A", None)]
+    assert stats.get_value("npi/parse/fallback/title_og") == 1
+
+
+@pytest.mark.parametrize(
+    "changes,reason",
+    [
+        ({"title": None}, "no_title"),
+        ({"title": " \u3000 "}, "no_title"),
+        ({"lang": "fr"}, "bad_lang"),
+        ({"url": ""}, "no_url"),
+    ],
+)
+def test_validator_drops_what_cannot_be_archived(changes, reason):
+    pipeline, stats = validator()
+    with pytest.raises(DropItem, match=reason):
+        pipeline.process_item(item(**changes))
+    assert stats.get_value(f"npi/items/dropped/{reason}") == 1
+
+
+def test_require_date_setting_makes_the_validator_strict():
+    lenient, _ = validator()
+    assert lenient.process_item(item(published=None)).published is None
+    strict, stats = validator(NPI_REQUIRE_DATE=True)
+    with pytest.raises(DropItem):
+        strict.process_item(item(published=None))
+    assert stats.get_value("npi/items/dropped/no_date") == 1
+
+
+def test_archive_pipeline_records_items_and_the_run(db_path):
+    crawler = get_crawler(NpiSpider, settings_dict={"NPI_DB_PATH": db_path})
+    crawler.spider = NpiSpider.from_crawler(crawler)
+    crawler.stats.open_spider()
+    pipeline = ArchivePipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    pipeline.process_item(item(title="T"))
+    pipeline.process_item(ListingItem(url=item().url, section="policy", lang="en", page=1, position=0))
+    pipeline.process_item(
+        FetchErrorItem(url="https://npi.or.jp/x.html", kind="article:http_500", message="HTTP 500")
+    )
+    pipeline.process_item(GoneItem(url=item().url, status=404))
+    crawler.stats.set_value("finish_reason", "finished")
+    crawler.stats.set_value("npi/list/pages", 1)
+    pipeline.close_spider()
+    archive = Archive.open(db_path)
+    run = archive.last_run()
+    assert (run["status"], run["articles_new"], run["errors"], run["articles_removed"]) == ("ok", 1, 1, 1)
+    assert archive.known_memberships() == {(item().url, "policy")}
+    assert archive.db["run_errors"].count == 1
+    archive.close()
