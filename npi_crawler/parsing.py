@@ -164,6 +164,8 @@ def _is_article_link(href: str, page_url: str) -> bool:
         return False
     if _LIST_PAGE_PATH.search(target.path) or target.path.lower().endswith(".pdf"):
         return False
+    if "/experts/" in target.path:  # an author's profile in the entry, not an article
+        return False
     return True
 
 
@@ -199,6 +201,12 @@ def parse_list_page(html: str, url: str) -> ListPage:
     return ListPage(entries=list(dict.fromkeys(entries)), pages=pages, notes=notes)
 
 
+def page_number(label: str) -> int | None:
+    """The page number a pagination link shows: ``2``, ``[2]``, ``Page 2``, ``２``."""
+    m = re.fullmatch(r"\D{0,8}?(\d{1,4})\D{0,3}", unicodedata.normalize("NFKC", label).strip())
+    return int(m[1]) if m else None
+
+
 def next_page(list_page: ListPage, current_url: str, current_number: int) -> str | None:
     """The URL of the page after ``current_number``, from the numbered pagination links.
 
@@ -206,10 +214,10 @@ def next_page(list_page: ListPage, current_url: str, current_number: int) -> str
     """
     current = canonical_url(current_url)
     for label, target in list_page.pages:
-        if label.isdigit() and int(label) == current_number + 1 and target != current:
+        if page_number(label) == current_number + 1 and target != current:
             return target
     for label, target in list_page.pages:
-        if re.search(r"next|次|›|»|>", label, re.I) and target != current:
+        if re.search(r"next|次|›|»|>|＞", label, re.I) and target != current:
             return target
     return None
 
@@ -309,14 +317,18 @@ _BLOCK_TAGS = frozenset(
     "p div h1 h2 h3 h4 h5 h6 li ul ol dl dt dd blockquote pre table tbody thead tr td th "
     "section article figure figcaption header hr address center".split()
 )
+_ARROWS = "<>＜＞«»‹›〈〉|｜ "
 _BOILERPLATE_BLOCK = re.compile(
-    r"^(?:<\s*)?(?:back to previous page|前のページ(?:へ|に)戻る|戻る|facebook|twitter|x|line|"
-    r"share|シェア|ツイート|いいね|pdf|pdfはこちら|download pdf|go to article list\s*>?|"
-    r"記事一覧へ\s*>?|page top|ページトップへ|copyright\b.*|nakasone peace institute \(npi\))$",
+    r"^(?:back to (?:the )?previous page|back|前のページ(?:へ|に)戻る|(?:一覧に|一覧へ)?戻る|facebook|"
+    r"twitter|x|line|share|シェア|ツイート|いいね|pdf|pdfはこちら|download(?: the)? pdf|"
+    r"go to (?:the )?article list|(?:記事)?一覧(?:へ|を見る|はこちら)|page ?top|ページ(?:の)?トップへ|"
+    r"copyright\b.*|©.*|nakasone peace institute \(npi\)|公益財団法人 ?中曽根康弘世界平和研究所)$",
     re.I,
 )
 _SIDE_HEADING = re.compile(
-    r"^(?:latest articles on\b|other research activities$)|の最新記事$|^その他の研究活動$", re.I
+    r"^(?:latest articles (?:on|in|from)\b|other research activities$|(?:その他の研究活動|関連記事)$)"
+    r"|(?:最新|新着)(?:の)?記事$",
+    re.I,
 )
 
 
@@ -358,6 +370,13 @@ def extract_body(container: etree._Element) -> str:
     """Clean text of an article body: one block per paragraph, heading or list item, separated
     by a blank line; share links, back link, buttons, side blocks and footer left out."""
     node = copy.deepcopy(container)
+    # Author boxes (profile link, name, position) are metadata, not text.
+    for link in node.xpath(_EXPERT_LINK):
+        name, box = _expert_box(link)
+        if box is not None and box is not node and len(normalize_space(box.text_content())) < 120:
+            box.drop_tree()
+        elif name is not None and name.getparent() is not None:
+            name.drop_tree()
     for el in list(node.iter()):
         if not isinstance(el.tag, str) or el.getparent() is None:
             continue
@@ -372,9 +391,10 @@ def extract_body(container: etree._Element) -> str:
     _blocks(node, blocks)
     body: list[str] = []
     for block in blocks:
-        if _SIDE_HEADING.search(block):
+        bare = block.strip(_ARROWS)
+        if len(bare) < 80 and _SIDE_HEADING.search(bare):
             break  # everything after a side block's heading is navigation
-        if not _BOILERPLATE_BLOCK.match(block):
+        if not _BOILERPLATE_BLOCK.match(bare):
             body.append(block)
     return "\n\n".join(body)
 
@@ -399,11 +419,35 @@ def _pdfs(area: etree._Element, url: str) -> list[str]:
     return list(dict.fromkeys(canonical_url(urljoin(url, h.strip())) for h in hrefs if h.strip()))
 
 
+_EXPERT_LINK = f".//a[{_has_class('btn_bluecorner')}][contains(@href, '/experts/')]"
+
+
+def _expert_box(link: etree._Element) -> tuple[etree._Element | None, etree._Element | None]:
+    """The ``.name`` element for a profile link and the box holding both: inside the link, else
+    in the smallest enclosing element that holds only this one profile link."""
+    names = link.xpath(f".//*[{_has_class('name')}]")
+    if names:
+        return names[0], link
+    box = link.getparent()
+    for _ in range(2):
+        if box is None or len(box.xpath(_EXPERT_LINK)) != 1:
+            break
+        names = box.xpath(f".//*[{_has_class('name')}]")
+        if names:
+            return names[0], box
+        box = box.getparent()
+    return None, None
+
+
+def _expert_name(link: etree._Element) -> str:
+    name, _box = _expert_box(link)
+    return normalize_space(name.text_content() if name is not None else link.text_content())
+
+
 def _authors(main: etree._Element, url: str) -> list[tuple[str, str | None]]:
     authors: dict[str, tuple[str, str | None]] = {}
-    for link in main.xpath(f".//a[{_has_class('btn_bluecorner')}][contains(@href, '/experts/')]"):
-        names = link.xpath(f".//*[{_has_class('name')}]")
-        name = normalize_space(names[0].text_content() if names else link.text_content())
+    for link in main.xpath(_EXPERT_LINK):
+        name = _expert_name(link)
         if name and not _LIST_PAGE_PATH.search(link.get("href", "")):
             profile = canonical_url(urljoin(url, link.get("href").strip()))
             authors.setdefault(name, (name, profile))

@@ -14,6 +14,7 @@ from npi_crawler.parsing import (
     lang_from_url,
     next_page,
     normalize_space,
+    page_number,
     parse_article,
     parse_date,
     parse_list_page,
@@ -243,3 +244,49 @@ def test_url_helpers():
     assert lang_from_url("https://npi.or.jp/en/research/2025/06/30150000.html") == "en"
     assert lang_from_url("https://npi.or.jp/research/2018/12/12174550.html") == "ja"
     assert canonical_url("http://127.0.0.1:8080/a.html#x") == "http://127.0.0.1:8080/a.html"
+
+
+@pytest.mark.parametrize(
+    "label,number",
+    [("2", 2), ("[3]", 3), ("Page 4", 4), ("２", 2), ("次へ", None), ("Next >", None), ("", None)],
+)
+def test_page_number_reads_pager_labels(label, number):
+    assert page_number(label) == number
+
+
+def test_author_name_beside_the_profile_link_and_entry_links_to_experts_ignored():
+    html = """<div id="main"><h3 class="ttl_second"><div class="date">2024/01/02</div><div>T</div></h3>
+    <div class="detail_area"><p>Body.</p>
+      <div class="expert"><div class="name b05">Hanako Yamada</div>
+        <a class="btn_bluecorner" href="/en/experts/yamada.html">Profile</a></div>
+      <div class="expert"><div class="name b05">Ichiro Suzuki</div>
+        <a class="btn_bluecorner" href="/en/experts/suzuki.html">Profile</a></div>
+    </div></div>"""
+    article = parse_article(html, "https://npi.or.jp/en/research/2024/01/02000000.html")
+    assert [name for name, _ in article.authors] == ["Hanako Yamada", "Ichiro Suzuki"]
+    assert article.body == "Body."
+    listing = parse_list_page(
+        '<div id="main"><div class="entry_list_area"><div><div class="box">'
+        '<p><a href="/research/2024/01/02000000.html">T</a> <a href="/experts/yamada.html">Y</a></p>'
+        "</div></div></div></div>",
+        "https://npi.or.jp/research/policy/index.html",
+    )
+    assert listing.entries == ["https://npi.or.jp/research/2024/01/02000000.html"]
+
+
+@pytest.mark.parametrize(
+    "boilerplate",
+    ["＜ 前のページに戻る", "Back to Previous Page >", "記事一覧を見る ＞", "PAGE TOP", "© 2025 NPI"],
+)
+def test_boilerplate_variants_are_dropped(boilerplate):
+    html = f'<div id="main"><div class="detail_area"><p>Kept.</p><p>{boilerplate}</p></div></div>'
+    assert parse_article(html, "https://npi.or.jp/a.html").body == "Kept."
+
+
+@pytest.mark.parametrize("heading", ["新着記事", "政策提言の最新記事", "Latest Articles in Policy Proposals"])
+def test_side_block_inside_the_body_area_is_cut(heading):
+    html = (
+        f'<div id="main"><div class="detail_area"><p>Kept.</p><h4>{heading}</h4>'
+        '<ul><li><a href="/research/2020/01/01000000.html">Other article</a></li></ul></div></div>'
+    )
+    assert parse_article(html, "https://npi.or.jp/a.html").body == "Kept."

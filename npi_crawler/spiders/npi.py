@@ -26,6 +26,7 @@ from npi_crawler.parsing import (
     canonical_url,
     lang_from_url,
     next_page,
+    page_number,
     parse_article,
     parse_list_page,
 )
@@ -175,8 +176,9 @@ class NpiSpider(scrapy.Spider):
         if self.walk_all_pages:
             # Pages a pager skips (1 2 ... 9) are still reached: request every numbered page.
             for label, link in listing.pages:
-                if label.isdigit() and int(label) > page + 1:
-                    yield self._list_request(self.site_url(link), lang, section, int(label))
+                number = page_number(label)
+                if number and number > page + 1:
+                    yield self._list_request(self.site_url(link), lang, section, number)
 
     def parse_article(self, response: Response) -> Iterable[Any]:
         url = self.site_url(response.url)
