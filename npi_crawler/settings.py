@@ -20,6 +20,8 @@ NPI_ALLOWED_DOMAINS = ["npi.or.jp", "www.npi.or.jp"]
 NPI_REQUIRE_DATE = False
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).
 NPI_STOP_AT_KNOWN_PAGE = True
+# A progress line on standard error while the run goes (npi-crawler sets it when that is a terminal).
+NPI_PROGRESS = False
 
 # -- politeness (safe for the live site) ---------------------------------------------------------
 USER_AGENT = f"npi-crawler/{__version__} (+https://github.com/npi-crawler/npi-crawler; research archive)"
@@ -54,3 +56,8 @@ LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+EXTENSIONS = {
+    # Off unless NPI_PROGRESS is true.
+    "npi_crawler.progress.ProgressLine": 500,
+}
