@@ -142,10 +142,11 @@ def locked(db_path: str, command: str, output: RunOutput | None = None) -> Itera
         with run_lock(db_path, command):
             yield
     except RunLocked as exc:
+        message = f"{exc} (exit {EXIT_LOCKED})"
         if output is not None:
-            output.to_log_file(str(exc))
+            output.to_log_file(message)
         if output is None or not output.quiet:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {message}", err=True)
         sys.exit(EXIT_LOCKED)
     except LockUnavailable as exc:
         raise click.ClickException(str(exc)) from None

@@ -8,7 +8,8 @@ stays (it is empty but for who holds it) and is harmless.
 
 The same context manager serves every command that writes the archive (``crawl``, ``watch``,
 ``notify``): they exclude each other, while readers (``export``, Datasette, ``sqlite3``) need no lock
-because the archive is in WAL mode.
+because the archive is in WAL mode. ``RunLockExtension`` takes the same lock for crawls started by
+plain Scrapy or Scrapyd, unless this process already holds it (the CLI does).
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL: "temporary failure, try again later"
+
+
+# Lock files this process holds now: Scrapy's extension must not lock again what the CLI holds
+# (two flocks of one process on two descriptors of a file exclude each other).
+_HELD: set[str] = set()
 
 
 class RunLocked(Exception):
@@ -73,15 +80,17 @@ def run_lock(db_path: str | os.PathLike, command: str = "crawl") -> Iterator[Pat
             raise RunLocked(
                 f"another npi-crawler run is using {os.fspath(db_path)}"
                 + (f" ({holder})" if holder else "")
-                + "; this one exits without crawling (exit 75)"
+                + "; this one exits without crawling"
             ) from None
         started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"pid {os.getpid()}, {command} since {started}\n".encode())
+        _HELD.add(str(path.resolve()))
         try:
             yield path
         finally:
+            _HELD.discard(str(path.resolve()))
             try:
                 os.ftruncate(fd, 0)
             except OSError:
@@ -111,3 +120,39 @@ def lock_holder(db_path: str | os.PathLike) -> str | None:
         return None
     finally:
         os.close(fd)
+
+
+def held_here(db_path: str | os.PathLike) -> bool:
+    """Whether this process holds the run lock of ``db_path``."""
+    return str(lock_path(db_path).resolve()) in _HELD
+
+
+class RunLockExtension:
+    """Scrapy extension: the run lock for crawls not started by ``npi-crawler`` (``scrapy crawl npi``,
+    Scrapyd jobs). When another run holds the lock, the crawl does not start: the error is logged
+    and the process ends without touching the archive. Off with ``NPI_RUN_LOCK = False``."""
+
+    def __init__(self, db_path: str):
+        self._lock = run_lock(db_path, "scrapy crawl")
+        self._lock.__enter__()  # raises RunLocked: the crawler is not built, nothing is stored
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> RunLockExtension:
+        from scrapy import signals
+        from scrapy.exceptions import NotConfigured
+
+        db_path = crawler.settings.get("NPI_DB_PATH")
+        if not crawler.settings.getbool("NPI_RUN_LOCK", True) or not db_path or held_here(db_path):
+            raise NotConfigured
+        try:
+            ext = cls(db_path)
+        except (RunLocked, LockUnavailable) as exc:
+            import logging
+
+            logging.getLogger(__name__).error("%s", exc)
+            raise
+        crawler.signals.connect(ext.release, signal=signals.engine_stopped)
+        return ext
+
+    def release(self) -> None:
+        self._lock.__exit__(None, None, None)

@@ -92,3 +92,38 @@ def test_two_crawls_started_together_one_crawls_the_other_exits_75(db_path):
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT count(*), min(status) FROM runs").fetchone() == (1, "ok")
     conn.close()
+
+
+def test_plain_scrapy_takes_the_same_lock(db_path, replica):
+    """`scrapy crawl npi` (what Scrapyd runs) does not start while a run holds the lock."""
+    scrapy = [sys.executable, "-m", "scrapy", "crawl", "npi", "-s", f"NPI_DB_PATH={db_path}", "-a"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with run_lock(db_path, "watch"):
+        result = subprocess.run(
+            [*scrapy, f"base_url={replica.url}"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode != 0
+        assert "another npi-crawler run is using" in result.stderr
+    assert replica.log == []
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+    conn.close()
+    result = subprocess.run(
+        [*scrapy, f"base_url={replica.url}", "-s", "LOG_LEVEL=ERROR", "-s", "DOWNLOAD_DELAY=0"]
+        + ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert lock_holder(db_path) is None
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*), max(status) FROM runs").fetchone() == (1, "ok")
+    conn.close()
