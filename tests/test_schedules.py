@@ -14,8 +14,8 @@ import pytest
 import yaml
 from croniter import croniter
 
-from npi_crawler.runlock import EXIT_LOCKED
-from tests.conftest import ROOT
+from npi_crawler.runlock import EXIT_LOCKED, run_lock
+from tests.conftest import ROOT, export_rows
 
 SCHEDULES = ROOT / "schedules"
 NPI = "/opt/npi-crawler/.venv/bin/npi-crawler"
@@ -174,3 +174,40 @@ def test_readme_names_every_file_of_schedules():
             assert str(path.relative_to(SCHEDULES)) in readme, (
                 f"schedules/README.md does not mention {path.name}"
             )
+
+
+def test_the_hourly_crontab_line_runs_as_written(tmp_path, replica, site):
+    """The crontab's own environment and command line, run by /bin/sh as cron would, with only the
+    installation paths moved into tmp_path (and `crawl` for `watch`, which the change monitor adds)."""
+    text = (SCHEDULES / "cron" / "npi-crawler.crontab").read_text()
+    env = dict(re.findall(r"^([A-Z_]+)=(.*)$", text, re.M))
+    assert env["NPI_CRAWLER_SETTINGS"] == "/etc/npi-crawler/npi-crawler.toml"
+    db, log = tmp_path / "npi.db", tmp_path / "watch.log"
+    settings, secrets = tmp_path / "npi-crawler.toml", tmp_path / "npi-crawler.env"
+    settings.write_text(f'db = "{db}"\nbase_url = "{replica.url}"\n')
+    secrets.write_text('NPI_NOTIFY_URLS="json://127.0.0.1:9/unused"\n')
+    command = crontab_entries()[0][1]
+    for old, new in {
+        "/etc/npi-crawler/npi-crawler.env": str(secrets),
+        NPI: str(ROOT / ".venv" / "bin" / "npi-crawler"),
+        DB: str(db),
+        "/var/log/npi-crawler/watch.log": str(log),
+        " watch ": " crawl ",
+    }.items():
+        command = command.replace(old, new)
+    env = {**env, "NPI_CRAWLER_SETTINGS": str(settings), "PYTHONWARNINGS": "ignore", "HOME": str(tmp_path)}
+
+    def run():
+        return subprocess.run(
+            [env["SHELL"], "-c", command], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("run 1 (incremental) of " + replica.url)  # a parser warning: mailed
+    assert export_rows(str(db)) == site.expected_export(replica.url)
+    # while another run holds the lock: exit 75, nothing printed (no mail), the reason in the log
+    with run_lock(str(db), "watch --full"):
+        second = run()
+    assert (second.returncode, second.stdout, second.stderr) == (EXIT_LOCKED, "", "")
+    assert "another npi-crawler run is using" in log.read_text().splitlines()[-1]
