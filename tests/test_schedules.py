@@ -125,6 +125,20 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path):
     assert result.returncode == 0, output
     ours = [line for line in output.splitlines() if "npi-watch" in line]
     assert ours == [], output
+    # systemd's own rating of the hardening (0 = locked down, 10 = none): keep it "OK" or better
+    if (
+        "--offline"
+        in subprocess.run(["systemd-analyze", "security", "--help"], capture_output=True, text=True).stdout
+    ):
+        for service in ("npi-watch.service", "npi-watch-full.service"):
+            result = subprocess.run(
+                ["systemd-analyze", "security", "--offline=yes", service],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+            )
+            level = re.search(r"Overall exposure level for \S+: ([\d.]+)", result.stdout + result.stderr)
+            assert level and float(level[1]) <= 2.5, result.stdout[-2000:]
     # and verify does catch a broken unit, so the check above can fail
     bad = tmp_path / "npi-watch.service"
     bad.write_text(bad.read_text().replace(str(npi), "/nonexistent/npi-crawler"))
