@@ -92,7 +92,16 @@ class RunOutput:
 
     def __init__(self, quiet: bool = False, verbose: bool = False, log_file: str | None = None):
         if quiet and verbose:
-            raise click.UsageError("--quiet and --verbose cannot be used together")
+            # One of them from the settings file, the other a flag: the flag wins.
+            ctx = click.get_current_context(silent=True)
+            sources = {n: ctx.get_parameter_source(n) if ctx else None for n in ("quiet", "verbose")}
+            from_file = click.core.ParameterSource.DEFAULT_MAP
+            if sources["quiet"] == from_file and sources["verbose"] != from_file:
+                quiet = False
+            elif sources["verbose"] == from_file and sources["quiet"] != from_file:
+                verbose = False
+            else:
+                raise click.UsageError("--quiet and --verbose cannot be used together")
         self.quiet = quiet
         self.verbose = verbose
         self.log_file = log_file

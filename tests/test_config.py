@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from npi_crawler.cli import cli
 from npi_crawler.config import COMMON_KEYS, CRAWL_KEYS, TABLES, SettingsError, load_settings, notify_urls
+from npi_crawler.ops_cli import output_options
 from tests.conftest import ROOT, export_rows, run_cli
 
 
@@ -133,3 +135,25 @@ def test_a_crawl_takes_its_settings_from_the_file_and_flags_win(tmp_path, site, 
     assert all(p.startswith("/en/") or p == "/robots.txt" for p in replica.paths())
     expected = [a for a in site.expected_export(replica.url) if a["lang"] == "en"]
     assert export_rows(str(db_path)) == expected
+
+
+def test_a_flag_wins_over_quiet_or_verbose_from_the_file():
+    from npi_crawler.ops_cli import RunOutput
+
+    seen = {}
+
+    @click.command()
+    @output_options
+    def probe(quiet, verbose, log_file):
+        out = RunOutput(quiet, verbose, log_file)
+        seen.update(quiet=out.quiet, verbose=out.verbose)
+
+    # default_map is how the settings file's values reach a command
+    result = CliRunner().invoke(probe, [], default_map={"quiet": True})
+    assert result.exit_code == 0 and seen == {"quiet": True, "verbose": False}
+    result = CliRunner().invoke(probe, ["--verbose"], default_map={"quiet": True})
+    assert result.exit_code == 0 and seen == {"quiet": False, "verbose": True}
+    result = CliRunner().invoke(probe, ["--quiet"], default_map={"verbose": True})
+    assert result.exit_code == 0 and seen == {"quiet": True, "verbose": False}
+    result = CliRunner().invoke(probe, ["--verbose", "--quiet"])
+    assert result.exit_code == 2 and "cannot be used together" in result.output
