@@ -9,6 +9,8 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -168,6 +170,19 @@ def test_workflow_is_valid_yaml_with_the_schedules_and_secrets():
     assert steps[save]["if"].startswith("always()")
     assert "secrets." not in "".join(s.get("run", "") for s in steps)  # secrets only via env
     assert "uses" in steps[0] and steps[0]["uses"].startswith("actions/checkout@")
+
+
+def test_workflow_matches_githubs_workflow_schema():
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    if not checker.exists():
+        pytest.skip("check-jsonschema is not installed (pip install -e '.[test]')")
+    workflow = SCHEDULES / "github-actions" / "npi-watch.yml"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_scrapy_cfg_has_the_documented_deploy_target():
