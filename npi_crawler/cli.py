@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import sqlite3
 import sys
 import warnings
 from collections.abc import Callable
@@ -74,6 +75,12 @@ def one_line_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except (ArchiveError, CrawlError) as exc:
             raise click.ClickException(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            # A damaged file (disk fault, a copy taken mid-write): one line, and what to do.
+            db = kwargs.get("db_path", "the archive")
+            raise click.ClickException(
+                f"{db} is damaged ({exc}); run 'npi-crawler doctor --db {db}', then restore a backup"
+            ) from None
 
     return wrapper
 
@@ -157,6 +164,7 @@ def crawl(
     if not base_url.startswith(("http://", "https://")):
         raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
     with ops_cli.locked(db_path, "crawl", out):
+        ops_cli.ensure_sound(db_path)
         result = run_crawl(
             db_path=db_path,
             base_url=base_url,

@@ -24,6 +24,11 @@ from npi_crawler.storage import MIGRATIONS, Archive
 SITE_TIMEOUT = 15.0
 
 
+def one_line(message: str) -> str:
+    """SQLite's check messages span lines and name the schema: fold them into one short line."""
+    return " ".join(message.replace("*** in database main ***", "").split())[:300]
+
+
 @dataclass
 class Check:
     name: str
@@ -71,7 +76,7 @@ def check_archive(db_path: str) -> list[Check]:
         checks.append(Check("integrity", False, f"{db_path} is not a readable SQLite database ({exc})"))
         return checks
     if rows != ["ok"]:
-        first = rows[0] if rows else "no answer"
+        first = one_line(rows[0]) if rows else "no answer"
         more = f" (+{len(rows) - 1} more)" if len(rows) > 1 else ""
         checks.append(Check("integrity", False, f"{first}{more}; restore a backup (see docs/operations.md)"))
         return checks

@@ -161,6 +161,34 @@ def locked(db_path: str, command: str, output: RunOutput | None = None) -> Itera
         raise click.ClickException(str(exc)) from None
 
 
+def ensure_sound(db_path: str) -> None:
+    """Refuse to crawl into a damaged archive: ``PRAGMA quick_check`` (read-only; a fraction of a
+    second for an archive of thousands of articles) before a run writes anything. A file that is
+    not SQLite at all is left to ``Archive.open``'s own message."""
+    import sqlite3
+    from pathlib import Path
+
+    path = Path(db_path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check(1)")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            return
+        rows = [str(exc)]
+    if rows != ["ok"]:
+        from npi_crawler.doctor import one_line
+
+        raise click.ClickException(
+            f"{db_path} is damaged ({one_line(rows[0])}); run 'npi-crawler doctor --db {db_path}', then restore a backup"
+        )
+
+
 # -- doctor ---------------------------------------------------------------------------------------
 
 

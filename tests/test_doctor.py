@@ -143,6 +143,20 @@ def test_corrupted_archive_fails_integrity(crawled, archive_copy):
     assert checks["integrity"] == ["FAIL"], result.output
     assert checks["site list"] == ["ok"]
     assert "Traceback" not in result.output
+    # the other commands say so in one line too, and leave the file as it is
+    damaged = Path(archive_copy).read_bytes()
+    mark = len(replica.log)
+    for args in (
+        ["export", "--db", archive_copy],
+        ["crawl", "--db", archive_copy, "--base-url", replica.url],
+    ):
+        run = run_cli(*args)
+        assert run.returncode == 1
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {archive_copy} is damaged ("), run.stderr
+        assert lines[0].endswith(f"run 'npi-crawler doctor --db {archive_copy}', then restore a backup")
+    assert Path(archive_copy).read_bytes() == damaged
+    assert replica.log[mark:] == []  # no crawl into a damaged archive
 
 
 def test_missing_archive_and_loose_permissions(crawled, archive_copy, tmp_path):
