@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import sqlite3
 import sys
 import warnings
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 import click
 from scrapy.exceptions import ScrapyDeprecationWarning
 
-from npi_crawler import __version__
+from npi_crawler import __version__, ops_cli
 from npi_crawler.crawl import DEFAULT_BASE_URL, CrawlError, CrawlResult, run_crawl
 from npi_crawler.parsing import LANGS, SECTIONS
 from npi_crawler.storage import Archive, ArchiveError
@@ -74,6 +75,12 @@ def one_line_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except (ArchiveError, CrawlError) as exc:
             raise click.ClickException(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            # A damaged file (disk fault, a copy taken mid-write): one line, and what to do.
+            db = kwargs.get("db_path", "the archive")
+            raise click.ClickException(
+                f"{db} is damaged ({exc}); run 'npi-crawler doctor --db {db}', then restore a backup"
+            ) from None
 
     return wrapper
 
@@ -90,8 +97,17 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="npi-crawler")
-def cli() -> None:
+@click.option(
+    "--settings",
+    "settings_path",
+    envvar="NPI_CRAWLER_SETTINGS",
+    metavar="FILE",
+    help="TOML settings file (default: ./npi-crawler.toml when present); flags win over it.",
+)
+@click.pass_context
+def cli(ctx: click.Context, settings_path: str | None) -> None:
     """Archive and watch the Nakasone Peace Institute's publications (npi.or.jp)."""
+    ops_cli.apply_settings(ctx, settings_path)
 
 
 @cli.command()
@@ -120,7 +136,7 @@ def cli() -> None:
     metavar="NAME=VALUE",
     help="Override any Scrapy or NPI_* setting (repeatable).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
+@ops_cli.output_options
 @one_line_errors
 def crawl(
     db_path: str,
@@ -131,29 +147,41 @@ def crawl(
     delay: float | None,
     concurrency: int | None,
     overrides: tuple[str, ...],
+    quiet: bool,
     verbose: bool,
+    log_file: str | None,
 ) -> None:
     """Crawl the article lists and articles into the archive."""
-    settings = parse_overrides(overrides)
+    out = ops_cli.RunOutput(quiet, verbose, log_file)
+    # The settings file's [scrapy] table, then --delay/--concurrency, then -s: the last one wins.
+    settings = ops_cli.scrapy_settings()
     if delay is not None:
-        settings.setdefault("DOWNLOAD_DELAY", delay)
+        settings["DOWNLOAD_DELAY"] = delay
     if concurrency is not None:
-        settings.setdefault("CONCURRENT_REQUESTS_PER_DOMAIN", concurrency)
+        settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = concurrency
+    settings.update(parse_overrides(overrides))
+    settings.update(out.scrapy_overrides())
     if not base_url.startswith(("http://", "https://")):
         raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
-    result = run_crawl(
-        db_path=db_path,
-        base_url=base_url,
-        full=full,
-        langs=langs,
-        sections=sections,
-        # Scrapy's own log (tracebacks included) only with --verbose: the summary below reports
-        # every error and warning of the run in a few lines.
-        overrides=settings,
-        log_level="INFO" if verbose else "CRITICAL",
-    )
-    click.echo(format_summary(result, db_path))
+    with ops_cli.locked(db_path, "crawl", out):
+        ops_cli.ensure_sound(db_path)
+        result = run_crawl(
+            db_path=db_path,
+            base_url=base_url,
+            full=full,
+            langs=langs,
+            sections=sections,
+            # Scrapy's own log (tracebacks included) only with --verbose or --log-file: the summary
+            # below reports every error and warning of the run in a few lines.
+            overrides=settings,
+            log_level=out.log_level,
+            progress=out.progress,
+        )
     run = result.run
+    out.report(
+        format_summary(result, db_path),
+        needs_attention=run["status"] != "ok" or bool(run["errors"]) or bool(run["warnings"]),
+    )
     if run["status"] == "failed":
         first = result.errors[0]["message"] if result.errors else "no list page answered"
         raise click.ClickException(
@@ -229,6 +257,9 @@ def export(
                     )
     finally:
         archive.close()
+
+
+cli.add_command(ops_cli.doctor)
 
 
 def main() -> None:

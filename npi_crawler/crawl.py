@@ -80,10 +80,18 @@ def run_crawl(
     sections: Iterable[str] = (),
     overrides: Mapping[str, Any] | None = None,
     log_level: str = "WARNING",
+    progress: bool = False,
 ) -> CrawlResult:
-    """Crawl once into the archive at ``db_path``. Runs the Twisted reactor: once per process."""
+    """Crawl once into the archive at ``db_path``. Runs the Twisted reactor: once per process.
+
+    ``progress`` shows a progress line on standard error (``npi_crawler.progress``); callers pass
+    ``sys.stderr.isatty()``. Callers that may overlap with another run hold
+    ``npi_crawler.runlock.run_lock(db_path)`` around this call.
+    """
     Archive.open(db_path).close()  # a bad --db fails here, with a clear message, before crawling
     settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
+    if progress:
+        settings.set("NPI_PROGRESS", True, priority="cmdline")
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(NpiSpider)
     process.crawl(

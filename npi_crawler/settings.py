@@ -20,6 +20,11 @@ NPI_ALLOWED_DOMAINS = ["npi.or.jp", "www.npi.or.jp"]
 NPI_REQUIRE_DATE = False
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).
 NPI_STOP_AT_KNOWN_PAGE = True
+# Take the archive's run lock (<db>.lock) for a crawl started by plain Scrapy or Scrapyd; a second
+# run on the same archive then does not start. npi-crawler's commands hold it themselves.
+NPI_RUN_LOCK = True
+# A progress line on standard error while the run goes (npi-crawler sets it when that is a terminal).
+NPI_PROGRESS = False
 
 # -- politeness (safe for the live site) ---------------------------------------------------------
 USER_AGENT = f"npi-crawler/{__version__} (+https://github.com/npi-crawler/npi-crawler; research archive)"
@@ -54,3 +59,10 @@ LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+EXTENSIONS = {
+    # Off unless NPI_PROGRESS is true.
+    "npi_crawler.progress.ProgressLine": 500,
+    # One run per archive under plain Scrapy and Scrapyd too (a no-op under npi-crawler).
+    "npi_crawler.runlock.RunLockExtension": 0,
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,6 +23,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, *, send_body: bool) -> None:
         replica = self.server.replica
+        if replica.delay:
+            time.sleep(replica.delay)  # a slow site: runs overlap long enough to test the run lock
         with replica.lock:
             page = render(replica.site, self.path)
         status = page.status
@@ -66,10 +69,12 @@ class ReplicaServer:
 
     ``url`` is the base URL to crawl; ``log`` records (method, path, status, headers) of every
     request; change ``site`` (under ``lock``) between runs to publish, edit or remove articles.
+    ``delay`` makes every answer wait that many seconds (a slow site).
     """
 
-    def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 0, delay: float = 0.0):
         self.site = site
+        self.delay = delay
         self.lock = threading.Lock()
         self.log: list[tuple[str, str, int, dict]] = []
         self._httpd = _Server((host, port), _Handler)

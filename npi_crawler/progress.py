@@ -1,0 +1,86 @@
+"""A progress line on a terminal: pages fetched, articles stored, errors, while a run goes on.
+
+A small Scrapy extension fed by signals. It is off unless ``NPI_PROGRESS`` is true, which
+``run_crawl(progress=True)`` sets when standard error is a terminal; under cron, systemd, Scrapyd
+or a pipe it stays off and prints nothing. The line is rewritten in place (carriage return) at
+most a few times a second and erased when the run ends, before the summary is printed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, NotModifiedItem
+
+
+class Progress:
+    """Counts what a run did so far and formats it as one line."""
+
+    def __init__(self) -> None:
+        self.pages = 0
+        self.articles = 0
+        self.checked = 0
+        self.errors = 0
+        self.extra: dict[str, int] = {}  # e.g. {"alerts": 2}, for commands built on a crawl
+
+    def line(self) -> str:
+        parts = [f"{self.pages} pages", f"{self.articles} articles"]
+        if self.checked:
+            parts.append(f"{self.checked} re-checked")
+        parts.append(f"{self.errors} errors")
+        parts += [f"{v} {k}" for k, v in self.extra.items()]
+        return "crawling: " + ", ".join(parts)
+
+
+class ProgressLine:
+    """Scrapy extension: writes ``Progress.line()`` to a terminal as the run goes."""
+
+    def __init__(self, stream: IO[str], interval: float = 0.25):
+        self.stream = stream
+        self.interval = interval
+        self.progress = Progress()
+        self._last = 0.0
+        self._shown = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ProgressLine:
+        if not crawler.settings.getbool("NPI_PROGRESS"):
+            raise NotConfigured
+        ext = cls(sys.stderr)
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def response_received(self, **_: Any) -> None:
+        self.progress.pages += 1
+        self.show()
+
+    def item_scraped(self, item: Any, **_: Any) -> None:
+        if isinstance(item, ArticleItem):
+            self.progress.articles += 1
+        elif isinstance(item, (NotModifiedItem, GoneItem)):
+            self.progress.checked += 1
+        elif isinstance(item, FetchErrorItem):
+            self.progress.errors += 1
+        self.show()
+
+    def show(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        self.stream.write("\r\x1b[K" + self.progress.line())
+        self.stream.flush()
+        self._shown = True
+
+    def spider_closed(self, **_: Any) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

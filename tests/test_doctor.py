@@ -1,0 +1,250 @@
+"""`npi-crawler doctor` and the health checks, on a healthy, a failing and a corrupted archive.
+
+Real parts: an archive built by a real crawl of the replica, a real Apprise delivery to a local
+HTTP endpoint, a real dead port, a real file with bytes overwritten."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from npi_crawler.cli import cli
+from npi_crawler.health import run_health
+from npi_crawler.runlock import run_lock
+from npi_crawler.storage import Archive
+from tests.conftest import run_cli
+from tests.site import ReplicaServer, generate_site
+from tests.test_cli import free_port
+
+
+class Hook:
+    """A local HTTP endpoint that records what Apprise's json:// posts to it."""
+
+    def __init__(self, status: int = 200):
+        self.received: list[dict] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.received.append(
+                    {"path": self.path, "auth": self.headers.get("Authorization"), **json.loads(body)}
+                )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.port = self.httpd.server_address[1]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    h = Hook()
+    yield h
+    h.close()
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory) -> Iterator[tuple[str, ReplicaServer]]:
+    """One real crawl of the replica, shared by this module; the replica keeps serving."""
+    db = str(tmp_path_factory.mktemp("crawled") / "npi.db")
+    with ReplicaServer(generate_site(seed=1)) as replica:
+        result = run_cli("crawl", "--db", db, "--base-url", replica.url)
+        assert result.returncode == 0, result.stderr
+        yield db, replica
+
+
+@pytest.fixture
+def archive_copy(crawled, tmp_path) -> str:
+    db = str(tmp_path / "npi.db")
+    shutil.copy(crawled[0], db)
+    os.chmod(db, 0o600)
+    return db
+
+
+def doctor(*args: str, env: dict | None = None):
+    return CliRunner().invoke(cli, ["doctor", *args], env={"NPI_NOTIFY_URLS": "", **(env or {})})
+
+
+def lines_of(result) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in result.output.splitlines()[:-1]:
+        status, name = line[:4].strip(), line[6:19].strip()
+        out.setdefault(name, []).append(status)
+    return out
+
+
+def test_healthy_archive_all_ok_and_a_test_notification_arrives(crawled, archive_copy, hook):
+    _db, replica = crawled
+    url = f"json://npi:s3cr3tpass@127.0.0.1:{hook.port}/hooks/t0ken1234"
+    result = doctor("--db", archive_copy, "--base-url", replica.url, env={"NPI_NOTIFY_URLS": url})
+    assert result.exit_code == 0, result.output
+    checks = lines_of(result)
+    assert set(checks) == {
+        "settings",
+        "permissions",
+        "integrity",
+        "schema",
+        "last run",
+        "site robots",
+        "site list",
+        "notify",
+    }
+    assert all(s == ["ok"] for s in checks.values()), result.output
+    assert result.output.splitlines()[-1] == "8 ok, 0 failed"
+    # delivered for real, and no secret printed
+    assert len(hook.received) == 1 and "doctor" in hook.received[0]["title"]
+    assert "s3cr3tpass" not in result.output and "t0ken1234" not in result.output
+    assert f"127.0.0.1:{hook.port}" in result.output
+
+
+def test_failing_site_and_failed_last_run(archive_copy):
+    dead = f"http://127.0.0.1:{free_port()}/"
+    crawl = run_cli("crawl", "--db", archive_copy, "--base-url", dead, "-s", "RETRY_TIMES=0")
+    assert crawl.returncode == 1
+    result = doctor("--db", archive_copy, "--base-url", dead, "--timeout", "5")
+    assert result.exit_code == 1
+    checks = lines_of(result)
+    assert checks["site robots"] == ["FAIL"] and checks["site list"] == ["FAIL"]
+    assert checks["last run"] == ["FAIL"] and "failed" in result.output
+    assert checks["integrity"] == ["ok"] and checks["schema"] == ["ok"]
+    assert result.output.splitlines()[-1] == "5 ok, 3 failed"
+
+
+def test_corrupted_archive_fails_integrity(crawled, archive_copy):
+    _db, replica = crawled
+    size = Path(archive_copy).stat().st_size
+    assert size > 64 * 1024
+    with open(archive_copy, "r+b") as f:  # garbage over pages in the middle of the file
+        f.seek(size // 2 - 8192)
+        f.write(b"\xde\xad\xbe\xef" * 4096)
+    result = doctor("--db", archive_copy, "--base-url", replica.url, "--no-notify")
+    assert result.exit_code == 1
+    checks = lines_of(result)
+    assert checks["integrity"] == ["FAIL"], result.output
+    assert checks["site list"] == ["ok"]
+    assert "Traceback" not in result.output
+    # the other commands say so in one line too, and leave the file as it is
+    damaged = Path(archive_copy).read_bytes()
+    mark = len(replica.log)
+    for args in (
+        ["export", "--db", archive_copy],
+        ["crawl", "--db", archive_copy, "--base-url", replica.url],
+    ):
+        run = run_cli(*args)
+        assert run.returncode == 1
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {archive_copy} is damaged ("), run.stderr
+        assert lines[0].endswith(f"run 'npi-crawler doctor --db {archive_copy}', then restore a backup")
+    assert Path(archive_copy).read_bytes() == damaged
+    assert replica.log[mark:] == []  # no crawl into a damaged archive
+
+
+def test_missing_archive_and_loose_permissions(crawled, archive_copy, tmp_path):
+    _db, replica = crawled
+    result = doctor("--db", str(tmp_path / "none.db"), "--base-url", replica.url, "--no-notify")
+    assert result.exit_code == 1 and "does not exist" in result.output
+    os.chmod(archive_copy, 0o644)
+    result = doctor("--db", archive_copy, "--base-url", replica.url, "--no-notify")
+    assert result.exit_code == 1
+    assert lines_of(result)["permissions"] == ["FAIL"] and "chmod 600" in result.output
+
+
+def test_bad_notification_urls_fail_without_leaking_secrets(crawled, archive_copy):
+    _db, replica = crawled
+    dead = f"json://user:hunter2secret@127.0.0.1:{free_port()}/path/t0kenvalue"
+    result = doctor(
+        "--db", archive_copy, "--base-url", replica.url, env={"NPI_NOTIFY_URLS": f"nosuch://abc/def {dead}"}
+    )
+    assert result.exit_code == 1
+    assert lines_of(result)["notify"] == ["FAIL", "FAIL"]
+    assert "not a valid Apprise URL" in result.output
+    assert "hunter2secret" not in result.output and "t0kenvalue" not in result.output
+
+
+def test_bad_settings_file_is_a_failed_check(crawled, archive_copy, tmp_path):
+    _db, replica = crawled
+    bad = tmp_path / "bad.toml"
+    bad.write_text("lang = 'fr'\n")
+    result = CliRunner().invoke(
+        cli,
+        ["--settings", str(bad), "doctor", "--db", archive_copy, "--base-url", replica.url, "--no-notify"],
+    )
+    assert result.exit_code == 1
+    assert lines_of(result)["settings"] == ["FAIL"] and "'fr' is not one of" in result.output
+
+
+def test_archive_from_a_newer_version_fails_schema(archive_copy, crawled):
+    _db, replica = crawled
+    conn = sqlite3.connect(archive_copy)
+    conn.execute("INSERT INTO migrations VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')")
+    conn.commit()
+    conn.close()
+    result = doctor("--db", archive_copy, "--base-url", replica.url, "--no-notify")
+    assert result.exit_code == 1
+    assert lines_of(result)["schema"] == ["FAIL"] and "999_from_the_future" in result.output
+
+
+# -- health, as `status` will use it ---------------------------------------------------------------
+
+
+def _archive_with_runs(db_path: str, *statuses: str) -> Archive:
+    archive = Archive.open(db_path)
+    for status in statuses:
+        run_id = archive.start_run(
+            mode="incremental", base_url="https://npi.or.jp/", langs=["en"], sections=[]
+        )
+        if status != "running":
+            archive.finish_run(run_id, status=status, counts={}, stats={})
+    return archive
+
+
+def test_health_of_ok_failed_and_empty_archives(db_path, tmp_path):
+    archive = Archive.open(str(tmp_path / "empty.db"))
+    assert not run_health(archive).ok and "no run recorded" in run_health(archive).problems[0]
+    archive.close()
+    archive = _archive_with_runs(db_path, "failed", "ok")
+    assert run_health(archive).ok
+    archive.close()
+    archive = _archive_with_runs(db_path, "failed")
+    assert [p.split(" failed")[0] for p in run_health(archive).problems] == [
+        "run 3 (incremental, started " + archive.last_run()["started"] + ")"
+    ]
+    archive.close()
+
+
+def test_health_tells_an_interrupted_run_from_a_stuck_one(db_path):
+    archive = _archive_with_runs(db_path, "ok", "running")
+    health = run_health(archive)
+    assert not health.ok and "did not finish" in health.problems[0]  # nobody holds the lock
+    with run_lock(db_path, "watch"):
+        health = run_health(archive)
+        assert health.ok and health.running.endswith(health.running.split("since ")[1])
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=7)
+        health = run_health(archive, now=later)
+        assert not health.ok and "is stuck" in health.problems[0]
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)
+    archive.finish_run(2, status="ok", counts={}, stats={})
+    assert (
+        "is the schedule running" in run_health(archive, now=later, max_age=dt.timedelta(days=2)).problems[0]
+    )
+    archive.close()

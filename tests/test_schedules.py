@@ -1,0 +1,242 @@
+"""schedules/ is part of the product: the crontab parses, the systemd units verify, the workflow
+is valid YAML with the expected schedule, and every file runs the commands the docs describe."""
+
+from __future__ import annotations
+
+import configparser
+import datetime as dt
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from croniter import croniter
+
+from npi_crawler.runlock import EXIT_LOCKED, run_lock
+from tests.conftest import ROOT, export_rows
+
+SCHEDULES = ROOT / "schedules"
+NPI = "/opt/npi-crawler/.venv/bin/npi-crawler"
+DB = "/var/lib/npi-crawler/npi.db"
+
+
+def crontab_entries() -> list[tuple[str, str]]:
+    entries = []
+    for line in (SCHEDULES / "cron" / "npi-crawler.crontab").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or re.match(r"^[A-Z_]+=", line):
+            continue
+        fields = line.split(None, 5)
+        assert len(fields) == 6, f"not a crontab entry: {line}"
+        entries.append((" ".join(fields[:5]), fields[5]))
+    return entries
+
+
+def test_crontab_lines_parse_and_run_hourly_and_weekly():
+    entries = crontab_entries()
+    assert len(entries) == 2
+    start = dt.datetime(2026, 11, 22, 0, 0)  # a Sunday
+    (hourly, hourly_cmd), (weekly, weekly_cmd) = entries
+    for expr, _ in entries:
+        assert croniter.is_valid(expr), expr
+    runs = croniter(hourly, start)
+    first, second = runs.get_next(dt.datetime), runs.get_next(dt.datetime)
+    assert second - first == dt.timedelta(hours=1)
+    runs = croniter(weekly, start)
+    first, second = runs.get_next(dt.datetime), runs.get_next(dt.datetime)
+    assert second - first == dt.timedelta(days=7) and first.weekday() == 6
+    hourly_args = shlex.split(hourly_cmd.rsplit(";", 1)[1])
+    weekly_args = shlex.split(weekly_cmd.rsplit(";", 1)[1])
+    assert hourly_args[:2] == [NPI, "watch"] and "--full" not in hourly_args
+    assert weekly_args[:3] == [NPI, "watch", "--full"]
+    for args in (hourly_args, weekly_args):
+        assert args[args.index("--db") + 1] == DB and "--quiet" in args and "--log-file" in args
+    text = (SCHEDULES / "cron" / "npi-crawler.crontab").read_text()
+    assert "flock " not in text.replace("flock(1)", "")  # the run lock makes it unnecessary
+
+
+def test_logrotate_snippet_covers_the_crontab_log():
+    snippet = (SCHEDULES / "cron" / "logrotate.conf").read_text()
+    log = shlex.split(crontab_entries()[0][1])[-1]
+    assert log.startswith("/var/log/npi-crawler/") and "/var/log/npi-crawler/*.log {" in snippet
+    if shutil.which("logrotate"):
+        result = subprocess.run(
+            ["logrotate", "--debug", str(SCHEDULES / "cron" / "logrotate.conf")],
+            capture_output=True,
+            text=True,
+        )
+        assert "error" not in result.stderr.lower().replace("missingok", ""), result.stderr
+
+
+def read_unit(name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # systemd keys are case-sensitive
+    parser.read_string((SCHEDULES / "systemd" / name).read_text())
+    return parser
+
+
+@pytest.mark.parametrize("name,full", [("npi-watch", False), ("npi-watch-full", True)])
+def test_systemd_units_have_the_required_keys(name, full):
+    service = read_unit(f"{name}.service")
+    s = service["Service"]
+    assert s["Type"] == "oneshot"
+    assert s["User"] == "npi" and s["StateDirectory"] == "npi-crawler"
+    for key, value in {
+        "NoNewPrivileges": "true",
+        "ProtectSystem": "strict",
+        "ProtectHome": "true",
+        "PrivateTmp": "true",
+        "UMask": "0077",
+    }.items():
+        assert s[key] == value, key
+    assert s["SuccessExitStatus"] == str(EXIT_LOCKED)
+    assert s["EnvironmentFile"].startswith("-/etc/npi-crawler/")
+    args = shlex.split(s["ExecStart"])
+    assert args[:2] == [NPI, "watch"] and ("--full" in args) == full
+    assert args[args.index("--db") + 1] == DB
+    assert DB.startswith("/var/lib/" + s["StateDirectory"] + "/")
+    assert "network-online.target" in service["Unit"]["After"]
+    timer = read_unit(f"{name}.timer")
+    t = timer["Timer"]
+    assert t["Persistent"] == "true" and t["RandomizedDelaySec"]
+    assert t["Unit"] == f"{name}.service"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    assert t["OnCalendar"] == ("Sun *-*-* 03:43:00" if full else "hourly")
+
+
+def test_systemd_units_pass_systemd_analyze_verify(tmp_path):
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
+    # verify checks that ExecStart's program exists: point the units at this checkout's venv, and
+    # at `crawl` (watch comes with the change monitor); everything else is verified as shipped.
+    npi = ROOT / ".venv" / "bin" / "npi-crawler"
+    assert npi.exists()
+    for unit in (SCHEDULES / "systemd").iterdir():
+        text = unit.read_text().replace(NPI, str(npi))
+        (tmp_path / unit.name).write_text(text)
+    units = sorted(str(p) for p in tmp_path.iterdir())
+    assert len(units) == 4
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *units], capture_output=True, text=True, cwd=tmp_path
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    ours = [line for line in output.splitlines() if "npi-watch" in line]
+    assert ours == [], output
+    # systemd's own rating of the hardening (0 = locked down, 10 = none): keep it "OK" or better
+    if (
+        "--offline"
+        in subprocess.run(["systemd-analyze", "security", "--help"], capture_output=True, text=True).stdout
+    ):
+        for service in ("npi-watch.service", "npi-watch-full.service"):
+            result = subprocess.run(
+                ["systemd-analyze", "security", "--offline=yes", service],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+            )
+            level = re.search(r"Overall exposure level for \S+: ([\d.]+)", result.stdout + result.stderr)
+            assert level and float(level[1]) <= 2.5, result.stdout[-2000:]
+    # and verify does catch a broken unit, so the check above can fail
+    bad = tmp_path / "npi-watch.service"
+    bad.write_text(bad.read_text().replace(str(npi), "/nonexistent/npi-crawler"))
+    result = subprocess.run(["systemd-analyze", "verify", str(bad)], capture_output=True, text=True)
+    assert result.returncode != 0
+
+
+def test_workflow_is_valid_yaml_with_the_schedules_and_secrets():
+    text = (SCHEDULES / "github-actions" / "npi-watch.yml").read_text()
+    workflow = yaml.safe_load(text)
+    on = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
+    crons = [entry["cron"] for entry in on["schedule"]]
+    assert crons == ["17 * * * *", "43 3 * * 0"]
+    assert all(croniter.is_valid(c) for c in crons)
+    assert "workflow_dispatch" in on
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert workflow["permissions"] == {"contents": "write"}
+    steps = workflow["jobs"]["watch"]["steps"]
+    watch = next(s for s in steps if s.get("id") == "watch")
+    assert watch["env"]["NPI_NOTIFY_URLS"] == "${{ secrets.NPI_NOTIFY_URLS }}"
+    assert "github.event.schedule == '43 3 * * 0'" in watch["env"]["FULL"]
+    assert "npi-crawler watch --db" in watch["run"]
+    names = [s.get("name", "") for s in steps]
+    restore = names.index("Restore the archive from the data branch")
+    save = names.index("Save the archive to the data branch")
+    assert restore < names.index("Watch") < save
+    assert steps[save]["if"].startswith("always()")
+    assert "secrets." not in "".join(s.get("run", "") for s in steps)  # secrets only via env
+    assert "uses" in steps[0] and steps[0]["uses"].startswith("actions/checkout@")
+
+
+def test_workflow_matches_githubs_workflow_schema():
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    if not checker.exists():
+        pytest.skip("check-jsonschema is not installed (pip install -e '.[test]')")
+    workflow = SCHEDULES / "github-actions" / "npi-watch.yml"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scrapy_cfg_has_the_documented_deploy_target():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "scrapy.cfg")
+    assert cfg["settings"]["default"] == "npi_crawler.settings"
+    assert cfg["deploy"]["url"] == "http://127.0.0.1:6800/"
+    assert cfg["deploy"]["project"] == "npi_crawler"
+    conf = configparser.ConfigParser()
+    conf.read(SCHEDULES / "scrapyd" / "scrapyd.conf")
+    assert conf["scrapyd"]["bind_address"] == "127.0.0.1" and conf["scrapyd"]["http_port"] == "6800"
+
+
+def test_readme_names_every_file_of_schedules():
+    readme = (SCHEDULES / "README.md").read_text()
+    for path in SCHEDULES.rglob("*"):
+        if path.is_file() and path.name != "README.md":
+            assert str(path.relative_to(SCHEDULES)) in readme, (
+                f"schedules/README.md does not mention {path.name}"
+            )
+
+
+def test_the_hourly_crontab_line_runs_as_written(tmp_path, replica, site):
+    """The crontab's own environment and command line, run by /bin/sh as cron would, with only the
+    installation paths moved into tmp_path (and `crawl` for `watch`, which the change monitor adds)."""
+    text = (SCHEDULES / "cron" / "npi-crawler.crontab").read_text()
+    env = dict(re.findall(r"^([A-Z_]+)=(.*)$", text, re.M))
+    assert env["NPI_CRAWLER_SETTINGS"] == "/etc/npi-crawler/npi-crawler.toml"
+    db, log = tmp_path / "npi.db", tmp_path / "watch.log"
+    settings, secrets = tmp_path / "npi-crawler.toml", tmp_path / "npi-crawler.env"
+    settings.write_text(f'db = "{db}"\nbase_url = "{replica.url}"\n')
+    secrets.write_text('NPI_NOTIFY_URLS="json://127.0.0.1:9/unused"\n')
+    command = crontab_entries()[0][1]
+    for old, new in {
+        "/etc/npi-crawler/npi-crawler.env": str(secrets),
+        NPI: str(ROOT / ".venv" / "bin" / "npi-crawler"),
+        DB: str(db),
+        "/var/log/npi-crawler/watch.log": str(log),
+        " watch ": " crawl ",
+    }.items():
+        command = command.replace(old, new)
+    env = {**env, "NPI_CRAWLER_SETTINGS": str(settings), "PYTHONWARNINGS": "ignore", "HOME": str(tmp_path)}
+
+    def run():
+        return subprocess.run(
+            [env["SHELL"], "-c", command], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("run 1 (incremental) of " + replica.url)  # a parser warning: mailed
+    assert export_rows(str(db)) == site.expected_export(replica.url)
+    # while another run holds the lock: exit 75, nothing printed (no mail), the reason in the log
+    with run_lock(str(db), "watch --full"):
+        second = run()
+    assert (second.returncode, second.stdout, second.stderr) == (EXIT_LOCKED, "", "")
+    assert "another npi-crawler run is using" in log.read_text().splitlines()[-1]
