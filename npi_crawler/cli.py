@@ -231,6 +231,13 @@ def export(
         archive.close()
 
 
+# The change monitor's commands live in their own module (docs/alerts.md).
+from npi_crawler.watch_cli import notify, status, watch  # noqa: E402
+
+for _command in (watch, notify, status):
+    cli.add_command(_command)
+
+
 def main() -> None:
     if not sys.warnoptions:
         # Library deprecations are for developers; a user's terminal gets the summary only.

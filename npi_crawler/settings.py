@@ -54,3 +54,13 @@ LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+# -- the change monitor (npi-crawler watch / notify / status; docs/alerts.md) ------------------
+# Sections whose new articles are alerted when --section is not given.
+NPI_WATCH_SECTIONS = ["policy"]
+# Apprise tag of the channels that get "npi-crawler needs attention" (layout break).
+NPI_ADMIN_TAG = "admin"
+# Failed deliveries after which a pending alert is reported as stuck (it is still retried).
+NPI_ALERT_MAX_ATTEMPTS = 5
+# Article pages a run must have fetched before "most pages lack a title/date" can trip the alarm.
+NPI_LAYOUT_MIN_PAGES = 3
