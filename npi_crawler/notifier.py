@@ -286,11 +286,10 @@ def deliver(
     for channel in channels:
         mine = [a for a in alerts if channel in route[a["id"]] and (a["id"], channel.id) not in done]
         if digest:
-            articles = [a for a in mine if a["kind"] != "attention"]
+            # attention messages stay on their own; every article alert goes into one message
             batches += [(channel, [a]) for a in mine if a["kind"] == "attention"]
-            if len(articles) == 1:
-                batches.append((channel, articles))
-            elif articles:
+            articles = [a for a in mine if a["kind"] != "attention"]
+            if articles:
                 batches.append((channel, articles))
         else:
             batches += [(channel, [a]) for a in mine]

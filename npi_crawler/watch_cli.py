@@ -127,7 +127,7 @@ def _monitor(archive: Archive, opts: dict[str, Any], channels) -> tuple[DiffResu
     return result, delivery
 
 
-def _report(result: DiffResult, delivery: DeliveryResult, channels, dry_run: bool) -> int:
+def _report(result: DiffResult, delivery: DeliveryResult, channels, dry_run: bool, max_attempts: int) -> int:
     lines = []
     if result.runs:
         lines.append(
@@ -175,8 +175,8 @@ def _report(result: DiffResult, delivery: DeliveryResult, channels, dry_run: boo
         code = NEEDS_ATTENTION
     if delivery.stuck:
         click.echo(
-            f"npi-crawler needs attention: {delivery.stuck} alert(s) failed {'' if delivery.stuck == 1 else ''}"
-            "every delivery so far; they stay pending and are retried (see npi-crawler status)",
+            f"npi-crawler needs attention: {delivery.stuck} alert(s) stuck after {max_attempts}+ failed deliveries; "
+            "they stay pending and are retried every run (see npi-crawler status)",
             err=True,
         )
         code = NEEDS_ATTENTION
@@ -205,7 +205,7 @@ def watch(db_path: str, base_url: str, full: bool, verbose: bool, **opts: Any) -
         result, delivery = _monitor(archive, opts, channels)
     finally:
         archive.close()
-    code = _report(result, delivery, channels, opts["dry_run"])
+    code = _report(result, delivery, channels, opts["dry_run"], opts["max_attempts"])
     if crawl.run["status"] == "failed":
         first = crawl.errors[0]["message"] if crawl.errors else "no list page answered"
         raise click.ClickException(
@@ -227,7 +227,7 @@ def notify(db_path: str, **opts: Any) -> None:
         result, delivery = _monitor(archive, opts, channels)
     finally:
         archive.close()
-    sys.exit(_report(result, delivery, channels, opts["dry_run"]))
+    sys.exit(_report(result, delivery, channels, opts["dry_run"], opts["max_attempts"]))
 
 
 def _ago(stamp: str | None) -> str:
@@ -298,7 +298,7 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
     )
     if runs:
         click.echo(
-            "  run  started               took   mode         status   pages  new chg rem  alerts s/p/f  warn  diff"
+            "  run  started               took   mode         status   pages  new chg rem  alerts s/p/u  warn  diff"
         )
     for run in runs:
         alerts = "/".join(str(per_run.get((run["id"], s), 0)) for s in ("sent", "pending", "unrouted"))

@@ -20,6 +20,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         sink = self.server.sink
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if sink.hang:  # a channel that takes the request and never answers (until released)
+            sink.hit.set()
+            sink.release.wait(120)
+            self.send_response(504)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         with sink.lock:
             status = sink.status
             if status < 300:
@@ -46,6 +53,9 @@ class JsonSink:
         self.posts: list[dict] = []
         self.refused = 0
         self.status = 200
+        self.hang = False
+        self.hit = threading.Event()
+        self.release = threading.Event()
         self.lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.sink = self
@@ -61,6 +71,7 @@ class JsonSink:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.release.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

@@ -4,12 +4,14 @@ real Apprise to real local endpoints (no crawl: articles are stored directly).""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from npi_crawler.differ import DiffOptions, Scope, diff, layout_problem
 from npi_crawler.notifier import ChannelError, deliver, load_channels, redact, scrub
 from npi_crawler.storage import Archive
+from tests.conftest import ROOT
 from tests.endpoints import JsonSink, SmtpSink
 
 N = 0
@@ -306,3 +308,18 @@ def test_attention_goes_to_the_admin_tag_or_everyone(archive, tmp_path):
         config.write_text(f"policy={sink.url('slack')}\n")  # TEXT format; nobody tagged admin
         deliver(archive, load_channels(config=str(config)))
     assert sink.titles("slack") == ["npi-crawler needs attention"]
+
+
+def test_the_config_examples_in_the_docs_are_valid_apprise_configs(tmp_path):
+    text = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
+    yaml_block = re.search(r"```yaml\n(.*?)```", text, re.S)[1]
+    text_block = re.search(r"`alerts.txt`\): `tags=URL`, one per line.\n\n```\n(.*?)```", text, re.S)[1]
+    loaded = []
+    for name, block in (("alerts.yml", yaml_block), ("alerts.txt", text_block)):
+        path = tmp_path / name
+        path.write_text(block)
+        channels = load_channels(config=str(path))
+        loaded.append(sorted((sorted(c.tags), c.label) for c in channels))
+    assert loaded[0] == loaded[1]
+    assert [tags for tags, _label in loaded[0]] == [["admin"], ["all"], ["en"], ["policy"]]
+    assert all("app-password" not in label and "TIiajk" not in label for _tags, label in loaded[0])
