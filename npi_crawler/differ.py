@@ -50,6 +50,7 @@ class DiffOptions:
     alert_removals: bool = False
     admin_tag: str = "admin"
     layout_min_pages: int = 3  # article pages a run needs before their share of misses counts
+    flood_limit: int = 25  # more article alerts than this in one diff become one summary message
     dry_run: bool = False  # do everything, then roll back
 
 
@@ -65,6 +66,7 @@ class DiffResult:
     archived: int = 0  # live articles in the whole archive
     watched_scopes: int = 0
     layout_problems: list[str] = field(default_factory=list)
+    flood: int = 0  # article alerts folded into one summary (over the flood limit)
 
     @property
     def baseline(self) -> bool:
@@ -264,18 +266,28 @@ def _diff(conn: sqlite3.Connection, options: DiffOptions, now: str, result: Diff
 
     # 3. Alerts, unless this diff's runs look like garbage.
     if not held:
-        for event_id, article in new_events:
-            if in_watched(article):
-                message = notifier.format_article(article, "new", in_watched(article))
-                result.alerts.append(_enqueue(conn, now, latest_run, event_id, "new", message))
-        for kind, events, wanted in (
+        wanted: list[tuple[int, str, dict]] = []
+        for kind, events, on in (
+            ("new", new_events, True),
             ("changed", changed_events, options.alert_changes),
             ("removed", removed_events, options.alert_removals),
         ):
-            for event_id, article in events if wanted else ():
-                if in_watched(article):
-                    message = notifier.format_article(article, kind, in_watched(article))
-                    result.alerts.append(_enqueue(conn, now, latest_run, event_id, kind, message))
+            wanted += [
+                (event_id, kind, article) for event_id, article in events if on and in_watched(article)
+            ]
+        messages = [
+            (event_id, kind, notifier.format_article(a, kind, in_watched(a))) for event_id, kind, a in wanted
+        ]
+        if options.flood_limit and len(messages) > options.flood_limit:
+            # Far more at once than a think tank publishes (URLs changed, lists reorganised):
+            # one summary instead of a flood; the events are all recorded.
+            message = notifier.format_flood([m for _e, _k, m in messages], options.flood_limit)
+            result.alerts.append(_enqueue(conn, now, latest_run, None, "flood", message))
+            result.flood = len(messages)
+            conn.executemany("UPDATE events SET alerted = 1 WHERE id = ?", [(e,) for e, _k, _m in messages])
+        else:
+            for event_id, kind, message in messages:
+                result.alerts.append(_enqueue(conn, now, latest_run, event_id, kind, message))
         if options.send_latest and result.baseline_scopes:
             _send_latest(conn, now, latest_run, options, result)
 

@@ -84,6 +84,23 @@ def format_attention(problems: list[str], admin_tag: str) -> dict[str, Any]:
     return {"title": ATTENTION_TITLE, "body": body, "tags": [admin_tag]}
 
 
+def format_flood(messages: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """One summary for a burst over the flood limit, routed to every channel that would have had
+    any of its alerts (the union of their tags)."""
+    tags = list(dict.fromkeys(t for m in messages for t in m["tags"]))
+    shown = messages[:limit]
+    lines = [
+        f"{len(messages)} alerts at once, more than the limit of {limit} (NPI_ALERT_FLOOD_LIMIT): "
+        "the site may have been reorganised or its URLs changed. They are recorded in the events "
+        "table and summed up here instead of being sent one by one.",
+        "",
+    ]
+    lines += [f"{m['title']}\n{m['url']}" for m in shown]
+    if len(messages) > limit:
+        lines.append(f"... and {len(messages) - limit} more (npi-crawler status; table events)")
+    return {"title": f"[{PREFIX}] {len(messages)} new items at once", "body": "\n".join(lines), "tags": tags}
+
+
 def format_digest(alerts: list[dict[str, Any]]) -> tuple[str, str]:
     """One message listing several alerts (``--digest``)."""
     title = f"[{PREFIX}] {len(alerts)} new item{'s' if len(alerts) != 1 else ''}"

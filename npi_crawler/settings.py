@@ -62,5 +62,7 @@ NPI_WATCH_SECTIONS = ["policy"]
 NPI_ADMIN_TAG = "admin"
 # Failed deliveries after which a pending alert is reported as stuck (it is still retried).
 NPI_ALERT_MAX_ATTEMPTS = 5
+# More article alerts than this from one diff are sent as ONE summary message (never a flood).
+NPI_ALERT_FLOOD_LIMIT = 25
 # Article pages a run must have fetched before "most pages lack a title/date" can trip the alarm.
 NPI_LAYOUT_MIN_PAGES = 3

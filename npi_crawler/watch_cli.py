@@ -71,6 +71,13 @@ def monitor_options(func: Callable) -> Callable:
             metavar="K",
             help="On the first (baseline) run, send the latest K articles anyway, as a test.",
         ),
+        click.option(
+            "--flood-limit",
+            type=click.IntRange(min=0),
+            default=defaults.NPI_ALERT_FLOOD_LIMIT,
+            show_default=True,
+            help="More alerts than this from one run are sent as one summary message (0: no limit).",
+        ),
         click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing, mark nothing."),
         click.option(
             "--admin-tag",
@@ -113,6 +120,7 @@ def _monitor(archive: Archive, opts: dict[str, Any], channels) -> tuple[DiffResu
         alert_removals=opts["removals"],
         admin_tag=opts["admin_tag"],
         layout_min_pages=defaults.NPI_LAYOUT_MIN_PAGES,
+        flood_limit=opts["flood_limit"],
         dry_run=opts["dry_run"],
     )
     result = diff(archive, options)
@@ -157,7 +165,10 @@ def _report(result: DiffResult, delivery: DeliveryResult, channels, dry_run: boo
             f"  alerts     {len(result.alerts)} queued, {delivery.sent} message(s) sent, {delivery.pending} pending"
             f" ({delivery.stuck} stuck), {delivery.failed} failed deliveries, {delivery.unrouted} unrouted"
         )
-        lines += [f"    failed: {e}" for e in delivery.errors[:5]]
+        counts: dict[str, int] = {}
+        for error in delivery.errors:
+            counts[error] = counts.get(error, 0) + 1
+        lines += [f"    failed: {e}" + (f" (x{n})" if n > 1 else "") for e, n in list(counts.items())[:5]]
         if not channels and delivery.pending:
             lines.append("    no channel configured (--notify, --config): alerts wait in the outbox")
         labels = ", ".join(sorted({c.label for c in channels}))

@@ -122,6 +122,20 @@ def test_edits_and_removals_are_events_and_alert_only_when_asked(archive):
     assert [x["title"] for x in loud.alerts] == ["[NPI policy/en] Updated: Newer title"]
 
 
+def test_a_burst_over_the_flood_limit_is_one_summary(archive):
+    run(archive, [(article(), ["policy"])])
+    diff(archive)
+    burst = [article() for _ in range(30)]
+    run(archive, [(a, ["policy"]) for a in burst])
+    result = diff(archive, DiffOptions(flood_limit=25))
+    assert result.flood == 30 and [a["kind"] for a in result.alerts] == ["flood"]
+    with JsonSink() as sink:
+        deliver(archive, load_channels([sink.url()]))
+    assert [p["title"] for p in sink.posts] == ["[NPI] 30 new items at once"]
+    assert burst[0]["url"] in sink.posts[0]["message"] and "and 5 more" in sink.posts[0]["message"]
+    assert archive.db.execute("SELECT count(*) FROM events WHERE alerted = 1").fetchone()[0] == 30
+
+
 def test_layout_problem_reads_the_run_stats():
     ok = {
         "id": 1,
@@ -323,3 +337,20 @@ def test_the_config_examples_in_the_docs_are_valid_apprise_configs(tmp_path):
     assert loaded[0] == loaded[1]
     assert [tags for tags, _label in loaded[0]] == [["admin"], ["all"], ["en"], ["policy"]]
     assert all("app-password" not in label and "TIiajk" not in label for _tags, label in loaded[0])
+
+
+def test_failures_are_recorded_without_the_channels_secrets(archive):
+    run(archive, [(article(), ["policy"])])
+    diff(archive)
+    run(archive, [(article(), ["policy"])])
+    diff(archive)
+    with JsonSink() as sink:
+        sink.status = 500
+        url = sink.url("hook").replace("json://", "json://alice:s3cr3tpw@") + "?token=t0k3nvalue"
+        result = deliver(archive, load_channels([url]))
+    assert result.failed == 1 and result.errors
+    stored = archive.db.execute("SELECT last_error FROM alerts").fetchone()[0]
+    labels = [r[0] for r in archive.db.execute("SELECT label FROM deliveries")]
+    everything = " ".join([*result.errors, stored, *labels])
+    assert "500" in everything
+    assert "s3cr3tpw" not in everything and "t0k3nvalue" not in everything and "alice" not in everything
