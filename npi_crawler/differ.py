@@ -245,9 +245,11 @@ def _diff(conn: sqlite3.Connection, options: DiffOptions, now: str, result: Diff
     watched = {(r[0], r[1]) for r in conn.execute("SELECT lang, section FROM watch_scopes").fetchall()} & set(
         scope.pairs()
     )
+    # A baseline needs something to stand on: not a crawl that reached nothing, not garbage.
+    crawled = conn.execute("SELECT 1 FROM runs WHERE status IN ('ok', 'partial') LIMIT 1").fetchone()
     max_event = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
     for lang, section in scope.pairs():
-        if (lang, section) not in watched:
+        if (lang, section) not in watched and crawled and not held:
             conn.execute(
                 "INSERT INTO watch_scopes (lang, section, since, baseline_event_id) VALUES (?, ?, ?, ?)",
                 [lang, section, now, max_event],

@@ -78,6 +78,17 @@ def test_first_diff_is_a_baseline_then_only_watched_news_alert_once(archive):
     assert len(alerts(archive)) == 2
 
 
+def test_no_baseline_from_a_failed_or_broken_first_run(archive):
+    down = archive.start_run(mode="incremental", base_url="x", langs=[], sections=[])
+    archive.finish_run(down, status="failed", counts={}, stats={})
+    assert diff(archive).baseline_scopes == []
+    run(archive, [], stats={"npi/parse/miss/list_entries": 12})
+    assert diff(archive).baseline_scopes == []
+    run(archive, [(article(), ["policy"]) for _ in range(3)])
+    first_real = diff(archive)
+    assert first_real.baseline and first_real.alerts == []
+
+
 def test_lang_narrows_and_widening_sections_later_does_not_flood(archive):
     run(archive, [(article(), ["policy"])])
     diff(archive, DiffOptions(scope=Scope(sections=("policy",), langs=("ja",))))
