@@ -9,11 +9,13 @@ channel that already has the message. The only window for a duplicate is a proce
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import ipaddress
 import logging
 import os
 import re
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ from npi_crawler.storage import SECTION_NAMES, Archive, utcnow
 PREFIX = "NPI"
 EXCERPT_CHARS = 300
 ATTENTION_TITLE = "npi-crawler needs attention"
+CLAIM_SECONDS = 600  # a delivery claimed by a process that died is retried after this long
 KIND_LABEL = {"new": "", "changed": "Updated: ", "removed": "Removed: "}
 
 
@@ -312,6 +315,10 @@ def deliver(
             batches += [(channel, [a]) for a in mine]
     failed_alerts: dict[int, str] = {}
     for channel, batch in batches:
+        if not dry_run:
+            batch = _claim(archive, channel, batch)
+            if not batch:  # another process is sending these right now
+                continue
         if len(batch) == 1:
             title, body = batch[0]["title"], batch[0]["body"]
         else:
@@ -322,22 +329,21 @@ def deliver(
         ok, error = send(channel, title, body)
         now = utcnow()
         with archive.transaction() as conn:
-            for alert in batch:
-                conn.execute(
-                    "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_error, last_attempt, sent_at) "
-                    "VALUES (?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (alert_id, channel) DO UPDATE SET "
-                    "status = excluded.status, attempts = attempts + 1, last_error = excluded.last_error, "
-                    "last_attempt = excluded.last_attempt, sent_at = excluded.sent_at",
-                    [
-                        alert["id"],
-                        channel.id,
-                        channel.label,
+            conn.executemany(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?, last_attempt = ?, "
+                "sent_at = ? WHERE alert_id = ? AND channel = ?",
+                [
+                    (
                         "sent" if ok else "failed",
                         error or None,
                         now,
                         now if ok else None,
-                    ],
-                )
+                        alert["id"],
+                        channel.id,
+                    )
+                    for alert in batch
+                ],
+            )
         if ok:
             result.sent += 1
             done.update((a["id"], channel.id) for a in batch)
@@ -367,6 +373,55 @@ def deliver(
                 )
     result.pending, result.stuck = alert_backlog(archive, max_attempts)
     return result
+
+
+CLAIMANT = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(claimant: str | None) -> bool:
+    """Whether the process that claimed a delivery may still be sending it."""
+    host, _, pid = (claimant or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine (or unknown): trust the claim until it expires
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(archive: Archive, channel: Channel, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark (alert, channel) pairs ``sending`` before sending, in a committed transaction, and
+    return those this process may send: not sent yet, and not claimed by another process within
+    the last CLAIM_SECONDS by another live process. Two overlapping runs therefore never send the
+    same alert twice; the claim of a process that died (on this host: its PID is gone; elsewhere:
+    after CLAIM_SECONDS) lapses and the alert is retried."""
+    now = dt.datetime.now(dt.timezone.utc)
+    fresh = (now - dt.timedelta(seconds=CLAIM_SECONDS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    mine = []
+    with archive.transaction() as conn:
+        for alert in batch:
+            row = conn.execute(
+                "SELECT status, last_attempt, claimed_by FROM deliveries WHERE alert_id = ? AND channel = ?",
+                [alert["id"], channel.id],
+            ).fetchone()
+            if row and (
+                row[0] == "sent" or (row[0] == "sending" and (row[1] or "") > fresh and _alive(row[2]))
+            ):
+                continue
+            conn.execute(
+                "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_attempt, claimed_by) "
+                "VALUES (?, ?, ?, 'sending', 0, ?, ?) ON CONFLICT (alert_id, channel) DO UPDATE SET "
+                "status = 'sending', last_attempt = excluded.last_attempt, claimed_by = excluded.claimed_by",
+                [alert["id"], channel.id, channel.label, stamp, CLAIMANT],
+            )
+            mine.append(alert)
+    return mine
 
 
 def alert_backlog(archive: Archive, max_attempts: int) -> tuple[int, int]:

@@ -218,6 +218,7 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
             "last_error": str,
             "last_attempt": str,
             "sent_at": str,
+            "claimed_by": str,
         },
         pk=("alert_id", "channel"),
         foreign_keys=[("alert_id", "alerts", "id")],

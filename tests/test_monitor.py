@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -267,6 +270,35 @@ def test_a_channel_down_for_two_deliveries_gets_each_alert_once(archive):
         assert len(up.posts) == 2 and len(down.posts) == 2 and down.refused == 4
     rows = list(archive.db.query("SELECT status, attempts FROM deliveries ORDER BY channel, alert_id"))
     assert sorted((r["status"], r["attempts"]) for r in rows) == [("sent", 1)] * 2 + [("sent", 3)] * 2
+
+
+def test_a_delivery_claimed_by_another_process_is_not_sent_twice(archive):
+    run(archive, [(article(), ["policy"])])
+    diff(archive)
+    run(archive, [(article(), ["policy"])])
+    diff(archive)
+    with JsonSink() as sink:
+        channels = load_channels([sink.url()])
+        (alert,) = archive.db.query("SELECT id FROM alerts")
+        # another watch process claimed it a moment ago and is sending it
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            archive.db.execute(
+                "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_attempt, claimed_by) "
+                "VALUES (?, ?, 'x', 'sending', 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)",
+                [alert["id"], channels[0].id, f"{socket.gethostname()}:{other.pid}"],
+            )
+            assert deliver(archive, channels).sent == 0 and sink.posts == []
+        finally:
+            other.kill()
+            other.wait()
+        # ... and then died: its claim lapses at once (on another host: after CLAIM_SECONDS)
+        assert deliver(archive, channels).alerts_sent == 1 and len(sink.posts) == 1
+        archive.db.execute(
+            "UPDATE deliveries SET status = 'sending', claimed_by = 'elsewhere:1', last_attempt = '2000-01-01T00:00:00Z'"
+        )
+        archive.db.execute("UPDATE alerts SET status = 'pending'")
+        assert deliver(archive, channels).alerts_sent == 1 and len(sink.posts) == 2  # expired claim
 
 
 def test_config_tags_route_sections_to_channels(archive, tmp_path):
