@@ -18,6 +18,10 @@ NPI_DB_PATH = "npi.db"
 NPI_ALLOWED_DOMAINS = ["npi.or.jp", "www.npi.or.jp"]
 # Drop an article item that has no publication date at all (no heading date, none in the URL).
 NPI_REQUIRE_DATE = False
+# A known article whose page now parses only through fallbacks (title from og:title or <title>,
+# no #main, no body) where its stored version did not keeps the stored version: a changed layout
+# must not overwrite the archive with garbage. The re-fetch is counted as npi/articles/degraded_kept.
+NPI_KEEP_CLEAN_VERSION = True
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).
 NPI_STOP_AT_KNOWN_PAGE = True
 

@@ -112,8 +112,9 @@ def test_layout_change_exits_3_with_one_attention_message_and_no_removals(replic
     broken = watch(replica, db_path, sink, code=3)
     assert broken.stderr.count("\n") == 1 and "layout seems to have changed" in broken.stderr
     assert [p["title"] for p in sink.posts] == ["npi-crawler needs attention"]
-    watch(replica, db_path, sink, code=3)
+    watch(replica, db_path, sink, "--full", code=3)  # every known article re-fetched in the new layout
     assert len(sink.posts) == 1  # one message per episode, not one per run
+    assert query(db_path, "SELECT count(*) FROM revisions") == [(0,)]  # the clean versions were kept
     assert query(db_path, "SELECT count(*) FROM events WHERE kind = 'removed'") == [(0,)]
     assert query(db_path, "SELECT count(*) FROM articles WHERE removed_at IS NOT NULL") == [(0,)]
     assert run_cli("status", "--db", db_path).returncode == 3
