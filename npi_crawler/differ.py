@@ -206,8 +206,8 @@ def _diff(conn: sqlite3.Connection, options: DiffOptions, now: str, result: Diff
             result.layout_problems.append(problem)
     held = bool(result.layout_problems)
     # A crawl still running: its articles wait for the next diff (their listings may still come).
-    busy = conn.execute("SELECT max(id) FROM runs WHERE status = 'running'").fetchone()[0]
-    busy = busy if busy is not None and busy not in result.runs else -1
+    last = conn.execute("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    busy = last[0] if last and last[1] == "running" and last[0] not in result.runs else -1
 
     # 1. Facts without events become events.
     new_events = []

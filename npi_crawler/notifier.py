@@ -280,6 +280,7 @@ def deliver(
     digest: bool = False,
     dry_run: bool = False,
     max_attempts: int = 5,
+    flood_limit: int = 0,
     extra: list[dict[str, Any]] | None = None,
 ) -> DeliveryResult:
     """Send every pending alert to every channel its tags match that has not had it yet.
@@ -305,10 +306,11 @@ def deliver(
         route[alert["id"]] = targets(alert, channels)
     for channel in channels:
         mine = [a for a in alerts if channel in route[a["id"]] and (a["id"], channel.id) not in done]
-        if digest:
-            # attention messages stay on their own; every article alert goes into one message
+        articles = [a for a in mine if a["kind"] != "attention"]
+        if digest or (flood_limit and len(articles) > flood_limit):
+            # attention messages stay on their own; the article alerts go into one message (also
+            # without --digest when a backlog, e.g. weeks without a channel, would be a flood)
             batches += [(channel, [a]) for a in mine if a["kind"] == "attention"]
-            articles = [a for a in mine if a["kind"] != "attention"]
             if articles:
                 batches.append((channel, articles))
         else:

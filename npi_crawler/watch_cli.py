@@ -130,6 +130,7 @@ def _monitor(archive: Archive, opts: dict[str, Any], channels) -> tuple[DiffResu
         digest=opts["digest"],
         dry_run=opts["dry_run"],
         max_attempts=opts["max_attempts"],
+        flood_limit=opts["flood_limit"],
         extra=result.alerts if opts["dry_run"] else None,
     )
     return result, delivery

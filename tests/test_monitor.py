@@ -150,6 +150,19 @@ def test_a_burst_over_the_flood_limit_is_one_summary(archive):
     assert archive.db.execute("SELECT count(*) FROM events WHERE alerted = 1").fetchone()[0] == 30
 
 
+def test_a_backlog_over_the_flood_limit_is_delivered_as_one_digest(archive):
+    run(archive, [(article(), ["policy"])])
+    diff(archive)
+    for _ in range(4):  # four runs of three new articles each, while no channel was configured
+        run(archive, [(article(), ["policy"]) for _ in range(3)])
+        diff(archive, DiffOptions(flood_limit=5))
+    assert deliver(archive, []).pending == 12
+    with JsonSink() as sink:
+        result = deliver(archive, load_channels([sink.url()]), flood_limit=5)
+    assert result.sent == 1 and result.alerts_sent == 12
+    assert [p["title"] for p in sink.posts] == ["[NPI] 12 new items"]
+
+
 def test_layout_problem_reads_the_run_stats():
     ok = {
         "id": 1,
