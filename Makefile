@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DB     ?= npi.db
 
-.PHONY: install crawl crawl-full test lint replica try-offline clean
+.PHONY: install crawl crawl-full watch test lint replica try-offline clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ crawl: install
 ## The weekly pass: every list page, every known article re-checked (edits, removals).
 crawl-full: install
 	$(BIN)/npi-crawler crawl --db $(DB) --full
+
+## The change monitor: crawl, diff, alert. NOTIFY holds Apprise URLs (or set NPI_NOTIFY / use
+## `npi-crawler watch --config FILE`); the first run is a silent baseline.
+watch: install
+	$(BIN)/npi-crawler watch --db $(DB) $(foreach url,$(NOTIFY),--notify '$(url)')
 
 ## The tests: lint, then every test (crawls run against a replica served on 127.0.0.1).
 test: install lint

@@ -261,6 +261,12 @@ def export(
 
 cli.add_command(ops_cli.doctor)
 
+# The change monitor's commands live in their own module (docs/alerts.md).
+from npi_crawler.watch_cli import notify, status, watch  # noqa: E402
+
+for _command in (watch, notify, status):
+    cli.add_command(_command)
+
 
 def main() -> None:
     if not sys.warnoptions:

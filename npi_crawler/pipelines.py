@@ -7,6 +7,7 @@ item into the SQLite archive and records the run. Stats go under ``npi/``.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -15,6 +16,18 @@ from scrapy.exceptions import DropItem
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
 from npi_crawler.parsing import LANGS, normalize_space
 from npi_crawler.storage import Archive
+
+# Parse notes that mean "the documented selectors found nothing" for a field that matters.
+DEGRADED_NOTES = {
+    "fallback/no_main",
+    "fallback/title_og",
+    "fallback/title_tag",
+    "miss/title",
+    "fallback/body_main",
+    "miss/body",
+    "fallback/date_any",
+    "miss/date",
+}
 
 
 class ValidateArticlePipeline:
@@ -58,8 +71,9 @@ class ValidateArticlePipeline:
 class ArchivePipeline:
     """Stores items in the archive at ``NPI_DB_PATH`` and records the run in ``runs``."""
 
-    def __init__(self, crawler: Crawler, db_path: str):
+    def __init__(self, crawler: Crawler, db_path: str, keep_clean: bool = True):
         self.crawler = crawler
+        self.keep_clean = keep_clean
         self.stats = crawler.stats
         self.db_path = db_path
         self.archive: Archive | None = None
@@ -67,7 +81,18 @@ class ArchivePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
-        return cls(crawler, crawler.settings.get("NPI_DB_PATH"))
+        return cls(
+            crawler,
+            crawler.settings.get("NPI_DB_PATH"),
+            crawler.settings.getbool("NPI_KEEP_CLEAN_VERSION", True),
+        )
+
+    def _degraded(self, item: ArticleItem) -> bool:
+        worse = set(item.notes) & DEGRADED_NOTES
+        if not worse:
+            return False
+        row = self.archive.db.execute("SELECT parse_notes FROM articles WHERE url = ?", [item.url]).fetchone()
+        return row is not None and bool(worse - set(json.loads(row[0] or "[]")))
 
     def open_spider(self) -> None:
         spider = self.crawler.spider
@@ -84,6 +109,12 @@ class ArchivePipeline:
         archive = self.archive
         assert archive is not None
         if isinstance(item, ArticleItem):
+            if self.keep_clean and self._degraded(item):
+                # The page now parses only through fallbacks where the stored version did not:
+                # most likely a changed layout. Keep the clean version (the layout alarm fires).
+                archive.touch_article(item.url)
+                self.stats.inc_value("npi/articles/degraded_kept")
+                return item
             result = archive.store_article(dataclasses.asdict(item), run_id=self.run_id)
             self.stats.inc_value(f"npi/articles/{result.status}")
         elif isinstance(item, ListingItem):

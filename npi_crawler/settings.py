@@ -18,6 +18,10 @@ NPI_DB_PATH = "npi.db"
 NPI_ALLOWED_DOMAINS = ["npi.or.jp", "www.npi.or.jp"]
 # Drop an article item that has no publication date at all (no heading date, none in the URL).
 NPI_REQUIRE_DATE = False
+# A known article whose page now parses only through fallbacks (title from og:title or <title>,
+# no #main, no body) where its stored version did not keeps the stored version: a changed layout
+# must not overwrite the archive with garbage. The re-fetch is counted as npi/articles/degraded_kept.
+NPI_KEEP_CLEAN_VERSION = True
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).
 NPI_STOP_AT_KNOWN_PAGE = True
 # Take the archive's run lock (<db>.lock) for a crawl started by plain Scrapy or Scrapyd; a second
@@ -59,6 +63,18 @@ LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+# -- the change monitor (npi-crawler watch / notify / status; docs/alerts.md) ------------------
+# Sections whose new articles are alerted when --section is not given.
+NPI_WATCH_SECTIONS = ["policy"]
+# Apprise tag of the channels that get "npi-crawler needs attention" (layout break).
+NPI_ADMIN_TAG = "admin"
+# Failed deliveries after which a pending alert is reported as stuck (it is still retried).
+NPI_ALERT_MAX_ATTEMPTS = 5
+# More article alerts than this from one diff are sent as ONE summary message (never a flood).
+NPI_ALERT_FLOOD_LIMIT = 25
+# Article pages a run must have fetched before "most pages lack a title/date" can trip the alarm.
+NPI_LAYOUT_MIN_PAGES = 3
 
 EXTENSIONS = {
     # Off unless NPI_PROGRESS is true.

@@ -155,9 +155,80 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["articles"].enable_fts(["title", "body"], create_triggers=True, tokenize="trigram")
 
 
+def _m002_change_monitor(db: sqlite_utils.Database) -> None:
+    """The change monitor (issue 4): events the differ found, the scopes it watches, the outbox of
+    alerts and their per-channel deliveries. See docs/alerts.md."""
+    db.execute("ALTER TABLE runs ADD COLUMN diffed_at TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN diff_outcome TEXT")
+    db["events"].create(
+        {
+            "id": int,
+            "at": str,
+            "run_id": int,
+            "kind": str,
+            "article_url": str,
+            "lang": str,
+            "title": str,
+            "sections": str,
+            "revision_id": int,
+            "removed_at": str,
+            "alerted": int,
+        },
+        pk="id",
+        not_null={"at", "kind", "article_url"},
+    )
+    # The differ finds events by what has no event yet; this index makes each fact an event once.
+    db.execute(
+        "CREATE UNIQUE INDEX events_once ON events "
+        "(kind, article_url, coalesce(revision_id, 0), coalesce(removed_at, ''))"
+    )
+    db["events"].create_index(["run_id"])
+    db["watch_scopes"].create(
+        {"lang": str, "section": str, "since": str, "baseline_event_id": int}, pk=("lang", "section")
+    )
+    db["alerts"].create(
+        {
+            "id": int,
+            "created": str,
+            "run_id": int,
+            "kind": str,
+            "event_id": int,
+            "article_url": str,
+            "title": str,
+            "body": str,
+            "tags": str,
+            "status": str,
+            "attempts": int,
+            "last_error": str,
+            "last_attempt": str,
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"created", "kind", "title", "status"},
+        defaults={"status": "pending", "attempts": 0},
+    )
+    db["alerts"].create_index(["status"])
+    db["deliveries"].create(
+        {
+            "alert_id": int,
+            "channel": str,
+            "label": str,
+            "status": str,
+            "attempts": int,
+            "last_error": str,
+            "last_attempt": str,
+            "sent_at": str,
+            "claimed_by": str,
+        },
+        pk=("alert_id", "channel"),
+        foreign_keys=[("alert_id", "alerts", "id")],
+    )
+
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
+    ("002_change_monitor", _m002_change_monitor),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

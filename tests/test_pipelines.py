@@ -88,3 +88,31 @@ def test_archive_pipeline_records_items_and_the_run(db_path):
     assert archive.known_memberships() == {(item().url, "policy")}
     assert archive.db["run_errors"].count == 1
     archive.close()
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_page_that_degrades_to_fallbacks_does_not_overwrite_a_clean_version(db_path, keep):
+    crawler = get_crawler(NpiSpider, settings_dict={"NPI_DB_PATH": db_path, "NPI_KEEP_CLEAN_VERSION": keep})
+    crawler.spider = NpiSpider.from_crawler(crawler)
+    crawler.stats.open_spider()
+    pipeline = ArchivePipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    pipeline.process_item(item(title="Clean title", notes=[]))
+    # the site changed its layout: the title now comes from <title>, the body from all of <body>
+    pipeline.process_item(
+        item(
+            title="Nakasone Peace Institute",
+            body="Menu Home Footer",
+            notes=["fallback/title_tag", "fallback/body_main"],
+        )
+    )
+    # a page that always needed a fallback is stored as usual
+    other = "https://npi.or.jp/en/research/2025/07/01000000.html"
+    pipeline.process_item(item(url=other, title="Old", notes=["fallback/title_og"]))
+    pipeline.process_item(item(url=other, title="Edited", notes=["fallback/title_og"]))
+    archive = Archive.open(db_path)
+    titles = dict(archive.db.execute("SELECT url, title FROM articles").fetchall())
+    archive.close()
+    assert titles[item().url] == ("Clean title" if keep else "Nakasone Peace Institute")
+    assert titles[other] == "Edited"
+    assert crawler.stats.get_value("npi/articles/degraded_kept") == (1 if keep else None)
