@@ -266,6 +266,7 @@ def watch(
         needs_attention=code != 0
         or crawl.run["status"] != "ok"
         or bool(crawl.run["errors"])
+        or bool(crawl.run["warnings"])
         or bool(result.alerts)
         or bool(delivery.sent),
     )

@@ -112,7 +112,7 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path):
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
     # verify checks that ExecStart's program exists: point the units at this checkout's venv, and
-    # at `crawl` (watch comes with the change monitor); everything else is verified as shipped.
+    # everything else is verified as shipped.
     npi = ROOT / ".venv" / "bin" / "npi-crawler"
     assert npi.exists()
     for unit in (SCHEDULES / "systemd").iterdir():
@@ -207,7 +207,7 @@ def test_readme_names_every_file_of_schedules():
 
 def test_the_hourly_crontab_line_runs_as_written(tmp_path, replica, site):
     """The crontab's own environment and command line, run by /bin/sh as cron would, with only the
-    installation paths moved into tmp_path (and `crawl` for `watch`, which the change monitor adds)."""
+    installation paths moved into tmp_path."""
     text = (SCHEDULES / "cron" / "npi-crawler.crontab").read_text()
     env = dict(re.findall(r"^([A-Z_]+)=(.*)$", text, re.M))
     assert env["NPI_CRAWLER_SETTINGS"] == "/etc/npi-crawler/npi-crawler.toml"
@@ -221,7 +221,6 @@ def test_the_hourly_crontab_line_runs_as_written(tmp_path, replica, site):
         NPI: str(ROOT / ".venv" / "bin" / "npi-crawler"),
         DB: str(db),
         "/var/log/npi-crawler/watch.log": str(log),
-        " watch ": " crawl ",
     }.items():
         command = command.replace(old, new)
     env = {**env, "NPI_CRAWLER_SETTINGS": str(settings), "PYTHONWARNINGS": "ignore", "HOME": str(tmp_path)}

@@ -135,13 +135,10 @@ def test_scrapyd_deploys_and_crawls_the_replica_into_the_archive(scrapyd, replic
     assert "npi/run_status': 'ok'" in log, log[-3000:]
     assert export_rows(str(db)) == site.expected_export(replica.url)
 
-    # schedules/scrapyd/crawl-and-notify.sh: schedule, wait for the job, then run notify (here a
-    # stand-in that prints its arguments: `notify` comes with the change monitor).
+    # schedules/scrapyd/crawl-and-notify.sh: schedule, wait for the job, then the real
+    # `npi-crawler notify` diffs the archive the Scrapyd jobs filled (its first diff: a baseline).
     if not shutil.which("curl"):
         return
-    stand_in = tmp_path / "npi-crawler"
-    stand_in.write_text('#!/bin/sh\necho "ran: $*"\n')
-    stand_in.chmod(0o755)
     mark = len(replica.log)
     result = subprocess.run(
         [str(ROOT / "schedules" / "scrapyd" / "crawl-and-notify.sh")],
@@ -149,7 +146,7 @@ def test_scrapyd_deploys_and_crawls_the_replica_into_the_archive(scrapyd, replic
             **os.environ,
             "SCRAPYD": scrapyd,
             "NPI_DB": str(db),
-            "NPI": str(stand_in),
+            "NPI": str(ROOT / ".venv" / "bin" / "npi-crawler"),
             "NPI_BASE_URL": replica.url,
             "POLL_SECONDS": "0.3",
             "SCRAPYD_ARGS": "-d setting=DOWNLOAD_DELAY=0 -d setting=AUTOTHROTTLE_ENABLED=False",
@@ -159,7 +156,7 @@ def test_scrapyd_deploys_and_crawls_the_replica_into_the_archive(scrapyd, replic
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"ran: notify --db {db}\n"
+    assert f"baseline: {len(site.live())} articles archived, no alerts sent" in result.stdout
     assert "/robots.txt" in replica.paths()[mark:]  # the second job crawled before notify ran
     runs = sqlite3.connect(db).execute("SELECT count(*), max(status) FROM runs").fetchone()
     assert runs == (2, "ok")
