@@ -120,6 +120,7 @@ def cli() -> None:
     metavar="NAME=VALUE",
     help="Override any Scrapy or NPI_* setting (repeatable).",
 )
+@click.option("--no-pdfs", is_flag=True, help="Do not download linked PDFs this run (sets NPI_PDFS=False).")
 @click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
 @one_line_errors
 def crawl(
@@ -131,10 +132,13 @@ def crawl(
     delay: float | None,
     concurrency: int | None,
     overrides: tuple[str, ...],
+    no_pdfs: bool,
     verbose: bool,
 ) -> None:
     """Crawl the article lists and articles into the archive."""
     settings = parse_overrides(overrides)
+    if no_pdfs:
+        settings.setdefault("NPI_PDFS", False)
     if delay is not None:
         settings.setdefault("DOWNLOAD_DELAY", delay)
     if concurrency is not None:
@@ -167,7 +171,7 @@ def format_summary(result: CrawlResult, db_path: str) -> str:
     warnings = {
         k.removeprefix("npi/"): v
         for k, v in sorted(stats.items())
-        if k.startswith(("npi/parse/", "npi/items/dropped/"))
+        if k.startswith(("npi/parse/", "npi/items/dropped/", "npi/warnings/"))
     }
     archive = Archive.open(db_path)
     try:
@@ -205,14 +209,21 @@ def format_summary(result: CrawlResult, db_path: str) -> str:
 )
 @filter_options
 @click.option("--since", metavar="YYYY-MM-DD", help="Only articles published on or after this date.")
+@click.option("--until", metavar="YYYY-MM-DD", help="Only articles published on or before this date.")
 @one_line_errors
 def export(
-    db_path: str, fmt: str, output: str, langs: tuple[str, ...], sections: tuple[str, ...], since: str | None
+    db_path: str,
+    fmt: str,
+    output: str,
+    langs: tuple[str, ...],
+    sections: tuple[str, ...],
+    since: str | None,
+    until: str | None,
 ) -> None:
     """Write every article, newest first: JSON Lines or CSV (list fields as JSON arrays)."""
     archive = Archive.open(db_path, create=False)
     try:
-        rows = archive.iter_articles(langs=langs, sections=sections, since=since)
+        rows = archive.iter_articles(langs=langs, sections=sections, since=since, until=until)
         with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
             if fmt == "jsonl":
                 for row in rows:
@@ -229,6 +240,12 @@ def export(
                     )
     finally:
         archive.close()
+
+
+from npi_crawler.research_cli import COMMANDS as _RESEARCH  # noqa: E402 - issue 5's commands
+
+for _command in _RESEARCH:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -21,6 +21,12 @@ NPI_REQUIRE_DATE = False
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).
 NPI_STOP_AT_KNOWN_PAGE = True
 
+# Download the PDFs articles link to (on the site's hosts only) and archive their text;
+# ``crawl --no-pdfs`` or the spider argument ``-a pdfs=0`` switch it off for one run.
+NPI_PDFS = True
+# The largest PDF downloaded (bytes); a larger one is skipped with a warning.
+NPI_PDF_MAXSIZE = 50 * 1024 * 1024
+
 # -- politeness (safe for the live site) ---------------------------------------------------------
 USER_AGENT = f"npi-crawler/{__version__} (+https://github.com/npi-crawler/npi-crawler; research archive)"
 ROBOTSTXT_OBEY = True
@@ -48,6 +54,7 @@ REDIRECT_MAX_TIMES = 5
 ITEM_PIPELINES = {
     "npi_crawler.pipelines.ValidateArticlePipeline": 100,
     "npi_crawler.pipelines.ArchivePipeline": 300,
+    "npi_crawler.pdftext.PdfTextPipeline": 400,
 }
 
 LOG_LEVEL = "INFO"
