@@ -78,6 +78,20 @@ def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def _short_match(column: str, term: str) -> tuple[str, list[str]]:
+    """SQL matching a 1-2 character term in ``column``: a substring for Japanese (憲法), a whole
+    word for Latin letters and digits (AI must not match inside "Taiwan")."""
+    if _ASCII_WORD.fullmatch(term):
+        return (
+            f"(' ' || lower({column}) || ' ') GLOB ?",
+            [f"*[^a-z0-9]{term.lower()}[^a-z0-9]*"],
+        )
+    return f"{column} LIKE ? ESCAPE '\\'", [_like(term)]
+
+
 def _filters(
     langs: Iterable[str], sections: Iterable[str], since: str | None, until: str | None
 ) -> tuple[list[str], list[Any]]:
@@ -141,8 +155,10 @@ def search(
 def _text_hits(archive: Archive, query: Query, where: list[str], params: list[Any], limit: int):
     like_sql, like_params, score_sql, score_params = [], [], [], []
     for term in query.short:
-        like_sql.append("(a.title LIKE ? ESCAPE '\\' OR a.body LIKE ? ESCAPE '\\')")
-        like_params += [_like(term), _like(term)]
+        title_sql, title_params = _short_match("a.title", term)
+        body_sql, body_params = _short_match("a.body", term)
+        like_sql.append(f"({title_sql} OR {body_sql})")
+        like_params += title_params + body_params
         score_sql.append(f"{TITLE_WEIGHT} * {_count('a.title')} + {_count('a.body')}")
         score_params += [term, term, term, term]
     conditions = " AND ".join(where + like_sql)
@@ -165,8 +181,9 @@ def _text_hits(archive: Archive, query: Query, where: list[str], params: list[An
 def _pdf_hits(archive: Archive, query: Query, where: list[str], params: list[Any], limit: int):
     like_sql, like_params = [], []
     for term in query.short:
-        like_sql.append("t.text LIKE ? ESCAPE '\\'")
-        like_params.append(_like(term))
+        text_sql, text_params = _short_match("t.text", term)
+        like_sql.append(text_sql)
+        like_params += text_params
     conditions = " AND ".join(where + like_sql)
     joins = "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url"
     if query.fts:
@@ -216,8 +233,15 @@ def _hydrate(archive: Archive, ranked: list[tuple[str, str | None, float, str]],
 
 
 def _find(text: str, terms: list[str]) -> int | None:
-    lowered = text.lower()
-    found = [i for i in (lowered.find(t.lower()) for t in terms if t) if i >= 0]
+    found = []
+    for term in terms:
+        if len(term) < MIN_FTS_CHARS and _ASCII_WORD.fullmatch(term):
+            m = re.search(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", text, re.IGNORECASE)
+            i = m.start() if m else -1
+        else:
+            i = text.lower().find(term.lower()) if term else -1
+        if i >= 0:
+            found.append(i)
     return min(found) if found else None
 
 
@@ -229,7 +253,13 @@ def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
         return flat[: 2 * width] + ("…" if len(flat) > 2 * width else "")
     lo, hi = max(0, start - width), min(len(flat), start + width)
     window = flat[lo:hi]
-    pattern = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True) if t)
+    pattern = "|".join(
+        rf"(?<![A-Za-z0-9]){re.escape(t)}(?![A-Za-z0-9])"
+        if len(t) < MIN_FTS_CHARS and _ASCII_WORD.fullmatch(t)
+        else re.escape(t)
+        for t in sorted(terms, key=len, reverse=True)
+        if t
+    )
     if pattern:
         window = re.sub(f"({pattern})", r"[\1]", window, flags=re.IGNORECASE)
     return ("…" if lo > 0 else "") + window + ("…" if hi < len(flat) else "")

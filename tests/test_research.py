@@ -248,3 +248,17 @@ def test_history_shows_the_diff_after_an_edit_and_a_full_crawl(db_path):
     assert out.count("@@") >= 2
     unknown = run_cli("history", "--db", db_path, replica.url + "en/research/1999/01/01000000.html")
     assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no article" in unknown.stderr
+
+
+def test_commands_on_a_missing_archive_say_so_in_one_line(tmp_path):
+    missing = str(tmp_path / "nope.db")
+    for args in (
+        ["search", "x"],
+        ["feed", "--section", "policy"],
+        ["history", "https://npi.or.jp/a.html"],
+        ["serve", "--port", "0"],
+    ):
+        result = run_cli(*args, "--db", missing)
+        assert result.returncode == 1, args
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "nope.db").exists()

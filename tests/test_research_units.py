@@ -134,3 +134,37 @@ def test_snippet_marks_every_term_around_the_first_match():
     assert "[Taiwan]" in out and "[semiconductors]" in out
     assert out.startswith("…") and out.endswith("…") and len(out) < 200
     assert snippet("no match here", ["zzz"]) == "no match here"
+
+
+def test_short_terms_latin_whole_words_japanese_substrings_literal_wildcards(tmp_path):
+    from npi_crawler.search import search
+    from npi_crawler.storage import Archive
+
+    archive = Archive.open(tmp_path / "npi.db")
+    bodies = {
+        "a": ("AI and the Taiwan Strait", "Generative AI, 50% of it."),
+        "b": ("The Taiwan Strait", "Maintain the status quo."),
+        "c": ("憲法改正の論点", "AIの規制と憲法。"),
+        "d": ("外交", "100_percent 半導体"),
+    }
+    for key, (title, body) in bodies.items():
+        article = {
+            "url": f"https://npi.or.jp/research/2024/01/0{ord(key) - 96}000000.html",
+            "lang": "ja" if key in "cd" else "en",
+            "title": title,
+            "published": f"2024-01-0{ord(key) - 96}",
+            "body": body,
+            "authors": [],
+            "pdfs": [],
+        }
+        archive.store_article(article, run_id=None)
+
+    def titles(query: str) -> list[str]:
+        return [h.title for h in search(archive, query)]
+
+    assert titles("AI") == ["AI and the Taiwan Strait", "憲法改正の論点"]  # title match first
+    assert titles("ai taiwan") == ["AI and the Taiwan Strait"]
+    assert titles("憲法") == ["憲法改正の論点"]
+    assert titles("0%") == ["AI and the Taiwan Strait"] and titles("0_") == ["外交"]
+    assert "[AI]" in search(archive, "AI")[0].snippet and "T[ai]wan" not in search(archive, "AI")[0].snippet
+    archive.close()
