@@ -32,9 +32,10 @@ ARGS = [
 ]
 
 
-def need_chromium() -> None:
+@pytest.fixture
+def chromium() -> str:
     if Path(CHROMIUM).exists():
-        return
+        return CHROMIUM
     message = f"{CHROMIUM} is missing: run scripts/install-system-deps (as root) or apt-get install chromium"
     if os.environ.get("CI"):
         pytest.fail(message)
@@ -71,15 +72,14 @@ def served(tmp_path):
         proc.wait(timeout=20)
 
 
-def test_serve_search_in_a_real_browser(served, tmp_path):
-    need_chromium()
+def test_serve_search_in_a_real_browser(chromium, served, tmp_path):
     from playwright.sync_api import sync_playwright
 
     term = "semiconductors"
     expected = {a.title for a in served["site"].live() if term in (a.title + " " + a.expected_body()).lower()}
     assert expected
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(served["url"] + "/articles", wait_until="load")
