@@ -20,6 +20,7 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 from npi_crawler import __version__
 from npi_crawler.crawl import DEFAULT_BASE_URL, CrawlError, CrawlResult, run_crawl
 from npi_crawler.parsing import LANGS, SECTIONS
+from npi_crawler.pdftext import summary_line as pdf_summary_line
 from npi_crawler.storage import Archive, ArchiveError
 
 EXPORT_FIELDS = (
@@ -185,6 +186,7 @@ def format_summary(result: CrawlResult, db_path: str) -> str:
         f"  articles   {run['articles_new']} new, {run['articles_updated']} updated, "
         f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "
         f"{run['articles_removed']} removed",
+        *filter(None, [pdf_summary_line(stats)]),
         f"  archive    {total} articles in {db_path}",
         f"  warnings   {run['warnings']}"
         + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),

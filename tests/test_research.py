@@ -174,6 +174,7 @@ def test_broken_pdf_is_a_warning_not_a_failure(archive):
     n_pdfs = sum(len(a.pdfs) for a in archive["site"].live())
     assert statuses == {"ok": n_pdfs - 1, "broken": 1}
     assert "warnings/pdf/broken: 1" in archive["summary"]
+    assert f"pdfs       {n_pdfs} requested: {n_pdfs - 1} with text" in archive["summary"]
 
 
 # -- crawls that change the site between runs ----------------------------------------------------
