@@ -27,7 +27,9 @@ from twisted.python.failure import Failure
 from npi_crawler.parsing import lang_from_url
 from npi_crawler.storage import Archive, utcnow
 
-# Statuses a download can end in; the ones in RETRY are tried again by the next run.
+# Statuses a download can end in. A transient failure (``error``: timeout, connection lost; or
+# an HTTP 5xx after Scrapy's retries) is tried again by the next run; the others are final until
+# a --full run re-checks the PDF.
 OK, NO_TEXT, BROKEN, ENCRYPTED, TOO_LARGE, ERROR = (
     "ok",
     "no_text",
@@ -36,7 +38,11 @@ OK, NO_TEXT, BROKEN, ENCRYPTED, TOO_LARGE, ERROR = (
     "too_large",
     "error",
 )
-RETRY = (ERROR,)
+
+
+def retryable(status: str | None) -> bool:
+    return status == ERROR or (status or "").startswith("http_5")
+
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns about every odd object it meets
 
@@ -161,7 +167,7 @@ class PdfFetcher:
             if lang_from_url(article) not in langs or (in_scope is not None and article not in in_scope):
                 continue
             status = self.known.get(pdf, (None,))[0]
-            if status is None or status in RETRY or full:
+            if status is None or retryable(status) or full:
                 yield from self.requests([pdf], recheck=full)
 
     def requests(self, urls: Iterable[str], *, recheck: bool = False) -> Iterator[scrapy.Request]:
@@ -176,11 +182,11 @@ class PdfFetcher:
                 self._inc("npi/pdf/offsite")
                 continue
             status, etag, last_modified = self.known.get(url, (None, None, None))
-            if status is not None and status not in RETRY and not recheck:
+            if status is not None and not retryable(status) and not recheck:
                 continue
             self.requested.add(url)
             headers = {}
-            if status is not None and status not in RETRY:
+            if status is not None and not retryable(status):
                 if etag:
                     headers["If-None-Match"] = etag
                 if last_modified:

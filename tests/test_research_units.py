@@ -78,10 +78,13 @@ def test_archived_pdfs_are_skipped_unless_rechecked_and_failed_ones_retried():
         "https://npi.or.jp/ok.pdf": ("ok", '"e1"', "Mon, 01 Jan 2024 00:00:00 GMT"),
         "https://npi.or.jp/broken.pdf": ("broken", None, None),
         "https://npi.or.jp/failed.pdf": ("error", None, None),
+        "https://npi.or.jp/503.pdf": ("http_503", None, None),
+        "https://npi.or.jp/404.pdf": ("http_404", None, None),
     }
     urls = list(known) + ["https://npi.or.jp/new.pdf"]
     assert [r.url for r in fetcher(known=known).requests(urls)] == [
         "https://npi.or.jp/failed.pdf",
+        "https://npi.or.jp/503.pdf",
         "https://npi.or.jp/new.pdf",
     ]
     recheck = {r.url: r for r in fetcher(known=known).requests(urls, recheck=True)}
