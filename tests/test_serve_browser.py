@@ -95,6 +95,16 @@ def test_serve_search_in_a_real_browser(chromium, served, tmp_path):
             page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
             assert (tmp_path / "search.png").stat().st_size > 10_000
 
+            # Japanese through the same trigram index, typed into the search box
+            page.goto(served["url"] + "/articles", wait_until="load")
+            page.fill("input#_search", "半導体")
+            page.press("input#_search", "Enter")
+            page.wait_for_url(re.compile(r"_search="))
+            ja = {a.title for a in served["site"].live() if "半導体" in a.title + a.expected_body()}
+            ja_titles = page.locator("table.rows-and-columns tbody td.col-title").all_inner_texts()
+            assert ja and {" ".join(t.split()) for t in ja_titles} == {" ".join(t.split()) for t in ja}
+            page.screenshot(path=str(tmp_path / "search-ja.png"), full_page=True)
+
             page.goto(served["url"] + "/latest_policy_proposals", wait_until="load")
             assert page.locator("h1").inner_text().strip() == "Latest policy proposals"
             policy = [a for a in served["site"].live() if "policy" in a.sections]
