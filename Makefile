@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DB     ?= npi.db
 
-.PHONY: install crawl crawl-full watch test lint replica try-offline clean
+.PHONY: install system-deps crawl crawl-full watch test lint replica try-offline clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+## Chromium for the browser test of `serve` (apt-get, only if missing and root; else a note).
+system-deps:
+	scripts/install-system-deps
 
 ## The main job: crawl the live site (npi.or.jp, both languages) into $(DB), incrementally.
 crawl: install
@@ -28,7 +32,7 @@ watch: install
 	$(BIN)/npi-crawler watch --db $(DB) $(foreach url,$(NOTIFY),--notify '$(url)')
 
 ## The tests: lint, then every test (crawls run against a replica served on 127.0.0.1).
-test: install lint
+test: install system-deps lint
 	$(BIN)/python -m pytest
 
 lint: install

@@ -21,6 +21,7 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 from npi_crawler import __version__, ops_cli
 from npi_crawler.crawl import DEFAULT_BASE_URL, CrawlError, CrawlResult, run_crawl
 from npi_crawler.parsing import LANGS, SECTIONS
+from npi_crawler.pdftext import summary_line as pdf_summary_line
 from npi_crawler.storage import Archive, ArchiveError
 
 EXPORT_FIELDS = (
@@ -136,6 +137,7 @@ def cli(ctx: click.Context, settings_path: str | None) -> None:
     metavar="NAME=VALUE",
     help="Override any Scrapy or NPI_* setting (repeatable).",
 )
+@click.option("--no-pdfs", is_flag=True, help="Do not download linked PDFs this run (sets NPI_PDFS=False).")
 @ops_cli.output_options
 @one_line_errors
 def crawl(
@@ -147,6 +149,7 @@ def crawl(
     delay: float | None,
     concurrency: int | None,
     overrides: tuple[str, ...],
+    no_pdfs: bool,
     quiet: bool,
     verbose: bool,
     log_file: str | None,
@@ -155,6 +158,8 @@ def crawl(
     out = ops_cli.RunOutput(quiet, verbose, log_file)
     # The settings file's [scrapy] table, then --delay/--concurrency, then -s: the last one wins.
     settings = ops_cli.scrapy_settings()
+    if no_pdfs:
+        settings["NPI_PDFS"] = False
     if delay is not None:
         settings["DOWNLOAD_DELAY"] = delay
     if concurrency is not None:
@@ -195,7 +200,7 @@ def format_summary(result: CrawlResult, db_path: str) -> str:
     warnings = {
         k.removeprefix("npi/"): v
         for k, v in sorted(stats.items())
-        if k.startswith(("npi/parse/", "npi/items/dropped/"))
+        if k.startswith(("npi/parse/", "npi/items/dropped/", "npi/warnings/"))
     }
     archive = Archive.open(db_path)
     try:
@@ -209,6 +214,7 @@ def format_summary(result: CrawlResult, db_path: str) -> str:
         f"  articles   {run['articles_new']} new, {run['articles_updated']} updated, "
         f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "
         f"{run['articles_removed']} removed",
+        *filter(None, [pdf_summary_line(stats)]),
         f"  archive    {total} articles in {db_path}",
         f"  warnings   {run['warnings']}"
         + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),
@@ -233,14 +239,21 @@ def format_summary(result: CrawlResult, db_path: str) -> str:
 )
 @filter_options
 @click.option("--since", metavar="YYYY-MM-DD", help="Only articles published on or after this date.")
+@click.option("--until", metavar="YYYY-MM-DD", help="Only articles published on or before this date.")
 @one_line_errors
 def export(
-    db_path: str, fmt: str, output: str, langs: tuple[str, ...], sections: tuple[str, ...], since: str | None
+    db_path: str,
+    fmt: str,
+    output: str,
+    langs: tuple[str, ...],
+    sections: tuple[str, ...],
+    since: str | None,
+    until: str | None,
 ) -> None:
     """Write every article, newest first: JSON Lines or CSV (list fields as JSON arrays)."""
     archive = Archive.open(db_path, create=False)
     try:
-        rows = archive.iter_articles(langs=langs, sections=sections, since=since)
+        rows = archive.iter_articles(langs=langs, sections=sections, since=since, until=until)
         with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
             if fmt == "jsonl":
                 for row in rows:
@@ -265,6 +278,11 @@ cli.add_command(ops_cli.doctor)
 from npi_crawler.watch_cli import notify, status, watch  # noqa: E402
 
 for _command in (watch, notify, status):
+    cli.add_command(_command)
+
+from npi_crawler.research_cli import COMMANDS as _RESEARCH  # noqa: E402 - issue 5's commands
+
+for _command in _RESEARCH:
     cli.add_command(_command)
 
 

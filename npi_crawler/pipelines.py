@@ -137,7 +137,9 @@ class ArchivePipeline:
             return
         stats = self.stats.get_stats()
         reason = stats.get("finish_reason", "finished")
-        warnings = sum(v for k, v in stats.items() if k.startswith(("npi/parse/", "npi/items/dropped/")))
+        warnings = sum(
+            v for k, v in stats.items() if k.startswith(("npi/parse/", "npi/items/dropped/", "npi/warnings/"))
+        )
         counts = {
             "requests": stats.get("downloader/request_count", 0),
             "responses": stats.get("downloader/response_count", 0),

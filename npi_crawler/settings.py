@@ -30,6 +30,12 @@ NPI_RUN_LOCK = True
 # A progress line on standard error while the run goes (npi-crawler sets it when that is a terminal).
 NPI_PROGRESS = False
 
+# Download the PDFs articles link to (on the site's hosts only) and archive their text;
+# ``crawl --no-pdfs`` or the spider argument ``-a pdfs=0`` switch it off for one run.
+NPI_PDFS = True
+# The largest PDF downloaded (bytes); a larger one is skipped with a warning.
+NPI_PDF_MAXSIZE = 50 * 1024 * 1024
+
 # -- politeness (safe for the live site) ---------------------------------------------------------
 USER_AGENT = f"npi-crawler/{__version__} (+https://github.com/npi-crawler/npi-crawler; research archive)"
 ROBOTSTXT_OBEY = True
@@ -57,6 +63,7 @@ REDIRECT_MAX_TIMES = 5
 ITEM_PIPELINES = {
     "npi_crawler.pipelines.ValidateArticlePipeline": 100,
     "npi_crawler.pipelines.ArchivePipeline": 300,
+    "npi_crawler.pdftext.PdfTextPipeline": 400,
 }
 
 LOG_LEVEL = "INFO"

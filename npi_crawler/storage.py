@@ -225,10 +225,36 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_research(db: sqlite_utils.Database) -> None:
+    """PDF text (issue 5): one row per PDF URL, searchable through its own trigram FTS5 index."""
+    db["pdf_texts"].create(
+        {
+            "url": str,
+            "status": str,
+            "error": str,
+            "etag": str,
+            "last_modified": str,
+            "content_type": str,
+            "size": int,
+            "sha256": str,
+            "pages": int,
+            "text": str,
+            "first_fetched": str,
+            "last_fetched": str,
+            "run_id": int,
+        },
+        pk="url",
+        not_null={"status"},
+    )
+    db["pdfs"].create_index(["url"])
+    db["pdf_texts"].enable_fts(["text"], create_triggers=True, tokenize="trigram")
+
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_change_monitor", _m002_change_monitor),
+    ("003_research", _m003_research),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -546,6 +572,7 @@ class Archive:
         langs: Iterable[str] | None = None,
         sections: Iterable[str] | None = None,
         since: str | None = None,
+        until: str | None = None,
         include_removed: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Every article in export shape, newest first (then by URL); undated ones last."""
@@ -565,6 +592,9 @@ class Archive:
         if since:
             where.append("a.published >= ?")
             params.append(since)
+        if until:  # inclusive; a prefix (2021, 2021-06) covers the whole year or month
+            where.append("substr(a.published, 1, ?) <= ?")
+            params += [len(until), until]
         sql = f"""
             SELECT a.url, a.lang, a.title, a.published, a.body, a.first_seen, a.last_seen,
               (SELECT json_group_array(section) FROM

@@ -30,6 +30,7 @@ from npi_crawler.parsing import (
     parse_article,
     parse_list_page,
 )
+from npi_crawler.pdftext import PdfFetcher
 from npi_crawler.storage import Archive
 
 
@@ -70,6 +71,7 @@ class NpiSpider(scrapy.Spider):
         self.known_listings: set[tuple[str, str]] = set()
         self.validators: dict[str, tuple[str | None, str | None]] = {}
         self.walk_all_pages = True
+        self.pdf_fetcher = PdfFetcher(enabled=False, maxsize=0, allowed_domains=self.allowed_domains)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NpiSpider:
@@ -85,6 +87,7 @@ class NpiSpider(scrapy.Spider):
             spider.validators = archive.validators() if spider.full else {}
             stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
+            spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
         finally:
             archive.close()
         return spider
@@ -116,6 +119,10 @@ class NpiSpider(scrapy.Spider):
             for url in sorted(self.validators):
                 if lang_from_url(url) in self.langs and url in in_scope:
                     yield self._article_request(url)
+        # PDFs linked by archived articles but never fetched; with full, a re-check of all.
+        in_scope = {url for url, section in self.known_listings if section in self.sections}
+        for request in self.pdf_fetcher.backlog(full=self.full, langs=self.langs, in_scope=in_scope):
+            yield request
 
     def _list_request(self, url: str, lang: str, section: str, page: int) -> scrapy.Request:
         return scrapy.Request(
@@ -199,6 +206,7 @@ class NpiSpider(scrapy.Spider):
             return
         parsed = parse_article(response.text, url)
         parsed_url = self.site_url(parsed.url)
+        pdfs = [self.site_url(p) for p in parsed.pdfs]
         yield ArticleItem(
             url=parsed_url,
             lang=parsed.lang,
@@ -206,11 +214,12 @@ class NpiSpider(scrapy.Spider):
             published=parsed.published,
             body=parsed.body,
             authors=parsed.authors,
-            pdfs=[self.site_url(p) for p in parsed.pdfs],
+            pdfs=pdfs,
             etag=_header(response, "ETag"),
             last_modified=_header(response, "Last-Modified"),
             notes=parsed.notes,
         )
+        yield from self.pdf_fetcher.requests(pdfs)
 
     def failed(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]

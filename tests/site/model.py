@@ -82,6 +82,9 @@ EN_WORDS = (
     "climate change",
     "trade policy",
 )
+# The text of a PDF the replica serves damaged (not a readable PDF): a warning for the crawler.
+BROKEN_PDF = "<broken>"
+
 JA_NAMES = ("中曽根 太郎", "山田 花子", "佐藤 健一", "鈴木 一郎", "高橋 直子", "田中 誠")
 EN_NAMES = ("Taro Nakasone", "Hanako Yamada", "Kenichi Sato", "Ichiro Suzuki", "Naoko Takahashi")
 
@@ -264,6 +267,11 @@ def generate_site(seed: int = 1, n_articles: int = 60, per_page: int = 3) -> Sit
     ordered[3].title_html = _messy_title(ordered[3].title)
     ordered[5].show_date = False
     ordered[7].empty_paragraph = True
+    if len(ordered) > 9:  # one damaged PDF
+        broken = ordered[9].path.rsplit("/", 1)[0] + "/broken.pdf"
+        broken = broken.replace("/research/", "/research/data/", 1)
+        ordered[9].pdfs.append(broken)
+        ordered[9].pdf_texts[broken] = BROKEN_PDF
     return Site(articles=articles, per_page=per_page)
 
 
