@@ -45,6 +45,10 @@ HTTPCACHE_ENABLED = False
 REDIRECT_MAX_TIMES = 5
 
 # -- components ----------------------------------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    # Before RedirectMiddleware (600) sees the response: a redirect off the site is an error.
+    "npi_crawler.middlewares.OffsiteRedirectMiddleware": 650,
+}
 ITEM_PIPELINES = {
     "npi_crawler.pipelines.ValidateArticlePipeline": 100,
     "npi_crawler.pipelines.ArchivePipeline": 300,
