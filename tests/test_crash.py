@@ -1,0 +1,19 @@
+"""Crash safety under SIGKILL (see tests/crash.py).
+
+CI runs a reduced count of kills (CI_KILLS); the benchmark command (``python -m benchmarks``)
+runs the full count (at least 20). Once ``npi-crawler watch`` is merged, add a case with
+``command=watch_command``, an ``AlertSink`` and ``alerts=check_alerts_exactly_once``.
+"""
+
+from __future__ import annotations
+
+from tests.crash import crawl_command, run_crash_test
+
+CI_KILLS = 6  # reduced for CI time; the benchmark command runs 24
+
+
+def test_sigkill_at_random_moments_loses_nothing_and_breaks_nothing(tmp_path):
+    report = run_crash_test(tmp_path, kills=CI_KILLS, seed=7, command=crawl_command)
+    assert len(report.kills) == CI_KILLS
+    assert {phase for phase, _ in report.kills} >= {"crawl"}
+    assert report.articles > 40
