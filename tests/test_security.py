@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import stat
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from npi_crawler.middlewares import host_allowed
+from npi_crawler.middlewares import host_allowed, retry_after_seconds
 from npi_crawler.storage import Archive
 
 PACKAGE = Path(__file__).resolve().parent.parent / "npi_crawler"
@@ -82,3 +83,20 @@ def test_the_package_runs_no_shell_and_evaluates_nothing():
 )
 def test_offsite_rule_matches_hosts_and_their_subdomains_only(host, allowed):
     assert host_allowed(host, ["npi.or.jp", "www.npi.or.jp"]) is allowed
+
+
+@pytest.mark.parametrize(
+    "value,seconds",
+    [
+        ("120", 120.0),
+        (" 5 ", 5.0),
+        ("Wed, 25 Nov 2026 00:02:00 GMT", 120.0),
+        ("Wed, 25 Nov 2026 00:00:00 GMT", 0.0),  # in the past: no wait
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_an_http_date(value, seconds):
+    now = dt.datetime(2026, 11, 25, 0, 0, 0, tzinfo=dt.timezone.utc)
+    assert retry_after_seconds(value, now=now) == seconds
