@@ -282,6 +282,11 @@ class ReplicaServer:
                 return fault
         return None
 
+    def clear_cache(self) -> None:
+        """Forget rendered pages (with ``cache_pages``, after changing ``site``)."""
+        with self.lock:
+            self._cache.clear()
+
     def _render(self, path: str) -> Page:
         if not self.cache_pages:
             return render(self.site, path)
