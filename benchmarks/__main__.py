@@ -297,11 +297,12 @@ def bench_archive(n: int, workdir: Path, search: Callable = fts_search) -> None:
 
 def bench_crash(kills: int, workdir: Path) -> None:
     report = run_crash_test(workdir, kills=kills, seed=20261124, command=CRASH_COMMAND)
-    phases = {p: sum(1 for q, _ in report.kills if q == p) for p in ("startup", "crawl")}
+    phases = {p: sum(1 for q, _ in report.kills if q == p) for p in ("startup", "crawl", "write")}
     row(
         "crash",
-        "SIGKILLs (startup, crawl/write), runs finished first",
-        f"{len(report.kills)} ({phases['startup']}, {phases['crawl']}), {report.finished_before_kill}",
+        "SIGKILLs (startup, crawl, write), runs finished first",
+        f"{len(report.kills)} ({phases['startup']}, {phases['crawl']}, {phases['write']}), "
+        f"{report.finished_before_kill}",
     )
     row(
         "crash",

@@ -126,26 +126,49 @@ def _change_site(site: Site, rng: random.Random, round_no: int, report: CrashRep
         report.removed.append(path)
 
 
-def _kill_at(proc: subprocess.Popen, replica: ReplicaServer, rng: random.Random, expected_requests: int):
+def _kill_at(
+    proc: subprocess.Popen, replica: ReplicaServer, rng: random.Random, expected_requests: int, wal: Path
+):
     """Wait for a random moment of the run, then SIGKILL it. Returns (phase, when) or None when the
-    run finished first."""
+    run finished first. Phases: ``startup`` (imports, opening or migrating the archive, recording
+    the run), ``crawl`` (after the Nth request; requests and writes overlap), ``write`` (right
+    after the Nth change of the WAL file seen, i.e. in the middle of a burst of article writes)."""
     mark = len(replica.log)
-    if rng.random() < 0.25:
-        phase, delay = "startup", rng.uniform(0.3, 2.5)  # imports, opening/migrating, start_run
+    draw = rng.random()
+    if draw < 0.2:
+        phase, delay = "startup", rng.uniform(0.3, 2.5)
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.005)
         when = f"{delay:.2f}s"
-    else:
-        phase, n = "crawl", rng.randint(1, max(2, expected_requests))  # requests and writes overlap
+    elif draw < 0.6:
+        phase, n = "crawl", rng.randint(1, max(2, expected_requests))
         while len(replica.log) - mark < n and proc.poll() is None:
             time.sleep(0.002)
         when = f"request {n}"
+    else:
+        phase, n = "write", rng.randint(1, 30)
+        seen, last = 0, _stamp(wal)
+        while seen < n and proc.poll() is None:
+            stamp = _stamp(wal)
+            if stamp != last:
+                seen, last = seen + 1, stamp
+            else:
+                time.sleep(0.0005)
+        when = f"WAL change {n}"
     if proc.poll() is not None:
         return None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return phase, when
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def run_crash_test(
@@ -187,7 +210,7 @@ def run_crash_test(
                 _change_site(site, rng, round_no, report)
             full = rng.random() < 0.3
             proc = start(full)
-            killed = _kill_at(proc, replica, rng, expected_requests)
+            killed = _kill_at(proc, replica, rng, expected_requests, Path(db_path + "-wal"))
             if killed is None:
                 report.finished_before_kill += 1
                 assert proc.returncode == 0, f"run {round_no} failed; see {workdir / 'crash-runs.log'}"
