@@ -308,3 +308,32 @@ def test_full_run_with_faults_on_known_articles_removes_nothing(small_site, repl
     assert export_rows(db_path) == before
     assert len(run_errors(db_path)) == len(paths)
     assert last_run(db_path)["articles_removed"] == 0
+
+
+SHORT_PAGES = [
+    "「半導体と宇宙」研究会報告",
+    "経済安全保障をめぐる半導体と宇宙の課題について検討した。",
+    "憲法改正",  # kanji only
+    "中曽根康弘世界平和研究所",
+]
+
+
+@pytest.mark.parametrize("encoding", ["shift_jis", "euc_jp", "utf-8"])
+@pytest.mark.parametrize("text", SHORT_PAGES)
+def test_short_undeclared_japanese_page_is_decoded_exactly(text, encoding):
+    """Scrapy's general detector (charset-normalizer) reads short EUC-JP and some Shift_JIS as
+    Korean cp949; the spider tries UTF-8 and the Japanese encodings first."""
+    from scrapy.http import HtmlResponse
+
+    from npi_crawler.parsing import parse_article
+    from npi_crawler.spiders.npi import page_text
+
+    html = (
+        '<html><body><div id="main"><h3 class="ttl_second b30"><div class="date">2024/01/05</div>'
+        f'<div>{text}</div></h3><div class="detail_area"><div class="b0"><p>{text}</p></div></div>'
+        "</div></body></html>"
+    )
+    url = "https://npi.or.jp/research/2024/01/05000000.html"
+    response = HtmlResponse(url, body=html.encode(encoding), headers={"Content-Type": "text/html"})
+    parsed = parse_article(page_text(response), url)
+    assert (parsed.title, parsed.body) == (text, text)

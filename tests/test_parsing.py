@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from npi_crawler.parsing import (
     canonical_url,
     date_from_url,
+    guess_japanese_encoding,
     lang_from_url,
     next_page,
     normalize_space,
@@ -243,3 +244,17 @@ def test_url_helpers():
     assert lang_from_url("https://npi.or.jp/en/research/2025/06/30150000.html") == "en"
     assert lang_from_url("https://npi.or.jp/research/2018/12/12174550.html") == "ja"
     assert canonical_url("http://127.0.0.1:8080/a.html#x") == "http://127.0.0.1:8080/a.html"
+
+
+@pytest.mark.parametrize(
+    "text", ["「半導体と宇宙」研究会報告", "憲法改正", "日米同盟と<b>台湾海峡</b>", "English only"]
+)
+@pytest.mark.parametrize("encoding", ["shift_jis", "euc_jp", "utf-8"])
+def test_guess_japanese_encoding_reads_undeclared_pages_exactly(text, encoding):
+    body = text.encode(encoding)
+    guessed = guess_japanese_encoding(body)
+    assert body.decode(guessed) == text
+
+
+def test_guess_japanese_encoding_leaves_other_bytes_to_the_general_detector():
+    assert guess_japanese_encoding("Café crème".encode("cp1252")) is None
