@@ -15,6 +15,7 @@ import random
 import re
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, *, send_body: bool) -> None:
         replica = self.server.replica
+        if replica.delay:
+            time.sleep(replica.delay)  # a slow site: runs overlap long enough to test the run lock
         with replica.lock:
             fault = replica._fault_for(self.path)
             page = replica._render(self.path)
@@ -219,12 +222,22 @@ class ReplicaServer:
     ``url`` is the base URL to crawl; ``log`` records (method, path, status, headers) of every
     request (status -1 when a fault sent no answer); change ``site`` (under ``lock``) between runs
     to publish, edit or remove articles. ``add_fault``/``random_faults``/``clear_faults`` make
-    paths misbehave. ``cache_pages`` renders each path once (for benchmarks of a site that does
+    paths misbehave. ``delay`` makes every answer wait that many seconds (a slow site).
+    ``cache_pages`` renders each path once (for benchmarks of a site that does
     not change while it is served).
     """
 
-    def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 0, *, cache_pages: bool = False):
+    def __init__(
+        self,
+        site: Site,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        delay: float = 0.0,
+        *,
+        cache_pages: bool = False,
+    ):
         self.site = site
+        self.delay = delay
         self.lock = threading.Lock()
         self.log: list[tuple[str, str, int, dict]] = []
         self.faults: list[Fault] = []
