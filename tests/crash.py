@@ -127,15 +127,27 @@ def _change_site(site: Site, rng: random.Random, round_no: int, report: CrashRep
 
 
 def _kill_at(
-    proc: subprocess.Popen, replica: ReplicaServer, rng: random.Random, expected_requests: int, wal: Path
+    proc: subprocess.Popen,
+    replica: ReplicaServer,
+    rng: random.Random,
+    expected_requests: int,
+    wal: Path,
+    sink: AlertSink | None = None,
 ):
     """Wait for a random moment of the run, then SIGKILL it. Returns (phase, when) or None when the
     run finished first. Phases: ``startup`` (imports, opening or migrating the archive, recording
     the run), ``crawl`` (after the Nth request; requests and writes overlap), ``write`` (right
-    after the Nth change of the WAL file seen, i.e. in the middle of a burst of article writes)."""
+    after the Nth change of the WAL file seen, i.e. in the middle of a burst of article writes) and,
+    with an AlertSink (``watch``), ``delivery`` (as soon as the endpoint has received a message: the
+    window between sending and marking it sent)."""
     mark = len(replica.log)
     draw = rng.random()
-    if draw < 0.2:
+    if sink is not None and draw < 0.25:
+        phase, received = "delivery", len(sink.received)
+        while len(sink.received) == received and proc.poll() is None:
+            time.sleep(0.0005)
+        when = f"message {received + 1}"
+    elif draw < 0.2:
         phase, delay = "startup", rng.uniform(0.3, 2.5)
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and proc.poll() is None:
@@ -180,9 +192,11 @@ def run_crash_test(
     alert_sink: AlertSink | None = None,
     alerts: Callable[[Site, list[str], AlertSink], None] | None = None,
     n_articles: int = 40,
+    ok_codes: tuple[int, ...] = (0,),
 ) -> CrashReport:
     """Kill ``command`` ``kills`` times at random moments of runs over a changing replica, then
-    let it finish and check the archive against the oracle. Raises AssertionError on a fault."""
+    let it finish and check the archive against the oracle. Raises AssertionError on a fault.
+    ``ok_codes``: exit codes of a run that finished normally (``watch`` may also exit 3)."""
     rng = random.Random(seed)
     report = CrashReport()
     started = time.monotonic()
@@ -210,16 +224,16 @@ def run_crash_test(
                 _change_site(site, rng, round_no, report)
             full = rng.random() < 0.3
             proc = start(full)
-            killed = _kill_at(proc, replica, rng, expected_requests, Path(db_path + "-wal"))
+            killed = _kill_at(proc, replica, rng, expected_requests, Path(db_path + "-wal"), alert_sink)
             if killed is None:
                 report.finished_before_kill += 1
-                assert proc.returncode == 0, f"run {round_no} failed; see {workdir / 'crash-runs.log'}"
+                assert proc.returncode in ok_codes, f"run {round_no} failed; see {workdir / 'crash-runs.log'}"
             else:
                 report.kills.append(killed)
         # Resume: an incremental run, then a full one (edits and removals are found by --full).
         for full in (False, True):
             proc = start(full)
-            assert proc.wait(timeout=300) == 0, f"resumed run failed; see {workdir / 'crash-runs.log'}"
+            assert proc.wait(timeout=300) in ok_codes, f"resumed run failed; see {workdir / 'crash-runs.log'}"
         log.close()
         check_archive(db_path, site, replica.url, report)
         if alerts is not None and alert_sink is not None:
