@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DB     ?= npi.db
 
-.PHONY: install system-deps crawl crawl-full watch test lint replica try-offline clean
+.PHONY: install system-deps crawl crawl-full watch test lint bench replica try-offline clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,12 @@ test: install system-deps lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check npi_crawler tests
+	$(BIN)/ruff check npi_crawler tests benchmarks
+
+## Benchmarks (not tests): crawl speed vs bare Scrapy, RSS, request counts, search/export on
+## 100,000 articles, the crash test with 24 kills. Prints a table; see docs/performance.md.
+bench: install
+	$(BIN)/python -m benchmarks
 
 ## Serve the bundled replica of the site on http://127.0.0.1:8000/ (Ctrl-C to stop).
 replica: install

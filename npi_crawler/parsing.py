@@ -143,6 +143,38 @@ class ListPage:
 _LIST_PAGE_PATH = re.compile(r"/index(?:_\d+)?\.html?$|/$")
 
 
+# -- bytes to text --------------------------------------------------------------------------------
+
+# Tried in this order on a page that declares no encoding (no charset in Content-Type, no <meta
+# charset>, no BOM). Valid UTF-8 is taken as UTF-8; otherwise the legacy Japanese encoding whose
+# strict decoding reads as the most Japanese (kana, kanji, Japanese punctuation) wins. General-purpose detectors guess wrong on short
+# Japanese pages (charset-normalizer, which Scrapy uses, reads short EUC-JP as Korean cp949).
+JAPANESE_ENCODINGS = ("euc_jp", "cp932")
+_JAPANESE = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff]")
+_HALFWIDTH_KANA = re.compile(r"[\uff61-\uff9f]")
+
+
+def guess_japanese_encoding(body: bytes) -> str | None:
+    """The encoding of an undeclared page: ``utf-8``, ``euc_jp``, ``cp932`` or None (not Japanese
+    text in any of them: leave it to the general detector)."""
+    try:
+        body.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best, best_score = None, 0
+    for encoding in JAPANESE_ENCODINGS:
+        try:
+            text = body.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        # EUC-JP bytes read as Shift_JIS decode to half-width katakana: a sign of the wrong guess.
+        score = len(_JAPANESE.findall(text)) - 4 * len(_HALFWIDTH_KANA.findall(text))
+        if score > best_score:
+            best, best_score = encoding, score
+    return best
+
+
 def _tree(html: str) -> etree._Element:
     if not html or not html.strip():
         return lxml.html.fromstring("<html></html>")

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
@@ -44,7 +45,9 @@ class ValidateArticlePipeline:
 
     def _drop(self, reason: str, item: ArticleItem) -> DropItem:
         self.stats.inc_value(f"npi/items/dropped/{reason}")
-        return DropItem(f"{reason}: {item.url}")
+        error = DropItem(f"{reason}: {item.url}")
+        error.npi_reason = reason  # type: ignore[attr-defined] - read by ArchivePipeline.dropped
+        return error
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
@@ -81,11 +84,13 @@ class ArchivePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
-        return cls(
+        pipeline = cls(
             crawler,
             crawler.settings.get("NPI_DB_PATH"),
             crawler.settings.getbool("NPI_KEEP_CLEAN_VERSION", True),
         )
+        crawler.signals.connect(pipeline.dropped, signal=signals.item_dropped)
+        return pipeline
 
     def _degraded(self, item: ArticleItem) -> bool:
         worse = set(item.notes) & DEGRADED_NOTES
@@ -131,6 +136,16 @@ class ArchivePipeline:
             self.stats.inc_value("npi/errors")
             self.stats.inc_value(f"npi/errors/{item.kind}")
         return item
+
+    def dropped(self, item: Any, exception: BaseException, **_kwargs: Any) -> None:
+        """An article the validator dropped is an error of the run, not a silent loss (and,
+        never archived, it is fetched again by the next run)."""
+        if self.archive is None or not isinstance(item, ArticleItem):
+            return
+        reason = getattr(exception, "npi_reason", "invalid")
+        self.archive.record_error(self.run_id, item.url, f"article:dropped/{reason}", str(exception))
+        self.stats.inc_value("npi/errors")
+        self.stats.inc_value(f"npi/errors/article:dropped/{reason}")
 
     def close_spider(self) -> None:
         if self.archive is None or self.run_id is None:

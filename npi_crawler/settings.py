@@ -54,12 +54,21 @@ DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# A 429/503 retry waits for the server's Retry-After, up to this many seconds; a longer wait is not
+# waited for: the page is an error of this run and is fetched by the next one.
+NPI_RETRY_AFTER_MAX = 120
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 HTTPCACHE_ENABLED = False
 REDIRECT_MAX_TIMES = 5
 
 # -- components ----------------------------------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    # Before RedirectMiddleware (600) sees the response: a redirect off the site is an error.
+    "npi_crawler.middlewares.OffsiteRedirectMiddleware": 650,
+    # Sees a 429/503 just before RetryMiddleware (550) schedules its retry.
+    "npi_crawler.middlewares.RetryAfterMiddleware": 560,
+}
 ITEM_PIPELINES = {
     "npi_crawler.pipelines.ValidateArticlePipeline": 100,
     "npi_crawler.pipelines.ArchivePipeline": 300,

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from npi_crawler.parsing import (
     canonical_url,
     date_from_url,
+    guess_japanese_encoding,
     lang_from_url,
     next_page,
     normalize_space,
@@ -290,3 +291,17 @@ def test_side_block_inside_the_body_area_is_cut(heading):
         '<ul><li><a href="/research/2020/01/01000000.html">Other article</a></li></ul></div></div>'
     )
     assert parse_article(html, "https://npi.or.jp/a.html").body == "Kept."
+
+
+@pytest.mark.parametrize(
+    "text", ["「半導体と宇宙」研究会報告", "憲法改正", "日米同盟と<b>台湾海峡</b>", "English only"]
+)
+@pytest.mark.parametrize("encoding", ["shift_jis", "euc_jp", "utf-8"])
+def test_guess_japanese_encoding_reads_undeclared_pages_exactly(text, encoding):
+    body = text.encode(encoding)
+    guessed = guess_japanese_encoding(body)
+    assert body.decode(guessed) == text
+
+
+def test_guess_japanese_encoding_leaves_other_bytes_to_the_general_detector():
+    assert guess_japanese_encoding("Café crème".encode("cp1252")) is None

@@ -17,6 +17,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
 from npi_crawler.parsing import (
@@ -24,6 +25,7 @@ from npi_crawler.parsing import (
     NPI_HOSTS,
     SECTIONS,
     canonical_url,
+    guess_japanese_encoding,
     lang_from_url,
     next_page,
     page_number,
@@ -112,6 +114,17 @@ class NpiSpider(scrapy.Spider):
         for lang in self.langs:
             for section in self.sections:
                 yield self._list_request(self.list_url(lang, section), lang, section, 1)
+        # Listed in an earlier run but never archived (its fetch failed, or the run was killed):
+        # fetch it now, even if this run stops at a first page that holds nothing new.
+        pending = {
+            url
+            for url, section in self.known_listings
+            if section in self.sections and url not in self.known_urls and lang_from_url(url) in self.langs
+        }
+        for url in sorted(pending):
+            self.crawler.stats.inc_value("npi/article/pending")
+            self.known_urls.add(url)
+            yield self._article_request(url)
         if self.full:
             # Re-check every archived article, listed or not: one that slid off every list is
             # still checked, and only its own 404/410 marks it removed.
@@ -154,7 +167,7 @@ class NpiSpider(scrapy.Spider):
 
     def parse_list(self, response: Response, lang: str, section: str, page: int) -> Iterable[Any]:
         self.crawler.stats.inc_value("npi/list/pages")
-        listing = parse_list_page(response.text, response.url)
+        listing = parse_list_page(page_text(response), response.url)
         for note in listing.notes:
             self.crawler.stats.inc_value(f"npi/parse/{note}")
         if not listing.entries:
@@ -204,7 +217,7 @@ class NpiSpider(scrapy.Spider):
         if not hasattr(response, "text"):
             yield FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
             return
-        parsed = parse_article(response.text, url)
+        parsed = parse_article(page_text(response), url)
         parsed_url = self.site_url(parsed.url)
         pdfs = [self.site_url(p) for p in parsed.pdfs]
         yield ArticleItem(
@@ -234,6 +247,23 @@ class NpiSpider(scrapy.Spider):
         self.crawler.stats.inc_value(f"npi/{kind}/errors")
         self.logger.warning("%s page failed: %s (%s)", kind, request.url, message)
         yield FetchErrorItem(url=request.url, kind=f"{kind}:{error}", message=message)
+
+
+def page_text(response: Response) -> str:
+    """The page as text. A declared encoding (Content-Type charset, <meta charset>, BOM) is
+    Scrapy's to honour; an undeclared one is guessed among UTF-8 and the Japanese encodings first,
+    then by Scrapy's general detector."""
+    content_type = _header(response, "Content-Type")
+    declared = (
+        http_content_type_encoding(content_type)
+        or read_bom(response.body)[0]
+        or html_body_declared_encoding(response.body)
+    )
+    if not declared:
+        encoding = guess_japanese_encoding(response.body)
+        if encoding:
+            return response.body.decode(encoding)
+    return response.text
 
 
 def _header(response: Response, name: str) -> str | None:

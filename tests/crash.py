@@ -1,0 +1,298 @@
+"""Crash safety: kill the crawler with SIGKILL at random (seeded) moments while the site changes,
+restart it, and check that the archive is intact and complete.
+
+Used by ``tests/test_crash.py`` (a reduced count of kills, for CI) and by the benchmark command
+``python -m benchmarks`` (the full count). The command under test is a parameter:
+``crawl_command`` today; once ``npi-crawler watch`` (issue 4) is merged, pass ``watch_command``
+and an ``alerts`` check (see ``AlertSink`` and ``check_alerts_exactly_once``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from tests.site import ReplicaServer, Site, generate_site, new_article
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# argv for one run of the command under test: (db_path, base_url, full, workdir) -> argv
+Command = Callable[[str, str, bool, Path], list[str]]
+
+
+def crawl_command(db_path: str, base_url: str, full: bool, workdir: Path) -> list[str]:
+    argv = [sys.executable, "-m", "npi_crawler", "crawl", "--db", db_path, "--base-url", base_url]
+    return argv + (["--full"] if full else [])
+
+
+def watch_command(db_path: str, base_url: str, full: bool, workdir: Path) -> list[str]:
+    """For after issue 4 is merged: ``watch`` with an Apprise config pointing at an AlertSink
+    (``workdir / "apprise.yml"``, written by ``run_crash_test`` when ``alert_sink`` is given)."""
+    argv = [sys.executable, "-m", "npi_crawler", "watch", "--db", db_path, "--base-url", base_url]
+    argv += ["--config", str(workdir / "apprise.yml")]
+    return argv + (["--full"] if full else [])
+
+
+class AlertSink:
+    """A local HTTP endpoint that records every JSON body POSTed to it: the target of an Apprise
+    ``json://127.0.0.1:PORT/alerts`` URL."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                try:
+                    sink.received.append(json.loads(body or b"{}"))
+                except ValueError:
+                    sink.received.append({"raw": body.decode("utf-8", "replace")})
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def apprise_url(self) -> str:
+        return f"json://127.0.0.1:{self._httpd.server_address[1]}/alerts"
+
+    def __enter__(self) -> AlertSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def check_alerts_exactly_once(site: Site, published: list[str], sink: AlertSink) -> None:
+    """The hook for ``watch``: every policy proposal published during the test was alerted exactly
+    once. The matching of a message to an article depends on issue 4's message format: adapt
+    ``alerted_paths`` when merging."""
+    alerted_paths = [
+        p for msg in sink.received for p in published if p in json.dumps(msg, ensure_ascii=False)
+    ]
+    proposals = [p for p in published if "policy" in site.articles[p].sections]
+    for path in proposals:
+        count = alerted_paths.count(path)
+        assert count == 1, f"{path} alerted {count} times"
+
+
+@dataclass
+class CrashReport:
+    kills: list[tuple[str, str]] = field(default_factory=list)  # (phase, at)
+    finished_before_kill: int = 0
+    runs: dict[str, int] = field(default_factory=dict)
+    published: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    articles: int = 0
+    seconds: float = 0.0
+
+
+def _change_site(site: Site, rng: random.Random, round_no: int, report: CrashReport) -> None:
+    """Between rounds the site moves on: new articles (often policy proposals), an edit, rarely a
+    removal, as the real site does."""
+    for i in range(rng.randint(1, 3)):
+        sections = ["policy"] if rng.random() < 0.5 else [rng.choice(["diplomacy", "industry", "economy"])]
+        article = new_article(site, lang=rng.choice(["ja", "en"]), sections=sections, n=round_no * 10 + i)
+        report.published.append(article.path)
+    live = sorted(a.path for a in site.live())
+    if rng.random() < 0.5:
+        path = rng.choice(live)
+        site.edit(path, append=f"Addendum {round_no}.")
+        report.edited.append(path)
+    if rng.random() < 0.2:
+        path = rng.choice(live)
+        site.remove(path)
+        report.removed.append(path)
+
+
+def _kill_at(
+    proc: subprocess.Popen,
+    replica: ReplicaServer,
+    rng: random.Random,
+    expected_requests: int,
+    wal: Path,
+    sink: AlertSink | None = None,
+):
+    """Wait for a random moment of the run, then SIGKILL it. Returns (phase, when) or None when the
+    run finished first. Phases: ``startup`` (imports, opening or migrating the archive, recording
+    the run), ``crawl`` (after the Nth request; requests and writes overlap), ``write`` (right
+    after the Nth change of the WAL file seen, i.e. in the middle of a burst of article writes) and,
+    with an AlertSink (``watch``), ``delivery`` (as soon as the endpoint has received a message: the
+    window between sending and marking it sent)."""
+    mark = len(replica.log)
+    draw = rng.random()
+    if sink is not None and draw < 0.25:
+        phase, received = "delivery", len(sink.received)
+        while len(sink.received) == received and proc.poll() is None:
+            time.sleep(0.0005)
+        when = f"message {received + 1}"
+    elif draw < 0.2:
+        phase, delay = "startup", rng.uniform(0.3, 2.5)
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        when = f"{delay:.2f}s"
+    elif draw < 0.6:
+        phase, n = "crawl", rng.randint(1, max(2, expected_requests))
+        while len(replica.log) - mark < n and proc.poll() is None:
+            time.sleep(0.002)
+        when = f"request {n}"
+    else:
+        phase, n = "write", rng.randint(1, 30)
+        seen, last = 0, _stamp(wal)
+        while seen < n and proc.poll() is None:
+            stamp = _stamp(wal)
+            if stamp != last:
+                seen, last = seen + 1, stamp
+            else:
+                time.sleep(0.0005)
+        when = f"WAL change {n}"
+    if proc.poll() is not None:
+        return None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return phase, when
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def run_crash_test(
+    workdir: Path,
+    *,
+    kills: int,
+    seed: int = 20261124,
+    command: Command = crawl_command,
+    alert_sink: AlertSink | None = None,
+    alerts: Callable[[Site, list[str], AlertSink], None] | None = None,
+    n_articles: int = 40,
+    ok_codes: tuple[int, ...] = (0,),
+) -> CrashReport:
+    """Kill ``command`` ``kills`` times at random moments of runs over a changing replica, then
+    let it finish and check the archive against the oracle. Raises AssertionError on a fault.
+    ``ok_codes``: exit codes of a run that finished normally (``watch`` may also exit 3)."""
+    rng = random.Random(seed)
+    report = CrashReport()
+    started = time.monotonic()
+    db_path = str(workdir / "crash.db")
+    site = generate_site(seed=seed % 1000, n_articles=n_articles, per_page=3)
+    log = open(workdir / "crash-runs.log", "w")  # noqa: SIM115 - closed below
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with ReplicaServer(site) as replica:
+        if alert_sink is not None:
+            (workdir / "apprise.yml").write_text(f"urls:\n  - {alert_sink.apprise_url}\n")
+
+        def start(full: bool) -> subprocess.Popen:
+            argv = command(db_path, replica.url, full, workdir)
+            log.write(f"$ {' '.join(argv)}\n")
+            log.flush()
+            return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log)
+
+        expected_requests = 13 + 12 * 4 + n_articles  # robots, list pages, articles: an upper bound
+        round_no = 0
+        while len(report.kills) < kills:
+            round_no += 1
+            if round_no > kills * 4:
+                raise AssertionError(f"only {len(report.kills)} kills in {round_no} rounds")
+            with replica.lock:
+                _change_site(site, rng, round_no, report)
+            full = rng.random() < 0.3
+            proc = start(full)
+            killed = _kill_at(proc, replica, rng, expected_requests, Path(db_path + "-wal"), alert_sink)
+            if killed is None:
+                report.finished_before_kill += 1
+                assert proc.returncode in ok_codes, f"run {round_no} failed; see {workdir / 'crash-runs.log'}"
+            else:
+                report.kills.append(killed)
+        # Resume: an incremental run, then a full one (edits and removals are found by --full).
+        for full in (False, True):
+            proc = start(full)
+            assert proc.wait(timeout=300) in ok_codes, f"resumed run failed; see {workdir / 'crash-runs.log'}"
+        log.close()
+        check_archive(db_path, site, replica.url, report)
+        if alerts is not None and alert_sink is not None:
+            alerts(site, report.published, alert_sink)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def check_archive(db_path: str, site: Site, base_url: str, report: CrashReport) -> None:
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        statuses = [r["status"] for r in conn.execute("SELECT status FROM runs ORDER BY id")]
+        report.runs = {s: statuses.count(s) for s in sorted(set(statuses))}
+        # Runs killed after they were recorded stay 'running'; the two resumed runs are ok.
+        assert statuses[-2:] == ["ok", "ok"], statuses[-5:]
+        assert statuses.count("running") <= len(report.kills)
+        # Every revision is a real earlier version: no duplicate of the current text, none twice.
+        for row in conn.execute(
+            "SELECT a.url, a.content_hash AS current, group_concat(r.content_hash) AS hashes "
+            "FROM articles a JOIN revisions r ON r.article_url = a.url GROUP BY a.url"
+        ):
+            hashes = row["hashes"].split(",")
+            assert row["current"] not in hashes, row["url"]
+            assert len(hashes) == len(set(hashes)), row["url"]
+        # The FTS index matches its table (an interrupted write would leave them apart).
+        n = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM articles_fts").fetchone()[0] == n
+    finally:
+        conn.close()
+    rows = _export(db_path)
+    urls = [r["url"] for r in rows]
+    assert len(urls) == len(set(urls)), "an article is stored twice"
+    expected = site.expected_export(base_url)
+    assert rows == expected, _diff(rows, expected)
+    report.articles = len(rows)
+
+
+def _export(db_path: str) -> list[dict]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "npi_crawler", "export", "--db", db_path],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    for row in rows:
+        row.pop("first_seen")
+        row.pop("last_seen")
+    return rows
+
+
+def _diff(rows: list[dict], expected: list[dict]) -> str:
+    got = {r["url"]: r for r in rows}
+    want = {r["url"]: r for r in expected}
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    changed = sorted(u for u in set(got) & set(want) if got[u] != want[u])
+    return f"missing {missing[:5]}, extra {extra[:5]}, different {changed[:5]}"

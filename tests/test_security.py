@@ -1,0 +1,102 @@
+"""Security checks that can be tests (the review itself is docs/security.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from npi_crawler.middlewares import host_allowed, retry_after_seconds
+from npi_crawler.storage import Archive
+
+PACKAGE = Path(__file__).resolve().parent.parent / "npi_crawler"
+
+
+def test_archive_and_its_wal_and_shm_files_are_private_even_with_a_lax_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        archive = Archive.open(tmp_path / "npi.db")
+        archive.start_run(mode="incremental", base_url="", langs=(), sections=())
+        files = sorted(tmp_path.iterdir())
+        assert [f.name for f in files] == ["npi.db", "npi.db-shm", "npi.db-wal"]
+        for file in files:
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+        archive.close()
+    finally:
+        os.umask(old)
+
+
+HOSTILE = "'); DROP TABLE articles; -- $(touch /tmp/pwned) `id` \" OR 1=1 \x00? :name"
+
+
+def test_page_content_is_stored_as_data_never_run(tmp_path):
+    archive = Archive.open(tmp_path / "npi.db")
+    article = dict(
+        url="https://npi.or.jp/research/2025/01/01000000.html?x='1'",
+        lang="ja",
+        title=HOSTILE,
+        published="2025-01-01",
+        body=HOSTILE * 3,
+        authors=[(HOSTILE, None)],
+        pdfs=["https://npi.or.jp/a.pdf';--"],
+        etag=HOSTILE,
+        last_modified=None,
+        notes=[],
+    )
+    assert archive.store_article(article, run_id=None).status == "new"
+    archive.add_listing(article["url"], "policy", run_id=None)
+    archive.record_error(None, article["url"], "article:x", HOSTILE)
+    [row] = list(archive.iter_articles())
+    assert (row["title"], row["body"], row["authors"]) == (HOSTILE, HOSTILE * 3, [HOSTILE])
+    assert archive.db["articles"].count == 1
+    assert not Path("/tmp/pwned").exists()
+    archive.close()
+
+
+def test_the_package_runs_no_shell_and_evaluates_nothing():
+    pattern = re.compile(r"\b(subprocess|os\.system|os\.popen|shell\s*=\s*True|eval\(|exec\(|pickle)")
+    hits = [
+        f"{path.name}:{n}: {line.strip()}"
+        for path in PACKAGE.rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert hits == []
+
+
+@pytest.mark.parametrize(
+    "host,allowed",
+    [
+        ("npi.or.jp", True),
+        ("www.npi.or.jp", True),
+        ("NPI.OR.JP", True),
+        ("evil.example", False),
+        ("npi.or.jp.evil.example", False),
+        ("evilnpi.or.jp", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_offsite_rule_matches_hosts_and_their_subdomains_only(host, allowed):
+    assert host_allowed(host, ["npi.or.jp", "www.npi.or.jp"]) is allowed
+
+
+@pytest.mark.parametrize(
+    "value,seconds",
+    [
+        ("120", 120.0),
+        (" 5 ", 5.0),
+        ("Wed, 25 Nov 2026 00:02:00 GMT", 120.0),
+        ("Wed, 25 Nov 2026 00:00:00 GMT", 0.0),  # in the past: no wait
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_an_http_date(value, seconds):
+    now = dt.datetime(2026, 11, 25, 0, 0, 0, tzinfo=dt.timezone.utc)
+    assert retry_after_seconds(value, now=now) == seconds
