@@ -7,8 +7,8 @@
   crash        the crash test with the full count of SIGKILLs (tests/crash.py)
 
 Options: --only NAME[,NAME] to run some; --quick for a smoke run at small sizes.
-The command under test is ``COMMAND`` (``crawl``): once issue 4 is merged, set it to ``watch``
-(and ``CRASH_COMMAND`` to ``tests.crash.watch_command``) to measure ``watch`` instead.
+The command under test is ``watch`` (crawl, then diff and deliver: what a watcher schedules); the
+crash test runs ``watch`` against a local Apprise endpoint and counts repeated alerts.
 """
 
 from __future__ import annotations
@@ -32,14 +32,13 @@ from pathlib import Path
 import scrapy
 
 from npi_crawler.storage import Archive
-from tests.crash import crawl_command, run_crash_test
+from tests.crash import AlertSink, check_alerts_exactly_once, run_crash_test, watch_command
 from tests.site import SECTIONS, ReplicaServer, Site, generate_site, new_article
 from tests.site.model import EN_WORDS, JA_WORDS
 from tests.site.render import list_page_url
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMAND = "crawl"  # "watch" once issue 4 is merged (it takes the same --db/--base-url/--full)
-CRASH_COMMAND = crawl_command
+COMMAND = "watch"  # takes the same --db/--base-url/--full as crawl
 ROWS: list[tuple[str, str, str]] = []  # (benchmark, figure, value)
 
 
@@ -320,13 +319,27 @@ def bench_archive(n: int, workdir: Path, search: Callable = fts_search) -> None:
 
 
 def bench_crash(kills: int, workdir: Path) -> None:
-    report = run_crash_test(workdir, kills=kills, seed=20261124, command=CRASH_COMMAND)
-    phases = {p: sum(1 for q, _ in report.kills if q == p) for p in ("startup", "crawl", "write")}
+    with AlertSink() as sink:
+        report = run_crash_test(
+            workdir,
+            kills=kills,
+            seed=20261124,
+            command=watch_command,
+            alert_sink=sink,
+            alerts=check_alerts_exactly_once,
+            ok_codes=(0, 3),
+        )
+    phases = {p: sum(1 for q, _ in report.kills if q == p) for p in ("startup", "crawl", "write", "delivery")}
     row(
         "crash",
-        "SIGKILLs (startup, crawl, write), runs finished first",
-        f"{len(report.kills)} ({phases['startup']}, {phases['crawl']}, {phases['write']}), "
-        f"{report.finished_before_kill}",
+        "SIGKILLs (startup, crawl, write, delivery), runs finished first",
+        f"{len(report.kills)} ({phases['startup']}, {phases['crawl']}, {phases['write']}, "
+        f"{phases['delivery']}), {report.finished_before_kill}",
+    )
+    row(
+        "crash",
+        "alerts received; repeated (kills in the delivery window)",
+        f"{len(sink.received)}; {report.duplicates} ({phases['delivery']})",
     )
     row(
         "crash",
