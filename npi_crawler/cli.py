@@ -19,7 +19,7 @@ import click
 from scrapy.exceptions import ScrapyDeprecationWarning
 
 from npi_crawler import __version__, ops_cli
-from npi_crawler.crawl import DEFAULT_BASE_URL, CrawlError, CrawlResult, run_crawl
+from npi_crawler.crawl import DEFAULT_BASE_URL, CrawlError, CrawlResult
 from npi_crawler.parsing import LANGS, SECTIONS
 from npi_crawler.pdftext import summary_line as pdf_summary_line
 from npi_crawler.storage import Archive, ArchiveError
@@ -117,6 +117,7 @@ def cli(ctx: click.Context, settings_path: str | None) -> None:
     "--base-url",
     default=DEFAULT_BASE_URL,
     show_default=True,
+    callback=ops_cli.check_base_url,
     help="Site to crawl; another host serving the same paths (a replica, a mirror).",
 )
 @click.option(
@@ -166,22 +167,19 @@ def crawl(
         settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = concurrency
     settings.update(parse_overrides(overrides))
     settings.update(out.scrapy_overrides())
-    if not base_url.startswith(("http://", "https://")):
-        raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
-    with ops_cli.locked(db_path, "crawl", out):
-        ops_cli.ensure_sound(db_path)
-        result = run_crawl(
-            db_path=db_path,
-            base_url=base_url,
-            full=full,
-            langs=langs,
-            sections=sections,
-            # Scrapy's own log (tracebacks included) only with --verbose or --log-file: the summary
-            # below reports every error and warning of the run in a few lines.
-            overrides=settings,
-            log_level=out.log_level,
-            progress=out.progress,
-        )
+    # Scrapy's own log (tracebacks included) only with --verbose or --log-file: the summary below
+    # reports every error and warning of the run in a few lines.
+    with ops_cli.locked_crawl(
+        db_path,
+        "crawl",
+        out,
+        base_url=base_url,
+        full=full,
+        langs=langs,
+        sections=sections,
+        overrides=settings,
+    ) as result:
+        pass
     run = result.run
     out.report(
         format_summary(result, db_path),

@@ -161,6 +161,24 @@ def locked(db_path: str, command: str, output: RunOutput | None = None) -> Itera
         raise click.ClickException(str(exc)) from None
 
 
+@contextmanager
+def locked_crawl(db_path: str, command: str, output: RunOutput, **crawl: Any) -> Iterator[Any]:
+    """The run lock, a sound archive, then one crawl (``run_crawl``'s arguments in ``crawl``);
+    yields its CrawlResult with the lock still held, so ``watch`` diffs and delivers under it."""
+    from npi_crawler.crawl import run_crawl
+
+    with locked(db_path, command, output):
+        ensure_sound(db_path)
+        yield run_crawl(db_path=db_path, log_level=output.log_level, progress=output.progress, **crawl)
+
+
+def check_base_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """click callback for ``--base-url``."""
+    if not value.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://")
+    return value
+
+
 def ensure_sound(db_path: str) -> None:
     """Refuse to crawl into a damaged archive: ``PRAGMA quick_check`` (read-only; a fraction of a
     second for an archive of thousands of articles) before a run writes anything. A file that is

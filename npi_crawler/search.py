@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from npi_crawler.storage import Archive, ArchiveError
+from npi_crawler.storage import Archive, ArchiveError, article_filters
 
 MIN_FTS_CHARS = 3  # the trigram tokenizer's smallest match
 TITLE_WEIGHT = 10.0  # bm25 weight of the title column against the body's 1.0
@@ -92,28 +92,6 @@ def _short_match(column: str, term: str) -> tuple[str, list[str]]:
     return f"{column} LIKE ? ESCAPE '\\'", [_like(term)]
 
 
-def _filters(
-    langs: Iterable[str], sections: Iterable[str], since: str | None, until: str | None
-) -> tuple[list[str], list[Any]]:
-    where, params = ["a.removed_at IS NULL"], []
-    langs, sections = list(langs or ()), list(sections or ())
-    if langs:
-        where.append(f"a.lang IN ({','.join('?' * len(langs))})")
-        params += langs
-    if sections:
-        where.append(
-            f"a.url IN (SELECT article_url FROM article_sections WHERE section IN ({','.join('?' * len(sections))}))"
-        )
-        params += sections
-    if since:
-        where.append("a.published >= ?")
-        params.append(since)
-    if until:  # inclusive; 2021 or 2021-06 cover the whole year or month
-        where.append("substr(a.published, 1, ?) <= ?")
-        params += [len(until), until]
-    return where, params
-
-
 def _count(column: str) -> str:
     """SQL: how many times ? occurs in ``column`` (case as stored)."""
     return f"((length({column}) - length(replace({column}, ?, ''))) / max(length(?), 1))"
@@ -133,7 +111,7 @@ def search(
     """Articles matching ``text``, best first: matches in the article itself ranked by bm25 (title
     weighted 10 to 1 over body), then articles that match only through a linked PDF."""
     query = parse_query(text, raw=raw)
-    where, params = _filters(langs, sections, since, until)
+    where, params = article_filters(langs=langs, sections=sections, since=since, until=until)
     try:
         text_hits = _text_hits(archive, query, where, params, limit)
         pdf_hits = _pdf_hits(archive, query, where, params, limit)

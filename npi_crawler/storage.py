@@ -268,6 +268,37 @@ class StoreResult:
     revision_id: int | None = None
 
 
+def article_filters(
+    *,
+    langs: Iterable[str] | None = None,
+    sections: Iterable[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    include_removed: bool = False,
+) -> tuple[list[str], list[Any]]:
+    """SQL conditions (over ``articles a``) and their parameters for the filters every reader
+    offers: language, section, publication date range (``until`` inclusive; a prefix such as
+    ``2021`` or ``2021-06`` covers the whole year or month), live articles only by default."""
+    where: list[str] = [] if include_removed else ["a.removed_at IS NULL"]
+    params: list[Any] = []
+    langs, sections = list(langs or ()), list(sections or ())
+    if langs:
+        where.append(f"a.lang IN ({','.join('?' * len(langs))})")
+        params += langs
+    if sections:
+        where.append(
+            f"a.url IN (SELECT article_url FROM article_sections WHERE section IN ({','.join('?' * len(sections))}))"
+        )
+        params += sections
+    if since:
+        where.append("a.published >= ?")
+        params.append(since)
+    if until:
+        where.append("substr(a.published, 1, ?) <= ?")
+        params += [len(until), until]
+    return where, params
+
+
 class Archive:
     """An NPI archive in one SQLite file. Open with ``Archive.open(path)``."""
 
@@ -576,25 +607,9 @@ class Archive:
         include_removed: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Every article in export shape, newest first (then by URL); undated ones last."""
-        where, params = [], []
-        if not include_removed:
-            where.append("a.removed_at IS NULL")
-        if langs:
-            langs = list(langs)
-            where.append(f"a.lang IN ({','.join('?' * len(langs))})")
-            params += langs
-        if sections:
-            sections = list(sections)
-            where.append(
-                f"a.url IN (SELECT article_url FROM article_sections WHERE section IN ({','.join('?' * len(sections))}))"
-            )
-            params += sections
-        if since:
-            where.append("a.published >= ?")
-            params.append(since)
-        if until:  # inclusive; a prefix (2021, 2021-06) covers the whole year or month
-            where.append("substr(a.published, 1, ?) <= ?")
-            params += [len(until), until]
+        where, params = article_filters(
+            langs=langs, sections=sections, since=since, until=until, include_removed=include_removed
+        )
         sql = f"""
             SELECT a.url, a.lang, a.title, a.published, a.body, a.first_seen, a.last_seen,
               (SELECT json_group_array(section) FROM

@@ -17,7 +17,7 @@ import click
 from npi_crawler import ops_cli
 from npi_crawler import settings as defaults
 from npi_crawler.cli import db_option, format_summary, one_line_errors, parse_overrides
-from npi_crawler.crawl import DEFAULT_BASE_URL, run_crawl
+from npi_crawler.crawl import DEFAULT_BASE_URL
 from npi_crawler.differ import DiffOptions, DiffResult, Scope, diff
 from npi_crawler.health import run_health
 from npi_crawler.notifier import ChannelError, DeliveryResult, alert_backlog, deliver, load_channels
@@ -214,7 +214,13 @@ def _channels(opts: dict[str, Any]):
 
 @click.command()
 @db_option
-@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Site to crawl.")
+@click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    callback=ops_cli.check_base_url,
+    help="Site to crawl.",
+)
 @click.option("--full", is_flag=True, help="Full crawl: re-check known articles (edits, removals).")
 @monitor_options
 @click.option(
@@ -239,22 +245,13 @@ def watch(
     **opts: Any,
 ) -> None:
     """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
-    if not base_url.startswith(("http://", "https://")):
-        raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
     out = ops_cli.RunOutput(quiet, verbose, log_file)
     settings = {**ops_cli.scrapy_settings(), **parse_overrides(overrides), **out.scrapy_overrides()}
     channels = _channels(opts)  # before crawling: fail fast
     # One run per archive: the crawl, the diff and the deliveries all happen under the run lock.
-    with ops_cli.locked(db_path, "watch", out):
-        ops_cli.ensure_sound(db_path)
-        crawl = run_crawl(
-            db_path=db_path,
-            base_url=base_url,
-            full=full,
-            overrides=settings,
-            log_level=out.log_level,
-            progress=out.progress,
-        )
+    with ops_cli.locked_crawl(
+        db_path, "watch", out, base_url=base_url, full=full, overrides=settings
+    ) as crawl:
         archive = Archive.open(db_path)
         try:
             result, delivery = _monitor(archive, opts, channels)
