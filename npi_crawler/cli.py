@@ -216,13 +216,21 @@ def format_summary(result: CrawlResult, db_path: str) -> str:
         f"  archive    {total} articles in {db_path}",
         f"  warnings   {run['warnings']}"
         + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),
-        f"  errors     {run['errors']}",
     ]
-    for error in result.errors[:5]:
-        lines.append(f"    {error['kind']}: {error['url']} ({error['message']})")
-    if len(result.errors) > 5:
-        lines.append(f"    ... {len(result.errors) - 5} more in the run_errors table")
+    # run_errors holds both: PDFs that could not be read are warnings, the rest errors.
+    pdf_warnings = [e for e in result.errors if e["kind"].startswith("pdf:")]
+    errors = [e for e in result.errors if not e["kind"].startswith("pdf:")]
+    lines += _error_lines(pdf_warnings)
+    lines.append(f"  errors     {run['errors']}")
+    lines += _error_lines(errors)
     return "\n".join(lines)
+
+
+def _error_lines(rows: list[dict[str, Any]], limit: int = 5) -> list[str]:
+    lines = [f"    {row['kind']}: {row['url']} ({row['message']})" for row in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"    ... {len(rows) - limit} more in the run_errors table")
+    return lines
 
 
 @cli.command()
