@@ -20,6 +20,7 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 
 from npi_crawler import __version__, ops_cli
 from npi_crawler.crawl import DEFAULT_BASE_URL, CrawlError, CrawlResult
+from npi_crawler.notifier import ChannelError
 from npi_crawler.parsing import LANGS, SECTIONS
 from npi_crawler.pdftext import summary_line as pdf_summary_line
 from npi_crawler.storage import Archive, ArchiveError
@@ -74,7 +75,7 @@ def one_line_errors(func: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ArchiveError, CrawlError) as exc:
+        except (ArchiveError, CrawlError, ChannelError) as exc:
             raise click.ClickException(str(exc)) from None
         except sqlite3.DatabaseError as exc:
             # A damaged file (disk fault, a copy taken mid-write): one line, and what to do.

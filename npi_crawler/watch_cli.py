@@ -7,7 +7,6 @@ Thin: validate the channels, crawl (watch only), diff, deliver, print a summary.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from npi_crawler.cli import db_option, format_summary, one_line_errors, parse_ov
 from npi_crawler.crawl import DEFAULT_BASE_URL
 from npi_crawler.differ import DiffOptions, DiffResult, Scope, diff
 from npi_crawler.health import run_health
-from npi_crawler.notifier import ChannelError, DeliveryResult, alert_backlog, deliver, load_channels
+from npi_crawler.notifier import DeliveryResult, alert_backlog, deliver, load_channels
 from npi_crawler.parsing import LANGS, SECTIONS
 from npi_crawler.storage import Archive
 
@@ -97,17 +96,6 @@ def monitor_options(func: Callable) -> Callable:
     for option in reversed(options):
         func = option(func)
     return func
-
-
-def channel_errors(func: Callable) -> Callable:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ChannelError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
 
 
 def _monitor(archive: Archive, opts: dict[str, Any], channels) -> tuple[DiffResult, DeliveryResult]:
@@ -233,7 +221,6 @@ def _channels(opts: dict[str, Any]):
 )
 @ops_cli.output_options
 @one_line_errors
-@channel_errors
 def watch(
     db_path: str,
     base_url: str,
@@ -280,7 +267,6 @@ def watch(
 @db_option
 @monitor_options
 @one_line_errors
-@channel_errors
 def notify(db_path: str, **opts: Any) -> None:
     """Diff the archive and send the alerts, without crawling (after crawl, Scrapy or Scrapyd)."""
     channels = _channels(opts)
