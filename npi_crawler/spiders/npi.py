@@ -114,13 +114,10 @@ class NpiSpider(scrapy.Spider):
         for lang in self.langs:
             for section in self.sections:
                 yield self._list_request(self.list_url(lang, section), lang, section, 1)
+        in_scope = {url for url, section in self.known_listings if section in self.sections}
         # Listed in an earlier run but never archived (its fetch failed, or the run was killed):
         # fetch it now, even if this run stops at a first page that holds nothing new.
-        pending = {
-            url
-            for url, section in self.known_listings
-            if section in self.sections and url not in self.known_urls and lang_from_url(url) in self.langs
-        }
+        pending = {url for url in in_scope if url not in self.known_urls and lang_from_url(url) in self.langs}
         for url in sorted(pending):
             self.crawler.stats.inc_value("npi/article/pending")
             self.known_urls.add(url)
@@ -128,12 +125,10 @@ class NpiSpider(scrapy.Spider):
         if self.full:
             # Re-check every archived article, listed or not: one that slid off every list is
             # still checked, and only its own 404/410 marks it removed.
-            in_scope = {url for url, section in self.known_listings if section in self.sections}
             for url in sorted(self.validators):
                 if lang_from_url(url) in self.langs and url in in_scope:
                     yield self._article_request(url)
         # PDFs linked by archived articles but never fetched; with full, a re-check of all.
-        in_scope = {url for url, section in self.known_listings if section in self.sections}
         for request in self.pdf_fetcher.backlog(full=self.full, langs=self.langs, in_scope=in_scope):
             yield request
 
