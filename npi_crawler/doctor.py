@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from npi_crawler.health import run_health
-from npi_crawler.storage import MIGRATIONS, Archive
+from npi_crawler.storage import MIGRATIONS, Archive, integrity_check
 
 SITE_TIMEOUT = 15.0
 
@@ -67,11 +67,7 @@ def check_archive(db_path: str) -> list[Check]:
         checks.append(Check("permissions", True, f"{db_path} mode {mode:04o}, folder writable"))
     try:
         # Read-only: doctor must not change the file it examines (nor apply migrations).
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=30)
-        try:
-            rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-        finally:
-            conn.close()
+        rows = integrity_check(path)
     except sqlite3.DatabaseError as exc:
         checks.append(Check("integrity", False, f"{db_path} is not a readable SQLite database ({exc})"))
         return checks

@@ -186,15 +186,13 @@ def ensure_sound(db_path: str) -> None:
     import sqlite3
     from pathlib import Path
 
+    from npi_crawler.storage import integrity_check
+
     path = Path(db_path)
     if not path.is_file() or path.stat().st_size == 0:
         return
     try:
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=30)
-        try:
-            rows = [r[0] for r in conn.execute("PRAGMA quick_check(1)")]
-        finally:
-            conn.close()
+        rows = integrity_check(path, quick=True)
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc):
             return

@@ -268,6 +268,17 @@ class StoreResult:
     revision_id: int | None = None
 
 
+def integrity_check(path: str | os.PathLike, *, quick: bool = False) -> list[str]:
+    """``PRAGMA integrity_check`` (or the faster ``quick_check``) on a read-only connection, which
+    changes nothing in the file it examines: ``["ok"]`` when sound. Raises sqlite3.DatabaseError
+    when the file cannot be read as SQLite at all."""
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        return [r[0] for r in conn.execute("PRAGMA quick_check(1)" if quick else "PRAGMA integrity_check")]
+    finally:
+        conn.close()
+
+
 def article_filters(
     *,
     langs: Iterable[str] | None = None,
