@@ -50,6 +50,16 @@ def db_option(func: Callable) -> Callable:
     )(func)
 
 
+def base_url_option(func: Callable) -> Callable:
+    return click.option(
+        "--base-url",
+        default=DEFAULT_BASE_URL,
+        show_default=True,
+        callback=ops_cli.check_base_url,
+        help="Site to crawl; another host serving the same paths (a replica, a mirror).",
+    )(func)
+
+
 def filter_options(func: Callable) -> Callable:
     func = click.option(
         "--lang",
@@ -114,13 +124,7 @@ def cli(ctx: click.Context, settings_path: str | None) -> None:
 
 @cli.command()
 @db_option
-@click.option(
-    "--base-url",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    callback=ops_cli.check_base_url,
-    help="Site to crawl; another host serving the same paths (a replica, a mirror).",
-)
+@base_url_option
 @click.option(
     "--full",
     is_flag=True,

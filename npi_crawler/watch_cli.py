@@ -15,8 +15,7 @@ import click
 
 from npi_crawler import ops_cli
 from npi_crawler import settings as defaults
-from npi_crawler.cli import db_option, format_summary, one_line_errors, parse_overrides
-from npi_crawler.crawl import DEFAULT_BASE_URL
+from npi_crawler.cli import base_url_option, db_option, format_summary, one_line_errors, parse_overrides
 from npi_crawler.differ import DiffOptions, DiffResult, Scope, diff
 from npi_crawler.health import run_health
 from npi_crawler.notifier import DeliveryResult, alert_backlog, deliver, load_channels
@@ -202,13 +201,7 @@ def _channels(opts: dict[str, Any]):
 
 @click.command()
 @db_option
-@click.option(
-    "--base-url",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    callback=ops_cli.check_base_url,
-    help="Site to crawl.",
-)
+@base_url_option
 @click.option("--full", is_flag=True, help="Full crawl: re-check known articles (edits, removals).")
 @monitor_options
 @click.option(
