@@ -31,7 +31,7 @@ from pathlib import Path
 
 import scrapy
 
-from npi_crawler.storage import Archive
+from npi_crawler.archive import Archive
 from tests.crash import AlertSink, check_alerts_exactly_once, run_crash_test, watch_command
 from tests.site import SECTIONS, ReplicaServer, Site, generate_site, new_article
 from tests.site.model import EN_WORDS, JA_WORDS
@@ -285,7 +285,7 @@ def bench_archive(n: int, workdir: Path, search: Callable = fts_search) -> None:
         ("first 20 matches, unranked", fts_first),
     ]
     try:  # issue 5's search(archive, text, limit=20), once merged: what `npi-crawler search` runs
-        from npi_crawler.search import search as project_search  # type: ignore[import-not-found]
+        from npi_crawler.research.search import search as project_search  # type: ignore[import-not-found]
     except ImportError:
         pass
     else:

@@ -14,8 +14,8 @@ import time
 import scrapy
 from scrapy.crawler import CrawlerProcess
 
+from npi_crawler.constants import SECTIONS
 from npi_crawler.crawl import build_settings
-from npi_crawler.parsing import SECTIONS
 
 
 class BareSpider(scrapy.Spider):

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from npi_crawler.search import search  # noqa: E402
-from npi_crawler.storage import Archive  # noqa: E402
+from npi_crawler.archive import Archive  # noqa: E402
+from npi_crawler.research.search import search  # noqa: E402
 from tests.site.model import EN_WORDS, JA_WORDS, SECTIONS  # noqa: E402
 
 QUERIES = [

@@ -15,14 +15,11 @@ from urllib.parse import urlsplit
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from npi_crawler.archive import Archive
+from npi_crawler.constants import DEFAULT_BASE_URL
+from npi_crawler.errors import CrawlError
+from npi_crawler.extensions import RUN_ID_STAT
 from npi_crawler.spiders.npi import NpiSpider
-from npi_crawler.storage import Archive
-
-DEFAULT_BASE_URL = "https://npi.or.jp/"
-
-
-class CrawlError(Exception):
-    """The crawl could not run or reached nothing; the message is one line."""
 
 
 @dataclass
@@ -86,7 +83,7 @@ def run_crawl(
 
     ``progress`` shows a progress line on standard error (``npi_crawler.progress``); callers pass
     ``sys.stderr.isatty()``. Callers that may overlap with another run hold
-    ``npi_crawler.runlock.run_lock(db_path)`` around this call.
+    ``npi_crawler.archive.runlock.run_lock(db_path)`` around this call.
     """
     Archive.open(db_path).close()  # a bad --db fails here, with a clear message, before crawling
     settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
@@ -103,13 +100,10 @@ def run_crawl(
     )
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
-    run_id = stats.get("npi/run_id")
-    archive = Archive.open(db_path)
-    try:
+    run_id = stats.get(RUN_ID_STAT)
+    with Archive.open(db_path) as archive:
         run = archive.run(run_id) if run_id else None
-        errors = list(archive.db.query("SELECT * FROM run_errors WHERE run_id = ? ORDER BY id", [run_id]))
-    finally:
-        archive.close()
+        errors = archive.run_errors(run_id) if run_id else []
     if run is None:
         raise CrawlError("the crawl did not start; run with --verbose to see why")
     return CrawlResult(run=run, stats=stats, errors=errors)

@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Statuses a download can end in. A transient failure (``error``: timeout, connection lost; or
+# an HTTP 5xx after Scrapy's retries) is tried again by the next run; the others are final until
+# a --full run re-checks the PDF.
+OK, NO_TEXT, BROKEN, ENCRYPTED, TOO_LARGE, ERROR = (
+    "ok",
+    "no_text",
+    "broken",
+    "encrypted",
+    "too_large",
+    "error",
+)
+
+
+def retryable(status: str | None) -> bool:
+    return status == ERROR or (status or "").startswith("http_5")
+
 
 @dataclass
 class ArticleItem:
@@ -54,3 +70,17 @@ class FetchErrorItem:
     url: str
     kind: str
     message: str
+
+
+@dataclass
+class PdfItem:
+    """One PDF fetched (``status`` "fetched" with ``body``), unchanged ("not_modified"), or
+    failed (``status`` the failure, ``message`` why)."""
+
+    url: str
+    status: str
+    body: bytes | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    message: str | None = None

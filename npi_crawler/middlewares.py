@@ -28,10 +28,16 @@ class OffsiteRedirect(IgnoreRequest):
     """A page answered with a redirect to a host outside the spider's ``allowed_domains``."""
 
 
-def host_allowed(host: str | None, allowed_domains: list[str]) -> bool:
-    """The rule of Scrapy's OffsiteMiddleware: the host is an allowed domain or under one."""
-    host = (host or "").lower()
-    return bool(host) and any(host == d or host.endswith("." + d) for d in allowed_domains)
+def host_allowed(url: str, allowed_domains: list[str]) -> bool:
+    """The rule of Scrapy's OffsiteMiddleware: the URL's host is an allowed domain or under one.
+
+    (Not ``scrapy.utils.url.url_is_from_any_domain``: it compares the netloc, port and user
+    included, so ``127.0.0.1:8000`` would not be ``127.0.0.1``.)"""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed URL is on no allowed host
+        return False
+    return bool(host) and any(host == d or host.endswith("." + d) for d in (d.lower() for d in allowed_domains))
 
 
 class OffsiteRedirectMiddleware:
@@ -46,9 +52,8 @@ class OffsiteRedirectMiddleware:
         if response.status not in REDIRECT_STATUSES or "Location" not in response.headers:
             return response
         location = urljoin(request.url, response.headers["Location"].decode("latin-1"))
-        parts = urlsplit(location)
         allowed = list(getattr(self.crawler.spider, "allowed_domains", None) or [])
-        if parts.scheme in ("http", "https") and (not allowed or host_allowed(parts.hostname, allowed)):
+        if urlsplit(location).scheme in ("http", "https") and (not allowed or host_allowed(location, allowed)):
             return response
         self.crawler.stats.inc_value("npi/offsite/redirects")
         raise OffsiteRedirect(f"redirect off the site to {location}")

@@ -18,9 +18,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import lxml.html
 from lxml import etree
 
-SECTIONS: tuple[str, ...] = ("diplomacy", "industry", "economy", "technology", "government", "policy")
-LANGS: tuple[str, ...] = ("ja", "en")
-NPI_HOSTS = frozenset({"npi.or.jp", "www.npi.or.jp"})
+from npi_crawler.constants import NPI_HOSTS
 
 _WS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

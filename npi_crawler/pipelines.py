@@ -1,22 +1,26 @@
-"""Item pipelines: one class per concern, tunables read in ``from_crawler``.
+"""Item pipelines: one class per concern, tunables read in ``from_crawler``, stats under ``npi/``.
 
-``ValidateArticlePipeline`` checks and normalizes parsed articles; ``ArchivePipeline`` writes every
-item into the SQLite archive and records the run. Stats go under ``npi/``.
+``ValidateArticlePipeline`` checks and normalizes parsed articles; ``ArchivePipeline`` writes the
+spider's facts into the archive; ``PdfTextPipeline`` extracts and stores the text of fetched PDFs.
+The run they belong to is opened and closed by ``extensions.RunLifecycle``; its id is read with
+``extensions.current_run_id`` when an item is stored, whatever the pipelines' order.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
-from npi_crawler.parsing import LANGS, normalize_space
-from npi_crawler.storage import Archive
+from npi_crawler.archive import Archive
+from npi_crawler.constants import LANGS
+from npi_crawler.extensions import current_run_id
+from npi_crawler.items import OK, ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem, PdfItem
+from npi_crawler.parsing import normalize_space
 
 # Parse notes that mean "the documented selectors found nothing" for a field that matters.
 DEGRADED_NOTES = {
@@ -71,52 +75,55 @@ class ValidateArticlePipeline:
         )
 
 
-class ArchivePipeline:
-    """Stores items in the archive at ``NPI_DB_PATH`` and records the run in ``runs``."""
+class _ArchiveUser:
+    """A pipeline with its own connection to the archive at ``NPI_DB_PATH`` for the crawl."""
 
-    def __init__(self, crawler: Crawler, db_path: str, keep_clean: bool = True):
+    def __init__(self, crawler: Crawler, db_path: str):
         self.crawler = crawler
-        self.keep_clean = keep_clean
         self.stats = crawler.stats
         self.db_path = db_path
         self.archive: Archive | None = None
-        self.run_id: int | None = None
+
+    def open_spider(self) -> None:
+        self.archive = Archive.open(self.db_path)
+
+    def close_spider(self) -> None:
+        if self.archive is not None:
+            self.archive.close()
+            self.archive = None
+
+    @property
+    def run_id(self) -> int | None:
+        return current_run_id(self.crawler)
+
+
+class ArchivePipeline(_ArchiveUser):
+    """Stores articles, listings, 304s, removals and fetch errors."""
+
+    def __init__(self, crawler: Crawler, db_path: str, keep_clean: bool = True):
+        super().__init__(crawler, db_path)
+        self.keep_clean = keep_clean
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
         pipeline = cls(
-            crawler,
-            crawler.settings.get("NPI_DB_PATH"),
-            crawler.settings.getbool("NPI_KEEP_CLEAN_VERSION", True),
+            crawler, crawler.settings.get("NPI_DB_PATH"), crawler.settings.getbool("NPI_KEEP_CLEAN_VERSION", True)
         )
         crawler.signals.connect(pipeline.dropped, signal=signals.item_dropped)
         return pipeline
 
     def _degraded(self, item: ArticleItem) -> bool:
+        """The page now parses only through fallbacks where the stored version did not."""
         worse = set(item.notes) & DEGRADED_NOTES
-        if not worse:
-            return False
-        row = self.archive.db.execute("SELECT parse_notes FROM articles WHERE url = ?", [item.url]).fetchone()
-        return row is not None and bool(worse - set(json.loads(row[0] or "[]")))
-
-    def open_spider(self) -> None:
-        spider = self.crawler.spider
-        self.archive = Archive.open(self.db_path)
-        self.run_id = self.archive.start_run(
-            mode="full" if getattr(spider, "full", False) else "incremental",
-            base_url=getattr(spider, "base_url", ""),
-            langs=getattr(spider, "langs", ()),
-            sections=getattr(spider, "sections", ()),
-        )
-        self.stats.set_value("npi/run_id", self.run_id)
+        stored = self.archive.parse_notes(item.url) if worse and self.archive else None
+        return stored is not None and bool(worse - set(stored))
 
     def process_item(self, item: Any) -> Any:
         archive = self.archive
         assert archive is not None
         if isinstance(item, ArticleItem):
             if self.keep_clean and self._degraded(item):
-                # The page now parses only through fallbacks where the stored version did not:
-                # most likely a changed layout. Keep the clean version (the layout alarm fires).
+                # Most likely a changed layout: keep the clean version (the layout alarm fires).
                 archive.touch_article(item.url)
                 self.stats.inc_value("npi/articles/degraded_kept")
                 return item
@@ -147,34 +154,52 @@ class ArchivePipeline:
         self.stats.inc_value("npi/errors")
         self.stats.inc_value(f"npi/errors/article:dropped/{reason}")
 
-    def close_spider(self) -> None:
-        if self.archive is None or self.run_id is None:
-            return
-        stats = self.stats.get_stats()
-        reason = stats.get("finish_reason", "finished")
-        warnings = sum(
-            v for k, v in stats.items() if k.startswith(("npi/parse/", "npi/items/dropped/", "npi/warnings/"))
-        )
-        counts = {
-            "requests": stats.get("downloader/request_count", 0),
-            "responses": stats.get("downloader/response_count", 0),
-            "list_pages": stats.get("npi/list/pages", 0),
-            "articles_new": stats.get("npi/articles/new", 0),
-            "articles_updated": stats.get("npi/articles/updated", 0),
-            "articles_unchanged": stats.get("npi/articles/unchanged", 0),
-            "articles_not_modified": stats.get("npi/articles/not_modified", 0),
-            "articles_removed": stats.get("npi/articles/removed", 0),
-            "errors": stats.get("npi/errors", 0),
-            "warnings": warnings,
-        }
-        # A run that never got a list page answered has checked nothing: it failed. One that lost
-        # some list pages is partial, and the next run walks every page again.
-        if reason != "finished" or not stats.get("npi/list/pages"):
-            status = "failed"
-        elif stats.get("npi/list/errors"):
-            status = "partial"
+
+class PdfTextPipeline(_ArchiveUser):
+    """Extracts and stores the text of each fetched PDF. Failures are warnings: stat
+    ``npi/warnings/pdf/<status>`` and a run_errors row ``pdf:<status>``."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PdfTextPipeline:
+        return cls(crawler, crawler.settings.get("NPI_DB_PATH"))
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PdfItem):
+            return item
+        archive = self.archive
+        assert archive is not None
+        if item.status == "not_modified":
+            archive.touch_pdf(item.url, run_id=self.run_id)
+            self.stats.inc_value("npi/pdf/not_modified")
+            return PdfItem(url=item.url, status=item.status)
+        if item.status == "fetched":
+            status, message = self._store_download(archive, item)
         else:
-            status = "ok"
-        self.stats.set_value("npi/run_status", status)
-        self.archive.finish_run(self.run_id, status=status, counts=counts, stats=stats)
-        self.archive.close()
+            archive.store_pdf(item.url, status=item.status, run_id=self.run_id, error=item.message)
+            status, message = item.status, item.message
+        if status == OK:
+            self.stats.inc_value("npi/pdf/ok")
+        else:
+            self.stats.inc_value(f"npi/warnings/pdf/{status}")
+            archive.record_error(self.run_id, item.url, f"pdf:{status}", message or status)
+        return PdfItem(url=item.url, status=status, message=message)  # without the bytes
+
+    def _store_download(self, archive: Archive, item: PdfItem) -> tuple[str, str | None]:
+        from npi_crawler.pdftext import extract_text  # pypdf: only for crawls that fetch PDFs
+
+        body = item.body or b""
+        extracted = extract_text(body)
+        archive.store_pdf(
+            item.url,
+            status=extracted.status,
+            run_id=self.run_id,
+            text=extracted.text,
+            error=extracted.error,
+            etag=item.etag,
+            last_modified=item.last_modified,
+            content_type=item.content_type,
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            pages=extracted.pages,
+        )
+        return extracted.status, extracted.error

@@ -72,7 +72,7 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "npi_crawler.pipelines.ValidateArticlePipeline": 100,
     "npi_crawler.pipelines.ArchivePipeline": 300,
-    "npi_crawler.pdftext.PdfTextPipeline": 400,
+    "npi_crawler.pipelines.PdfTextPipeline": 400,
 }
 
 LOG_LEVEL = "INFO"
@@ -93,8 +93,11 @@ NPI_ALERT_FLOOD_LIMIT = 25
 NPI_LAYOUT_MIN_PAGES = 3
 
 EXTENSIONS = {
-    # Off unless NPI_PROGRESS is true.
-    "npi_crawler.progress.ProgressLine": 500,
     # One run per archive under plain Scrapy and Scrapyd too (a no-op under npi-crawler).
-    "npi_crawler.runlock.RunLockExtension": 0,
+    "npi_crawler.extensions.RunLockExtension": 0,
+    # The run's row in `runs`: opened on spider_opened, finished on spider_closed (after CoreStats,
+    # whose finish_reason and elapsed time it stores).
+    "npi_crawler.extensions.RunLifecycle": 100,
+    # Off unless NPI_PROGRESS is true.
+    "npi_crawler.extensions.ProgressLine": 500,
 }

@@ -10,8 +10,9 @@ import socket
 import pytest
 from click.testing import CliRunner
 
-from npi_crawler.cli import EXPORT_FIELDS, cli
-from npi_crawler.storage import Archive
+from npi_crawler.archive import Archive
+from npi_crawler.cli import cli
+from npi_crawler.cli.research import EXPORT_FIELDS
 from tests.conftest import run_cli
 
 

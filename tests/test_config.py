@@ -1,8 +1,10 @@
-"""The settings file: the documented example loads, bad files are one line, flags win."""
+"""The settings file: keys are the commands' own options, checked by their own types; the
+documented example and key table are true; bad files are one line; flags win."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -10,62 +12,101 @@ import pytest
 from click.testing import CliRunner
 
 from npi_crawler.cli import cli
-from npi_crawler.config import COMMON_KEYS, CRAWL_KEYS, TABLES, SettingsError, load_settings, notify_urls
-from npi_crawler.ops_cli import output_options
+from npi_crawler.cli.options import output_options
+from npi_crawler.cli.settings_file import SCHEDULED, load_settings, notify_urls, option_keys
+from npi_crawler.errors import SettingsError
 from tests.conftest import ROOT, export_rows, run_cli
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DOC = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 
 
 def documented_example() -> str:
-    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    blocks = re.findall(r"```toml\n(.*?)```", DOC, re.S)
     assert len(blocks) == 1
     return blocks[0]
 
 
+def documented_keys() -> dict[str, tuple[list[str], str]]:
+    """key -> (commands it configures at the top level, example value) from the key table."""
+    table = DOC[DOC.index("| key | flag | commands (top level) | example |") :].split("\n\n")[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        key = cells[0].strip("`")
+        if key.startswith("["):
+            continue
+        commands = sorted(cli.commands) if cells[2] == "every command" else re.findall(r"`([a-z-]+)`", cells[2])
+        rows[key] = (commands, cells[3].split("`")[1])
+    return rows
+
+
+def load(tmp_path: Path, content: str):
+    path = tmp_path / "s.toml"
+    path.write_text(content, encoding="utf-8")
+    return load_settings(str(path), cli.commands)
+
+
 def test_the_documented_example_loads(tmp_path):
-    path = tmp_path / "npi-crawler.toml"
-    path.write_text(documented_example(), encoding="utf-8")
-    settings = load_settings(str(path))
-    assert settings.values == {
-        "db": "/var/lib/npi-crawler/npi.db",
-        "base_url": "https://npi.or.jp/",
-        "lang": ("ja", "en"),
-        "section": ("policy", "industry"),
-        "delay": 2.0,
-        "concurrency": 1,
-        "quiet": True,
-        "verbose": False,
-        "log_file": "/var/log/npi-crawler/watch.log",
-    }
+    settings = load(tmp_path, documented_example())
+    crawl = settings.defaults["crawl"]
+    assert crawl["db_path"] == "/var/lib/npi-crawler/npi.db"
+    assert crawl["langs"] == ("ja", "en") and crawl["sections"] == ("policy", "industry")
+    assert crawl["delay"] == 2.0 and crawl["concurrency"] == 1 and crawl["quiet"] is True
+    assert settings.defaults["watch"]["digest"] is True and settings.defaults["watch"]["config"].endswith("channels.yml")
+    # a top-level key configures the scheduled commands, never the readers' filters
+    assert settings.defaults["export"] == {"db_path": "/var/lib/npi-crawler/npi.db", "fmt": "csv"}
+    assert "langs" not in settings.defaults["search"]
     assert settings.scrapy == {"AUTOTHROTTLE_MAX_DELAY": 60, "RETRY_TIMES": 5}
     assert settings.notify_urls == ["json://127.0.0.1:8080/npi"]
-    crawl_defaults = settings.default_map(["crawl", "export"])
-    assert crawl_defaults["crawl"]["langs"] == ("ja", "en")
-    assert crawl_defaults["export"] == {"db_path": "/var/lib/npi-crawler/npi.db"}
 
 
-def test_every_key_is_documented_and_in_the_example():
-    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    table = text[text.index("| key | flag |") :]
-    example = documented_example()
-    for key in [*COMMON_KEYS, *CRAWL_KEYS]:
-        assert f"`{key}`" in table, f"{key} is not in the key table of docs/configuration.md"
-        assert re.search(rf"^{key} =", example, re.M), f"{key} is not in the documented example"
-    for table_name in TABLES:
-        assert f"`[{table_name}]" in table and f"[{table_name}]" in example
+def test_the_key_table_names_every_option_of_every_scheduled_command():
+    derived: dict[str, list[str]] = {}
+    for name, command in cli.commands.items():
+        for key in option_keys(command):
+            if name in SCHEDULED or key == "db":
+                derived.setdefault(key, []).append(name)
+    documented = {key: sorted(commands) for key, (commands, _) in documented_keys().items()}
+    assert documented == {key: sorted(commands) for key, commands in derived.items()}
+
+
+@pytest.mark.parametrize("key", sorted(documented_keys()))
+def test_every_documented_key_reaches_every_command_it_is_documented_for(tmp_path, key):
+    commands, example = documented_keys()[key]
+    value = tomllib.loads(f"v = {example}")["v"]
+    settings = load(tmp_path, f"{key} = {example}\n")
+    for name in commands:
+        option = option_keys(cli.commands[name])[key]
+        assert option.name in settings.defaults[name], (key, name)
+    # and a value of the wrong kind is refused for it, naming the key
+    wrong = '"x"' if isinstance(value, (bool, int, float)) and not isinstance(value, str) else "[[1]]"
+    with pytest.raises(SettingsError, match=re.escape(f"'{key}'")):
+        load(tmp_path, f"{key} = {wrong}\n")
 
 
 @pytest.mark.parametrize(
     "content,fragment",
     [
         ('dbb = "x.db"', "unknown key 'dbb'"),
-        ('lang = ["fr"]', "'lang': 'fr' is not one of ja, en"),
+        ('lang = ["fr"]', "'lang': 'fr' is not one of 'ja', 'en'"),
         ('section = "sports"', "'section': 'sports' is not one of"),
-        ("delay = -1", "'delay' must be a number of seconds"),
-        ('concurrency = "2"', "'concurrency' must be a whole number"),
-        ('base_url = "npi.or.jp"', "'base_url' must be a URL"),
-        ("quiet = 1", "'quiet' must be true or false"),
+        ("delay = -1", "'delay': -1 is not a number of seconds, 0 or more"),
+        ("delay = inf", "'delay': inf is not a number of seconds"),
+        ("delay = nan", "'delay': nan is not a number of seconds"),
+        ('concurrency = "2"', "'concurrency'"),
+        ("concurrency = 0", "'concurrency': 0 is not in the range 1<=x<=64"),
+        ("concurrency = true", "'concurrency': True is not a whole number"),
+        ('base_url = "npi.or.jp"', "'base_url': 'npi.or.jp' must start with http:// or https://"),
+        ("quiet = 1", "'quiet': 1 must be true or false"),
         ("quiet = true\nverbose = true", "cannot both be true"),
+        ("[doctor]\ndelay = 1", "[doctor] 'delay' is not an option of doctor"),
+        ('[export]\nformat = "xml"', "[export] 'format': 'xml' is not one of"),
+        ('[export]\nsince = "2021-13-01"', "[export] 'since': '2021-13-01' is not a date"),
         ("[scrapy]\nretry_times = 3", "[scrapy] 'retry_times' is not a Scrapy setting name"),
         ("[notify]\nurl = 'json://x'", "[notify] unknown key 'url'"),
         ('db = "x.db', "is not valid TOML"),
@@ -75,17 +116,25 @@ def test_a_bad_settings_file_is_one_line_naming_the_file(tmp_path, content, frag
     path = tmp_path / "bad.toml"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(SettingsError) as caught:
-        load_settings(str(path))
-    assert str(path) in str(caught.value) and fragment in str(caught.value)
+        load_settings(str(path), cli.commands)
+    assert str(path) in str(caught.value) and fragment in str(caught.value), str(caught.value)
     result = CliRunner().invoke(cli, ["--settings", str(path), "export", "--db", str(tmp_path / "a.db")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], result.output
+    assert not (tmp_path / "a.db").exists()
+
+
+def test_a_huge_settings_file_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "huge.toml"
+    path.write_text("# padding\n" * 200_000, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--settings", str(path), "status"])
+    assert result.exit_code == 2 and "larger than" in result.output
 
 
 def test_missing_settings_file_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["--settings", str(tmp_path / "none.toml"), "export"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == f"Error: settings file {tmp_path / 'none.toml'} does not exist"
 
 
@@ -106,9 +155,7 @@ def test_db_from_the_file_and_the_flag_wins(tmp_path, monkeypatch):
 
 
 def test_notify_urls_come_from_the_file_and_the_environment(tmp_path):
-    path = tmp_path / "s.toml"
-    path.write_text('[notify]\nurls = "json://a.example/x"\n', encoding="utf-8")
-    settings = load_settings(str(path))
+    settings = load(tmp_path, '[notify]\nurls = "json://a.example/x"\n')
     env = {"NPI_NOTIFY_URLS": "json://b.example/y, mailto://u:p@c.example\njson://a.example/x"}
     assert notify_urls(settings, env) == [
         "json://a.example/x",
@@ -138,7 +185,7 @@ def test_a_crawl_takes_its_settings_from_the_file_and_flags_win(tmp_path, site, 
 
 
 def test_a_flag_wins_over_quiet_or_verbose_from_the_file():
-    from npi_crawler.ops_cli import RunOutput
+    from npi_crawler.cli.runtime import RunOutput
 
     seen = {}
 

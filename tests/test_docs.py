@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from npi_crawler import settings as project_settings
+from npi_crawler.archive import Archive
 from npi_crawler.cli import cli
-from npi_crawler.storage import Archive
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from npi_crawler.archive import Archive
+from npi_crawler.archive.runlock import run_lock
 from npi_crawler.cli import cli
-from npi_crawler.health import run_health
-from npi_crawler.runlock import run_lock
-from npi_crawler.storage import Archive
+from npi_crawler.monitor.health import run_health
 from tests.conftest import run_cli
 from tests.site import ReplicaServer, generate_site
 from tests.test_cli import free_port
@@ -114,7 +114,9 @@ def test_healthy_archive_all_ok_and_a_test_notification_arrives(crawled, archive
     # delivered for real, and no secret printed
     assert len(hook.received) == 1 and "doctor" in hook.received[0]["title"]
     assert "s3cr3tpass" not in result.output and "t0ken1234" not in result.output
-    assert f"127.0.0.1:{hook.port}" in result.output
+    # the one redactor: scheme and host name, never the user or the port
+    assert "json://127.0.0.1: test notification delivered" in result.output
+    assert str(hook.port) not in result.output and "npi:" not in result.output
 
 
 def test_failing_site_and_failed_last_run(archive_copy):
@@ -127,7 +129,9 @@ def test_failing_site_and_failed_last_run(archive_copy):
     assert checks["site robots"] == ["FAIL"] and checks["site list"] == ["FAIL"]
     assert checks["last run"] == ["FAIL"] and "failed" in result.output
     assert checks["integrity"] == ["ok"] and checks["schema"] == ["ok"]
-    assert result.output.splitlines()[-1] == "5 ok, 3 failed"
+    # no channel at all is no reassurance: watch would keep its alerts in the outbox
+    assert checks["notify"] == ["FAIL"] and "no channel configured" in result.output
+    assert result.output.splitlines()[-1] == "4 ok, 4 failed"
 
 
 def test_corrupted_archive_fails_integrity(crawled, archive_copy):
@@ -172,13 +176,18 @@ def test_missing_archive_and_loose_permissions(crawled, archive_copy, tmp_path):
 def test_bad_notification_urls_fail_without_leaking_secrets(crawled, archive_copy):
     _db, replica = crawled
     dead = f"json://user:hunter2secret@127.0.0.1:{free_port()}/path/t0kenvalue"
+    # as watch does: one URL that does not load and no channel is tried
     result = doctor(
         "--db", archive_copy, "--base-url", replica.url, env={"NPI_NOTIFY_URLS": f"nosuch://abc/def {dead}"}
     )
     assert result.exit_code == 1
-    assert lines_of(result)["notify"] == ["FAIL", "FAIL"]
+    assert lines_of(result)["notify"] == ["FAIL"]
     assert "not a valid Apprise URL" in result.output
-    assert "hunter2secret" not in result.output and "t0kenvalue" not in result.output
+    # a channel that loads but does not answer: its own failure, scrubbed
+    result = doctor("--db", archive_copy, "--base-url", replica.url, "--notify", dead)
+    assert result.exit_code == 1 and lines_of(result)["notify"] == ["FAIL"]
+    for output in (result.output,):
+        assert "hunter2secret" not in output and "t0kenvalue" not in output and "user" not in output
 
 
 def test_bad_settings_file_is_a_failed_check(crawled, archive_copy, tmp_path):

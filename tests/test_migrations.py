@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from npi_crawler import storage
-from npi_crawler.storage import MIGRATIONS, Archive
+from npi_crawler.archive import MIGRATIONS, Archive
+from npi_crawler.archive import migrations as storage
 
 ARTICLE = {
     "url": "https://npi.or.jp/en/research/2025/06/30150000.html",

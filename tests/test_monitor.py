@@ -11,9 +11,11 @@ import sys
 
 import pytest
 
-from npi_crawler.differ import DiffOptions, Scope, diff, layout_problem
-from npi_crawler.notifier import ChannelError, deliver, load_channels, redact, scrub
-from npi_crawler.storage import Archive
+from npi_crawler.archive import Archive
+from npi_crawler.errors import ChannelError
+from npi_crawler.monitor.channels import load_channels, redact, scrub
+from npi_crawler.monitor.delivery import DeliveryOptions, deliver
+from npi_crawler.monitor.differ import DiffOptions, Scope, diff, layout_problem
 from tests.conftest import ROOT
 from tests.endpoints import JsonSink, SmtpSink
 
@@ -158,7 +160,7 @@ def test_a_backlog_over_the_flood_limit_is_delivered_as_one_digest(archive):
         diff(archive, DiffOptions(flood_limit=5))
     assert deliver(archive, []).pending == 12
     with JsonSink() as sink:
-        result = deliver(archive, load_channels([sink.url()]), flood_limit=5)
+        result = deliver(archive, load_channels([sink.url()]), DeliveryOptions(flood_limit=5))
     assert result.sent == 1 and result.alerts_sent == 12
     assert [p["title"] for p in sink.posts] == ["[NPI] 12 new items"]
 
@@ -259,7 +261,7 @@ def test_channels_are_validated_up_front_without_leaking_secrets(tmp_path):
         load_channels(config=str(tmp_path / "missing.yml"))
     junk = tmp_path / "junk.yml"
     junk.write_text("urls:\n  - nosuchservice://x\n")
-    with pytest.raises(ChannelError, match="holds no valid Apprise URL"):
+    with pytest.raises(ChannelError, match="entry 1 is not a valid Apprise URL .* every entry must load"):
         load_channels(config=str(junk))
 
 
@@ -272,7 +274,7 @@ def test_a_channel_down_for_two_deliveries_gets_each_alert_once(archive):
         channels = load_channels([up.url("a"), down.url("b")])
         down.status = 500
         for _ in range(2):
-            result = deliver(archive, channels, max_attempts=2)
+            result = deliver(archive, channels, DeliveryOptions(max_attempts=2))
             assert result.failed == 2 and result.pending == 2
         assert result.stuck == 2 and "json://127.0.0.1" in result.errors[0]
         assert len(up.posts) == 2  # the channel that works got them at once, and only once
@@ -346,7 +348,7 @@ def test_digest_is_one_message_per_channel(archive):
     run(archive, [(a, ["policy"]) for a in news])
     diff(archive)
     with JsonSink() as sink:
-        result = deliver(archive, load_channels([sink.url()]), digest=True)
+        result = deliver(archive, load_channels([sink.url()]), DeliveryOptions(digest=True))
     assert result.sent == 1 and result.alerts_sent == 3
     assert sink.posts[0]["title"] == "[NPI] 3 new items"
     assert all(a["url"] in sink.posts[0]["message"] for a in news)

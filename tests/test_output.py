@@ -10,8 +10,8 @@ import select
 import subprocess
 import sys
 
+from npi_crawler.extensions import Progress, ProgressLine
 from npi_crawler.items import ArticleItem, FetchErrorItem, NotModifiedItem
-from npi_crawler.progress import Progress, ProgressLine
 from tests.conftest import ROOT, run_cli
 
 

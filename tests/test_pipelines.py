@@ -6,10 +6,11 @@ import pytest
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
+from npi_crawler.archive import Archive
+from npi_crawler.extensions import RunLifecycle
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem
 from npi_crawler.pipelines import ArchivePipeline, ValidateArticlePipeline
 from npi_crawler.spiders.npi import NpiSpider
-from npi_crawler.storage import Archive
 
 
 def item(**changes) -> ArticleItem:
@@ -67,21 +68,23 @@ def test_require_date_setting_makes_the_validator_strict():
     assert stats.get_value("npi/items/dropped/no_date") == 1
 
 
-def test_archive_pipeline_records_items_and_the_run(db_path):
+def test_archive_pipeline_records_items_and_the_lifecycle_the_run(db_path):
     crawler = get_crawler(NpiSpider, settings_dict={"NPI_DB_PATH": db_path})
     crawler.spider = NpiSpider.from_crawler(crawler)
     crawler.stats.open_spider()
+    lifecycle = RunLifecycle.from_crawler(crawler)
     pipeline = ArchivePipeline.from_crawler(crawler)
     pipeline.open_spider()
+    lifecycle.spider_opened(crawler.spider)
     pipeline.process_item(item(title="T"))
     pipeline.process_item(ListingItem(url=item().url, section="policy", lang="en", page=1, position=0))
     pipeline.process_item(
         FetchErrorItem(url="https://npi.or.jp/x.html", kind="article:http_500", message="HTTP 500")
     )
     pipeline.process_item(GoneItem(url=item().url, status=404))
-    crawler.stats.set_value("finish_reason", "finished")
     crawler.stats.set_value("npi/list/pages", 1)
     pipeline.close_spider()
+    lifecycle.spider_closed(crawler.spider, reason="finished")
     archive = Archive.open(db_path)
     run = archive.last_run()
     assert (run["status"], run["articles_new"], run["errors"], run["articles_removed"]) == ("ok", 1, 1, 1)

@@ -8,8 +8,10 @@ import io
 import pytest
 from pypdf import PdfWriter
 
-from npi_crawler.pdftext import PdfFetcher, extract_text
-from npi_crawler.search import SearchError, parse_query, snippet
+from npi_crawler.errors import SearchError
+from npi_crawler.pdftext import extract_text
+from npi_crawler.research.search import parse_query, snippet
+from npi_crawler.spiders.pdfs import PdfFetcher
 from tests.site.render import minimal_pdf
 
 
@@ -140,8 +142,8 @@ def test_snippet_marks_every_term_around_the_first_match():
 
 
 def test_short_terms_latin_whole_words_japanese_substrings_literal_wildcards(tmp_path):
-    from npi_crawler.search import search
-    from npi_crawler.storage import Archive
+    from npi_crawler.archive import Archive
+    from npi_crawler.research.search import search
 
     archive = Archive.open(tmp_path / "npi.db")
     bodies = {

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from npi_crawler.runlock import EXIT_LOCKED, LockUnavailable, RunLocked, lock_holder, lock_path, run_lock
+from npi_crawler.archive.runlock import lock_holder, lock_path, run_lock
+from npi_crawler.constants import EXIT_LOCKED
+from npi_crawler.errors import LockUnavailable, RunLocked
 from tests.conftest import ROOT, export_rows
 from tests.site import ReplicaServer, generate_site
 
@@ -39,7 +41,7 @@ def test_lock_file_in_a_missing_folder_is_one_line(tmp_path):
 
 def test_a_killed_holder_leaves_no_stale_lock(db_path):
     code = (
-        "import sys, time; from npi_crawler.runlock import run_lock\n"
+        "import sys, time; from npi_crawler.archive.runlock import run_lock\n"
         f"with run_lock({db_path!r}, 'crawl'):\n    print('held', flush=True); time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -16,7 +16,8 @@ import pytest
 import yaml
 from croniter import croniter
 
-from npi_crawler.runlock import EXIT_LOCKED, run_lock
+from npi_crawler.archive.runlock import run_lock
+from npi_crawler.constants import EXIT_LOCKED
 from tests.conftest import ROOT, export_rows
 
 SCHEDULES = ROOT / "schedules"

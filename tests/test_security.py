@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from npi_crawler.archive import Archive
 from npi_crawler.middlewares import host_allowed, retry_after_seconds
-from npi_crawler.storage import Archive
 
 PACKAGE = Path(__file__).resolve().parent.parent / "npi_crawler"
 
@@ -82,7 +82,8 @@ def test_the_package_runs_no_shell_and_evaluates_nothing():
     ],
 )
 def test_offsite_rule_matches_hosts_and_their_subdomains_only(host, allowed):
-    assert host_allowed(host, ["npi.or.jp", "www.npi.or.jp"]) is allowed
+    url = f"https://{host}/research/x.html" if host is not None else "/research/x.html"
+    assert host_allowed(url, ["npi.or.jp", "www.npi.or.jp"]) is allowed
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ import stat
 
 import pytest
 
-from npi_crawler.storage import MIGRATIONS, Archive, ArchiveError
+from npi_crawler.archive import MIGRATIONS, Archive
+from npi_crawler.errors import ArchiveError
 
 
 def article(**changes):

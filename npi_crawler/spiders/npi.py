@@ -19,11 +19,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
+from npi_crawler.archive import Archive
+from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
 from npi_crawler.parsing import (
-    LANGS,
-    NPI_HOSTS,
-    SECTIONS,
     canonical_url,
     guess_japanese_encoding,
     lang_from_url,
@@ -32,8 +31,8 @@ from npi_crawler.parsing import (
     parse_article,
     parse_list_page,
 )
-from npi_crawler.pdftext import PdfFetcher
-from npi_crawler.storage import Archive
+from npi_crawler.spiders.common import header, truthy
+from npi_crawler.spiders.pdfs import PdfFetcher
 
 
 def _split(value: str | Iterable[str] | None, allowed: Iterable[str]) -> tuple[str, ...]:
@@ -45,10 +44,6 @@ def _split(value: str | Iterable[str] | None, allowed: Iterable[str]) -> tuple[s
     if unknown:
         raise ValueError(f"unknown value(s) {', '.join(unknown)}; choose from {', '.join(allowed)}")
     return tuple(i for i in allowed if i in items)
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 class NpiSpider(scrapy.Spider):
@@ -63,10 +58,10 @@ class NpiSpider(scrapy.Spider):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        self.base_url = canonical_url(base_url or "https://npi.or.jp/")
+        self.base_url = canonical_url(base_url or DEFAULT_BASE_URL)
         self.langs = _split(langs, LANGS)
         self.sections = _split(sections, SECTIONS)
-        self.full = _truthy(full)
+        self.full = truthy(full)
         base_host = urlsplit(self.base_url).hostname or ""
         self.allowed_domains = sorted({*NPI_HOSTS, base_host})
         self.known_urls: set[str] = set()
@@ -82,16 +77,13 @@ class NpiSpider(scrapy.Spider):
         extra = crawler.settings.getlist("NPI_ALLOWED_DOMAINS")
         spider.allowed_domains = sorted({*spider.allowed_domains, *extra})
         # Read what the archive knows now, before this run's pipeline records anything.
-        archive = Archive.open(crawler.settings.get("NPI_DB_PATH"))
-        try:
+        with Archive.open(crawler.settings.get("NPI_DB_PATH")) as archive:
             spider.known_urls = archive.known_urls()
             spider.known_listings = archive.known_memberships()
             spider.validators = archive.validators() if spider.full else {}
             stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
-        finally:
-            archive.close()
         return spider
 
     # -- URLs -----------------------------------------------------------------------------------
@@ -157,9 +149,6 @@ class NpiSpider(scrapy.Spider):
         )
 
     # -- callbacks ------------------------------------------------------------------------------
-    def parse(self, response: Response, **kwargs: Any) -> Any:  # pragma: no cover - not used
-        return self.parse_list(response, **kwargs)
-
     def parse_list(self, response: Response, lang: str, section: str, page: int) -> Iterable[Any]:
         self.crawler.stats.inc_value("npi/list/pages")
         listing = parse_list_page(page_text(response), response.url)
@@ -223,8 +212,8 @@ class NpiSpider(scrapy.Spider):
             body=parsed.body,
             authors=parsed.authors,
             pdfs=pdfs,
-            etag=_header(response, "ETag"),
-            last_modified=_header(response, "Last-Modified"),
+            etag=header(response, "ETag"),
+            last_modified=header(response, "Last-Modified"),
             notes=parsed.notes,
         )
         yield from self.pdf_fetcher.requests(pdfs)
@@ -248,7 +237,7 @@ def page_text(response: Response) -> str:
     """The page as text. A declared encoding (Content-Type charset, <meta charset>, BOM) is
     Scrapy's to honour; an undeclared one is guessed among UTF-8 and the Japanese encodings first,
     then by Scrapy's general detector."""
-    content_type = _header(response, "Content-Type")
+    content_type = header(response, "Content-Type")
     declared = (
         http_content_type_encoding(content_type)
         or read_bom(response.body)[0]
@@ -259,8 +248,3 @@ def page_text(response: Response) -> str:
         if encoding:
             return response.body.decode(encoding)
     return response.text
-
-
-def _header(response: Response, name: str) -> str | None:
-    value = response.headers.get(name)
-    return value.decode("latin-1") if value else None

@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from npi_crawler.runlock import lock_holder
-from npi_crawler.storage import Archive
+from npi_crawler.archive import Archive
+from npi_crawler.archive.runlock import lock_holder
 
 STUCK_AFTER = dt.timedelta(hours=6)
 

@@ -9,49 +9,43 @@ stays (it is empty but for who holds it) and is harmless.
 The same context manager serves every command that writes the archive (``crawl``, ``watch``,
 ``notify``): they exclude each other, while readers (``export``, Datasette, ``sqlite3``) need no lock
 because the archive is in WAL mode. ``RunLockExtension`` takes the same lock for crawls started by
-plain Scrapy or Scrapyd, unless this process already holds it (the CLI does).
+plain Scrapy or Scrapyd (npi_crawler.extensions), unless this process already holds it (the CLI does).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL: "temporary failure, try again later"
-
+from npi_crawler.errors import LockUnavailable, RunLocked
 
 # Lock files this process holds now: Scrapy's extension must not lock again what the CLI holds
 # (two flocks of one process on two descriptors of a file exclude each other).
 _HELD: set[str] = set()
 
 
-class RunLocked(Exception):
-    """Another process holds the archive's run lock; the message is one line."""
-
-    exit_code = EXIT_LOCKED
-
-
-class LockUnavailable(Exception):
-    """The lock file cannot be created (missing folder, no permission); one line."""
-
-
 def lock_path(db_path: str | os.PathLike) -> Path:
-    return Path(os.fspath(db_path) + ".lock")
+    """``<archive>.lock`` beside the archive's real file: two paths (symlinks, ``./``) to one
+    archive share one lock."""
+    return Path(os.path.realpath(db_path) + ".lock")
 
 
 def _open(path: Path) -> int:
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a symlink planted at the lock's name must not make us truncate its target.
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:
         raise LockUnavailable(
             f"the folder {path.parent} does not exist; create it or choose another --db"
         ) from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LockUnavailable(f"the run lock {path} is a symbolic link; remove it and run again") from None
         raise LockUnavailable(f"cannot create the run lock {path} ({exc.strerror})") from None
 
 
@@ -86,11 +80,11 @@ def run_lock(db_path: str | os.PathLike, command: str = "crawl") -> Iterator[Pat
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"pid {os.getpid()}, {command} since {started}\n".encode())
-        _HELD.add(str(path.resolve()))
+        _HELD.add(str(path))
         try:
             yield path
         finally:
-            _HELD.discard(str(path.resolve()))
+            _HELD.discard(str(path))
             try:
                 os.ftruncate(fd, 0)
             except OSError:
@@ -124,35 +118,4 @@ def lock_holder(db_path: str | os.PathLike) -> str | None:
 
 def held_here(db_path: str | os.PathLike) -> bool:
     """Whether this process holds the run lock of ``db_path``."""
-    return str(lock_path(db_path).resolve()) in _HELD
-
-
-class RunLockExtension:
-    """Scrapy extension: the run lock for crawls not started by ``npi-crawler`` (``scrapy crawl npi``,
-    Scrapyd jobs). When another run holds the lock, the crawl does not start: the error is logged
-    and the process ends without touching the archive. Off with ``NPI_RUN_LOCK = False``."""
-
-    def __init__(self, db_path: str):
-        self._lock = run_lock(db_path, "scrapy crawl")
-        self._lock.__enter__()  # raises RunLocked: the crawler is not built, nothing is stored
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> RunLockExtension:
-        from scrapy import signals
-        from scrapy.exceptions import NotConfigured
-
-        db_path = crawler.settings.get("NPI_DB_PATH")
-        if not crawler.settings.getbool("NPI_RUN_LOCK", True) or not db_path or held_here(db_path):
-            raise NotConfigured
-        try:
-            ext = cls(db_path)
-        except (RunLocked, LockUnavailable) as exc:
-            import logging
-
-            logging.getLogger(__name__).error("%s", exc)
-            raise
-        crawler.signals.connect(ext.release, signal=signals.engine_stopped)
-        return ext
-
-    def release(self) -> None:
-        self._lock.__exit__(None, None, None)
+    return str(lock_path(db_path)) in _HELD

@@ -9,7 +9,9 @@ from urllib.parse import urljoin
 
 from feedgen.feed import FeedGenerator
 
-from npi_crawler.storage import SECTION_NAMES, Archive, ArchiveError
+from npi_crawler.archive import Archive
+from npi_crawler.constants import SECTION_NAMES
+from npi_crawler.errors import ArchiveError
 
 JST = dt.timezone(dt.timedelta(hours=9))
 SUMMARY_CHARS = 400

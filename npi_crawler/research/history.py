@@ -6,8 +6,9 @@ import difflib
 import json
 from dataclasses import dataclass
 
+from npi_crawler.archive import Archive
+from npi_crawler.errors import ArchiveError
 from npi_crawler.parsing import canonical_url
-from npi_crawler.storage import Archive, ArchiveError
 
 
 @dataclass
@@ -36,60 +37,29 @@ class Version:
 
 def versions(archive: Archive, url: str) -> list[Version]:
     """Every stored version of the article at ``url``, oldest first, the current one last."""
-    row = archive.db.execute(
-        "SELECT url, title, published, body, first_seen, last_changed, removed_at FROM articles "
-        "WHERE url = ? OR url = ?",
-        [url, canonical_url(url)],
-    ).fetchone()
+    row = archive.find_article(url, canonical_url(url))
     if row is None:
-        raise ArchiveError(
-            f"no article with the URL {url} in {archive.path}; check it with 'npi-crawler search'"
-        )
-    url, title, published, body, first_seen, last_changed, _removed = row
+        raise ArchiveError(f"no article with the URL {url} in {archive.path}; check it with 'npi-crawler search'")
     out: list[Version] = []
-    stored = first_seen
-    for rev in archive.db.execute(
-        "SELECT run_id, replaced_at, title, published, body, pdfs, authors FROM revisions "
-        "WHERE article_url = ? ORDER BY id",
-        [url],
-    ):
-        run_id, replaced_at, r_title, r_published, r_body, pdfs, authors = rev
+    stored = row["first_seen"]
+    for rev in archive.revisions(row["url"]):
         out.append(
             Version(
                 len(out) + 1,
                 stored,
-                replaced_at,
-                run_id,
-                r_title,
-                r_published,
-                r_body or "",
-                json.loads(pdfs or "[]"),
-                json.loads(authors or "[]"),
+                rev["replaced_at"],
+                rev["run_id"],
+                rev["title"],
+                rev["published"],
+                rev["body"] or "",
+                json.loads(rev["pdfs"] or "[]"),
+                json.loads(rev["authors"] or "[]"),
             )
         )
-        stored = replaced_at
-    pdfs = [
-        r[0]
-        for r in archive.db.execute("SELECT url FROM pdfs WHERE article_url = ? ORDER BY position", [url])
-    ]
-    authors = [
-        r[0]
-        for r in archive.db.execute("SELECT name FROM authors WHERE article_url = ? ORDER BY position", [url])
-    ]
-    out.append(
-        Version(
-            len(out) + 1,
-            stored if out else first_seen,
-            None,
-            None,
-            title,
-            published,
-            body or "",
-            pdfs,
-            authors,
-        )
-    )
-    return out
+        stored = rev["replaced_at"]
+    pdfs, authors = archive.article_links(row["url"])
+    current = Version(len(out) + 1, stored, None, None, row["title"], row["published"], row["body"] or "", pdfs, authors)
+    return [*out, current]
 
 
 def diff(old: Version, new: Version, url: str = "") -> list[str]:
@@ -106,12 +76,10 @@ def diff(old: Version, new: Version, url: str = "") -> list[str]:
 
 def format_history(archive: Archive, url: str) -> str:
     found = versions(archive, url)
-    removed = archive.db.execute(
-        "SELECT removed_at, removed_status FROM articles WHERE url = ? OR url = ?", [url, canonical_url(url)]
-    ).fetchone()
+    row = archive.find_article(url, canonical_url(url)) or {}
     lines = [f"{url}: {len(found)} version{'s' if len(found) != 1 else ''}"]
-    if removed and removed[0]:
-        lines.append(f"removed from the site at {removed[0]} (HTTP {removed[1]})")
+    if row.get("removed_at"):
+        lines.append(f"removed from the site at {row['removed_at']} (HTTP {row['removed_status']})")
     for v in found:
         state = "current" if v.replaced is None else f"replaced {v.replaced} by run {v.run_id}"
         lines.append(f"version {v.number}: stored {v.stored}, {state}: {v.title}")

@@ -10,7 +10,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from npi_crawler.storage import Archive, ArchiveError
+from npi_crawler.archive import Archive
+from npi_crawler.errors import ArchiveError
 
 SOURCE = (
     "Crawled from the Nakasone Peace Institute's website (npi.or.jp) by npi-crawler. The texts "
@@ -144,7 +145,7 @@ def serve(db_path: str, *, host: str = "127.0.0.1", port: int = 8001, echo=print
         raise ArchiveError(
             "Datasette is not installed; install it with: pip install 'npi-crawler[serve]'"
         ) from None
-    Archive.open(db_path, create=False).close()  # a bad --db is one line; migrations applied
+    Archive.open(db_path, readonly=True).close()  # a bad --db is one line, before the server starts
     ds = Datasette(
         [db_path],
         metadata=metadata(db_path),

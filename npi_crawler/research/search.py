@@ -19,15 +19,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from npi_crawler.storage import Archive, ArchiveError, article_filters
+from npi_crawler.archive import Archive
+from npi_crawler.errors import SearchError
 
 MIN_FTS_CHARS = 3  # the trigram tokenizer's smallest match
-TITLE_WEIGHT = 10.0  # bm25 weight of the title column against the body's 1.0
 SNIPPET_CHARS = 70  # characters of context on each side of the first match
-
-
-class SearchError(ArchiveError):
-    """The query cannot be run; the message is one line."""
 
 
 @dataclass
@@ -55,6 +51,7 @@ class Hit:
 
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 _FTS_OPERATORS = {"AND", "OR", "NOT", "NEAR"}
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 
 
 def parse_query(text: str, *, raw: bool = False) -> Query:
@@ -74,29 +71,6 @@ def parse_query(text: str, *, raw: bool = False) -> Query:
     return Query(terms=terms, fts=fts, short=[t for t in terms if len(t) < MIN_FTS_CHARS])
 
 
-def _like(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
-
-
-def _short_match(column: str, term: str) -> tuple[str, list[str]]:
-    """SQL matching a 1-2 character term in ``column``: a substring for Japanese (憲法), a whole
-    word for Latin letters and digits (AI must not match inside "Taiwan")."""
-    if _ASCII_WORD.fullmatch(term):
-        return (
-            f"(' ' || lower({column}) || ' ') GLOB ?",
-            [f"*[^a-z0-9]{term.lower()}[^a-z0-9]*"],
-        )
-    return f"{column} LIKE ? ESCAPE '\\'", [_like(term)]
-
-
-def _count(column: str) -> str:
-    """SQL: how many times ? occurs in ``column`` (case as stored)."""
-    return f"((length({column}) - length(replace({column}, ?, ''))) / max(length(?), 1))"
-
-
 def search(
     archive: Archive,
     text: str,
@@ -111,10 +85,10 @@ def search(
     """Articles matching ``text``, best first: matches in the article itself ranked by bm25 (title
     weighted 10 to 1 over body), then articles that match only through a linked PDF."""
     query = parse_query(text, raw=raw)
-    where, params = article_filters(langs=langs, sections=sections, since=since, until=until)
+    filters = {"langs": langs, "sections": sections, "since": since, "until": until}
     try:
-        text_hits = _text_hits(archive, query, where, params, limit)
-        pdf_hits = _pdf_hits(archive, query, where, params, limit)
+        text_hits = archive.text_hits(query.fts, query.short, filters, limit)
+        pdf_hits = archive.pdf_hits(query.fts, query.short, filters, limit * 2)
     except sqlite3.OperationalError as exc:
         if raw and ("fts5" in str(exc) or "syntax" in str(exc) or "no such column" in str(exc)):
             raise SearchError(
@@ -130,78 +104,24 @@ def search(
     return _hydrate(archive, ranked[:limit], query)
 
 
-def _text_hits(archive: Archive, query: Query, where: list[str], params: list[Any], limit: int):
-    like_sql, like_params, score_sql, score_params = [], [], [], []
-    for term in query.short:
-        title_sql, title_params = _short_match("a.title", term)
-        body_sql, body_params = _short_match("a.body", term)
-        like_sql.append(f"({title_sql} OR {body_sql})")
-        like_params += title_params + body_params
-        score_sql.append(f"{TITLE_WEIGHT} * {_count('a.title')} + {_count('a.body')}")
-        score_params += [term, term, term, term]
-    conditions = " AND ".join(where + like_sql)
-    if query.fts:
-        sql = (
-            f"SELECT a.url, bm25(articles_fts, {TITLE_WEIGHT}, 1.0) AS score FROM articles_fts "
-            f"JOIN articles a ON a.rowid = articles_fts.rowid "
-            f"WHERE articles_fts MATCH ? AND {conditions} ORDER BY score, a.published DESC LIMIT ?"
-        )
-        rows = archive.db.execute(sql, [query.fts, *params, *like_params, limit])
-    else:  # only short terms: a scan, ranked by title matches, then occurrences, then newest
-        sql = (
-            f"SELECT a.url, -({' + '.join(score_sql)}) AS score FROM articles a "
-            f"WHERE {conditions} ORDER BY score, a.published DESC LIMIT ?"
-        )
-        rows = archive.db.execute(sql, [*score_params, *params, *like_params, limit])
-    return [(url, score) for url, score in rows]
-
-
-def _pdf_hits(archive: Archive, query: Query, where: list[str], params: list[Any], limit: int):
-    like_sql, like_params = [], []
-    for term in query.short:
-        text_sql, text_params = _short_match("t.text", term)
-        like_sql.append(text_sql)
-        like_params += text_params
-    conditions = " AND ".join(where + like_sql)
-    joins = "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url"
-    if query.fts:
-        sql = (
-            f"SELECT a.url, t.url, bm25(pdf_texts_fts) AS score FROM pdf_texts_fts "
-            f"JOIN pdf_texts t ON t.rowid = pdf_texts_fts.rowid {joins} "
-            f"WHERE pdf_texts_fts MATCH ? AND {conditions} ORDER BY score, a.published DESC LIMIT ?"
-        )
-        rows = archive.db.execute(sql, [query.fts, *params, *like_params, limit * 2])
-    else:
-        sql = (
-            f"SELECT a.url, t.url, 0 AS score FROM pdf_texts t {joins} "
-            f"WHERE t.text IS NOT NULL AND {conditions} ORDER BY a.published DESC LIMIT ?"
-        )
-        rows = archive.db.execute(sql, [*params, *like_params, limit * 2])
-    return list(rows)
-
-
 def _hydrate(archive: Archive, ranked: list[tuple[str, str | None, float, str]], query: Query) -> list[Hit]:
+    rows = archive.hit_rows(url for url, *_ in ranked)
     hits = []
     for url, pdf_url, score, match in ranked:
-        row = archive.db.execute(
-            "SELECT lang, title, published, body, (SELECT group_concat(section) FROM (SELECT section "
-            "FROM article_sections WHERE article_url = a.url ORDER BY section)) FROM articles a WHERE url = ?",
-            [url],
-        ).fetchone()
-        lang, title, published, body, sections = row
+        row = rows[url]
+        body = row["body"] or ""
         if match == "pdf":
-            pdf_text = archive.db.execute("SELECT text FROM pdf_texts WHERE url = ?", [pdf_url]).fetchone()
-            context = pdf_text[0] if pdf_text else ""
+            context = (archive.pdf_text(pdf_url) if pdf_url else None) or ""
         else:
-            context = body if _find(body or "", query.terms) is not None else f"{title}\n{body}"
+            context = body if _find(body, query.terms) is not None else f"{row['title']}\n{body}"
         hits.append(
             Hit(
                 url=url,
-                lang=lang,
-                title=title,
-                published=published,
-                sections=sections.split(",") if sections else [],
-                snippet=snippet(context or "", query.terms),
+                lang=row["lang"],
+                title=row["title"],
+                published=row["published"],
+                sections=row["sections"].split(",") if row["sections"] else [],
+                snippet=snippet(context, query.terms),
                 match=match,
                 pdf_url=pdf_url,
                 score=round(score, 4),

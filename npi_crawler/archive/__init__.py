@@ -1,0 +1,48 @@
+"""The archive: one SQLite file, its schema and every read and write of it.
+
+This package is the only place with SQL. ``Archive`` joins one class per concern, all over one
+connection: runs, articles, PDFs, the differ's events, the outbox and full-text queries.
+
+    with Archive.open("npi.db") as archive:               # created and migrated when needed
+        archive.store_article(item, run_id=run_id)
+    with Archive.open("npi.db", readonly=True) as archive:  # what read-only commands use
+        rows = list(archive.iter_articles(langs=["en"]))
+"""
+
+from __future__ import annotations
+
+from npi_crawler.archive.articles import ArticleStore, StoreResult, article_filters, content_hash
+from npi_crawler.archive.db import BUSY_TIMEOUT_MS, integrity_check, utcnow
+from npi_crawler.archive.events import EventStore
+from npi_crawler.archive.fulltext import FullText
+from npi_crawler.archive.migrations import MIGRATIONS, SCHEMA_VERSION, applied_migrations
+from npi_crawler.archive.outbox import Outbox
+from npi_crawler.archive.pdfs import PdfStore
+from npi_crawler.archive.runs import RunStore
+from npi_crawler.errors import ArchiveError
+
+
+class Archive(RunStore, ArticleStore, PdfStore, EventStore, Outbox, FullText):
+    """An NPI archive in one SQLite file. Open with ``Archive.open(path)``; use it in ``with``."""
+
+    def applied_migrations(self) -> list[str]:
+        return applied_migrations(self)
+
+    def migrate(self) -> list[str]:
+        from npi_crawler.archive.migrations import migrate_archive
+
+        return migrate_archive(self)
+
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Archive",
+    "ArchiveError",
+    "StoreResult",
+    "article_filters",
+    "content_hash",
+    "integrity_check",
+    "utcnow",
+]

@@ -1,0 +1,269 @@
+"""Articles and what hangs off them: sections, authors, PDF links and earlier versions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from npi_crawler.archive.db import ArchiveBase, utcnow
+
+
+@dataclass
+class StoreResult:
+    status: str  # "new", "updated" or "unchanged"
+    revision_id: int | None = None
+
+
+def content_hash(
+    title: str | None, published: str | None, body: str, pdfs: list[str], authors: list[str]
+) -> str:
+    """What counts as the article's content: an edit to any of these is a new revision."""
+    canonical = json.dumps([title, published, body, pdfs, authors], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def article_filters(
+    *,
+    langs: Iterable[str] | None = None,
+    sections: Iterable[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    include_removed: bool = False,
+) -> tuple[list[str], dict[str, Any]]:
+    """SQL conditions (over ``articles a``) and their named parameters for the filters every
+    reader offers: language, section, publication date range (``until`` inclusive; a prefix such
+    as ``2021`` or ``2021-06`` covers the whole year or month), live articles only by default."""
+    where: list[str] = [] if include_removed else ["a.removed_at IS NULL"]
+    params: dict[str, Any] = {}
+    for name, values, sql in (
+        ("lang", list(langs or ()), "a.lang IN ({})"),
+        ("section", list(sections or ()), "a.url IN (SELECT article_url FROM article_sections WHERE section IN ({}))"),
+    ):
+        if values:
+            keys = [f"f_{name}{i}" for i in range(len(values))]
+            where.append(sql.format(", ".join(f":{k}" for k in keys)))
+            params.update(zip(keys, values, strict=True))
+    if since:
+        where.append("a.published >= :f_since")
+        params["f_since"] = since
+    if until:
+        where.append("substr(a.published, 1, :f_until_len) <= :f_until")
+        params.update(f_until=until, f_until_len=len(until))
+    return where, params
+
+
+_EXPORT_SQL = """
+    SELECT a.url, a.lang, a.title, a.published, a.body, a.first_seen, a.last_seen, a.removed_at,
+      (SELECT json_group_array(section) FROM
+         (SELECT section FROM article_sections WHERE article_url = a.url ORDER BY section)) AS sections,
+      (SELECT json_group_array(name) FROM
+         (SELECT name FROM authors WHERE article_url = a.url ORDER BY position)) AS authors,
+      (SELECT json_group_array(url) FROM
+         (SELECT url FROM pdfs WHERE article_url = a.url ORDER BY position)) AS pdfs
+    FROM articles a
+    {where}
+    ORDER BY a.published IS NULL, a.published DESC, a.url
+"""
+
+
+class ArticleStore(ArchiveBase):
+    """Writes of the crawl and reads of every reader, for articles."""
+
+    # -- what the spider needs to know ----------------------------------------------------------
+    def known_urls(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT url FROM articles")}
+
+    def known_memberships(self) -> set[tuple[str, str]]:
+        return {(r[0], r[1]) for r in self.conn.execute("SELECT article_url, section FROM article_sections")}
+
+    def validators(self) -> dict[str, tuple[str | None, str | None]]:
+        """ETag and Last-Modified of every live article, for conditional GETs."""
+        rows = self.conn.execute("SELECT url, etag, last_modified FROM articles WHERE removed_at IS NULL")
+        return {url: (etag, lm) for url, etag, lm in rows}
+
+    def parse_notes(self, url: str) -> list[str] | None:
+        """The parser notes stored with an article (None when it is not archived)."""
+        row = self.conn.execute("SELECT parse_notes FROM articles WHERE url = :url", {"url": url}).fetchone()
+        return None if row is None else json.loads(row[0] or "[]")
+
+    # -- writes ---------------------------------------------------------------------------------
+    def store_article(self, article: dict[str, Any], *, run_id: int | None, now: str | None = None) -> StoreResult:
+        """Insert or update one parsed article (keys as ``items.ArticleItem``), atomically.
+
+        An edit keeps the previous version in ``revisions``. A page that reappears after a
+        removal is live again.
+        """
+        pdfs = list(dict.fromkeys(article["pdfs"]))
+        row = {
+            "url": article["url"],
+            "lang": article["lang"],
+            "title": article["title"],
+            "published": article["published"],
+            "body": article["body"],
+            "hash": content_hash(
+                article["title"], article["published"], article["body"], pdfs, [n for n, _ in article["authors"]]
+            ),
+            "now": now or utcnow(),
+            "run_id": run_id,
+            "etag": article.get("etag"),
+            "last_modified": article.get("last_modified"),
+            "notes": json.dumps(article.get("notes") or []),
+        }
+        with self.atomic() as conn:
+            old = conn.execute("SELECT content_hash FROM articles WHERE url = :url", row).fetchone()
+            result = StoreResult("new" if old is None else "unchanged" if old[0] == row["hash"] else "updated")
+            if result.status == "new":
+                _insert_article(conn, row)
+            else:
+                if result.status == "updated":
+                    result.revision_id = _keep_revision(conn, row)
+                _update_article(conn, row)
+            if result.status != "unchanged":
+                _replace_links(conn, article["url"], pdfs, article["authors"])
+        return result
+
+    def add_listing(self, url: str, section: str, *, run_id: int | None, now: str | None = None) -> bool:
+        """Record that ``url`` is listed in ``section``; True when that membership is new."""
+        params = {"url": url, "section": section, "now": now or utcnow(), "run_id": run_id}
+        with self.atomic() as conn:
+            cur = conn.execute(
+                "UPDATE article_sections SET last_seen = :now WHERE article_url = :url AND section = :section",
+                params,
+            )
+            if cur.rowcount == 0:
+                conn.execute(
+                    "INSERT INTO article_sections (article_url, section, first_seen, last_seen, first_run_id) "
+                    "VALUES (:url, :section, :now, :now, :run_id)",
+                    params,
+                )
+            conn.execute("UPDATE articles SET last_seen = :now WHERE url = :url", params)
+            return cur.rowcount == 0
+
+    def touch_article(self, url: str, now: str | None = None) -> None:
+        """A conditional GET answered 304: the article is still there as stored."""
+        with self.atomic() as conn:
+            conn.execute(
+                "UPDATE articles SET last_seen = :now, last_fetched = :now WHERE url = :url",
+                {"now": now or utcnow(), "url": url},
+            )
+
+    def mark_removed(self, url: str, status: int, now: str | None = None) -> bool:
+        """The article's own page answered 404/410. True when it was live until now."""
+        with self.atomic() as conn:
+            cur = conn.execute(
+                "UPDATE articles SET removed_at = :now, removed_status = :status, last_fetched = :now "
+                "WHERE url = :url AND removed_at IS NULL",
+                {"now": now or utcnow(), "status": status, "url": url},
+            )
+            return cur.rowcount == 1
+
+    # -- reads ----------------------------------------------------------------------------------
+    def article_counts(self) -> tuple[int, int]:
+        """(live articles, removed articles)."""
+        row = self.conn.execute("SELECT count(*) - count(removed_at), count(removed_at) FROM articles").fetchone()
+        return int(row[0]), int(row[1])
+
+    def iter_articles(
+        self,
+        *,
+        langs: Iterable[str] | None = None,
+        sections: Iterable[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        include_removed: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Every article in export shape, newest first (then by URL); undated ones last."""
+        where, params = article_filters(
+            langs=langs, sections=sections, since=since, until=until, include_removed=include_removed
+        )
+        sql = _EXPORT_SQL.format(where="WHERE " + " AND ".join(where) if where else "")
+        for row in self.db.query(sql, params):
+            record = {
+                "url": row["url"],
+                "lang": row["lang"],
+                "title": row["title"],
+                "published": row["published"],
+                "sections": json.loads(row["sections"]),
+                "authors": json.loads(row["authors"]),
+                "body": row["body"],
+                "pdfs": json.loads(row["pdfs"]),
+                "first_seen": row["first_seen"],
+                "last_seen": row["last_seen"],
+            }
+            if include_removed:
+                record["removed_at"] = row["removed_at"]
+            yield record
+
+    def find_article(self, *urls: str) -> dict[str, Any] | None:
+        """The article row stored under any of ``urls`` (a URL as given, then canonical)."""
+        for url in urls:
+            rows = self.rows("SELECT * FROM articles WHERE url = :url", {"url": url})
+            if rows:
+                return rows[0]
+        return None
+
+    def article_links(self, url: str) -> tuple[list[str], list[str]]:
+        """(PDF URLs, author names) of an article's current version, in page order."""
+        pdfs = [r[0] for r in self.conn.execute("SELECT url FROM pdfs WHERE article_url = :u ORDER BY position", {"u": url})]
+        names = [r[0] for r in self.conn.execute("SELECT name FROM authors WHERE article_url = :u ORDER BY position", {"u": url})]
+        return pdfs, names
+
+    def revisions(self, url: str) -> list[dict[str, Any]]:
+        """Earlier versions of an article, oldest first."""
+        return self.rows(
+            "SELECT id, run_id, replaced_at, title, published, body, pdfs, authors FROM revisions "
+            "WHERE article_url = :url ORDER BY id",
+            {"url": url},
+        )
+
+
+def _insert_article(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO articles (url, lang, title, published, body, content_hash, first_seen, last_seen, "
+        "last_fetched, last_changed, first_run_id, etag, last_modified, parse_notes) VALUES (:url, :lang, "
+        ":title, :published, :body, :hash, :now, :now, :now, :now, :run_id, :etag, :last_modified, :notes)",
+        row,
+    )
+
+
+def _keep_revision(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
+    """Copy the stored version of ``row['url']`` into ``revisions`` before it is replaced."""
+    pdfs = [r[0] for r in conn.execute("SELECT url FROM pdfs WHERE article_url = :url ORDER BY position", row)]
+    names = [r[0] for r in conn.execute("SELECT name FROM authors WHERE article_url = :url ORDER BY position", row)]
+    cur = conn.execute(
+        "INSERT INTO revisions (article_url, run_id, replaced_at, title, published, body, pdfs, authors, "
+        "content_hash) SELECT url, :run_id, :now, title, published, body, :pdfs, :authors, content_hash "
+        "FROM articles WHERE url = :url",
+        {**row, "pdfs": json.dumps(pdfs), "authors": json.dumps(names, ensure_ascii=False)},
+    )
+    return int(cur.lastrowid)
+
+
+def _update_article(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE articles SET lang = :lang, title = :title, published = :published, body = :body, "
+        "content_hash = :hash, last_seen = :now, last_fetched = :now, "
+        "last_changed = CASE WHEN content_hash = :hash THEN last_changed ELSE :now END, "
+        "etag = :etag, last_modified = :last_modified, removed_at = NULL, removed_status = NULL, "
+        "parse_notes = :notes WHERE url = :url",
+        row,
+    )
+
+
+def _replace_links(
+    conn: sqlite3.Connection, url: str, pdfs: list[str], authors: Iterable[tuple[str, str | None]]
+) -> None:
+    conn.execute("DELETE FROM pdfs WHERE article_url = :url", {"url": url})
+    conn.executemany(
+        "INSERT INTO pdfs (article_url, url, position) VALUES (?, ?, ?)",
+        [(url, pdf, i) for i, pdf in enumerate(pdfs)],
+    )
+    conn.execute("DELETE FROM authors WHERE article_url = :url", {"url": url})
+    conn.executemany(
+        "INSERT INTO authors (article_url, position, name, profile_url) VALUES (?, ?, ?, ?)",
+        [(url, i, name, profile) for i, (name, profile) in enumerate(authors)],
+    )

@@ -1,0 +1,170 @@
+"""Opening and closing the archive file, and its transactions.
+
+``ArchiveBase`` holds one SQLite connection (autocommit mode: every write goes through
+``atomic()``) and a ``sqlite_utils.Database`` over it for schema work. It is a context manager,
+so callers write ``with Archive.open(path) as archive:`` and never close it by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import sqlite_utils
+
+from npi_crawler.errors import ArchiveError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def readonly_uri(path: str | os.PathLike) -> str:
+    """A ``file:`` URI opening ``path`` read-only. The path is percent-encoded: a file name with
+    ``#``, ``?`` or ``%`` would otherwise name another file (and SQLite would create it)."""
+    return f"file:{quote(str(Path(path).resolve()), safe='/')}?mode=ro"
+
+
+def integrity_check(path: str | os.PathLike, *, quick: bool = False) -> list[str]:
+    """``PRAGMA integrity_check`` (or the faster ``quick_check``) on a read-only connection, which
+    changes nothing in the file it examines: ``["ok"]`` when sound. Raises sqlite3.DatabaseError
+    when the file cannot be read as SQLite at all."""
+    conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        return [r[0] for r in conn.execute("PRAGMA quick_check(1)" if quick else "PRAGMA integrity_check")]
+    finally:
+        conn.close()
+
+
+def _check_path(path: str, *, create: bool) -> None:
+    file = Path(path)
+    if file.is_dir():
+        raise ArchiveError(f"{path} is a directory; give --db a file path such as npi.db")
+    if file.exists():
+        return
+    if not create:
+        raise ArchiveError(f"{path} does not exist; run 'npi-crawler crawl --db {path}' first")
+    if not file.parent.exists():
+        raise ArchiveError(f"the folder {file.parent} does not exist; create it or choose another --db")
+
+
+def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    else:
+        if path != ":memory:" and not Path(path).exists():
+            # The archive may hold notification state; keep it readable by its owner only.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA schema_version").fetchone()  # fails here on a file that is not SQLite
+    if not readonly:
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class ArchiveBase:
+    """One open archive file. Use ``Archive.open(path)`` (npi_crawler.archive)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str, *, readonly: bool = False):
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.path = path
+        self.readonly = readonly
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike, *, create: bool = True, migrate: bool = True, readonly: bool = False
+    ) -> Any:
+        """Open the archive at ``path``: created (unless ``create`` is False) and brought to this
+        version's schema (unless ``migrate`` is False). ``readonly`` opens it without writing a
+        byte (no creation, no migration): what read-only commands use; the schema is then checked
+        instead of migrated (unless ``migrate`` is False: doctor examines any state).
+
+        Raises ArchiveError when the file is missing, not an archive, or cannot be opened.
+        """
+        from npi_crawler.archive.migrations import check_readable, migrate_archive
+
+        path = os.fspath(path)
+        if path != ":memory:":
+            _check_path(path, create=create and not readonly)
+        try:
+            conn = _connect(path, readonly=readonly)
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveError(
+                f"{path} is not an npi-crawler archive ({exc}); give --db a new or existing archive file"
+            ) from None
+        archive = cls(conn, path, readonly=readonly)
+        try:
+            if migrate and readonly:
+                check_readable(archive)
+            elif migrate:
+                migrate_archive(archive)
+        except BaseException:
+            archive.close()
+            raise
+        return archive
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; IMMEDIATE so that a concurrent writer waits instead of failing.
+
+        On an error, only a transaction that is still open is rolled back: when SQLite has already
+        rolled it back itself (a RAISE(ROLLBACK) trigger, a full disk), the caller sees the real
+        error, not "cannot rollback - no transaction is active"."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def one(self, sql: str, params: Any = ()) -> Any:
+        """The first column of the first row of ``sql`` (None when there is no row)."""
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+
+def sqlite_error_message(exc: sqlite3.Error, path: str) -> str:
+    """One line for a SQLite error a user can meet, saying what to do."""
+    text = " ".join(str(exc).split())
+    lowered = text.lower()
+    if "disk is full" in lowered or "disk full" in lowered:
+        return f"the disk holding {path} is full ({text}); free some space, then run again"
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"{path} cannot be written ({text}); check the permissions of the file and its folder"
+    if "locked" in lowered or "busy" in lowered:
+        return (
+            f"{path} is locked by another program ({text}) for longer than {BUSY_TIMEOUT_MS // 1000} s; "
+            "close it (a sqlite3 shell, a long query) and run again"
+        )
+    if "unable to open" in lowered:
+        return f"{path} cannot be opened ({text}); check that the file and its folder exist and are readable"
+    return f"{path} is damaged ({text}); run 'npi-crawler doctor --db {path}', then restore a backup"

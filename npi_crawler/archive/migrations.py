@@ -1,0 +1,246 @@
+"""The archive's schema, as named migration steps recorded in the ``migrations`` table.
+
+Append-only: a step, once released, is never edited; a new step changes what came before. Each
+step runs in its own transaction with its ``migrations`` row, so a failing step leaves nothing.
+Schema creation goes through sqlite-utils (tables, indexes, FTS5 with triggers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from npi_crawler.constants import SECTION_NAMES, SECTIONS
+from npi_crawler.errors import ArchiveError
+
+
+def _cols(spec: str) -> dict[str, type]:
+    """``"id int, title str"`` -> ``{"id": int, "title": str}``: a table's columns, in order."""
+    kinds = {"int": int, "str": str}
+    return {name: kinds[kind] for name, kind in (column.split() for column in spec.split(", "))}
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db["sections"].create({"slug": str, "name_ja": str, "name_en": str}, pk="slug")
+    db["sections"].insert_all(
+        [{"slug": s, "name_ja": SECTION_NAMES[s][0], "name_en": SECTION_NAMES[s][1]} for s in SECTIONS]
+    )
+    db["runs"].create(
+        _cols(
+            "id int, started str, finished str, mode str, base_url str, langs str, sections str, "
+            "status str, requests int, responses int, list_pages int, articles_new int, "
+            "articles_updated int, articles_unchanged int, articles_not_modified int, "
+            "articles_removed int, errors int, warnings int, stats str"
+        ),
+        pk="id",
+        not_null={"started", "mode", "status"},
+        defaults={"status": "running"},
+    )
+    db["articles"].create(
+        _cols(
+            "url str, lang str, title str, published str, body str, content_hash str, first_seen str, "
+            "last_seen str, last_fetched str, last_changed str, first_run_id int, etag str, "
+            "last_modified str, removed_at str, removed_status int, parse_notes str"
+        ),
+        pk="url",
+        not_null={"lang", "first_seen", "last_seen"},
+        foreign_keys=[("first_run_id", "runs", "id")],
+    )
+    db["article_sections"].create(
+        {"article_url": str, "section": str, "first_seen": str, "last_seen": str, "first_run_id": int},
+        pk=("article_url", "section"),
+        foreign_keys=[("section", "sections", "slug")],
+    )
+    db["authors"].create(
+        {"article_url": str, "position": int, "name": str, "profile_url": str},
+        pk=("article_url", "position"),
+        foreign_keys=[("article_url", "articles", "url")],
+    )
+    db["pdfs"].create(
+        {"article_url": str, "url": str, "position": int},
+        pk=("article_url", "url"),
+        foreign_keys=[("article_url", "articles", "url")],
+    )
+    db["revisions"].create(
+        _cols(
+            "id int, article_url str, run_id int, replaced_at str, title str, published str, body "
+            "str, pdfs str, authors str, content_hash str"
+        ),
+        pk="id",
+        foreign_keys=[("article_url", "articles", "url"), ("run_id", "runs", "id")],
+    )
+    db["run_errors"].create(
+        {"id": int, "run_id": int, "at": str, "url": str, "kind": str, "message": str},
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    _m001_indexes(db)
+
+
+def _m001_indexes(db: sqlite_utils.Database) -> None:
+    db["articles"].create_index(["published"])
+    db["articles"].create_index(["lang", "published"])
+    db["articles"].create_index(["first_run_id"])
+    db["article_sections"].create_index(["section"])
+    db["revisions"].create_index(["article_url"])
+    db["revisions"].create_index(["run_id"])
+    db["run_errors"].create_index(["run_id"])
+    # trigram: FTS5's default tokenizer does not split Japanese, which has no spaces between
+    # words; trigrams match any substring of three or more characters in either language.
+    db["articles"].enable_fts(["title", "body"], create_triggers=True, tokenize="trigram")
+
+
+def _m002_change_monitor(db: sqlite_utils.Database) -> None:
+    """The change monitor (issue 4): events the differ found, the scopes it watches, the outbox of
+    alerts and their per-channel deliveries. See docs/alerts.md."""
+    db.execute("ALTER TABLE runs ADD COLUMN diffed_at TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN diff_outcome TEXT")
+    db["events"].create(
+        _cols(
+            "id int, at str, run_id int, kind str, article_url str, lang str, title str, sections "
+            "str, revision_id int, removed_at str, alerted int"
+        ),
+        pk="id",
+        not_null={"at", "kind", "article_url"},
+    )
+    # The differ finds events by what has no event yet; this index makes each fact an event once.
+    db.execute(
+        "CREATE UNIQUE INDEX events_once ON events "
+        "(kind, article_url, coalesce(revision_id, 0), coalesce(removed_at, ''))"
+    )
+    db["events"].create_index(["run_id"])
+    db["watch_scopes"].create(
+        {"lang": str, "section": str, "since": str, "baseline_event_id": int}, pk=("lang", "section")
+    )
+    db["alerts"].create(
+        _cols(
+            "id int, created str, run_id int, kind str, event_id int, article_url str, title str, "
+            "body str, tags str, status str, attempts int, last_error str, last_attempt str, sent_at "
+            "str"
+        ),
+        pk="id",
+        not_null={"created", "kind", "title", "status"},
+        defaults={"status": "pending", "attempts": 0},
+    )
+    db["alerts"].create_index(["status"])
+    db["deliveries"].create(
+        _cols(
+            "alert_id int, channel str, label str, status str, attempts int, last_error str, "
+            "last_attempt str, sent_at str, claimed_by str"
+        ),
+        pk=("alert_id", "channel"),
+        foreign_keys=[("alert_id", "alerts", "id")],
+    )
+
+
+def _m003_research(db: sqlite_utils.Database) -> None:
+    """PDF text (issue 5): one row per PDF URL, searchable through its own trigram FTS5 index."""
+    db["pdf_texts"].create(
+        _cols(
+            "url str, status str, error str, etag str, last_modified str, content_type str, size int, "
+            "sha256 str, pages int, text str, first_fetched str, last_fetched str, run_id int"
+        ),
+        pk="url",
+        not_null={"status"},
+    )
+    db["pdfs"].create_index(["url"])
+    db["pdf_texts"].enable_fts(["text"], create_triggers=True, tokenize="trigram")
+
+
+# Append-only: a step, once released, is never edited; a new step changes what came before.
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_initial", _m001_initial),
+    ("002_change_monitor", _m002_change_monitor),
+    ("003_research", _m003_research),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def applied_migrations(archive: Any) -> list[str]:
+    if not archive.db["migrations"].exists():
+        return []
+    return [r[0] for r in archive.conn.execute("SELECT name FROM migrations ORDER BY name")]
+
+
+def _is_foreign(archive: Any, applied: list[str]) -> bool:
+    existing = set(archive.db.table_names())
+    return not applied and bool(existing - {"migrations"}) and "articles" not in existing
+
+
+def migrate_archive(archive: Any) -> list[str]:
+    """Apply every migration step this archive has not had yet; returns their names."""
+    applied = set(applied_migrations(archive))
+    if _is_foreign(archive, list(applied)):
+        raise ArchiveError(f"{archive.path} is a SQLite file but not an npi-crawler archive; choose another --db")
+    done = []
+    for name, step in MIGRATIONS:
+        if name in applied:
+            continue
+        with archive.atomic() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            step(archive.db)
+            conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (:name, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                {"name": name},
+            )
+        done.append(name)
+    return done
+
+
+def check_readable(archive: Any) -> None:
+    """What a read-only command needs: an npi-crawler archive of this version's schema. Nothing
+    is created or migrated; an archive made by an older version is one line saying what to run."""
+    applied = applied_migrations(archive)
+    if "articles" not in archive.db.table_names():
+        raise ArchiveError(
+            f"{archive.path} is not an npi-crawler archive (no articles table); give --db an archive"
+            " made by 'npi-crawler crawl'"
+        )
+    missing = [name for name, _ in MIGRATIONS if name not in applied]
+    if missing:
+        raise ArchiveError(
+            f"{archive.path} was made by an older npi-crawler (missing {', '.join(missing)}); "
+            f"upgrade it with 'npi-crawler migrate --db {archive.path}'"
+        )
+
+
+def preflight(path: str) -> None:
+    """Check, without writing a byte, that a writing command may use ``path``: a new file in an
+    existing folder, an empty file, or a sound npi-crawler archive (``PRAGMA quick_check``, a
+    fraction of a second for thousands of articles). Runs before the run lock is taken, so a
+    refused path leaves nothing behind. Raises ArchiveError with one line."""
+    import sqlite3
+    from pathlib import Path
+
+    from npi_crawler.archive.db import integrity_check, readonly_uri
+
+    file = Path(path)
+    if file.is_dir():
+        raise ArchiveError(f"{path} is a directory; give --db a file path such as npi.db")
+    if not file.exists():
+        if not file.parent.is_dir():
+            raise ArchiveError(f"the folder {file.parent} does not exist; create it or choose another --db")
+        return
+    if file.stat().st_size == 0:
+        return
+    damaged = f"run 'npi-crawler doctor --db {path}', then restore a backup"
+    try:
+        rows = integrity_check(path, quick=True)
+        conn = sqlite3.connect(readonly_uri(path), uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc) or "file is encrypted" in str(exc):
+            raise ArchiveError(
+                f"{path} is not an npi-crawler archive ({exc}); give --db a new or existing archive file"
+            ) from None
+        raise ArchiveError(f"{path} is damaged ({' '.join(str(exc).split())}); {damaged}") from None
+    if rows != ["ok"]:
+        first = " ".join(rows[0].replace("*** in database main ***", "").split())[:300]
+        raise ArchiveError(f"{path} is damaged ({first}); {damaged}")
+    if tables and "articles" not in tables:
+        raise ArchiveError(f"{path} is a SQLite file but not an npi-crawler archive; choose another --db")

@@ -1,0 +1,84 @@
+"""The ``runs`` table (one row per crawl) and ``run_errors`` (what failed in a run)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from npi_crawler.archive.db import ArchiveBase, utcnow
+
+# runs columns a finished crawl fills from its stats (see extensions.RunLifecycle).
+RUN_COUNTS = (
+    "requests",
+    "responses",
+    "list_pages",
+    "articles_new",
+    "articles_updated",
+    "articles_unchanged",
+    "articles_not_modified",
+    "articles_removed",
+    "errors",
+    "warnings",
+)
+
+
+class RunStore(ArchiveBase):
+    """Runs and their errors."""
+
+    def start_run(self, *, mode: str, base_url: str, langs: Iterable[str], sections: Iterable[str]) -> int:
+        with self.atomic() as conn:
+            cur = conn.execute(
+                "INSERT INTO runs (started, mode, base_url, langs, sections, status) "
+                "VALUES (:started, :mode, :base_url, :langs, :sections, 'running')",
+                {
+                    "started": utcnow(),
+                    "mode": mode,
+                    "base_url": base_url,
+                    "langs": ",".join(langs),
+                    "sections": ",".join(sections),
+                },
+            )
+            return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, *, status: str, counts: dict[str, int], stats: dict[str, Any]) -> None:
+        assignments = ", ".join(f"{c} = :{c}" for c in RUN_COUNTS)
+        params = {c: int(counts.get(c, 0)) for c in RUN_COUNTS}
+        with self.atomic() as conn:
+            conn.execute(
+                f"UPDATE runs SET finished = :finished, status = :status, stats = :stats, {assignments} "
+                "WHERE id = :id",
+                {
+                    **params,
+                    "finished": utcnow(),
+                    "status": status,
+                    "stats": json.dumps(stats, default=str, sort_keys=True),
+                    "id": run_id,
+                },
+            )
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        rows = self.rows("SELECT * FROM runs WHERE id = :id", {"id": run_id})
+        return rows[0] if rows else None
+
+    def last_run(self) -> dict[str, Any] | None:
+        rows = self.rows("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
+        return rows[0] if rows else None
+
+    def recent_runs(self, limit: int) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM runs ORDER BY id DESC LIMIT :limit", {"limit": limit})
+
+    def last_run_complete(self) -> bool:
+        """Whether the latest run finished cleanly. A killed or failed run may have left pages
+        unwalked, so the next run walks every list page instead of stopping early."""
+        return self.one("SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "ok"
+
+    def record_error(self, run_id: int | None, url: str, kind: str, message: str) -> None:
+        with self.atomic() as conn:
+            conn.execute(
+                "INSERT INTO run_errors (run_id, at, url, kind, message) VALUES (:run_id, :at, :url, :kind, :message)",
+                {"run_id": run_id, "at": utcnow(), "url": url, "kind": kind, "message": message[:2000]},
+            )
+
+    def run_errors(self, run_id: int) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM run_errors WHERE run_id = :id ORDER BY id", {"id": run_id})

@@ -1,0 +1,138 @@
+"""``npi-crawler crawl`` and ``migrate``: fill the archive (or bring it to this version's schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from npi_crawler.archive import Archive
+from npi_crawler.cli.options import (
+    base_url_option,
+    db_option,
+    filter_options,
+    output_options,
+    politeness_options,
+    set_option,
+)
+from npi_crawler.cli.runtime import (
+    OneLineError,
+    RunOutput,
+    crawl_settings,
+    locked,
+    locked_crawl,
+    one_line_errors,
+)
+from npi_crawler.constants import WARNING_PREFIXES
+
+
+@click.command()
+@db_option
+@base_url_option
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Walk every list page and re-check known articles (conditional GET) for edits and removals.",
+)
+@filter_options
+@politeness_options
+@set_option
+@click.option("--no-pdfs", is_flag=True, help="Do not download linked PDFs this run (sets NPI_PDFS=False).")
+@output_options
+@one_line_errors
+def crawl(
+    db_path: str,
+    base_url: str,
+    full: bool,
+    langs: tuple[str, ...],
+    sections: tuple[str, ...],
+    delay: float | None,
+    concurrency: int | None,
+    overrides: tuple[str, ...],
+    no_pdfs: bool,
+    quiet: bool,
+    verbose: bool,
+    log_file: str | None,
+) -> None:
+    """Crawl the article lists and articles into the archive."""
+    out = RunOutput(quiet, verbose, log_file)
+    extra = {"NPI_PDFS": False} if no_pdfs else {}
+    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency, **extra), **out.scrapy_overrides()}
+    # Scrapy's own log (tracebacks included) only with --verbose or --log-file: the summary below
+    # reports every error and warning of the run in a few lines.
+    with locked_crawl(
+        db_path, "crawl", out, base_url=base_url, full=full, langs=langs, sections=sections, overrides=settings
+    ) as result:
+        pass
+    out.report(format_summary(result, db_path), needs_attention=crawl_needs_attention(result))
+    fail_if_nothing_crawled(result, base_url, "check --base-url and the network, then run again")
+
+
+def crawl_needs_attention(result: Any) -> bool:
+    run = result.run
+    return run["status"] != "ok" or bool(run["errors"]) or bool(run["warnings"])
+
+
+def fail_if_nothing_crawled(result: Any, base_url: str, advice: str) -> None:
+    if result.run["status"] == "failed":
+        first = result.errors[0]["message"] if result.errors else "no list page answered"
+        raise OneLineError(f"could not crawl {base_url} ({first}); {advice}")
+
+
+def pdf_summary_line(stats: dict[str, Any]) -> str | None:
+    """The crawl summary's PDF line, or None when the run requested no PDF."""
+    if not stats.get("npi/pdf/requests"):
+        return None
+    warnings = sum(v for k, v in stats.items() if k.startswith("npi/warnings/pdf/"))
+    return (
+        f"  pdfs       {stats['npi/pdf/requests']} requested: {stats.get('npi/pdf/ok', 0)} with text, "
+        f"{stats.get('npi/pdf/not_modified', 0)} not modified (304), {warnings} unreadable"
+    )
+
+
+def format_summary(result: Any, db_path: str) -> str:
+    run, stats = result.run, result.stats
+    seconds = stats.get("elapsed_time_seconds") or 0
+    warnings = {k.removeprefix("npi/"): v for k, v in sorted(stats.items()) if k.startswith(WARNING_PREFIXES)}
+    with Archive.open(db_path, readonly=True) as archive:
+        total = archive.article_counts()[0]
+    lines = [
+        f"run {run['id']} ({run['mode']}) of {run['base_url']}: {run['status']} in {seconds:.1f} s",
+        f"  requests   {run['requests']} ({run['list_pages']} list pages, "
+        f"{stats.get('npi/article/pages', 0)} article pages)",
+        f"  articles   {run['articles_new']} new, {run['articles_updated']} updated, "
+        f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "
+        f"{run['articles_removed']} removed",
+        *filter(None, [pdf_summary_line(stats)]),
+        f"  archive    {total} articles in {db_path}",
+        f"  warnings   {run['warnings']}"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),
+    ]
+    # run_errors holds both: PDFs that could not be read are warnings, the rest errors.
+    pdf_warnings = [e for e in result.errors if e["kind"].startswith("pdf:")]
+    errors = [e for e in result.errors if not e["kind"].startswith("pdf:")]
+    lines += _error_lines(pdf_warnings)
+    lines.append(f"  errors     {run['errors']}")
+    lines += _error_lines(errors)
+    return "\n".join(lines)
+
+
+def _error_lines(rows: list[dict[str, Any]], limit: int = 5) -> list[str]:
+    lines = [f"    {row['kind']}: {row['url']} ({row['message']})" for row in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"    ... {len(rows) - limit} more in the run_errors table")
+    return lines
+
+
+@click.command()
+@db_option
+@one_line_errors
+def migrate(db_path: str) -> None:
+    """Bring an archive made by an older npi-crawler to this version's schema (every row kept).
+
+    crawl, watch and notify do it by themselves; read-only commands (export, search, status...)
+    never write, so they ask for this first."""
+    with locked(db_path, "migrate"), Archive.open(db_path, create=False, migrate=False) as archive:
+        done = archive.migrate()
+        applied = archive.applied_migrations()
+    click.echo(f"{db_path}: {len(applied)} migration steps applied" + (f", {len(done)} now: {', '.join(done)}" if done else ", nothing to do"))

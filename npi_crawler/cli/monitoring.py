@@ -1,0 +1,256 @@
+"""``npi-crawler watch``, ``notify`` and ``status``: the change monitor's commands (docs/alerts.md).
+
+Thin: validate the channels, crawl (watch only), diff, deliver, print a summary. Exit codes: 0 ok,
+1 error, 3 needs attention (layout break, stuck alerts, last run failed), 75 another run holds
+the archive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+import click
+
+from npi_crawler import settings as defaults
+from npi_crawler.archive import Archive
+from npi_crawler.cli.crawling import crawl_needs_attention, fail_if_nothing_crawled, format_summary
+from npi_crawler.cli.options import (
+    base_url_option,
+    db_option,
+    max_attempts_option,
+    monitor_options,
+    output_options,
+    politeness_options,
+    set_option,
+)
+from npi_crawler.cli.runtime import (
+    RunOutput,
+    configured_notify_urls,
+    crawl_settings,
+    locked,
+    locked_crawl,
+    one_line_errors,
+)
+from npi_crawler.constants import EXIT_ATTENTION, LANGS, SECTIONS
+
+
+def load_channels(opts: dict[str, Any]) -> list:
+    """Every configured channel, validated before anything runs: --notify, the settings file's
+    [notify] urls, NPI_NOTIFY_URLS, and --config. Apprise is imported only when there is one."""
+    urls = list(dict.fromkeys([*opts["notify_urls"], *configured_notify_urls()]))
+    if not urls and not opts["config"]:
+        return []
+    from npi_crawler.monitor.channels import load_channels as load
+
+    return load(urls, opts["config"])
+
+
+def _monitor(archive: Archive, opts: dict[str, Any], channels: list) -> tuple[Any, Any]:
+    from npi_crawler.monitor.delivery import DeliveryOptions, deliver
+    from npi_crawler.monitor.differ import DiffOptions, Scope, diff
+
+    scope = Scope(
+        sections=tuple(s for s in SECTIONS if s in (opts["sections"] or defaults.NPI_WATCH_SECTIONS)),
+        langs=tuple(opts["langs"]) or LANGS,
+    )
+    result = diff(
+        archive,
+        DiffOptions(
+            scope=scope,
+            send_latest=opts["send_latest"],
+            alert_changes=opts["changes"],
+            alert_removals=opts["removals"],
+            admin_tag=opts["admin_tag"],
+            layout_min_pages=defaults.NPI_LAYOUT_MIN_PAGES,
+            flood_limit=opts["flood_limit"],
+            dry_run=opts["dry_run"],
+        ),
+    )
+    options = DeliveryOptions(
+        digest=opts["digest"], dry_run=opts["dry_run"], max_attempts=opts["max_attempts"], flood_limit=opts["flood_limit"]
+    )
+    delivery = deliver(archive, channels, options, extra=result.alerts if opts["dry_run"] else None)
+    return result, delivery
+
+
+def _diff_lines(result: Any) -> list[str]:
+    counts = f"{result.new} new, {result.changed} changed, {result.removed} removed"
+    runs = f"runs {', '.join(map(str, result.runs))}: " if result.runs else "no run to diff: "
+    lines = [f"  diff       {runs}{counts}"]
+    if result.baseline:
+        lines.append(f"  baseline: {result.archived} articles archived, no alerts sent")
+    elif result.baseline_scopes:
+        scopes = ", ".join(f"{s}/{lang}" for lang, s in result.baseline_scopes)
+        lines.append(f"  baseline of newly watched {scopes}: {result.baseline_articles} articles, no alerts sent")
+    return lines
+
+
+def _delivery_lines(result: Any, delivery: Any, channels: list, dry_run: bool) -> list[str]:
+    if dry_run:
+        lines = [f"  dry run: {len(delivery.plan)} message(s) would be sent; nothing sent, nothing marked"]
+        for label, title, body in delivery.plan:
+            lines.append(f"    to {label}: {title}")
+            lines += [f"      {line}" for line in body.splitlines()]
+        return lines
+    lines = [
+        f"  alerts     {len(result.alerts)} queued, {delivery.sent} message(s) sent, {delivery.pending} pending"
+        f" ({delivery.stuck} stuck), {delivery.failed} failed deliveries, {delivery.unrouted} unrouted"
+    ]
+    counts: dict[str, int] = {}
+    for error in delivery.errors:
+        counts[error] = counts.get(error, 0) + 1
+    lines += [f"    failed: {e}" + (f" (x{n})" if n > 1 else "") for e, n in list(counts.items())[:5]]
+    if not channels and delivery.pending:
+        lines.append("    no channel configured (--notify, --config): alerts wait in the outbox")
+    if labels := ", ".join(sorted({c.label for c in channels})):
+        lines.append(f"  channels   {labels}")
+    return lines
+
+
+def _report(result: Any, delivery: Any, channels: list, dry_run: bool) -> tuple[str, int]:
+    """The diff-and-delivery part of the summary, and the exit code it calls for."""
+    lines = _diff_lines(result) + _delivery_lines(result, delivery, channels, dry_run)
+    code = EXIT_ATTENTION if result.layout_problems or delivery.stuck else 0
+    return "\n".join(lines), code
+
+
+def _attention(result: Any, delivery: Any, max_attempts: int, out: RunOutput) -> None:
+    """What needs a person, on stderr (and in the log file): cron mails it even with --quiet."""
+    if result.layout_problems:
+        out.attention(
+            "npi-crawler needs attention: the site's layout seems to have changed ("
+            + "; ".join(result.layout_problems)
+            + "); no removals recorded, no article alerts sent"
+        )
+    if delivery.stuck:
+        out.attention(
+            f"npi-crawler needs attention: {delivery.stuck} alert(s) stuck after {max_attempts}+ failed "
+            "deliveries; they stay pending and are retried every run (see npi-crawler status)"
+        )
+
+
+@click.command()
+@db_option
+@base_url_option
+@click.option("--full", is_flag=True, help="Full crawl: re-check known articles (edits, removals).")
+@monitor_options
+@politeness_options
+@set_option
+@output_options
+@one_line_errors
+def watch(
+    db_path: str,
+    base_url: str,
+    full: bool,
+    delay: float | None,
+    concurrency: int | None,
+    overrides: tuple[str, ...],
+    quiet: bool,
+    verbose: bool,
+    log_file: str | None,
+    **opts: Any,
+) -> None:
+    """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
+    out = RunOutput(quiet, verbose, log_file)
+    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency), **out.scrapy_overrides()}
+    channels = load_channels(opts)  # before crawling: fail fast
+    # One run per archive: the crawl, the diff and the deliveries all happen under the run lock.
+    with locked_crawl(db_path, "watch", out, base_url=base_url, full=full, overrides=settings) as crawl:
+        with Archive.open(db_path) as archive:
+            result, delivery = _monitor(archive, opts, channels)
+    summary, code = _report(result, delivery, channels, opts["dry_run"])
+    needs_attention = code != 0 or crawl_needs_attention(crawl) or bool(result.alerts) or bool(delivery.sent)
+    out.report(format_summary(crawl, db_path) + "\n" + summary, needs_attention=needs_attention)
+    _attention(result, delivery, opts["max_attempts"], out)
+    fail_if_nothing_crawled(crawl, base_url, "pending alerts were still delivered")
+    sys.exit(code)
+
+
+@click.command()
+@db_option
+@monitor_options
+@one_line_errors
+def notify(db_path: str, **opts: Any) -> None:
+    """Diff the archive and send the alerts, without crawling (after crawl, Scrapy or Scrapyd)."""
+    channels = load_channels(opts)
+    with locked(db_path, "notify"), Archive.open(db_path, create=False) as archive:
+        result, delivery = _monitor(archive, opts, channels)
+    summary, code = _report(result, delivery, channels, opts["dry_run"])
+    click.echo(summary)
+    _attention(result, delivery, opts["max_attempts"], RunOutput())
+    sys.exit(code)
+
+
+def _ago(stamp: str | None) -> str:
+    if not stamp:
+        return "never"
+    then = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    seconds = int((dt.datetime.now(dt.timezone.utc) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _took(run: dict[str, Any]) -> str:
+    if not run["finished"]:
+        return "-"
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    delta = dt.datetime.strptime(run["finished"], fmt) - dt.datetime.strptime(run["started"], fmt)
+    return f"{int(delta.total_seconds())} s"
+
+
+def _run_line(run: dict[str, Any], per_run: dict[tuple[int, str], int]) -> str:
+    alerts = "/".join(str(per_run.get((run["id"], s), 0)) for s in ("sent", "pending", "unrouted"))
+    return (
+        f"  {run['id']:>3}  {run['started']:<20}  {_took(run):>5}  {run['mode']:<11}  {run['status']:<7}  "
+        f"{run['list_pages'] or 0:>5}  {run['articles_new'] or 0:>3} {run['articles_updated'] or 0:>3} "
+        f"{run['articles_removed'] or 0:>3}  {alerts:>12}  {run['warnings'] or 0:>4}  {run['diff_outcome'] or 'not yet'}"
+    )
+
+
+@click.command()
+@db_option
+@click.option(
+    "--runs", "limit", type=click.IntRange(min=1), default=10, show_default=True, help="How many runs to show."
+)
+@max_attempts_option
+@one_line_errors
+def status(db_path: str, limit: int, max_attempts: int) -> None:
+    """Last runs, alerts sent/pending/failed; exit 3 when something needs attention."""
+    from npi_crawler.monitor.health import run_health
+
+    with Archive.open(db_path, readonly=True) as archive:
+        live, removed = archive.article_counts()
+        runs = archive.recent_runs(limit)
+        per_run, totals = archive.alerts_per_run(), archive.alert_totals()
+        pending, stuck = archive.alert_backlog(max_attempts)
+        health = run_health(archive)
+        stuck_rows = archive.stuck_alerts(max_attempts)
+    last = runs[0] if runs else None
+    click.echo(
+        f"archive    {db_path}: {live} articles ({removed} removed); last run "
+        + (f"{last['id']} {_ago(last['started'])}, {last['status']}" if last else "never")
+    )
+    if runs:
+        click.echo("  run  started               took   mode         status   pages  new chg rem  alerts s/p/u  warn  diff")
+    for run in runs:
+        click.echo(_run_line(run, per_run))
+    click.echo(
+        f"alerts     {totals.get('sent', 0)} sent, {pending} pending ({stuck} stuck after {max_attempts}+ failures), "
+        f"{totals.get('unrouted', 0)} unrouted"
+    )
+    for row in stuck_rows:
+        click.echo(f"  stuck #{row['id']}: {row['title']} ({row['attempts']} attempts; {row['last_error']})")
+    # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
+    problems = list(health.problems) if last else []
+    if last and last["diff_outcome"] == "layout_break":
+        problems.append(f"the last run ({last['id']}) tripped the layout alarm")
+    if stuck:
+        problems.append(f"{stuck} alert(s) stuck")
+    if problems:
+        click.echo("npi-crawler needs attention: " + "; ".join(problems), err=True)
+        sys.exit(EXIT_ATTENTION)
+    click.echo("healthy")

@@ -1,0 +1,71 @@
+"""``npi-crawler doctor``: check the settings, the archive, the site and each channel, one line each."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from npi_crawler.cli.options import SECONDS, base_url_option, channel_options, db_option
+from npi_crawler.cli.runtime import META_ERROR, configured_notify_urls, file_settings
+from npi_crawler.errors import ChannelError
+
+
+@click.command()
+@db_option
+@base_url_option
+@click.option("--timeout", type=SECONDS, default=15.0, show_default=True, help="Seconds per request to the site.")
+@channel_options
+@click.option("--no-notify", is_flag=True, help="Do not send the test notifications.")
+def doctor(db_path: str, base_url: str, timeout: float, notify_urls: tuple[str, ...], config: str | None, no_notify: bool) -> None:
+    """Check the settings, the archive, the site and each notification channel; one line each.
+
+    The test notification goes to exactly the channels watch would use (--notify, --config, the
+    settings file's [notify] urls, NPI_NOTIFY_URLS, NPI_APPRISE_CONFIG). Exit 0 when every check
+    passes, 1 otherwise.
+    """
+    from npi_crawler import __version__
+    from npi_crawler.doctor import Check, check_archive, check_site
+    from npi_crawler.settings import USER_AGENT
+
+    checks: list[Check] = [_settings_check()]
+    checks += check_archive(db_path)
+    settings = file_settings()
+    langs = settings.value("crawl", "langs") or ("en",)
+    sections = settings.value("crawl", "sections") or ("policy",)
+    checks += check_site(base_url, user_agent=USER_AGENT, lang=langs[0], section=sections[0], timeout=timeout)
+    if no_notify:
+        checks.append(Check("notify", True, "skipped (--no-notify)"))
+    else:
+        checks += _channel_checks(notify_urls, config, f"npi-crawler {__version__} doctor on {db_path}: this channel works.")
+    for check in checks:
+        click.echo(check.line())
+    failed = [c for c in checks if not c.ok]
+    click.echo(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+def _settings_check():
+    from npi_crawler.doctor import Check
+
+    error = click.get_current_context().find_root().meta.get(META_ERROR)
+    if error:
+        return Check("settings", False, error)
+    path = file_settings().path
+    return Check("settings", True, f"{path} is valid" if path else "no settings file; defaults and flags only")
+
+
+def _channel_checks(notify_urls: tuple[str, ...], config: str | None, body: str) -> list:
+    from npi_crawler.doctor import Check, check_notifications
+
+    urls = list(dict.fromkeys([*notify_urls, *configured_notify_urls()]))
+    if not urls and not config:
+        return check_notifications([], body=body)
+    from npi_crawler.monitor.channels import load_channels
+
+    try:
+        channels = load_channels(urls, config)
+    except ChannelError as exc:
+        return [Check("notify", False, str(exc))]
+    return check_notifications(channels, body=body)

@@ -1,0 +1,209 @@
+"""Every option shared by several commands, declared once, and the parameter types they use.
+
+At the bottom of the CLI's import graph: it imports click and the project's constants only. A
+value is checked once, by its click type, whether it comes from a flag or from the settings file
+(cli/settings_file.py converts file values with the same types), so ``--delay -1`` and
+``delay = -1`` are refused alike, before anything is opened or locked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from npi_crawler import settings as defaults
+from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, SECTIONS
+
+Decorator = Callable[[Callable], Callable]
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds, 0 or more (``inf`` and ``nan`` would hang a crawl)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(f"{value!r} is not a number of seconds, 0 or more", param, ctx)
+        return seconds
+
+
+class DatePrefix(click.ParamType):
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, a real date: the filters of export, search, feed."""
+
+    name = "date"
+    _SHAPE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        m = self._SHAPE.fullmatch(text)
+        try:
+            if not m:
+                raise ValueError
+            dt.date(int(m[1]), int(m[2] or 1), int(m[3] or 1))
+        except ValueError:
+            self.fail(f"{text!r} is not a date like 2024, 2024-06 or 2024-06-30", param, ctx)
+        return text
+
+
+class WholeNumber(click.IntRange):
+    """click's IntRange, refusing true/false from the settings file (Python's bool is an int)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, bool) or isinstance(value, float):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+SECONDS = Seconds()
+DATE = DatePrefix()
+
+
+def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """click callback: a URL the crawler can fetch."""
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{value!r} must start with http:// or https://", ctx, param)
+    return value
+
+
+def stack(*options: Decorator) -> Decorator:
+    """Several options as one decorator, in the order given (as --help lists them)."""
+
+    def apply(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+db_option = click.option(
+    "--db", "db_path", default="npi.db", show_default=True, metavar="PATH", help="The SQLite archive file."
+)
+base_url_option = click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    callback=http_url,
+    help="Site to crawl; another host serving the same paths (a replica, a mirror).",
+)
+lang_option = click.option(
+    "--lang", "langs", type=click.Choice(LANGS), multiple=True, help="Only this language (repeatable). Default: both."
+)
+section_option = click.option(
+    "--section",
+    "sections",
+    type=click.Choice(SECTIONS),
+    multiple=True,
+    help="Only this section (repeatable). Default: all six.",
+)
+filter_options = stack(lang_option, section_option)
+date_options = stack(
+    click.option("--since", type=DATE, metavar="DATE", help="Only articles published on or after this date."),
+    click.option("--until", type=DATE, metavar="DATE", help="Only articles published on or before this date."),
+)
+set_option = click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override any Scrapy or NPI_* setting of the crawl (repeatable).",
+)
+politeness_options = stack(
+    click.option("--delay", type=SECONDS, help="Seconds between requests (sets DOWNLOAD_DELAY)."),
+    click.option(
+        "--concurrency",
+        type=WholeNumber(min=1, max=64),
+        help="Requests at once per host, 1 to 64 (sets CONCURRENT_REQUESTS_PER_DOMAIN).",
+    ),
+)
+output_options = stack(
+    click.option(
+        "-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO) on stderr, or DEBUG in --log-file."
+    ),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help="For cron: no progress line; print the summary only when the run needs a look "
+        "(status not ok, warnings or errors). Errors still go to stderr.",
+    ),
+    click.option(
+        "--log-file",
+        type=click.Path(dir_okay=False),
+        metavar="PATH",
+        help="Append Scrapy's log (INFO; DEBUG with --verbose) and the summary to this file.",
+    ),
+)
+channel_options = stack(
+    click.option(
+        "--notify",
+        "notify_urls",
+        multiple=True,
+        metavar="APPRISE_URL",
+        help="Send alerts to this Apprise URL (repeatable). Also read: the settings file's "
+        "[notify] urls and env NPI_NOTIFY_URLS (keeps secrets out of the process list).",
+    ),
+    click.option(
+        "--config",
+        "config",
+        metavar="FILE",
+        envvar="NPI_APPRISE_CONFIG",
+        help="Apprise config file (YAML or TEXT) whose tags route alerts to channels.",
+    ),
+)
+max_attempts_option = click.option(
+    "--max-attempts",
+    type=WholeNumber(min=1),
+    default=defaults.NPI_ALERT_MAX_ATTEMPTS,
+    show_default=True,
+    help="Failed deliveries after which a pending alert counts as stuck (it is still retried).",
+)
+monitor_options = stack(
+    channel_options,
+    click.option(
+        "--section",
+        "sections",
+        type=click.Choice(SECTIONS),
+        multiple=True,
+        help=f"Alert on new articles of this section (repeatable). Default: {', '.join(defaults.NPI_WATCH_SECTIONS)}.",
+    ),
+    click.option("--lang", "langs", type=click.Choice(LANGS), multiple=True, help="Only this language. Default: both."),
+    click.option("--digest", is_flag=True, help="One message per run (per channel) listing every new item."),
+    click.option("--changes", is_flag=True, help="Also alert when a watched article is edited."),
+    click.option("--removals", is_flag=True, help="Also alert when a watched article's page answers 404/410."),
+    click.option(
+        "--send-latest",
+        type=WholeNumber(min=0),
+        default=0,
+        metavar="K",
+        help="On the first (baseline) run, send the latest K articles anyway, as a test.",
+    ),
+    click.option(
+        "--flood-limit",
+        type=WholeNumber(min=0),
+        default=defaults.NPI_ALERT_FLOOD_LIMIT,
+        show_default=True,
+        help="More alerts than this from one run are sent as one summary message (0: no limit).",
+    ),
+    click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing, mark nothing."),
+    click.option(
+        "--admin-tag",
+        default=defaults.NPI_ADMIN_TAG,
+        show_default=True,
+        help="Tag of the channels that get 'needs attention'.",
+    ),
+    max_attempts_option,
+)

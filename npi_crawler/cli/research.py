@@ -1,0 +1,148 @@
+"""The researcher's commands: ``export``, ``search``, ``feed``, ``history`` and ``serve``.
+
+All read-only: the archive is opened with ``readonly=True``, so they never create, migrate or
+write a file (an archive from an older version asks for ``npi-crawler migrate`` first).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import Any, TextIO
+
+import click
+
+from npi_crawler.archive import Archive
+from npi_crawler.cli.options import date_options, db_option, filter_options
+from npi_crawler.cli.runtime import one_line_errors
+from npi_crawler.constants import LANGS, SECTIONS
+
+EXPORT_FIELDS = ("url", "lang", "title", "published", "sections", "authors", "body", "pdfs", "first_seen", "last_seen")
+SEARCH_FIELDS = ("rank", "published", "lang", "sections", "title", "url", "match", "pdf_url", "snippet")
+
+
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """List fields as JSON arrays, in every CSV the commands write."""
+    return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in row.items()}
+
+
+def write_rows(rows: Any, out: TextIO, fmt: str, fields: tuple[str, ...]) -> None:
+    """Rows as JSON Lines or CSV (exactly ``fields``, in that order)."""
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(_csv_row(row))
+
+
+@click.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    help="File to write (default: standard output).",
+)
+@filter_options
+@date_options
+@one_line_errors
+def export(db_path: str, fmt: str, output: str, **filters: Any) -> None:
+    """Write every article, newest first: JSON Lines or CSV (list fields as JSON arrays).
+
+    ``filters``: --lang, --section, --since, --until (``Archive.iter_articles``' arguments)."""
+    with Archive.open(db_path, readonly=True) as archive:
+        rows = archive.iter_articles(**filters)
+        with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
+            write_rows(rows, out, fmt, EXPORT_FIELDS)
+
+
+def _print_hits(rows: list[dict[str, Any]], query: str) -> None:
+    if not rows:
+        click.echo(f"no article matches {query!r}", err=True)
+    for row in rows:
+        where = f"  (in PDF {row['pdf_url']})" if row["match"] == "pdf" else ""
+        click.echo(f"{row['rank']:>3}. {row['published'] or '(no date)'}  {row['lang']}  {', '.join(row['sections'])}{where}")
+        click.echo(f"     {click.style(row['title'], bold=True)}")
+        click.echo(f"     {row['url']}")
+        click.echo(f"     {row['snippet']}")
+
+
+@click.command()
+@click.argument("query")
+@db_option
+@filter_options
+@date_options
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N results.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--fts", "raw", is_flag=True, help="QUERY is an FTS5 expression (OR, NOT, NEAR, prefix*).")
+@one_line_errors
+def search(db_path, query, langs, sections, since, until, limit, fmt, raw):
+    """Full-text search of titles, bodies and linked PDFs, best match first.
+
+    Every word must match (a "quoted phrase" matches as a whole). Words of 3+ characters use the
+    trigram index; shorter ones (憲法, AI) are matched as substrings, more slowly.
+    """
+    from npi_crawler.research.search import search as run_search
+
+    with Archive.open(db_path, readonly=True) as archive:
+        hits = run_search(
+            archive, query, langs=langs, sections=sections, since=since, until=until, limit=limit, raw=raw
+        )
+    rows = [{"rank": i, **h.as_dict()} for i, h in enumerate(hits, 1)]
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=SEARCH_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "sections": ",".join(row["sections"])})
+    else:
+        _print_hits(rows, query)
+
+
+@click.command()
+@click.option("--section", type=click.Choice(SECTIONS), required=True, help="The list to make a feed of.")
+@click.option("--lang", "langs", type=click.Choice(LANGS), multiple=True, help="Only this language.")
+@db_option
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest N entries.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="-", help="File (default: stdout).")
+@one_line_errors
+def feed(section, langs, db_path, limit, output):
+    """An Atom feed of one section's newest articles (for any feed reader)."""
+    from npi_crawler.research.feed import build_feed
+
+    with Archive.open(db_path, readonly=True) as archive:
+        document = build_feed(archive, section, langs=langs, limit=limit)
+    with click.open_file(output, "wb") as out:
+        out.write(document)
+
+
+@click.command()
+@click.argument("url")
+@db_option
+@one_line_errors
+def history(url, db_path):
+    """Every stored version of an article, with a unified diff between consecutive ones."""
+    from npi_crawler.research.history import format_history
+
+    with Archive.open(db_path, readonly=True) as archive:
+        click.echo(format_history(archive, url))
+
+
+@click.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="0: any free port.")
+@one_line_errors
+def serve(db_path, host, port):
+    """Browse and query the archive in Datasette (search, canned queries, CSV/JSON)."""
+    from npi_crawler.research.datasette import serve as run_serve
+
+    run_serve(db_path, host=host, port=port, echo=lambda line: click.echo(line, err=True))
+

@@ -1,0 +1,48 @@
+"""The errors a user can cause or meet, one class per concern, all under ``NpiError``.
+
+Each message is one line that says what went wrong and what to do; the CLI prints it as
+``Error: <message>`` with exit code ``exit_code``, never a traceback. Library code raises these
+and never prints.
+"""
+
+from __future__ import annotations
+
+from npi_crawler.constants import EXIT_ERROR, EXIT_LOCKED, EXIT_USAGE
+
+
+class NpiError(Exception):
+    """Base of every error npi-crawler reports as one line."""
+
+    exit_code = EXIT_ERROR
+
+
+class ArchiveError(NpiError):
+    """The archive cannot be used (missing, not an archive, damaged, unwritable)."""
+
+
+class SearchError(ArchiveError):
+    """A search query cannot be run."""
+
+
+class CrawlError(NpiError):
+    """The crawl could not run or reached nothing."""
+
+
+class ChannelError(NpiError):
+    """A notification channel (Apprise URL or config file) is unusable; secrets redacted."""
+
+
+class SettingsError(NpiError):
+    """The settings file (or a value in it) cannot be used; names the file and the key."""
+
+    exit_code = EXIT_USAGE
+
+
+class RunLocked(NpiError):
+    """Another process holds the archive's run lock."""
+
+    exit_code = EXIT_LOCKED
+
+
+class LockUnavailable(NpiError):
+    """The run lock file cannot be created or opened (missing folder, permissions, a symlink)."""

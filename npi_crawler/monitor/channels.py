@@ -1,0 +1,227 @@
+"""Notification channels: the only module that imports Apprise, and the only redactor.
+
+A channel is one Apprise service (a ``--notify`` URL, a settings/env URL, or an entry of an
+Apprise config file), loaded and validated before any crawl so that a typo is one clear line, not
+a failure at send time. Apprise answers ``notify()`` with a bool only and logs the reason of a
+failure; ``send`` captures that log and keeps the reason, scrubbed of the channel's secrets.
+
+Secrets: URLs embed passwords, user names, ports and tokens (in the path: Slack, Discord; in the
+host: Telegram, ntfy topics). Output shows a channel as ``redact(url)`` (scheme and host name at
+most), and every message from Apprise passes through ``scrub`` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import apprise
+
+from npi_crawler.errors import ChannelError
+
+# Apprise URL parameters whose values are settings, never secrets: a scrubbed message keeps them
+# (a failure "JSON POST notification" must still say POST).
+SAFE_PARAMS = frozenset(
+    "method format overflow retry wait optional image detect silent preview album content mdv verify "
+    "rto cto emojis tz encoding cache mode priority footer batch avatar".split()
+)
+_URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
+SERVICES_HELP = "see https://appriseit.com/services/"
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+
+def _is_hostname(host: str) -> bool:
+    if host == "localhost" or ("." in host and re.fullmatch(r"[A-Za-z0-9.-]+", host)):
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def redact(url: str) -> str:
+    """A notification URL fit to print: scheme and host name only (``json://127.0.0.1``,
+    ``mailto://smtp.example.com``); no user, password, port, path or query, and no "host" that
+    is really a token (Telegram, ntfy topics, Discord ids)."""
+    scheme = url.split("://", 1)[0] if "://" in url else "?"
+    scheme = scheme if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) else "?"
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = ""
+    return f"{scheme}://{host}" if host and _is_hostname(host) else f"{scheme}://…"
+
+
+def url_secrets(url: str) -> frozenset[str]:
+    """Every piece of ``url`` that may be secret: user, password, port, path segments, query
+    values (but those of SAFE_PARAMS), a token-like host, and their percent-decoded forms."""
+    rest = url.split("://", 1)[-1]
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", str(parts.port or "")
+        pieces = [parts.username or "", parts.password or "", port, parts.fragment]
+        pieces += parts.path.split("/")
+        pieces += [v for k, v in parse_qsl(parts.query) if k.lower() not in SAFE_PARAMS]
+        if host and not _is_hostname(host):
+            pieces.append(host)
+    except ValueError:  # unparseable: every piece between separators is suspect
+        pieces = re.split(r"[/:@?&=#,\[\]]+", rest)
+    expanded = set()
+    for piece in pieces:
+        for form in {piece, unquote(piece)}:
+            expanded.add(form)
+            expanded.update(re.split(r"[:@]", form))  # bot ids, user@domain: parts of a token too
+    return frozenset(p for p in expanded if len(p) >= 3)
+
+
+def scrub(message: str, secrets: str | Iterable[str]) -> str:
+    """``message`` with every URL in it redacted and every secret masked as ``****``; one line.
+    ``secrets`` is a channel's URL (its ``url_secrets``) or the secrets themselves."""
+    if isinstance(secrets, str):
+        secrets = url_secrets(secrets)
+    message = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), message)
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        message = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "****", message)
+    return " ".join(message.split())[:500]
+
+
+# -- channels -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Channel:
+    id: str  # a hash of the full URL: identifies the channel in the outbox without storing secrets
+    label: str  # redacted, safe to print
+    tags: frozenset[str]
+    server: Any = field(repr=False)  # an Apprise plugin instance
+    secrets: frozenset[str] = field(repr=False, default=frozenset())
+
+    def matches(self, tags: Iterable[str]) -> bool:
+        """Untagged channels (``--notify`` URLs) get everything; a channel tagged ``always`` too
+        (Apprise's convention); otherwise at least one tag must be in common."""
+        if not self.tags or "always" in self.tags:
+            return True
+        return bool(self.tags & set(tags))
+
+
+def _apprise_logger() -> logging.Logger:
+    logger = logging.getLogger("apprise")
+    logger.propagate = False  # its messages may name URLs: never let them reach a terminal as is
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+class _Records(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def apprise_log(level: int = logging.WARNING) -> Iterator[list[logging.LogRecord]]:
+    """Apprise's log records at ``level`` and above while the block runs (unscrubbed: callers
+    scrub what they keep)."""
+    logger = _apprise_logger()
+    handler = _Records(level)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level, previous or level))
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def _channel(server: Any) -> Channel:
+    url = server.url(privacy=False)
+    return Channel(
+        id=hashlib.sha256(url.encode()).hexdigest()[:16],
+        label=redact(url),
+        tags=frozenset(str(t) for t in server.tags),
+        server=server,
+        secrets=url_secrets(url),
+    )
+
+
+def _from_urls(urls: Iterable[str]) -> list[Channel]:
+    channels: list[Channel] = []
+    for n, url in enumerate(u.strip() for u in urls if u.strip()):
+        one = apprise.Apprise()
+        with apprise_log(logging.ERROR):
+            added = one.add(url)
+        if not added:
+            raise ChannelError(f"--notify #{n + 1} ({redact(url)}) is not a valid Apprise URL; {SERVICES_HELP}")
+        channels += [_channel(s) for s in one.find()]
+    return channels
+
+
+def _from_config(config: str) -> list[Channel]:
+    """Every entry of an Apprise config file (YAML or TEXT): all must load, or none is used."""
+    if not os.path.isfile(config):
+        raise ChannelError(f"--config {config}: no such file")
+    loader = apprise.AppriseConfig()
+    if not loader.add(os.path.abspath(config)):
+        raise ChannelError(f"--config {config} cannot be read as an Apprise config file")
+    loaded = apprise.Apprise()
+    loaded.add(loader)
+    with apprise_log(logging.DEBUG) as records:
+        servers = list(loaded.find())
+    errors = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+    if errors:
+        text = " ".join(r.getMessage() for r in records)
+        lines = sorted({int(n) for n in re.findall(r"on line (\d+)", text)})
+        entries = sorted({int(n) for n in re.findall(r"entry #(\d+)", text)})
+        where = (
+            f"line {', '.join(map(str, lines))}"
+            if lines
+            else f"entry {', '.join(map(str, entries))}" if entries else "an entry"
+        )
+        raise ChannelError(
+            f"--config {config}: {where} is not a valid Apprise URL ({scrub(errors[0], [])}); "
+            f"every entry must load: fix or remove it ({SERVICES_HELP})"
+        )
+    if not servers:
+        raise ChannelError(f"--config {config} holds no valid Apprise URL (YAML or TEXT format, see docs/alerts.md)")
+    return [_channel(s) for s in servers]
+
+
+def load_channels(urls: Iterable[str] = (), config: str | None = None) -> list[Channel]:
+    """Every channel of ``urls`` and of the Apprise ``config`` file, validated now."""
+    channels = _from_urls(urls) + (_from_config(config) if config else [])
+    return list({c.id: c for c in channels}.values())
+
+
+def targets(alert: dict[str, Any], channels: list[Channel]) -> list[Channel]:
+    tags = alert["tags"].split(",") if isinstance(alert.get("tags"), str) else alert.get("tags") or []
+    found = [c for c in channels if c.matches([t for t in tags if t])]
+    if not found and alert["kind"] == "attention":
+        return list(channels)  # nobody has the admin tag: better everyone than no one
+    return found
+
+
+def send(channel: Channel, title: str, body: str) -> tuple[bool, str]:
+    """One message to one channel: (delivered, why not). Apprise does not retry and answers
+    only True/False; the reason of a failure is its last logged warning, scrubbed."""
+    with apprise_log(logging.WARNING) as records:
+        try:
+            ok = bool(channel.server.notify(body=body, title=title))
+            reasons = [r.getMessage() for r in records]
+        except Exception as exc:  # a plugin bug must not lose the outbox's bookkeeping
+            ok, reasons = False, [f"{type(exc).__name__}: {exc}"]
+    return ok, "" if ok else scrub((reasons or ["delivery failed"])[-1], channel.secrets)

@@ -1,0 +1,139 @@
+"""Delivery: every pending alert of the outbox to every channel its tags match, exactly once.
+
+Per alert and per channel: a delivery is claimed (host:pid) in a committed transaction before it
+is sent, so two overlapping runs never send it twice, and marked ``sent`` in its own commit right
+after the channel accepted it, so a retry never re-sends to a channel that already has it. The
+only window for a duplicate is a process killed between the channel's acceptance and that commit:
+one message on one channel at most (docs/alerts.md).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from npi_crawler.archive import Archive
+from npi_crawler.monitor.messages import format_digest
+
+CLAIM_SECONDS = 600  # a delivery claimed by a process that died is retried after this long
+CLAIMANT = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class DeliveryResult:
+    sent: int = 0  # messages delivered this run (a digest counts once per channel)
+    alerts_sent: int = 0  # alerts now fully delivered
+    failed: int = 0  # deliveries that failed this run (the alerts stay pending)
+    pending: int = 0  # alerts still pending after this run
+    stuck: int = 0  # pending alerts that failed NPI_ALERT_MAX_ATTEMPTS times or more
+    unrouted: int = 0  # alerts no channel's tags match (never sent)
+    errors: list[str] = field(default_factory=list)  # one line per failed channel, redacted
+    plan: list[tuple[str, str, str]] = field(default_factory=list)  # dry run: (label, title, body)
+
+
+@dataclass
+class DeliveryOptions:
+    digest: bool = False
+    dry_run: bool = False
+    max_attempts: int = 5
+    flood_limit: int = 0
+
+
+def _alive(claimant: str | None) -> bool:
+    """Whether the process that claimed a delivery may still be sending it."""
+    host, _, pid = (claimant or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine (or unknown): trust the claim until it expires
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _batches(alerts: list[dict[str, Any]], channels: list, route: dict, done: set, options: DeliveryOptions) -> list:
+    """(channel, alerts) pairs to send: one alert each, or the articles of one channel in one
+    message with ``--digest`` (also without it when a backlog, e.g. weeks without a channel,
+    would be a flood). Attention messages always go on their own."""
+    batches = []
+    for channel in channels:
+        mine = [a for a in alerts if channel in route[a["id"]] and (a["id"], channel.id) not in done]
+        articles = [a for a in mine if a["kind"] != "attention"]
+        if options.digest or (options.flood_limit and len(articles) > options.flood_limit):
+            batches += [(channel, [a]) for a in mine if a["kind"] == "attention"]
+            if articles:
+                batches.append((channel, articles))
+        else:
+            batches += [(channel, [a]) for a in mine]
+    return batches
+
+
+def _message(batch: list[dict[str, Any]]) -> tuple[str, str]:
+    return (batch[0]["title"], batch[0]["body"]) if len(batch) == 1 else format_digest(batch)
+
+
+def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryResult, send: Any) -> dict[int, str]:
+    """Claim, send and record each batch; returns the failure of each alert that failed."""
+    failed: dict[int, str] = {}
+    for channel, batch in batches:
+        ids = archive.claim_deliveries(
+            [a["id"] for a in batch], channel.id, channel.label, CLAIMANT, lapse_seconds=CLAIM_SECONDS, alive=_alive
+        )
+        batch = [a for a in batch if a["id"] in ids]
+        if not batch:  # another process is sending these right now
+            continue
+        ok, error = send(channel, *_message(batch))
+        archive.record_deliveries([a["id"] for a in batch], channel.id, ok=ok, error=error)
+        if ok:
+            result.sent += 1
+            done.update((a["id"], channel.id) for a in batch)
+        else:
+            result.failed += 1
+            result.errors.append(f"{channel.label}: {error}")
+            failed.update({a["id"]: f"{channel.label}: {error}" for a in batch})
+    return failed
+
+
+def deliver(
+    archive: Archive,
+    channels: list,
+    options: DeliveryOptions | None = None,
+    *,
+    extra: list[dict[str, Any]] | None = None,
+) -> DeliveryResult:
+    """Send every pending alert to every channel its tags match that has not had it yet.
+
+    ``options.dry_run`` only fills ``plan`` (``extra`` adds alerts a rolled-back diff would have
+    created). Apprise is imported only when a channel is given (monitor.channels).
+    """
+    options = options or DeliveryOptions()
+    result = DeliveryResult()
+    alerts = archive.pending_alerts() + list(extra or [])
+    if not channels:
+        result.pending = len(alerts)
+        result.stuck = sum(1 for a in alerts if (a.get("attempts") or 0) >= options.max_attempts)
+        if options.dry_run:
+            result.plan = [("(no channel)", a["title"], a["body"]) for a in alerts]
+        return result
+    from npi_crawler.monitor.channels import send, targets
+
+    route = {a["id"]: targets(a, channels) for a in alerts}
+    done = archive.sent_deliveries()
+    batches = _batches(alerts, channels, route, done, options)
+    if options.dry_run:
+        result.plan = [(channel.label, *_message(batch)) for channel, batch in batches]
+        result.pending = len(alerts)
+        return result
+    failed = _send_batches(archive, batches, done, result, send)
+    unrouted = [a["id"] for a in alerts if not route[a["id"]]]
+    sent = [a["id"] for a in alerts if route[a["id"]] and all((a["id"], c.id) in done for c in route[a["id"]])]
+    archive.settle_alerts(unrouted=unrouted, sent=sent, failed={i: e for i, e in failed.items() if i not in sent})
+    result.unrouted, result.alerts_sent = len(unrouted), len(sent)
+    result.pending, result.stuck = archive.alert_backlog(options.max_attempts)
+    return result

@@ -1,0 +1,17 @@
+"""Small helpers the spider and its PDF fetcher share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.http import Response
+
+
+def truthy(value: Any) -> bool:
+    """A spider argument (always a string on the command line) read as a flag."""
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None

@@ -1,0 +1,152 @@
+"""The spider's PDF requests: which PDFs to fetch, and their answers as ``PdfItem``s.
+
+Each PDF is downloaded once: later incremental runs skip every URL already in ``pdf_texts``, and
+a ``--full`` run re-checks them with a conditional GET (ETag / Last-Modified). A transient failure
+(timeout, connection lost, HTTP 5xx after Scrapy's retries) is retried by the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from npi_crawler.archive import Archive
+from npi_crawler.items import ERROR, TOO_LARGE, PdfItem, retryable
+from npi_crawler.middlewares import host_allowed
+from npi_crawler.parsing import lang_from_url
+from npi_crawler.spiders.common import header, truthy
+
+
+class PdfFetcher:
+    """Builds the spider's PDF requests and turns their responses into ``PdfItem``s.
+
+    ``known`` maps each archived PDF URL to (status, etag, last_modified); ``linked`` is every
+    (pdf URL, article URL) pair the archive knows, for the backlog and the ``--full`` re-check.
+    """
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        maxsize: int,
+        allowed_domains: Iterable[str],
+        known: dict[str, tuple[str, str | None, str | None]] | None = None,
+        linked: list[tuple[str, str]] | None = None,
+        crawler: Crawler | None = None,
+    ):
+        self.enabled = enabled
+        self.maxsize = maxsize
+        self.allowed_domains = [d.lower() for d in allowed_domains]
+        self.known = known or {}
+        self.linked = linked or []
+        self.crawler = crawler  # for its stats, which exist once the crawl has started
+        self.requested: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, spider: Any, archive: Archive) -> PdfFetcher:
+        arg = getattr(spider, "pdfs", None)  # spider argument -a pdfs=0 wins over NPI_PDFS
+        enabled = crawler.settings.getbool("NPI_PDFS", True) if arg is None else truthy(arg)
+        known: dict[str, tuple[str, str | None, str | None]] = {}
+        linked: list[tuple[str, str]] = []
+        if enabled:
+            known = archive.pdf_states()
+            linked = archive.linked_pdfs()
+        return cls(
+            enabled=enabled,
+            maxsize=crawler.settings.getint("NPI_PDF_MAXSIZE"),
+            allowed_domains=spider.allowed_domains,
+            known=known,
+            linked=linked,
+            crawler=crawler,
+        )
+
+    def _inc(self, key: str) -> None:
+        if self.crawler is not None and self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key)
+
+    def on_site(self, url: str) -> bool:
+        return host_allowed(url, self.allowed_domains)
+
+    def backlog(self, *, full: bool, langs: Iterable[str], in_scope: set[str] | None = None) -> Iterator:
+        """At the start of a run: PDFs linked by archived articles that were never fetched (or
+        whose fetch failed), and with ``full`` a conditional re-check of every archived one."""
+        if not self.enabled:
+            return
+        langs = set(langs)
+        for pdf, article in self.linked:
+            if lang_from_url(article) not in langs or (in_scope is not None and article not in in_scope):
+                continue
+            status = self.known.get(pdf, (None,))[0]
+            if status is None or retryable(status) or full:
+                yield from self.requests([pdf], recheck=full)
+
+    def requests(self, urls: Iterable[str], *, recheck: bool = False) -> Iterator[scrapy.Request]:
+        """Requests for the PDFs an article links to: new ones only, archived ones only when
+        ``recheck`` (conditional GET). Each URL at most once per run."""
+        if not self.enabled:
+            return
+        for url in urls:
+            if url in self.requested:
+                continue
+            if not self.on_site(url):
+                self._inc("npi/pdf/offsite")
+                continue
+            status, etag, last_modified = self.known.get(url, (None, None, None))
+            if status is not None and not retryable(status) and not recheck:
+                continue
+            self.requested.add(url)
+            headers = {}
+            if status is not None and not retryable(status):
+                if etag:
+                    headers["If-None-Match"] = etag
+                if last_modified:
+                    headers["If-Modified-Since"] = last_modified
+            self._inc("npi/pdf/requests")
+            yield scrapy.Request(
+                url,
+                callback=self.parse,
+                errback=self.failed,
+                headers=headers,
+                meta={
+                    "npi_kind": "pdf",
+                    "download_maxsize": self.maxsize,
+                    "download_warnsize": 0,
+                    "handle_httpstatus_list": [304, 404, 410],
+                },
+            )
+
+    def parse(self, response: Response) -> Iterator[PdfItem]:
+        url = response.request.url if response.request else response.url
+        if response.status == 304:
+            yield PdfItem(url=url, status="not_modified")
+            return
+        if response.status in (404, 410):
+            yield PdfItem(url=url, status=f"http_{response.status}", message=f"HTTP {response.status}")
+            return
+        yield PdfItem(
+            url=url,
+            status="fetched",
+            body=response.body,
+            etag=header(response, "ETag"),
+            last_modified=header(response, "Last-Modified"),
+            content_type=header(response, "Content-Type"),
+        )
+
+    def failed(self, failure: Failure) -> Iterator[PdfItem]:
+        request = failure.request  # type: ignore[attr-defined]
+        message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        if failure.check(HttpError):
+            status = f"http_{failure.value.response.status}"
+            message = f"HTTP {failure.value.response.status}"
+        elif "max size" in message or "maxsize" in message or "Cancelled" in failure.type.__name__:
+            status = TOO_LARGE
+            message = f"larger than NPI_PDF_MAXSIZE ({self.maxsize} bytes)"
+        else:
+            status = ERROR
+        yield PdfItem(url=request.url, status=status, message=message)
