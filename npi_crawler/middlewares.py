@@ -8,6 +8,15 @@ waited for: the page fails now, is recorded, and the next run fetches it.
 follows it. Scrapy's own OffsiteMiddleware would drop the redirected request too, but silently (no
 errback, so no error of the run); here the original request fails with ``OffsiteRedirect`` and
 the spider records it.
+
+``RedirectLoopMiddleware`` fails a request whose redirects come back to a URL of its own chain,
+or go past ``REDIRECT_MAX_TIMES``, with ``RedirectLoop`` / ``TooManyRedirects``: Scrapy would drop
+a loop silently (the dupefilter discards the repeated URL: no errback, no error of the run).
+
+``RobotsTxtMiddleware`` replaces Scrapy's: on Scrapy 2.19 with the asyncio reactor, the requests
+that wait for a site's robots.txt share one Deferred, and turning it into a Future for the first
+waiter consumes its result, so every other waiter gets ``None`` ("no robots.txt") and is let
+through, disallowed or not. Here each waiter gets its own copy of the parser.
 """
 
 from __future__ import annotations
@@ -18,8 +27,14 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares import robotstxt
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response
+from scrapy.robotstxt import RobotParser
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
+from w3lib.url import safe_url_string
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
@@ -57,6 +72,43 @@ class OffsiteRedirectMiddleware:
             return response
         self.crawler.stats.inc_value("npi/offsite/redirects")
         raise OffsiteRedirect(f"redirect off the site to {location}")
+
+
+class RedirectLoop(IgnoreRequest):
+    """A redirect back to a URL this request was already redirected from."""
+
+
+class TooManyRedirects(IgnoreRequest):
+    """More redirects in a row than ``REDIRECT_MAX_TIMES``."""
+
+
+class RedirectLoopMiddleware:
+    """Sees a redirect just before Scrapy's RedirectMiddleware (600) follows it."""
+
+    def __init__(self, max_times: int):
+        self.max_times = max_times
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedirectLoopMiddleware:
+        if not crawler.settings.getbool("REDIRECT_ENABLED"):
+            raise NotConfigured
+        return cls(crawler.settings.getint("REDIRECT_MAX_TIMES"))
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if (
+            response.status not in REDIRECT_STATUSES
+            or "Location" not in response.headers
+            or request.meta.get("dont_redirect")
+            or response.status in request.meta.get("handle_httpstatus_list", ())
+        ):
+            return response
+        chain = [*request.meta.get("redirect_urls", []), request.url]
+        target = safe_url_string(urljoin(request.url, response.headers["Location"].decode("latin-1")))
+        if target in chain:
+            raise RedirectLoop(f"redirect loop: {request.url} redirects back to {target}")
+        if len(chain) > self.max_times:
+            raise TooManyRedirects(f"more than {self.max_times} redirects in a row, the last to {target}")
+        return response
 
 
 class RetryAfterTooLong(IgnoreRequest):
@@ -110,3 +162,37 @@ class RetryAfterMiddleware:
         stats.inc_value("npi/retry_after/seconds", int(wait))
         await asyncio.sleep(wait)
         return response
+
+
+class RobotsForbidden(IgnoreRequest):
+    """The site's robots.txt disallows the URL: never requested (and no reason to walk every list
+    page again next run, as after a list page that failed)."""
+
+
+class RobotsTxtMiddleware(robotstxt.RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, with every request that waits for robots.txt checked.
+
+    ``Deferred.asFuture`` (what ``maybe_deferred_to_future`` uses on the asyncio reactor) leaves
+    the Deferred firing ``None`` for the callbacks added after it; Scrapy awaits the one shared
+    Deferred once per waiting request. Each waiter here awaits a Deferred of its own, fed by a
+    callback that passes the parser on. A disallowed request fails with ``RobotsForbidden``.
+    """
+
+    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+        try:
+            super().process_request_2(rp, request)
+        except IgnoreRequest as exc:
+            raise RobotsForbidden(str(exc)) from None
+
+    async def robot_parser(self, request: Request) -> RobotParser | None:
+        pending = self._parsers.get(urlparse_cached(request).netloc)
+        if not isinstance(pending, Deferred):
+            return await super().robot_parser(request)  # ready, or this request fetches it
+        own: Deferred[RobotParser | None] = Deferred()
+
+        def relay(parser: RobotParser | None) -> RobotParser | None:
+            own.callback(parser)
+            return parser
+
+        pending.addCallback(relay)
+        return await maybe_deferred_to_future(own)

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
@@ -102,30 +102,80 @@ def parse_date(text: str | None) -> str | None:
     return None
 
 
+def _path(url: str) -> str:
+    try:
+        return urlsplit(url).path
+    except ValueError:  # unbalanced IPv6 brackets: no path to read either
+        return ""
+
+
 def date_from_url(url: str) -> str | None:
     """The date in an article URL such as ``/research/2025/06/30150000.html``."""
-    m = _URL_DATE.search(urlsplit(url).path)
+    m = _URL_DATE.search(_path(url))
     return _iso(int(m[1]), int(m[2]), int(m[3])) if m else None
 
 
 def lang_from_url(url: str) -> str:
-    path = urlsplit(url).path
+    path = _path(url)
     return "en" if path == "/en" or path.startswith("/en/") else "ja"
+
+
+def url_parts(url: str) -> SplitResult | None:
+    """``urlsplit(url)`` with its port read, or None for a URL that cannot be read: a port out of
+    range or not a number, unbalanced IPv6 brackets, anything else ``urllib`` refuses."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it is the check: it raises on a bad port
+    except ValueError:
+        return None
+    return parts
 
 
 def canonical_url(url: str) -> str:
     """One spelling per page: lower-case host, ``www.npi.or.jp`` folded into ``npi.or.jp`` (and
-    https for it), default ports and fragments dropped."""
-    parts = urlsplit(url.strip())
+    https for it), default ports, user names and fragments dropped, IPv6 hosts in brackets.
+
+    Never raises: a URL that cannot be read (see ``url_parts``) comes back as given, stripped and
+    without its fragment; ``resolve_link`` is the check for links."""
+    url = url.strip()
+    parts = url_parts(url)
+    if parts is None:
+        return url.partition("#")[0]
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     port = parts.port
     if host in NPI_HOSTS:
         host, scheme = "npi.or.jp", "https"
         port = None
+    if ":" in host:  # an IPv6 address: the brackets are part of the URL's syntax
+        host = f"[{host}]"
     if port and (scheme, port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{port}"
     return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+
+
+def _is_web_url(url: str) -> bool:
+    """An http(s) URL with a host: the only kind of link the crawler follows."""
+    parts = url_parts(url)
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+class BadLink(ValueError):
+    """A link whose URL cannot be read (the href is the message)."""
+
+
+def resolve_link(href: str, page_url: str) -> str:
+    """The canonical absolute URL of a link ``href`` on the page at ``page_url``.
+
+    Raises ``BadLink`` for an href that cannot be read (a port out of range, unbalanced IPv6
+    brackets): the caller skips that one link and reports it, and reads the rest of the page."""
+    try:
+        url = urljoin(page_url, href.strip())
+    except ValueError:
+        raise BadLink(href) from None
+    if url_parts(url) is None:
+        raise BadLink(href)
+    return canonical_url(url)
 
 
 # -- list pages -----------------------------------------------------------------------------------
@@ -136,6 +186,7 @@ class ListPage:
     entries: list[str]  # absolute article URLs, in page order, without repeats
     pages: list[tuple[str, str]]  # (label, absolute URL) of every pagination link
     notes: list[str] = field(default_factory=list)
+    bad_links: list[str] = field(default_factory=list)  # hrefs that could not be read, skipped
 
 
 _LIST_PAGE_PATH = re.compile(r"/index(?:_\d+)?\.html?$|/$")
@@ -173,36 +224,42 @@ def guess_japanese_encoding(body: bytes) -> str | None:
     return best
 
 
-def _tree(html: str) -> etree._Element:
+def _tree(html: str, notes: list[str]) -> etree._Element:
+    """The parsed page. libxml2 stops at its resource limits (elements nested 256 deep, a text
+    node over 10 MB) and drops the rest of the page: noted as ``truncated/parser_limit``."""
     if not html or not html.strip():
         return lxml.html.fromstring("<html></html>")
+    parser = lxml.html.HTMLParser()
     try:
         try:
-            return lxml.html.fromstring(html)
+            root = lxml.html.fromstring(html, parser=parser)
         except ValueError:
             # lxml refuses str input that declares an encoding; the text is already decoded.
-            return lxml.html.fromstring(html.encode("utf-8", "replace"))
+            root = lxml.html.fromstring(html.encode("utf-8", "replace"), parser=parser)
     except etree.ParserError:  # nothing parseable at all
         return lxml.html.fromstring("<html></html>")
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        notes.append("truncated/parser_limit")
+    return root
 
 
-def _is_article_link(href: str, page_url: str) -> bool:
+def _article_link(href: str, page_url: str) -> str | None:
+    """The article a list entry's link points to, None for any other link (another scheme, a list
+    page, a PDF, an author's profile); raises ``BadLink`` for one that cannot be read."""
     if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
-        return False
-    target = urlsplit(urljoin(page_url, href))
-    if target.scheme not in ("http", "https"):
-        return False
+        return None
+    url = resolve_link(href, page_url)
+    if not _is_web_url(url):
+        return None
+    target = urlsplit(url)
     if _LIST_PAGE_PATH.search(target.path) or target.path.lower().endswith(".pdf"):
-        return False
+        return None
     if "/experts/" in target.path:  # an author's profile in the entry, not an article
-        return False
-    return True
+        return None
+    return url
 
 
-def parse_list_page(html: str, url: str) -> ListPage:
-    """Entries and pagination of one article-list page."""
-    root = _tree(html)
-    notes: list[str] = []
+def _entry_links(root: etree._Element, notes: list[str]) -> list[etree._Element]:
     links = root.xpath(
         '//*[@id="main"]/div[contains(concat(" ", normalize-space(@class), " "), " entry_list_area ")]'
         "/div/div/p/a[@href]"
@@ -217,18 +274,35 @@ def parse_list_page(html: str, url: str) -> ListPage:
         )
         if links:
             notes.append("fallback/list_area_links")
-    entries = [
-        canonical_url(urljoin(url, a.get("href").strip()))
-        for a in links
-        if _is_article_link(a.get("href", "").strip(), url)
-    ]
+    return links
+
+
+def parse_list_page(html: str, url: str) -> ListPage:
+    """Entries and pagination of one article-list page. A link that cannot be read is skipped
+    and listed in ``bad_links``; it never costs the rest of the page."""
+    notes: list[str] = []
+    root = _tree(html, notes)
+    entries: list[str] = []
+    pages: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for a in _entry_links(root, notes):
+        href = a.get("href", "").strip()
+        try:
+            if article := _article_link(href, url):
+                entries.append(article)
+        except BadLink:
+            bad.append(href)
     if not entries:
         notes.append("miss/list_entries")
-    pages = [
-        (normalize_space(a.text_content()), canonical_url(urljoin(url, a.get("href").strip())))
-        for a in root.xpath('//a[contains(concat(" ", normalize-space(@class), " "), " link_page ")][@href]')
-    ]
-    return ListPage(entries=list(dict.fromkeys(entries)), pages=pages, notes=notes)
+    for a in root.xpath('//a[contains(concat(" ", normalize-space(@class), " "), " link_page ")][@href]'):
+        try:
+            target = resolve_link(a.get("href"), url)
+        except BadLink:
+            bad.append(a.get("href").strip())
+            continue
+        if _is_web_url(target):  # not javascript:, mailto: ...
+            pages.append((normalize_space(a.text_content()), target))
+    return ListPage(entries=list(dict.fromkeys(entries)), pages=pages, notes=notes, bad_links=bad)
 
 
 def page_number(label: str) -> int | None:
@@ -271,11 +345,30 @@ def _has_class(name: str) -> str:
     return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
 
 
-_SITE_SUFFIX = re.compile(r"\s*[|｜\-–—]\s*(?:[^|｜]*(?:研究所|Institute|NPI)[^|｜]*)$")
+_SITE_WORDS = ("研究所", "Institute", "NPI")
+_SUFFIX_SEPARATOR = re.compile(r"[|｜\-–—]")
+# Longer than any real title: NPI's run to about 150 characters. A longer one is stored cut to
+# this, with the note cap/title (a warning of the run), so one hostile page cannot fill alerts.
+TITLE_MAX_CHARS = 1000
 
 
 def _strip_site_name(title: str) -> str:
-    return normalize_space(_SITE_SUFFIX.sub("", title))
+    """The title without a trailing site name: ``Title | 中曽根康弘世界平和研究所``, ``Title - NPI``.
+
+    The cut is at the first separator (``| ｜ - – —``) that has no ``|``/``｜`` after it and a site
+    word after it. Found with two scans from the end, in linear time: a regex that backtracks over
+    the title is quadratic in it (a 32 KB title of "- " took 15-24 s)."""
+    last_bar = max(title.rfind("|"), title.rfind("｜"))
+    last_word = max(title.rfind(word) for word in _SITE_WORDS)
+    cut = _SUFFIX_SEPARATOR.search(title, max(last_bar, 0), max(last_word, 0))
+    return normalize_space(title[: cut.start()] if cut else title)
+
+
+def _capped_title(title: str, notes: list[str]) -> str:
+    if len(title) <= TITLE_MAX_CHARS:
+        return title
+    notes.append("cap/title")
+    return title[: TITLE_MAX_CHARS - 1].rstrip() + "…"
 
 
 def _main(root: etree._Element) -> etree._Element:
@@ -293,7 +386,7 @@ def _title(main: etree._Element, root: etree._Element, notes: list[str]) -> str 
             br.tail = " " + (br.tail or "")
         title = normalize_space(heading.text_content())
         if title:
-            return title
+            return _capped_title(title, notes)
     for xpath, note in (
         ('//meta[@property="og:title"]/@content', "fallback/title_og"),
         ("//title/text()", "fallback/title_tag"),
@@ -302,7 +395,7 @@ def _title(main: etree._Element, root: etree._Element, notes: list[str]) -> str 
         title = _strip_site_name(values[0]) if values else ""
         if title:
             notes.append(note)
-            return title
+            return _capped_title(title, notes)
     notes.append("miss/title")
     return None
 
@@ -442,11 +535,25 @@ def _body(main: etree._Element, notes: list[str]) -> tuple[str, etree._Element]:
     return extract_body(node), main
 
 
-def _pdfs(area: etree._Element, url: str) -> list[str]:
-    hrefs = area.xpath(f".//a[{_has_class('btn_pdf')}]/@href") + [
-        h for h in area.xpath(".//a/@href") if urlsplit(h.strip()).path.lower().endswith(".pdf")
-    ]
-    return list(dict.fromkeys(canonical_url(urljoin(url, h.strip())) for h in hrefs if h.strip()))
+def _pdfs(area: etree._Element, url: str, notes: list[str]) -> list[str]:
+    """The PDFs an article links to: its ``a.btn_pdf`` buttons, then any http(s) link to a
+    ``.pdf``. A PDF link that cannot be read is skipped with the note ``bad_link/pdf``."""
+    links = dict.fromkeys(area.xpath(f".//a[{_has_class('btn_pdf')}]/@href"), True)
+    for href in area.xpath(".//a/@href"):
+        if ".pdf" in href.lower():
+            links.setdefault(href, False)
+    pdfs: list[str] = []
+    for href, button in links.items():
+        if not href.strip():
+            continue
+        try:
+            target = resolve_link(href, url)
+        except BadLink:
+            notes.append("bad_link/pdf")
+            continue
+        if _is_web_url(target) and (button or urlsplit(target).path.lower().endswith(".pdf")):
+            pdfs.append(target)
+    return list(dict.fromkeys(pdfs))
 
 
 _EXPERT_LINK = f".//a[{_has_class('btn_bluecorner')}][contains(@href, '/experts/')]"
@@ -474,20 +581,27 @@ def _expert_name(link: etree._Element) -> str:
     return normalize_space(name.text_content() if name is not None else link.text_content())
 
 
-def _authors(main: etree._Element, url: str) -> list[tuple[str, str | None]]:
+def _authors(main: etree._Element, url: str, notes: list[str]) -> list[tuple[str, str | None]]:
+    """(name, profile URL) of each author; a profile link that cannot be read keeps the name,
+    without a URL (note ``bad_link/author``)."""
     authors: dict[str, tuple[str, str | None]] = {}
     for link in main.xpath(_EXPERT_LINK):
         name = _expert_name(link)
-        if name and not _LIST_PAGE_PATH.search(link.get("href", "")):
-            profile = canonical_url(urljoin(url, link.get("href").strip()))
+        href = link.get("href", "")
+        if name and not _LIST_PAGE_PATH.search(href):
+            try:
+                profile: str | None = resolve_link(href, url)
+            except BadLink:
+                profile = None
+                notes.append("bad_link/author")
             authors.setdefault(name, (name, profile))
     return list(authors.values())
 
 
 def parse_article(html: str, url: str) -> ParsedArticle:
     """Every field of one article page; misses and fallbacks are listed in ``notes``."""
-    root = _tree(html)
     notes: list[str] = []
+    root = _tree(html, notes)
     main = _main(root)
     if main is root:
         notes.append("fallback/no_main")
@@ -502,7 +616,7 @@ def parse_article(html: str, url: str) -> ParsedArticle:
         title=title,
         published=published,
         body=body,
-        authors=_authors(main, url),
-        pdfs=_pdfs(area, url),
+        authors=_authors(main, url, notes),
+        pdfs=_pdfs(area, url, notes),
         notes=notes,
     )

@@ -32,6 +32,7 @@ DEGRADED_NOTES = {
     "miss/body",
     "fallback/date_any",
     "miss/date",
+    "truncated/parser_limit",  # lxml gave up deep in the page: the rest of it is missing
 }
 
 

@@ -24,6 +24,11 @@ NPI_REQUIRE_DATE = False
 NPI_KEEP_CLEAN_VERSION = True
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).
 NPI_STOP_AT_KNOWN_PAGE = True
+# At most this many articles not yet in the archive are requested in one run (0: no cap). A first
+# crawl of the whole site stays under it; a list of 100,000 links (a broken or hostile page) does
+# not: past the cap the run records a run:max_new_articles error and the next runs fetch the rest,
+# this many at a time.
+NPI_MAX_NEW_ARTICLES = 10_000
 # Take the archive's run lock (<db>.lock) for a crawl started by plain Scrapy or Scrapyd; a second
 # run on the same archive then does not start. npi-crawler's commands hold it themselves.
 NPI_RUN_LOCK = True
@@ -64,8 +69,13 @@ REDIRECT_MAX_TIMES = 5
 
 # -- components ----------------------------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
+    # Scrapy's lets through the requests that wait for robots.txt (see npi_crawler/middlewares.py).
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "npi_crawler.middlewares.RobotsTxtMiddleware": 100,
     # Before RedirectMiddleware (600) sees the response: a redirect off the site is an error.
     "npi_crawler.middlewares.OffsiteRedirectMiddleware": 650,
+    # Between the two: a redirect loop or chain past REDIRECT_MAX_TIMES is an error of the run.
+    "npi_crawler.middlewares.RedirectLoopMiddleware": 640,
     # Sees a 429/503 just before RetryMiddleware (550) schedules its retry.
     "npi_crawler.middlewares.RetryAfterMiddleware": 560,
 }

@@ -9,6 +9,7 @@ because of a transient error. Settings keep each crawl to a few seconds (2 retri
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -342,3 +343,234 @@ def test_short_undeclared_japanese_page_is_decoded_exactly(text, encoding):
     response = HtmlResponse(url, body=html.encode(encoding), headers={"Content-Type": "text/html"})
     parsed = parse_article(page_text(response), url)
     assert (parsed.title, parsed.body) == (text, text)
+
+
+# -- redirects that go nowhere ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["to_itself", "loop", "too_many"])
+def test_redirect_loop_or_too_many_redirects_is_an_error_of_the_run(shape, small_site, replica, db_path):
+    """A page that never arrives because its redirects go round or on and on is recorded under
+    its own (listed) URL; Scrapy alone drops a loop silently (its dupefilter) ."""
+    target = first_page_article(small_site)
+    base = replica.url
+    hops = {
+        "to_itself": [target],
+        "loop": ["/loop/b.html", target],
+        "too_many": [f"/hop/{i}.html" for i in range(1, 8)],  # REDIRECT_MAX_TIMES is 5
+    }[shape]
+    for source, location in zip([target, *hops], hops, strict=False):
+        replica.add_fault(source, "redirect", location=base + location.lstrip("/"))
+    crawl(replica, db_path)
+    assert export_rows(db_path) == expected_without(small_site, replica, target)
+    kind = {"too_many": "article:TooManyRedirects"}.get(shape, "article:RedirectLoop")
+    assert run_errors(db_path) == {base.rstrip("/") + target: kind}
+    assert last_run(db_path)["errors"] == 1
+
+
+# -- hostile pages ------------------------------------------------------------------------------
+
+DIPLOMACY = "/research/diplomacy/index.html"
+
+
+def insert_after(marker: str, html: str):
+    """A ``rewrite`` fault's options: ``html`` inserted right after the first ``marker``."""
+    return {"find": re.escape(marker), "repl": lambda m: m[0] + html, "count": 1}
+
+
+def test_malformed_first_entry_is_an_error_of_the_run_and_the_rest_of_the_list_is_read(
+    small_site, replica, db_path
+):
+    """The first entry of a list has a port out of range, the next an IPv6 host (off the site),
+    then unbalanced brackets; the pager has a bad link too. Every article is still stored."""
+    bad = [
+        "http://npi.or.jp:99999/research/2020/01/01000000.html",
+        "http://[::1]/research/2020/01/01000001.html",
+        "http://[bad/research/2020/01/01000002.html",
+    ]
+    entries = "".join(f'<div class="box"><p><a href="{href}">x</a></p></div>' for href in bad)
+    replica.add_fault(DIPLOMACY, "rewrite", **insert_after('<div class="entry_list">\n', entries))
+    pager = '<a class="link_page" href="http://npi.or.jp:65536/research/diplomacy/index_9.html">9</a>'
+    replica.add_fault("/research/diplomacy/index_2.html", "rewrite", **insert_after('"pagination">', pager))
+    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *FAST)
+    assert result.returncode == 0, result.stderr
+    assert export_rows(db_path) == small_site.expected_export(replica.url)
+    base = replica.url.rstrip("/")
+    rows = query(db_path, "SELECT url, kind, message FROM run_errors WHERE kind NOT LIKE 'pdf:%' ORDER BY id")
+    assert [(url, kind) for url, kind, _m in rows] == [
+        (base + DIPLOMACY, "list:bad_link"),
+        (base + DIPLOMACY, "list:bad_link"),
+        (base + "/research/diplomacy/index_2.html", "list:bad_link"),
+    ]
+    assert ":99999/" in rows[0][2] and "[bad/" in rows[1][2] and ":65536/" in rows[2][2]
+    run = last_run(db_path)
+    assert run["status"] == "ok" and run["errors"] == 3
+    assert json.loads(run["stats"])["npi/list/bad_links"] == 3
+
+
+def test_article_with_an_empty_heading_and_a_100_kb_title_is_archived(small_site, replica, db_path):
+    """The <title> fallback on 100 KB of "- " (quadratic before: minutes) is read at once and
+    stored cut to TITLE_MAX_CHARS."""
+    from npi_crawler.parsing import TITLE_MAX_CHARS
+
+    target = first_page_article(small_site)
+
+    def hostile(page: str) -> str:
+        page = re.sub(r"<title>.*?</title>", "<title>" + "- " * 51_200 + "</title>", page, count=1)
+        page = re.sub(r'<meta property="og:title"[^>]*>', "", page)
+        return re.sub(
+            r'(?s)(<h3 class="ttl_second b30">(?:<div class="date">[^<]*</div>)?<div>).*?(</div></h3>)',
+            r"\1\2",
+            page,
+            count=1,
+        )
+
+    replica.add_fault(target, "rewrite", find=r"(?s)\A.*\Z", repl=lambda m: hostile(m[0]), count=1)
+    crawl(replica, db_path)
+    title = ("- " * TITLE_MAX_CHARS)[: TITLE_MAX_CHARS - 1] + "…"
+    url = replica.url.rstrip("/") + target
+    expected = [
+        {**row, "title": title} if row["url"] == url else row
+        for row in small_site.expected_export(replica.url)
+    ]
+    assert export_rows(db_path) == expected
+    stats = json.loads(last_run(db_path)["stats"])
+    assert stats["npi/parse/fallback/title_tag"] == 1 and stats["npi/parse/cap/title"] == 1
+
+
+ROBOTS_DISALLOWED = [
+    "/research/diplomacy/",
+    "/research/economy/",
+    "/research/technology/",
+    "/en/research/policy/",
+]
+# The concurrency of the live settings (settings.py) and of a loopback replica (crawl.build_settings).
+CONCURRENCY = {
+    "live": ("-s", "CONCURRENT_REQUESTS=4", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=2"),
+    "loopback": (),
+}
+
+
+@pytest.mark.parametrize("concurrency", sorted(CONCURRENCY))
+def test_lists_disallowed_by_robots_txt_get_no_request_at_the_default_concurrency(
+    concurrency, small_site, db_path
+):
+    """Requests that wait for robots.txt while it downloads are checked too (Scrapy 2.19 on the
+    asyncio reactor let all but the first through: 1 list page here at 4 requests at a time, 3 at
+    16). Several lists are disallowed so that some of them are among those waiting."""
+    small_site.robots = "User-agent: *\n" + "".join(f"Disallow: {path}\n" for path in ROBOTS_DISALLOWED)
+    with ReplicaServer(small_site) as replica:
+        crawl(replica, db_path, *CONCURRENCY[concurrency])
+        requested = replica.paths()
+    assert [p for p in requested if p.startswith(tuple(ROBOTS_DISALLOWED))] == []
+    assert "/research/industry/index.html" in requested and "/en/research/diplomacy/index.html" in requested
+    run = last_run(db_path)
+    stats = json.loads(run["stats"])
+    assert stats["robotstxt/forbidden"] == stats["npi/list/robots_forbidden"] == len(ROBOTS_DISALLOWED)
+    # an error of the run to look at, but not a failed list page: the next run does not walk every page
+    assert run["status"] == "ok" and set(run_errors(db_path).values()) == {"list:RobotsForbidden"}
+
+
+def test_new_articles_past_the_cap_wait_for_the_next_runs_and_none_is_lost(small_site, replica, db_path):
+    """NPI_MAX_NEW_ARTICLES=10 on a site of 24: each run fetches 10 new articles at most, says so
+    in one run_errors row, and the next runs fetch the rest (listed, not yet archived)."""
+    cap = ("-s", "NPI_MAX_NEW_ARTICLES=10")
+    stored = []
+    for _run in range(3):
+        mark = len(replica.log)
+        crawl(replica, db_path, *cap)
+        articles = [p for p in replica.paths()[mark:] if "/research/2" in p]
+        assert len(articles) <= 10
+        stored.append(query(db_path, "SELECT count(*) FROM articles")[0][0])
+        assert list(run_errors(db_path).values()) == (
+            ["run:max_new_articles"] if stored[-1] < len(small_site.live()) else []
+        )
+    assert stored == [10, 20, 24]
+    assert export_rows(db_path) == small_site.expected_export(replica.url)
+    assert json.loads(last_run(db_path)["stats"]).get("npi/article/over_cap") is None
+
+
+HUGE = 200 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "kind,options,error,words",
+    [
+        ("oversize", {"size": HUGE, "declare_length": True}, "DownloadCancelledError", "(20971520)"),
+        # Scrapy cancels a streamed body past the cap without a message
+        ("oversize", {"size": HUGE, "declare_length": False}, "DownloadCancelledError", ""),
+        ("gzip_bomb", {"size": HUGE}, "IgnoreRequest", "exceeded DOWNLOAD_MAXSIZE"),
+    ],
+    ids=["200MB-content-length", "200MB-streamed", "gzip-bomb-200MB"],
+)
+def test_huge_answers_are_cut_at_the_default_download_maxsize(
+    kind, options, error, words, small_site, replica, db_path
+):
+    """At the shipped DOWNLOAD_MAXSIZE (20 MiB): a 200 MB page, announced or streamed, and 200 KB
+    of gzip that inflates to 200 MB are errors of the run; the rest of the site is stored."""
+    target = first_page_article(small_site)
+    replica.add_fault(target, kind, **options)
+    crawl(replica, db_path)
+    assert export_rows(db_path) == expected_without(small_site, replica, target)
+    sql = "SELECT url, kind, message FROM run_errors WHERE kind NOT LIKE 'pdf:%'"
+    [(url, recorded, message)] = query(db_path, sql)
+    assert (url, recorded) == (replica.url.rstrip("/") + target, f"article:{error}")
+    assert words in message
+
+
+def hostile_hrefs(replica: ReplicaServer, offsite: ReplicaServer) -> tuple[list[str], list[str]]:
+    """(links to another host in the spellings URL parsers disagree on, links that stay on the
+    site or go nowhere: traversal, encoded slashes, other schemes)."""
+    rport, oport = replica.url.split(":")[2].strip("/"), offsite.url.split(":")[2].strip("/")
+    article = "research/2020/01/01000000.html"
+    off = [
+        f"{offsite.url}{article}",
+        f"//127.0.0.2:{oport}/{article}",
+        f"HTTP://127.0.0.2:{oport}/{article}",
+        f"http://127.0.0.1:{rport}@127.0.0.2:{oport}/{article}",
+        f"http://127.0.0.1:{rport}\\@127.0.0.2:{oport}/{article}",
+        f"http://127.0.0.2.:{oport}/{article}",
+        f"http://2130706434:{oport}/{article}",
+        f"http://0x7f000002:{oport}/{article}",
+        f"http://[::ffff:127.0.0.2]:{oport}/{article}",
+        f"http://localhost:{oport}/{article}",
+        "http://169.254.169.254/latest/meta-data/iam/x.html",
+        "http://[fe80::1]/x.html",
+    ]
+    nowhere = [
+        "../../../../etc/passwd",
+        "/research/%2F..%2F..%2Fetc%2Fpasswd.html",
+        "..%2F..%2Fetc%2Fpasswd.html",
+        f"javascript:fetch('//127.0.0.2:{oport}/')",
+        "file:///etc/passwd",
+        "file://127.0.0.2/etc/passwd.html",
+    ]
+    return off, nowhere
+
+
+def test_hostile_hrefs_on_lists_pagers_and_pdf_buttons_never_reach_another_host(
+    small_site, replica, offsite, db_path
+):
+    import html
+
+    off, nowhere = hostile_hrefs(replica, offsite)
+    links = [html.escape(h) for h in off + nowhere]
+    entries = "".join(f'<div class="box"><p><a href="{h}">x</a></p></div>' for h in links)
+    replica.add_fault(DIPLOMACY, "rewrite", **insert_after('<div class="entry_list">\n', entries))
+    pager = "".join(f'<a class="link_page" href="{h}">99</a>' for h in links)
+    replica.add_fault("/research/industry/index.html", "rewrite", **insert_after('"pagination">', pager))
+    target = first_page_article(small_site)
+    buttons = "".join(f'<p><a class="btn_pdf" href="{h}.pdf">PDF</a></p>' for h in links)
+    replica.add_fault(target, "rewrite", **insert_after('<div class="detail_area">', buttons))
+    crawl(replica, db_path)
+    assert offsite.log == []
+    base = replica.url.rstrip("/")
+    # nothing was attempted off the site: no timeout or refused connection to another host
+    assert [url for url in run_errors(db_path) if not url.startswith(base + "/")] == []
+    assert json.loads(last_run(db_path)["stats"])["offsite/filtered"] >= 1
+    # the article keeps its real PDFs (the hostile ones are stored as links, never requested)
+    [row] = [r for r in export_rows(db_path) if r["url"] == base + target]
+    expected = next(r for r in small_site.expected_export(replica.url) if r["url"] == base + target)
+    assert set(expected["pdfs"]) <= set(row["pdfs"]) and row["body"] == expected["body"]
+    stored = {r["url"] for r in export_rows(db_path)}
+    assert stored == {r["url"] for r in small_site.expected_export(replica.url)}

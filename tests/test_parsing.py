@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import scrapy
 from hypothesis import given
 from hypothesis import strategies as st
 
 from npi_crawler.parsing import (
+    TITLE_MAX_CHARS,
+    BadLink,
+    _strip_site_name,
     canonical_url,
     date_from_url,
     guess_japanese_encoding,
@@ -19,6 +24,7 @@ from npi_crawler.parsing import (
     parse_article,
     parse_date,
     parse_list_page,
+    resolve_link,
 )
 from tests.site import generate_site
 from tests.site.render import render
@@ -305,3 +311,195 @@ def test_guess_japanese_encoding_reads_undeclared_pages_exactly(text, encoding):
 
 def test_guess_japanese_encoding_leaves_other_bytes_to_the_general_detector():
     assert guess_japanese_encoding("Café crème".encode("cp1252")) is None
+
+
+# -- hostile pages: one bad link costs that link, never the page -----------------------------------
+
+LIST_URL = "https://npi.or.jp/research/policy/index.html"
+BAD_HREFS = [
+    "http://npi.or.jp:99999/research/2024/01/01000000.html",  # port out of range
+    "http://npi.or.jp:abc/research/2024/01/01000000.html",  # port not a number
+    "http://npi.or.jp:-1/research/2024/01/01000000.html",
+    "http://[::1/research/2024/01/01000000.html",  # unbalanced IPv6 bracket
+    "//[bad/x.html",
+]
+
+
+def list_html(hrefs: list[str], pager: list[str] = ()) -> str:
+    entries = "".join(f'<div class="box"><p><a href="{h}">t</a></p></div>' for h in hrefs)
+    pages = "".join(f'<a class="link_page" href="{h}">{n}</a>' for n, h in enumerate(pager, 2))
+    return (
+        f'<div id="main"><div class="entry_list_area"><div>{entries}</div></div>'
+        f'<div class="pagination">{pages}</div></div>'
+    )
+
+
+@pytest.mark.parametrize("bad", BAD_HREFS)
+def test_a_malformed_first_entry_is_skipped_and_reported_and_the_rest_of_the_page_is_read(bad):
+    good = ["/research/2024/01/02000000.html", "http://[::1]:8080/research/2024/01/03000000.html"]
+    listing = parse_list_page(list_html([bad, *good], pager=[bad, "index_2.html"]), LIST_URL)
+    assert listing.entries == [
+        "https://npi.or.jp/research/2024/01/02000000.html",
+        "http://[::1]:8080/research/2024/01/03000000.html",
+    ]
+    assert listing.pages == [("3", "https://npi.or.jp/research/policy/index_2.html")]
+    assert listing.bad_links == [bad, bad]
+    with pytest.raises(BadLink):
+        resolve_link(bad, LIST_URL)
+
+
+@pytest.mark.parametrize(
+    "url,canonical",
+    [
+        ("http://[::1]/x.html", "http://[::1]/x.html"),
+        ("http://[::1]:8080/x.html#top", "http://[::1]:8080/x.html"),
+        ("HTTP://[FE80::1]:80/x.html", "http://[fe80::1]/x.html"),
+        ("http://user:secret@WWW.NPI.OR.JP:8443/x.html", "https://npi.or.jp/x.html"),
+        ("http://npi.or.jp:99999/x.html#f", "http://npi.or.jp:99999/x.html"),  # unreadable: as given
+        (" http://[::1/x.html ", "http://[::1/x.html"),
+    ],
+)
+def test_canonical_url_keeps_ipv6_brackets_and_returns_unreadable_urls_as_given(url, canonical):
+    assert canonical_url(url) == canonical
+
+
+# Hrefs built from the pieces that break URL parsers: brackets, colons, ports, schemes, percent
+# signs, backslashes, whitespace and non-ASCII.
+URLISH = st.lists(
+    st.sampled_from(
+        [
+            "http://",
+            "https://",
+            "//",
+            "[",
+            "]",
+            ":",
+            "::1",
+            "99999",
+            "-1",
+            "npi.or.jp",
+            "@",
+            "%",
+            "%2F",
+            "\\",
+            "/",
+            "..",
+            "?",
+            "#",
+            " ",
+            "\t",
+            "javascript:",
+            "file:",
+            "é",
+            "中",
+            "0",
+            "x.html",
+            "x.pdf",
+        ]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(st.one_of(st.text(), URLISH))
+def test_canonical_url_never_raises(url):
+    assert isinstance(canonical_url(url), str)
+
+
+@given(st.lists(st.one_of(st.text(), URLISH), max_size=6), st.lists(st.one_of(st.text(), URLISH), max_size=3))
+def test_parse_list_page_never_raises_and_every_entry_is_a_requestable_web_url(hrefs, pager):
+    import html
+
+    page = list_html([html.escape(h) for h in hrefs], [html.escape(h) for h in pager])
+    listing = parse_list_page(page, LIST_URL)
+    for url in listing.entries + [target for _label, target in listing.pages]:
+        scrapy.Request(url)  # what the spider does with it: must not raise
+    for url in listing.entries:
+        assert url.startswith(("http://", "https://"))
+
+
+@given(st.lists(st.one_of(st.text(), URLISH), max_size=6))
+def test_parse_article_never_raises_on_any_pdf_or_author_link(hrefs):
+    import html
+
+    links = "".join(
+        f'<a class="btn_pdf" href="{html.escape(h)}">PDF</a>'
+        f'<a href="{html.escape(h)}.pdf"></a>'
+        f'<a class="btn_bluecorner" href="/experts/{html.escape(h)}"><div class="name">N{i}</div></a>'
+        for i, h in enumerate(hrefs)
+    )
+    page = f'<div id="main"><h3 class="ttl_second"><div>T</div></h3><div class="detail_area"><p>B</p>{links}</div></div>'
+    article = parse_article(page, "https://npi.or.jp/research/2024/01/02000000.html")
+    assert article.title == "T" and article.body == "B"
+    for url in article.pdfs:
+        assert url.startswith(("http://", "https://"))
+        scrapy.Request(url)
+
+
+def test_unreadable_pdf_and_author_links_are_noted_and_the_rest_kept():
+    page = """<div id="main"><h3 class="ttl_second"><div>T</div></h3><div class="detail_area"><p>B</p>
+    <a class="btn_pdf" href="http://npi.or.jp:99999/a.pdf">PDF</a><a class="btn_pdf" href="/b.pdf">PDF</a>
+    <a href="file:///etc/c.pdf">c</a><a href="javascript:open('d.pdf')">d</a>
+    <a class="btn_bluecorner" href="http://[::1/experts/x.html"><div class="name">Hanako Yamada</div></a>
+    </div></div>"""
+    article = parse_article(page, "https://npi.or.jp/research/2024/01/02000000.html")
+    assert article.pdfs == ["https://npi.or.jp/b.pdf"]  # no file:, no javascript:
+    assert article.authors == [("Hanako Yamada", None)]
+    assert article.notes.count("bad_link/pdf") == 1 and "bad_link/author" in article.notes
+
+
+# -- hostile pages: sizes and depths ------------------------------------------------------------
+
+# The regex the title fallback used before (quadratic in the title): the reference on short titles.
+OLD_SITE_SUFFIX = re.compile(r"\s*[|｜\-–—]\s*(?:[^|｜]*(?:研究所|Institute|NPI)[^|｜]*)$")
+
+
+@given(
+    st.lists(
+        st.sampled_from(["|", "｜", "-", "–", "—", " ", "\n", "研究所", "Institute", "NPI", "a", "政策"]),
+        max_size=14,
+    )
+)
+def test_strip_site_name_cuts_exactly_what_the_old_regex_cut(pieces):
+    title = "".join(pieces)
+    assert _strip_site_name(title) == normalize_space(OLD_SITE_SUFFIX.sub("", title))
+
+
+def test_a_1_mb_title_of_separators_is_read_and_stored_cut():
+    """The fallback title of a page with an empty heading: 1 MB of "- " took hours with the old
+    regex; it is read in linear time and stored cut to TITLE_MAX_CHARS, with a note."""
+    html = (
+        f"<html><head><title>{'- ' * 512 * 1024}</title></head><body><div id='main'>"
+        "<h3 class='ttl_second'><div class='date'>2024/01/02</div><div></div></h3>"
+        "<div class='detail_area'><p>Body.</p></div></div></body></html>"
+    )
+    article = parse_article(html, "https://npi.or.jp/research/2024/01/02000000.html")
+    assert article.title == ("- " * TITLE_MAX_CHARS)[: TITLE_MAX_CHARS - 1] + "…"
+    assert {"fallback/title_tag", "cap/title"} <= set(article.notes)
+    assert article.body == "Body." and article.published == "2024-01-02"
+
+
+def test_a_long_heading_title_is_cut_and_a_normal_one_is_not():
+    long = "長" * (TITLE_MAX_CHARS + 500)
+    page = f'<div id="main"><h3 class="ttl_second"><div>{long}</div></h3><div class="detail_area"><p>B</p></div></div>'
+    article = parse_article(page, "https://npi.or.jp/research/2024/01/02000000.html")
+    assert article.title == long[: TITLE_MAX_CHARS - 1] + "…" and "cap/title" in article.notes
+    exact = "長" * TITLE_MAX_CHARS
+    article = parse_article(page.replace(long, exact), "https://npi.or.jp/research/2024/01/02000000.html")
+    assert article.title == exact and "cap/title" not in article.notes
+
+
+def test_100k_nested_divs_parse_without_crashing_and_the_cut_is_noted():
+    """libxml2 stops at 256 levels and drops the rest of the page: never a crash, and noted."""
+    deep = "<div>" * 100_000 + "Deep text." + "</div>" * 100_000
+    page = f'<div id="main"><h3 class="ttl_second"><div>T</div></h3><div class="detail_area"><p>Kept.</p>{deep}</div></div>'
+    article = parse_article(page, "https://npi.or.jp/research/2024/01/02000000.html")
+    assert article.title == "T" and article.body.startswith("Kept.")
+    assert "truncated/parser_limit" in article.notes
+    entry = '<div class="box"><p><a href="/research/2024/01/02000000.html">t</a></p></div>'
+    listing = parse_list_page(
+        f'<div id="main"><div class="entry_list_area"><div>{entry}{deep}</div></div></div>', LIST_URL
+    )
+    assert listing.entries == ["https://npi.or.jp/research/2024/01/02000000.html"]
+    assert "truncated/parser_limit" in listing.notes
+    assert "truncated/parser_limit" not in parse_list_page(f'<div id="main">{entry}</div>', LIST_URL).notes

@@ -101,3 +101,20 @@ def test_offsite_rule_matches_hosts_and_their_subdomains_only(host, allowed):
 def test_retry_after_is_read_as_seconds_or_an_http_date(value, seconds):
     now = dt.datetime(2026, 11, 25, 0, 0, 0, tzinfo=dt.timezone.utc)
     assert retry_after_seconds(value, now=now) == seconds
+
+
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("https://www.npi.or.jp/research/a.html#x", "http://127.0.0.1:8080/research/a.html"),
+        ("http://[::1]:9000/a.html", "http://[::1]:9000/a.html"),  # another host, brackets kept
+        ("http://npi.or.jp:99999/a.html", "http://npi.or.jp:99999/a.html"),  # unreadable: as given
+        ("http://[npi.or.jp/a.html", "http://[npi.or.jp/a.html"),
+        ("http://127.0.0.1:8080@evil.example/a.html", "http://evil.example/a.html"),  # the real host
+    ],
+)
+def test_spider_site_url_never_raises_and_moves_only_npi_links_to_the_base_host(url, expected):
+    from npi_crawler.spiders.npi import NpiSpider
+
+    spider = NpiSpider(base_url="http://127.0.0.1:8080/")
+    assert spider.site_url(url) == expected

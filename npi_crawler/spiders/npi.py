@@ -22,6 +22,7 @@ from w3lib.encoding import html_body_declared_encoding, http_content_type_encodi
 from npi_crawler.archive import Archive
 from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
+from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
     canonical_url,
     guess_japanese_encoding,
@@ -30,6 +31,7 @@ from npi_crawler.parsing import (
     page_number,
     parse_article,
     parse_list_page,
+    url_parts,
 )
 from npi_crawler.spiders.common import header, truthy
 from npi_crawler.spiders.pdfs import PdfFetcher
@@ -68,6 +70,8 @@ class NpiSpider(scrapy.Spider):
         self.known_listings: set[tuple[str, str]] = set()
         self.validators: dict[str, tuple[str | None, str | None]] = {}
         self.walk_all_pages = True
+        self.max_new_articles = 0  # NPI_MAX_NEW_ARTICLES; 0: no cap
+        self.new_requested = 0
         self.pdf_fetcher = PdfFetcher(enabled=False, maxsize=0, allowed_domains=self.allowed_domains)
 
     @classmethod
@@ -76,6 +80,7 @@ class NpiSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         extra = crawler.settings.getlist("NPI_ALLOWED_DOMAINS")
         spider.allowed_domains = sorted({*spider.allowed_domains, *extra})
+        spider.max_new_articles = crawler.settings.getint("NPI_MAX_NEW_ARTICLES")
         # Read what the archive knows now, before this run's pipeline records anything.
         with Archive.open(crawler.settings.get("NPI_DB_PATH")) as archive:
             spider.known_urls = archive.known_urls()
@@ -91,9 +96,8 @@ class NpiSpider(scrapy.Spider):
         """Point a link on the NPI hosts at the base URL's host, so a replica or mirror given as
         ``--base-url`` is crawled whole, even where a page links to npi.or.jp absolutely."""
         url = canonical_url(url)
-        parts = urlsplit(url)
-        base = urlsplit(self.base_url)
-        if parts.hostname in NPI_HOSTS and base.hostname not in NPI_HOSTS:
+        parts, base = url_parts(url), url_parts(self.base_url)
+        if parts and base and parts.hostname in NPI_HOSTS and base.hostname not in NPI_HOSTS:
             return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
         return url
 
@@ -113,7 +117,8 @@ class NpiSpider(scrapy.Spider):
         for url in sorted(pending):
             self.crawler.stats.inc_value("npi/article/pending")
             self.known_urls.add(url)
-            yield self._article_request(url)
+            for request in self._new_article(url, url):
+                yield request
         if self.full:
             # Re-check every archived article, listed or not: one that slid off every list is
             # still checked, and only its own 404/410 marks it removed.
@@ -156,6 +161,8 @@ class NpiSpider(scrapy.Spider):
             self.crawler.stats.inc_value(f"npi/parse/{note}")
         if not listing.entries:
             self.logger.warning("list page %s has no entries (has the site's layout changed?)", response.url)
+        for href in listing.bad_links:
+            yield self._bad_link(response.url, href)
         has_new = False
         for position, entry in enumerate(listing.entries):
             url = self.site_url(entry)
@@ -167,7 +174,7 @@ class NpiSpider(scrapy.Spider):
             if url not in self.known_urls:
                 has_new = True
                 self.known_urls.add(url)
-                yield self._article_request(url)
+                yield from self._new_article(url, response.url)
             elif self.full:
                 yield self._article_request(url)  # the dupefilter keeps it to once per run
         follow = self.walk_all_pages or has_new
@@ -218,6 +225,32 @@ class NpiSpider(scrapy.Spider):
         )
         yield from self.pdf_fetcher.requests(pdfs)
 
+    def _new_article(self, url: str, found_on: str) -> Iterable[Any]:
+        """The request for an article not in the archive, while this run has requested fewer
+        than ``NPI_MAX_NEW_ARTICLES``. Past the cap (a hostile list of 100,000 links) the rest
+        wait: listed, they are fetched by the next runs, the same number each run."""
+        cap = self.max_new_articles
+        if cap <= 0 or self.new_requested < cap:
+            self.new_requested += 1
+            yield self._article_request(url)
+            return
+        self.crawler.stats.inc_value("npi/article/over_cap")
+        if self.crawler.stats.get_value("npi/article/over_cap") == 1:
+            message = (
+                f"more than {cap} new articles in one run (NPI_MAX_NEW_ARTICLES): the rest are "
+                "fetched by the next runs; if the site did not publish that many, check its lists"
+            )
+            self.logger.warning("%s (first one left for later: %s)", message, url)
+            yield FetchErrorItem(url=found_on, kind="run:max_new_articles", message=message)
+
+    def _bad_link(self, page_url: str, href: str) -> FetchErrorItem:
+        """One link of a list page that cannot be read: an error of the run (it may hide an
+        article), never a reason to drop the rest of the page."""
+        self.crawler.stats.inc_value("npi/list/bad_links")
+        message = f"unreadable link {href[:200]!r} skipped; the rest of the page was read"
+        self.logger.warning("list page %s: %s", page_url, message)
+        return FetchErrorItem(url=page_url, kind="list:bad_link", message=message)
+
     def failed(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]
         kind = request.meta.get("npi_kind", "request")
@@ -228,9 +261,15 @@ class NpiSpider(scrapy.Spider):
         else:
             message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
             error = failure.type.__name__
-        self.crawler.stats.inc_value(f"npi/{kind}/errors")
-        self.logger.warning("%s page failed: %s (%s)", kind, request.url, message)
-        yield FetchErrorItem(url=request.url, kind=f"{kind}:{error}", message=message)
+        # After redirects, the error belongs to the URL that was listed (the first of the chain).
+        url = (request.meta.get("redirect_urls") or [request.url])[0]
+        if url != request.url:
+            message = f"{message} (at {request.url})"
+        # npi/list/errors makes the run partial (the next walks every page); robots.txt stays.
+        outcome = "robots_forbidden" if failure.check(RobotsForbidden) else "errors"
+        self.crawler.stats.inc_value(f"npi/{kind}/{outcome}")
+        self.logger.warning("%s page failed: %s (%s)", kind, url, message)
+        yield FetchErrorItem(url=url, kind=f"{kind}:{error}", message=message)
 
 
 def page_text(response: Response) -> str:

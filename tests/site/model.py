@@ -82,6 +82,8 @@ EN_WORDS = (
     "climate change",
     "trade policy",
 )
+# What the real site's robots.txt disallows (nothing the crawler needs).
+ROBOTS = "User-agent: *\nDisallow: /cgi-bin/\nDisallow: /mt/\n"
 # The text of a PDF the replica serves damaged (not a readable PDF): a warning for the crawler.
 BROKEN_PDF = "<broken>"
 
@@ -128,6 +130,7 @@ class Site:
     articles: dict[str, Article]
     per_page: int = 5
     layout: str = "normal"  # "normal" or "redesign" (the site changed its HTML)
+    robots: str = ROBOTS  # the robots.txt the site serves
     removed: set[str] = field(default_factory=set)
 
     def live(self) -> list[Article]:

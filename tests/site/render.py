@@ -234,7 +234,6 @@ def minimal_pdf(text: str) -> bytes:
     return bytes(out)
 
 
-ROBOTS = b"User-agent: *\nDisallow: /cgi-bin/\nDisallow: /mt/\n"
 LIST_RE = re.compile(r"^(/en)?/research/([a-z]+)/index(?:_(\d+))?\.html$")
 
 
@@ -242,7 +241,7 @@ def render(site: Site, path: str) -> Page:
     """The response the replica gives for ``path`` in the site's current state."""
     path = path.split("?", 1)[0].split("#", 1)[0]
     if path == "/robots.txt":
-        return Page(200, ROBOTS, "text/plain")
+        return Page(200, site.robots.encode(), "text/plain")
     m = LIST_RE.match(path)
     if m and m.group(2) in SECTIONS:
         lang = "en" if m.group(1) else "ja"

@@ -3,8 +3,8 @@ injectable faults.
 
 Faults (``ReplicaServer.add_fault``) make chosen paths misbehave the way real servers do: error
 statuses, 429 with ``Retry-After``, hangs past the client's timeout, bodies cut short, legacy
-Japanese encodings, broken markup, redirects off the site, oversized answers and dropped
-connections. Each fault is permanent or hits only the first ``times`` matching requests
+Japanese encodings, broken markup, redirects off the site, oversized answers, gzip bombs, dropped
+connections and hostile pages (``rewrite``: any change to the page's HTML). Each fault is permanent or hits only the first ``times`` matching requests
 (transient); ``random_faults`` spreads faults over paths with a seed.
 """
 
@@ -16,6 +16,7 @@ import re
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,8 +34,13 @@ FAULT_KINDS = (
     "broken_html",  # the page with mangled markup (unclosed tags, stray end tags, junk)
     "redirect",  # 302 to ``location`` (e.g. another loopback host that is not the site)
     "oversize",  # a page padded to ``size`` bytes; ``declare_length`` sends Content-Length
+    "gzip_bomb",  # ``Content-Encoding: gzip`` whose body inflates to ``size`` bytes
     "drop",  # close the connection without answering
+    "rewrite",  # the page with ``re.sub(find, repl, count=count)`` applied (repl: str or callable)
 )
+
+
+TRANSFORMS = ("encoding", "broken_html", "rewrite")  # faults that still answer 200 with the page
 
 
 @dataclass
@@ -79,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
         with replica.lock:
             fault = replica._fault_for(self.path)
             page = replica._render(self.path)
-        if fault is not None and fault.kind not in ("encoding", "broken_html"):
+        if fault is not None and fault.kind not in TRANSFORMS:
             replica.log.append((self.command, self.path, _logged_status(fault), dict(self.headers)))
             self._misbehave(fault, page, send_body)
             return
@@ -131,26 +137,36 @@ class _Handler(BaseHTTPRequestHandler):
             extra = [("Location", opts["location"])]
             self._send(int(opts.get("status", 302)), "text/html", b"", send_body, extra=extra)
         elif fault.kind == "oversize":
-            size = int(opts.get("size", 5 * 1024 * 1024))
-            pad = b"<!-- " + b"x" * max(0, size - len(page.body) - 9) + b" -->\n"
-            body = page.body.replace(b"</body>", pad + b"</body>", 1)
-            self.send_response(200)
-            self.send_header("Content-Type", page.content_type)
-            if opts.get("declare_length", True):
-                self.send_header("Content-Length", str(len(body)))
-            else:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            try:
-                for i in range(0, len(body), 65536):
-                    self.wfile.write(body[i : i + 65536])
-            except OSError:  # the client gave up on it, as it should
-                pass
-            self.close_connection = True
+            self._oversize(page, int(opts.get("size", 5 * 1024 * 1024)), opts.get("declare_length", True))
+        elif fault.kind == "gzip_bomb":
+            extra = [("Content-Encoding", "gzip")]
+            self._send(200, page.content_type, opts["body"], send_body, extra=extra)
         elif fault.kind == "drop":
             self.close_connection = True
         else:  # pragma: no cover - add_fault validates kinds
             raise ValueError(fault.kind)
+
+    def _oversize(self, page: Page, size: int, declare_length: bool) -> None:
+        """The page padded to ``size`` bytes inside a comment, streamed in chunks (a 200 MB answer
+        is never held in memory)."""
+        head, _, tail = page.body.partition(b"</body>")
+        pad = max(0, size - len(page.body) - 17)
+        self.send_response(200)
+        self.send_header("Content-Type", page.content_type)
+        if declare_length:
+            self.send_header("Content-Length", str(len(head) + 5 + pad + 12 + len(tail)))
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = b"x" * 65536
+        try:
+            self.wfile.write(head + b"<!-- ")
+            for offset in range(0, pad, len(chunk)):
+                self.wfile.write(chunk[: min(len(chunk), pad - offset)])
+            self.wfile.write(b" -->\n</body>" + tail)
+        except OSError:  # the client gave up on it, as it should
+            pass
+        self.close_connection = True
 
     def _not_modified(self, page) -> bool:
         inm = self.headers.get("If-None-Match")
@@ -174,6 +190,15 @@ def _logged_status(fault: Fault) -> int:
         return -1
     fixed = {"429": 429, "truncate": 200, "oversize": 200}
     return fixed.get(fault.kind) or int(fault.options.get("status", 302 if fault.kind == "redirect" else 503))
+
+
+def _gzip_bomb(size: int) -> bytes:
+    """A gzip stream of ``size`` bytes of spaces (about 1/1000 of it on the wire)."""
+    out = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip header and trailer
+    block = b" " * (1024 * 1024)
+    parts = [out.compress(b"<html><body>")]
+    parts += [out.compress(block[: min(len(block), size - done)]) for done in range(0, size, len(block))]
+    return b"".join(parts) + out.flush()
 
 
 _META_CHARSET = re.compile(rb'<meta charset="UTF-8">', re.IGNORECASE)
@@ -202,6 +227,9 @@ def _transform(fault: Fault, page: Page) -> Page:
             b"<title>", b"--><title>", 1
         )
         return Page(200, body, page.content_type, page.etag, page.last_modified)
+    if fault.kind == "rewrite":
+        text = re.sub(opts["find"], opts["repl"], page.body.decode("utf-8"), count=opts.get("count", 0))
+        return Page(200, text.encode("utf-8"), page.content_type, page.etag, page.last_modified)
     return page
 
 
@@ -262,6 +290,8 @@ class ReplicaServer:
         fault transient (the first N matching requests only). Later faults win over earlier ones."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; choose from {', '.join(FAULT_KINDS)}")
+        if kind == "gzip_bomb":  # made once, here: compressing 200 MB takes longer than a client waits
+            options["body"] = _gzip_bomb(int(options.get("size", 64 * 1024 * 1024)))
         fault = Fault(pattern, kind, times, dict(options))
         with self.lock:
             self.faults.append(fault)
