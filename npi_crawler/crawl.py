@@ -6,20 +6,33 @@ pipelines and settings without this module).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import socket
+import sys
+import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 from scrapy.crawler import CrawlerProcess
+from scrapy.exceptions import IgnoreRequest
 from scrapy.settings import Settings
+from twisted.python.failure import Failure
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEFAULT_BASE_URL
+from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, SECTIONS
 from npi_crawler.errors import CrawlError
-from npi_crawler.extensions import RUN_ID_STAT
+from npi_crawler.extensions import RUN_ID_STAT, run_counts
+from npi_crawler.spiders.common import STOPPED_META
 from npi_crawler.spiders.npi import NpiSpider
+from npi_crawler.stops import STOPS
+
+REACH_TIMEOUT = 5.0  # seconds for the name lookup, and again for the connection
 
 
 @dataclass
@@ -68,6 +81,102 @@ def build_settings(
     return settings
 
 
+def check_reachable(base_url: str, timeout: float = REACH_TIMEOUT) -> None:
+    """Fail in seconds, with one line, when the site's host does not resolve or refuses
+    connections: Scrapy would retry every list page (52 requests, over a minute) first. Skipped
+    behind a proxy (the proxy resolves the name; Scrapy honours *_proxy variables)."""
+    parts = urlsplit(base_url)
+    if getproxies().get(parts.scheme):
+        return
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        # A thread bounds the name lookup, which has no timeout of its own.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            address = pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM).result(timeout)[0][4]
+        with socket.create_connection(address[:2], timeout=timeout):
+            pass
+    except FutureTimeout:
+        raise CrawlError(f"cannot reach {host}: no answer to the name lookup in {timeout:.0f} s; check --base-url and the network") from None
+    except socket.gaierror as exc:
+        raise CrawlError(f"cannot reach {host}: the name does not resolve ({exc.strerror}); check --base-url and the network") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CrawlError(f"cannot reach {host}:{port} ({reason}); check --base-url and the network") from None
+
+
+def drop_queued_requests(crawler: Any) -> int:
+    """Fail the requests waiting in Scrapy's download queues (for their delay or a free slot), so
+    that a graceful stop waits only for the transfers already under way: with the live site's
+    politeness a queue holds several seconds of requests. (Downloader slots are Scrapy 2.19's
+    internals, pinned in pyproject.toml.)"""
+    downloader = getattr(crawler.engine, "downloader", None)
+    dropped = 0
+    for slot in getattr(downloader, "slots", {}).values():
+        while slot.queue:
+            request, deferred = slot.queue.popleft()
+            request.meta[STOPPED_META] = True
+            deferred.errback(Failure(IgnoreRequest("dropped: the run was stopped")))
+            dropped += 1
+    if dropped:
+        crawler.stats.inc_value("npi/stop/dropped_requests", dropped)
+    return dropped
+
+
+def _stopper(process: CrawlerProcess, grace: float) -> Any:
+    """What a stop signal does while Scrapy runs: the first stops the crawl gracefully (queued
+    requests dropped, transfers under way finished, and at once if that takes more than ``grace``
+    seconds), the second stops it at once. Before Scrapy has installed its reactor a signal is
+    only recorded (importing the reactor here would install the wrong one): run_crawl then does
+    not start the crawl at all."""
+
+    def on_signal(_signum: int, count: int) -> None:
+        if "twisted.internet.reactor" not in sys.modules:
+            return
+        from twisted.internet import reactor
+
+        def force() -> None:
+            with contextlib.suppress(RuntimeError):  # already stopping
+                reactor.stop()
+
+        def graceful() -> None:
+            if not any(c.engine is not None and c.engine.running for c in process.crawlers):
+                force()  # the crawl has not started: nothing to finish
+                return
+            reactor.callLater(grace, force)
+            stopping = process.stop()
+            for crawler in process.crawlers:
+                drop_queued_requests(crawler)
+            stopping.addBoth(lambda _: force())
+
+        reactor.callFromThread(graceful if count == 1 else force)
+
+    return on_signal
+
+
+def _record_unreachable(
+    db_path: str, base_url: str, full: bool, langs: Iterable[str], sections: Iterable[str], message: str
+) -> None:
+    """A run that could not reach the site is a failed run in ``runs`` (``status`` and ``doctor``
+    then say the last run failed), with the reason in ``run_errors``."""
+    with Archive.open(db_path) as archive:
+        run_id = archive.start_run(
+            mode="full" if full else "incremental", base_url=base_url, langs=langs or LANGS, sections=sections or SECTIONS
+        )
+        archive.record_error(run_id, base_url, "site:unreachable", message)
+        archive.finish_run(run_id, status="failed", counts={"errors": 1}, stats={})
+
+
+def _record_stop(db_path: str, run_id: int | None, stats: dict[str, Any]) -> None:
+    """A run the reactor left before ``spider_closed`` (a second signal, the grace period over)
+    is recorded as interrupted all the same, with what it did."""
+    if run_id is None:
+        return
+    with Archive.open(db_path) as archive:
+        run = archive.run(run_id)
+        if run is not None and run["status"] == "running":
+            archive.finish_run(run_id, status="interrupted", counts=run_counts(stats), stats=stats)
+
+
 def run_crawl(
     *,
     db_path: str,
@@ -81,26 +190,37 @@ def run_crawl(
 ) -> CrawlResult:
     """Crawl once into the archive at ``db_path``. Runs the Twisted reactor: once per process.
 
-    ``progress`` shows a progress line on standard error (``npi_crawler.progress``); callers pass
+    ``progress`` shows a progress line on standard error (extensions.ProgressLine); callers pass
     ``sys.stderr.isatty()``. Callers that may overlap with another run hold
-    ``npi_crawler.archive.runlock.run_lock(db_path)`` around this call.
+    ``npi_crawler.archive.runlock.run_lock(db_path)`` around this call. A stop signal ends the
+    crawl within ``NPI_STOP_GRACE`` seconds and raises ``stops.Stopped`` once the run is recorded
+    as interrupted.
     """
     Archive.open(db_path).close()  # a bad --db fails here, with a clear message, before crawling
     settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
     if progress:
         settings.set("NPI_PROGRESS", True, priority="cmdline")
+    try:
+        check_reachable(base_url)
+    except CrawlError as exc:
+        _record_unreachable(db_path, base_url, full, langs, sections, str(exc))
+        raise
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(NpiSpider)
-    process.crawl(
-        crawler,
-        base_url=base_url,
-        langs=",".join(langs),
-        sections=",".join(sections),
-        full="1" if full else "",
-    )
-    process.start()
+    started = time.monotonic()
+    # From here a signal must not raise into Scrapy's or Twisted's code: it stops the reactor.
+    with STOPS.crawl_mode(_stopper(process, settings.getfloat("NPI_STOP_GRACE"))):
+        scope = {"langs": ",".join(langs), "sections": ",".join(sections), "full": "1" if full else ""}
+        process.crawl(crawler, base_url=base_url, **scope)  # installs Scrapy's reactor
+        if not STOPS.received:
+            process.start(install_signal_handlers=False)
     stats = crawler.stats.get_stats() if crawler.stats else {}
+    stats.setdefault("elapsed_time_seconds", round(time.monotonic() - started, 3))
     run_id = stats.get(RUN_ID_STAT)
+    if STOPS.received:
+        _record_stop(db_path, run_id, stats)
+        what = f": run {run_id} recorded as interrupted" if run_id else ": the crawl had not started"
+        STOPS.check(f"{what} after {time.monotonic() - started:.1f} s; the next run fetches what this one missed")
     with Archive.open(db_path) as archive:
         run = archive.run(run_id) if run_id else None
         errors = archive.run_errors(run_id) if run_id else []

@@ -53,8 +53,11 @@ def run_counts(stats: dict[str, Any]) -> dict[str, int]:
 
 
 def run_status(stats: dict[str, Any], reason: str) -> str:
-    """A run that never got a list page answered has checked nothing: it failed. One that lost
-    some list pages is partial, and the next run walks every page again."""
+    """A run stopped by a signal (Scrapy's close reason ``shutdown``) is interrupted, never ok. A
+    run that never got a list page answered has checked nothing: it failed. One that lost some
+    list pages is partial. After any of them the next run walks every list page again."""
+    if reason == "shutdown":
+        return "interrupted"
     if reason != "finished" or not stats.get("npi/list/pages"):
         return "failed"
     if stats.get("npi/list/errors"):
@@ -78,6 +81,8 @@ class RunLifecycle:
 
     def spider_opened(self, spider: Any) -> None:
         with Archive.open(self.db_path) as archive:
+            if held_here(self.db_path):  # no other run can be going: a `running` one was killed
+                archive.mark_killed_runs()
             run_id = archive.start_run(
                 mode="full" if getattr(spider, "full", False) else "incremental",
                 base_url=getattr(spider, "base_url", ""),

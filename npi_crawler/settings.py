@@ -29,6 +29,10 @@ NPI_STOP_AT_KNOWN_PAGE = True
 # not: past the cap the run records a run:max_new_articles error and the next runs fetch the rest,
 # this many at a time.
 NPI_MAX_NEW_ARTICLES = 10_000
+# A stop signal (Ctrl-C, SIGTERM) ends a crawl gracefully (no new request) and, when the requests
+# in flight and the queued ones would take longer than this many seconds, at once. Either way the
+# run is recorded as interrupted and nothing is half-written (docs/operations.md#stopping-a-run).
+NPI_STOP_GRACE = 10.0
 # Take the archive's run lock (<db>.lock) for a crawl started by plain Scrapy or Scrapyd; a second
 # run on the same archive then does not start. npi-crawler's commands hold it themselves.
 NPI_RUN_LOCK = True

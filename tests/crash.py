@@ -1,5 +1,8 @@
 """Crash safety: kill the crawler with SIGKILL at random (seeded) moments while the site changes,
-restart it, and check that the archive is intact and complete.
+restart it, and check that the archive is intact and complete. The same rounds with SIGTERM or
+SIGINT (``stop_signal``) check that a stop is a clean exit: the process ends with 128 + the
+signal's number within the stop bound, no run stays ``running``, and no alert is ever repeated
+(a stop waits for the delivery it interrupts to be recorded).
 
 Used by ``tests/test_crash.py`` (a reduced count of kills, for CI) and by the benchmark command
 ``python -m benchmarks`` (the full count). The command under test is a parameter:
@@ -100,7 +103,8 @@ def check_alerts_exactly_once(site: Site, report: CrashReport, sink: AlertSink) 
         count = alerted_paths.count(path)
         assert count >= 1 or path in site.removed, f"{path} was never alerted"
     report.duplicates = sum(max(0, alerted_paths.count(p) - 1) for p in set(proposals))
-    window_kills = sum(1 for phase, _ in report.kills if phase == "delivery")
+    # Only SIGKILL has a window: a stop signal waits for the delivery to be recorded.
+    window_kills = sum(1 for phase, _ in report.kills if phase == "delivery") if report.sigkill else 0
     assert report.duplicates <= window_kills, (
         f"{report.duplicates} repeated alerts but only {window_kills} kills in the delivery window"
     )
@@ -109,9 +113,14 @@ def check_alerts_exactly_once(site: Site, report: CrashReport, sink: AlertSink) 
     assert len(sink.received) == len(alerted_paths), "a message that names no published proposal"
 
 
+STOP_BOUND = 10.0  # NPI_STOP_GRACE: the longest a stop may wait for transfers under way
+
+
 @dataclass
 class CrashReport:
     kills: list[tuple[str, str]] = field(default_factory=list)  # (phase, at)
+    stop_seconds: list[float] = field(default_factory=list)  # signal to exit, per round
+    exit_codes: list[int] = field(default_factory=list)  # per round that was hit
     finished_before_kill: int = 0
     runs: dict[str, int] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
@@ -120,6 +129,7 @@ class CrashReport:
     articles: int = 0
     seconds: float = 0.0
     duplicates: int = 0  # alerts received twice (watch: kills in the delivery window)
+    sigkill: bool = True
 
 
 def _change_site(site: Site, rng: random.Random, round_no: int, report: CrashReport) -> None:
@@ -147,6 +157,7 @@ def _kill_at(
     expected_requests: int,
     wal: Path,
     sink: AlertSink | None = None,
+    signum: int = signal.SIGKILL,
 ):
     """Wait for a random moment of the run, then SIGKILL it. Returns (phase, when) or None when the
     run finished first. Phases: ``startup`` (imports, opening or migrating the archive, recording
@@ -184,9 +195,10 @@ def _kill_at(
         when = f"WAL change {n}"
     if proc.poll() is not None:
         return None
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return phase, when
+    sent = time.monotonic()
+    os.kill(proc.pid, signum)
+    proc.wait(timeout=STOP_BOUND + 20)
+    return phase, when, time.monotonic() - sent
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -207,12 +219,14 @@ def run_crash_test(
     alerts: Callable[[Site, CrashReport, AlertSink], None] | None = None,
     n_articles: int = 40,
     ok_codes: tuple[int, ...] = (0,),
+    stop_signal: int = signal.SIGKILL,
 ) -> CrashReport:
     """Kill ``command`` ``kills`` times at random moments of runs over a changing replica, then
     let it finish and check the archive against the oracle. Raises AssertionError on a fault.
-    ``ok_codes``: exit codes of a run that finished normally (``watch`` may also exit 3)."""
+    ``ok_codes``: exit codes of a run that finished normally (``watch`` may also exit 3).
+    ``stop_signal``: SIGKILL, or SIGTERM/SIGINT to check clean stops."""
     rng = random.Random(seed)
-    report = CrashReport()
+    report = CrashReport(sigkill=stop_signal == signal.SIGKILL)
     started = time.monotonic()
     db_path = str(workdir / "crash.db")
     site = generate_site(seed=seed % 1000, n_articles=n_articles, per_page=3)
@@ -242,12 +256,17 @@ def run_crash_test(
                 _change_site(site, rng, round_no, report)
             full = rng.random() < 0.3
             proc = start(full)
-            killed = _kill_at(proc, replica, rng, expected_requests, Path(db_path + "-wal"), alert_sink)
+            wal = Path(db_path + "-wal")
+            killed = _kill_at(proc, replica, rng, expected_requests, wal, alert_sink, stop_signal)
             if killed is None:
                 report.finished_before_kill += 1
                 assert proc.returncode in ok_codes, f"run {round_no} failed; see {workdir / 'crash-runs.log'}"
-            else:
-                report.kills.append(killed)
+                continue
+            report.kills.append(killed[:2])
+            report.stop_seconds.append(killed[2])
+            report.exit_codes.append(proc.returncode)
+            if stop_signal != signal.SIGKILL:
+                _check_clean_stop(proc.returncode, stop_signal, ok_codes, db_path, killed[2])
         # Resume: an incremental run, then a full one (edits and removals are found by --full).
         for full in (False, True):
             proc = start(full)
@@ -260,6 +279,20 @@ def run_crash_test(
     return report
 
 
+def _check_clean_stop(code: int, signum: int, ok_codes: tuple[int, ...], db_path: str, seconds: float) -> None:
+    """A stopped run exits with 128 + the signal (or finished first), within the stop bound, and
+    leaves no run ``running`` (the signal may also land before npi-crawler installed its handler,
+    in the first fraction of a second: then the default action, -signal, before any run row)."""
+    assert code in (128 + signum, -signum, *ok_codes), f"exit {code} after signal {signum}"
+    assert seconds < STOP_BOUND + 10, f"took {seconds:.1f} s to stop"
+    conn = sqlite3.connect(db_path)
+    try:
+        running = conn.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()
+    finally:
+        conn.close()
+    assert running == [], f"runs left running after a stop: {running}"
+
+
 def check_archive(db_path: str, site: Site, base_url: str, report: CrashReport) -> None:
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
@@ -268,9 +301,11 @@ def check_archive(db_path: str, site: Site, base_url: str, report: CrashReport) 
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         statuses = [r["status"] for r in conn.execute("SELECT status FROM runs ORDER BY id")]
         report.runs = {s: statuses.count(s) for s in sorted(set(statuses))}
-        # Runs killed after they were recorded stay 'running'; the two resumed runs are ok.
+        # Runs killed after they were recorded are marked 'killed' by the next run (stopped ones
+        # 'interrupted'); none stays 'running'; the two resumed runs are ok.
         assert statuses[-2:] == ["ok", "ok"], statuses[-5:]
-        assert statuses.count("running") <= len(report.kills)
+        assert "running" not in statuses, statuses
+        assert statuses.count("killed") + statuses.count("interrupted") <= len(report.kills)
         # Every revision is a real earlier version: no duplicate of the current text, none twice.
         for row in conn.execute(
             "SELECT a.url, a.content_hash AS current, group_concat(r.content_hash) AS hashes "

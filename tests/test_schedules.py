@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import yaml
 from croniter import croniter
 
+from npi_crawler import settings as project_settings
 from npi_crawler.archive.runlock import run_lock
 from npi_crawler.constants import EXIT_LOCKED
 from tests.conftest import ROOT, export_rows
@@ -94,7 +96,10 @@ def test_systemd_units_have_the_required_keys(name, full):
         "UMask": "0077",
     }.items():
         assert s[key] == value, key
-    assert s["SuccessExitStatus"] == str(EXIT_LOCKED)
+    assert s["SuccessExitStatus"].split() == [str(EXIT_LOCKED), str(128 + signal.SIGTERM)]
+    # systemd's stop (SIGTERM, then SIGKILL after TimeoutStopSec) must outlast the stop bound: the
+    # crawl's grace period and one message's send (Apprise's connect + read timeouts, 4 + 4 s)
+    assert int(s["TimeoutStopSec"]) >= project_settings.NPI_STOP_GRACE + 2 * 8
     assert s["EnvironmentFile"].startswith("-/etc/npi-crawler/")
     args = shlex.split(s["ExecStart"])
     assert args[:2] == [NPI, "watch"] and ("--full" in args) == full

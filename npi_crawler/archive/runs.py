@@ -73,6 +73,15 @@ class RunStore(ArchiveBase):
         unwalked, so the next run walks every list page instead of stopping early."""
         return self.one("SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "ok"
 
+    def mark_killed_runs(self) -> int:
+        """Runs left ``running`` by a process that is gone (SIGKILL, a power cut): ``killed``.
+        Only for a caller holding the run lock, which no running run can then hold."""
+        with self.atomic() as conn:
+            return conn.execute(
+                "UPDATE runs SET status = 'killed', finished = coalesce(finished, :now) WHERE status = 'running'",
+                {"now": utcnow()},
+            ).rowcount
+
     def record_error(self, run_id: int | None, url: str, kind: str, message: str) -> None:
         with self.atomic() as conn:
             conn.execute(

@@ -16,6 +16,7 @@ from typing import Any
 
 from npi_crawler.archive import Archive
 from npi_crawler.monitor.messages import format_digest
+from npi_crawler.stops import STOPS
 
 CLAIM_SECONDS = 600  # a delivery claimed by a process that died is retried after this long
 CLAIMANT = f"{socket.gethostname()}:{os.getpid()}"
@@ -88,8 +89,11 @@ def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryRe
         batch = [a for a in batch if a["id"] in ids]
         if not batch:  # another process is sending these right now
             continue
-        ok, error = send(channel, *_message(batch))
-        archive.record_deliveries([a["id"] for a in batch], channel.id, ok=ok, error=error)
+        # A stop signal waits for this message's outcome to be recorded (stops.uninterrupted):
+        # a stop never sends an alert and then forgets that it did.
+        with STOPS.uninterrupted():
+            ok, error = send(channel, *_message(batch))
+            archive.record_deliveries([a["id"] for a in batch], channel.id, ok=ok, error=error)
         if ok:
             result.sent += 1
             done.update((a["id"], channel.id) for a in batch)

@@ -1,7 +1,7 @@
 """Is the archive's monitoring healthy? Plain checks over the archive, for ``doctor`` and ``status``.
 
-``run_health(archive)`` looks at the latest run: failed, interrupted (left ``running`` by a process
-that is gone), stuck (``running`` for longer than ``stuck_after`` while its process still holds the
+``run_health(archive)`` looks at the latest run: failed, interrupted (stopped by a signal), killed
+or left ``running`` by a process that is gone, stuck (``running`` for longer than ``stuck_after`` while its process still holds the
 run lock), or too old. Each problem is one line; no problem means healthy. ``npi-crawler doctor``
 prints them, and ``npi-crawler status`` exits 3 (needs attention) when there are any.
 """
@@ -66,6 +66,14 @@ def run_health(
     label = f"run {last['id']} ({last['mode']}, started {last['started']})"
     if last["status"] == "failed":
         health.problems.append(f"{label} failed: no list page answered; see its run_errors")
+    elif last["status"] == "interrupted":
+        health.problems.append(
+            f"{label} was interrupted (stopped by a signal); the next run walks every list page again"
+        )
+    elif last["status"] == "killed":
+        health.problems.append(
+            f"{label} was killed (its process ended without finishing); the next run walked or walks every list page"
+        )
     elif last["status"] == "running":
         if holder is None:
             health.problems.append(

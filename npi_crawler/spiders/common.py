@@ -6,6 +6,10 @@ from typing import Any
 
 from scrapy.http import Response
 
+# Set on a request that a stop signal dropped from the download queue (crawl.drop_queued_requests):
+# its failure is the stop, recorded once as the run's status, not as an error of each request.
+STOPPED_META = "npi_stopped"
+
 
 def truthy(value: Any) -> bool:
     """A spider argument (always a string on the command line) read as a flag."""

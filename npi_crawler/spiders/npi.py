@@ -33,7 +33,7 @@ from npi_crawler.parsing import (
     parse_list_page,
     url_parts,
 )
-from npi_crawler.spiders.common import header, truthy
+from npi_crawler.spiders.common import STOPPED_META, header, truthy
 from npi_crawler.spiders.pdfs import PdfFetcher
 
 
@@ -253,6 +253,8 @@ class NpiSpider(scrapy.Spider):
 
     def failed(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]
+        if request.meta.get(STOPPED_META):
+            return
         kind = request.meta.get("npi_kind", "request")
         if failure.check(HttpError):
             status = failure.value.response.status

@@ -20,7 +20,7 @@ from npi_crawler.archive import Archive
 from npi_crawler.items import ERROR, TOO_LARGE, PdfItem, retryable
 from npi_crawler.middlewares import host_allowed
 from npi_crawler.parsing import lang_from_url
-from npi_crawler.spiders.common import header, truthy
+from npi_crawler.spiders.common import STOPPED_META, header, truthy
 
 
 class PdfFetcher:
@@ -140,6 +140,8 @@ class PdfFetcher:
 
     def failed(self, failure: Failure) -> Iterator[PdfItem]:
         request = failure.request  # type: ignore[attr-defined]
+        if request.meta.get(STOPPED_META):
+            return
         message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         if failure.check(HttpError):
             status = f"http_{failure.value.response.status}"
