@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Any
 
 import click
 
@@ -19,9 +20,32 @@ from npi_crawler.cli.monitoring import notify, status, watch
 from npi_crawler.cli.ops import doctor
 from npi_crawler.cli.research import export, feed, history, search, serve
 from npi_crawler.cli.runtime import apply_settings
+from npi_crawler.stops import STOPS, Stopped
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineGroup(click.Group):
+    """click's group, with every error on ONE line (click prints a usage error as the usage, a
+    hint and the error: three lines a cron mail or a log does not need)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="npi-crawler")
 @click.option(
     "--settings",
@@ -47,11 +71,15 @@ def main() -> None:
         # Scrapy's own ScrapyDeprecationWarning is no DeprecationWarning subclass; matched by
         # module so that `--help` need not import Scrapy for its class.
         warnings.filterwarnings("ignore", category=Warning, module=r"scrapy(\.|$)")
+    # SIGINT and SIGTERM are inputs (npi_crawler.stops): never a traceback, never recorded as ok.
+    # Inside a command, one_line_errors turns Stopped into its one line and exit code; this is for
+    # a signal that arrives before or after the command itself.
     try:
-        cli(prog_name="npi-crawler")
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        with STOPS.handling():
+            cli(prog_name="npi-crawler")
+    except Stopped as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
 
 
 __all__ = ["cli", "main"]

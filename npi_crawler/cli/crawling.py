@@ -64,8 +64,9 @@ def crawl(
         db_path, "crawl", out, base_url=base_url, full=full, langs=langs, sections=sections, overrides=settings
     ) as result:
         pass
-    out.report(format_summary(result, db_path), needs_attention=crawl_needs_attention(result))
-    fail_if_nothing_crawled(result, base_url, "check --base-url and the network, then run again")
+    summary = format_summary(result, db_path)
+    fail_if_nothing_crawled(result, base_url, "check --base-url and the network, then run again", out, summary)
+    out.report(summary, needs_attention=crawl_needs_attention(result))
 
 
 def crawl_needs_attention(result: Any) -> bool:
@@ -73,8 +74,10 @@ def crawl_needs_attention(result: Any) -> bool:
     return run["status"] != "ok" or bool(run["errors"]) or bool(run["warnings"])
 
 
-def fail_if_nothing_crawled(result: Any, base_url: str, advice: str) -> None:
+def fail_if_nothing_crawled(result: Any, base_url: str, advice: str, out: RunOutput, summary: str) -> None:
+    """A crawl that reached nothing is one line (its summary goes to the log file only)."""
     if result.run["status"] == "failed":
+        out.to_log_file(summary)
         first = result.errors[0]["message"] if result.errors else "no list page answered"
         raise OneLineError(f"could not crawl {base_url} ({first}); {advice}")
 

@@ -161,10 +161,12 @@ def watch(
         with Archive.open(db_path) as archive:
             result, delivery = _monitor(archive, opts, channels)
     summary, code = _report(result, delivery, channels, opts["dry_run"])
+    summary = format_summary(crawl, db_path) + "\n" + summary
+    advice = f"{delivery.sent} pending alert message(s) were still delivered"
+    fail_if_nothing_crawled(crawl, base_url, advice, out, summary)
     needs_attention = code != 0 or crawl_needs_attention(crawl) or bool(result.alerts) or bool(delivery.sent)
-    out.report(format_summary(crawl, db_path) + "\n" + summary, needs_attention=needs_attention)
+    out.report(summary, needs_attention=needs_attention)
     _attention(result, delivery, opts["max_attempts"], out)
-    fail_if_nothing_crawled(crawl, base_url, "pending alerts were still delivered")
     sys.exit(code)
 
 
