@@ -227,7 +227,7 @@ def build_archive(path: str, n: int) -> float:
             )
         )
         sections.append((url, SECTIONS[i % len(SECTIONS)], now, now))
-    with archive.transaction() as conn:
+    with archive.atomic() as conn:
         conn.executemany(
             "INSERT INTO articles (url, lang, title, published, body, content_hash, first_seen, last_seen, "
             "last_fetched, last_changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

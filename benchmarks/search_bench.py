@@ -72,7 +72,7 @@ def build(path: str, n: int, seed: int = 1) -> float:
             pdf = f"https://npi.or.jp/research/data/{i:040d}.pdf"
             pdfs.append((url, pdf, 0))
             texts.append((pdf, "ok", f"NPI report {i} on {rng.choice(EN_WORDS)} pdfonlyterm{i}", now, now))
-    with archive.transaction() as conn:
+    with archive.atomic() as conn:
         conn.executemany(
             "INSERT INTO articles (url, lang, title, published, body, content_hash, first_seen, last_seen, "
             "last_fetched, last_changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -70,6 +70,51 @@ _EXPORT_SQL = """
 """
 
 
+# One row per stored version: the earlier ones (``revisions``, in the order they were replaced),
+# then the current one (``articles``). A version was stored when the one before it was replaced
+# (the first one: when the article was first seen), by the run that replaced it.
+_VERSIONS_SQL = """
+    WITH chosen AS (SELECT a.url, a.lang, a.published, a.first_seen, a.first_run_id, a.removed_at
+                    FROM articles a {where}),
+    versions AS (
+      SELECT r.article_url AS url, r.id AS seq, r.title, r.published, r.body, r.pdfs, r.authors,
+             r.replaced_at, r.run_id AS replaced_run_id
+      FROM revisions r JOIN chosen c ON c.url = r.article_url
+      UNION ALL
+      SELECT a.url, NULL, a.title, a.published, a.body,
+        (SELECT json_group_array(url) FROM
+           (SELECT url FROM pdfs WHERE article_url = a.url ORDER BY position)),
+        (SELECT json_group_array(name) FROM
+           (SELECT name FROM authors WHERE article_url = a.url ORDER BY position)),
+        NULL, NULL
+      FROM articles a JOIN chosen c ON c.url = a.url
+    )
+    SELECT v.url, c.lang, row_number() OVER w AS version, v.title, v.published, v.body, v.pdfs, v.authors,
+      coalesce(lag(v.replaced_at) OVER w, c.first_seen) AS stored_at,
+      CASE WHEN row_number() OVER w = 1 THEN c.first_run_id ELSE lag(v.replaced_run_id) OVER w END
+        AS stored_run_id,
+      v.replaced_at, v.replaced_run_id, c.removed_at
+    FROM versions v JOIN chosen c ON c.url = v.url
+    WINDOW w AS (PARTITION BY v.url ORDER BY v.seq IS NULL, v.seq)
+    ORDER BY c.published IS NULL, c.published DESC, v.url, version
+"""
+
+VERSION_FIELDS = (
+    "url",
+    "lang",
+    "version",
+    "title",
+    "published",
+    "authors",
+    "body",
+    "pdfs",
+    "stored_at",
+    "stored_run_id",
+    "replaced_at",
+    "replaced_run_id",
+)
+
+
 class ArticleStore(ArchiveBase):
     """Writes of the crawl and reads of every reader, for articles."""
 
@@ -198,6 +243,28 @@ class ArticleStore(ArchiveBase):
                 record["removed_at"] = row["removed_at"]
             yield record
 
+    def iter_versions(
+        self, *, include_removed: bool = False, url: str | None = None, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Every stored version of every article the filters select (``iter_articles``' langs,
+        sections, since, until: they apply to the article as it is now), oldest version first;
+        articles in ``iter_articles``' order.
+
+        Keys: ``VERSION_FIELDS`` (the current version has no ``replaced_at``/``replaced_run_id``),
+        plus ``removed_at`` with ``include_removed``. ``url``: that one article only."""
+        where, params = article_filters(include_removed=include_removed or url is not None, **filters)
+        if url is not None:
+            where.append("a.url = :f_url")
+            params["f_url"] = url
+        sql = _VERSIONS_SQL.format(where="WHERE " + " AND ".join(where) if where else "")
+        for row in self.db.query(sql, params):
+            record = {key: row[key] for key in VERSION_FIELDS}
+            record["pdfs"] = json.loads(row["pdfs"] or "[]")
+            record["authors"] = json.loads(row["authors"] or "[]")
+            if include_removed:
+                record["removed_at"] = row["removed_at"]
+            yield record
+
     def find_article(self, *urls: str) -> dict[str, Any] | None:
         """The article row stored under any of ``urls`` (a URL as given, then canonical)."""
         for url in urls:
@@ -205,20 +272,6 @@ class ArticleStore(ArchiveBase):
             if rows:
                 return rows[0]
         return None
-
-    def article_links(self, url: str) -> tuple[list[str], list[str]]:
-        """(PDF URLs, author names) of an article's current version, in page order."""
-        pdfs = [r[0] for r in self.conn.execute("SELECT url FROM pdfs WHERE article_url = :u ORDER BY position", {"u": url})]
-        names = [r[0] for r in self.conn.execute("SELECT name FROM authors WHERE article_url = :u ORDER BY position", {"u": url})]
-        return pdfs, names
-
-    def revisions(self, url: str) -> list[dict[str, Any]]:
-        """Earlier versions of an article, oldest first."""
-        return self.rows(
-            "SELECT id, run_id, replaced_at, title, published, body, pdfs, authors FROM revisions "
-            "WHERE article_url = :url ORDER BY id",
-            {"url": url},
-        )
 
 
 def _insert_article(conn: sqlite3.Connection, row: dict[str, Any]) -> None:

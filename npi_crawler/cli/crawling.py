@@ -93,6 +93,23 @@ def pdf_summary_line(stats: dict[str, Any]) -> str | None:
     )
 
 
+def request_breakdown(requests: int, stats: dict[str, Any]) -> str:
+    """What the run's requests were, adding up to ``requests``: list pages and article pages
+    always, then whatever else the run asked for. An article that answered 304 (a full run's
+    re-check) or 404/410 is a request too."""
+    parts = [
+        (stats.get("npi/list/pages", 0), "list pages"),
+        (stats.get("npi/article/pages", 0), "article pages"),
+        (stats.get("npi/articles/not_modified", 0), "articles not modified (304)"),
+        (stats.get("npi/articles/removed", 0), "articles gone (404/410)"),
+        (stats.get("npi/pdf/requests", 0), "PDFs"),
+        (stats.get("robotstxt/request_count", 0), "robots.txt"),
+    ]
+    other = requests - sum(n for n, _ in parts)
+    parts.append((other, "other (retries, redirects, failures)"))
+    return ", ".join(f"{n} {what}" for i, (n, what) in enumerate(parts) if n > 0 or i < 2)
+
+
 def format_summary(result: Any, db_path: str) -> str:
     run, stats = result.run, result.stats
     seconds = stats.get("elapsed_time_seconds") or 0
@@ -101,8 +118,7 @@ def format_summary(result: Any, db_path: str) -> str:
         total = archive.article_counts()[0]
     lines = [
         f"run {run['id']} ({run['mode']}) of {run['base_url']}: {run['status']} in {seconds:.1f} s",
-        f"  requests   {run['requests']} ({run['list_pages']} list pages, "
-        f"{stats.get('npi/article/pages', 0)} article pages)",
+        f"  requests   {run['requests']} ({request_breakdown(run['requests'], stats)})",
         f"  articles   {run['articles_new']} new, {run['articles_updated']} updated, "
         f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "
         f"{run['articles_removed']} removed",

@@ -79,11 +79,13 @@ def _diff_lines(result: Any) -> list[str]:
     counts = f"{result.new} new, {result.changed} changed, {result.removed} removed"
     runs = f"runs {', '.join(map(str, result.runs))}: " if result.runs else "no run to diff: "
     lines = [f"  diff       {runs}{counts}"]
+    # --send-latest K alerts K baseline articles anyway: say so instead of "no alerts".
+    alerts = f"the latest {result.test_alerts} alerted as a test (--send-latest)" if result.test_alerts else "no alerts sent"
     if result.baseline:
-        lines.append(f"  baseline: {result.archived} articles archived, no alerts sent")
+        lines.append(f"  baseline: {result.archived} articles archived, {alerts}")
     elif result.baseline_scopes:
         scopes = ", ".join(f"{s}/{lang}" for lang, s in result.baseline_scopes)
-        lines.append(f"  baseline of newly watched {scopes}: {result.baseline_articles} articles, no alerts sent")
+        lines.append(f"  baseline of newly watched {scopes}: {result.baseline_articles} articles, {alerts}")
     return lines
 
 
@@ -161,6 +163,8 @@ def watch(
         with Archive.open(db_path) as archive:
             result, delivery = _monitor(archive, opts, channels)
     summary, code = _report(result, delivery, channels, opts["dry_run"])
+    if opts["dry_run"]:  # the crawl is not rolled back, only the diff: say so
+        summary += f"\n  dry run: the crawl above is stored in {db_path}; the next watch alerts what it found"
     summary = format_summary(crawl, db_path) + "\n" + summary
     advice = f"{delivery.sent} pending alert message(s) were still delivered"
     fail_if_nothing_crawled(crawl, base_url, advice, out, summary)

@@ -198,7 +198,12 @@ monitor_options = stack(
         show_default=True,
         help="More alerts than this from one run are sent as one summary message (0: no limit).",
     ),
-    click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing, mark nothing."),
+    click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Print what would be sent; send nothing, mark nothing. watch still crawls and stores the "
+        "crawl (only the diff is rolled back): the next watch alerts what it found.",
+    ),
     click.option(
         "--admin-tag",
         default=defaults.NPI_ADMIN_TAG,

@@ -14,8 +14,10 @@ from typing import Any, TextIO
 import click
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.articles import VERSION_FIELDS
 from npi_crawler.cli.options import date_options, db_option, filter_options
 from npi_crawler.cli.runtime import one_line_errors
+from npi_crawler.cli.textwidth import fit, fit_around, output_columns
 from npi_crawler.constants import LANGS, SECTIONS
 
 EXPORT_FIELDS = ("url", "lang", "title", "published", "sections", "authors", "body", "pdfs", "first_seen", "last_seen")
@@ -23,7 +25,8 @@ SEARCH_FIELDS = ("rank", "published", "lang", "sections", "title", "url", "match
 
 
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    """List fields as JSON arrays, in every CSV the commands write."""
+    """List fields (sections, authors, pdfs) as JSON arrays, in every CSV the commands write: a
+    name or URL may itself hold a comma, and ``json.loads`` reads the cell back exactly."""
     return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in row.items()}
 
 
@@ -51,26 +54,55 @@ def write_rows(rows: Any, out: TextIO, fmt: str, fields: tuple[str, ...]) -> Non
 )
 @filter_options
 @date_options
+@click.option(
+    "--include-removed",
+    is_flag=True,
+    help="Also the articles removed from the site (404/410), and a removed_at field (empty while live).",
+)
+@click.option(
+    "--revisions",
+    is_flag=True,
+    help="One row per stored version (every edit, the current version last) instead of per article.",
+)
 @one_line_errors
-def export(db_path: str, fmt: str, output: str, **filters: Any) -> None:
-    """Write every article, newest first: JSON Lines or CSV (list fields as JSON arrays).
+def export(db_path: str, fmt: str, output: str, include_removed: bool, revisions: bool, **filters: Any) -> None:
+    """Write every article on the site (--include-removed: and the removed ones), newest first:
+    JSON Lines or CSV (list fields as JSON arrays).
 
-    ``filters``: --lang, --section, --since, --until (``Archive.iter_articles``' arguments)."""
+    With --revisions, every stored version of each article instead: version number, its title,
+    date, authors, body and PDFs, when and by which run it was stored and replaced. The filters
+    (--lang, --section, --since, --until) select articles as they are now."""
+    fields = VERSION_FIELDS if revisions else EXPORT_FIELDS
+    if include_removed:
+        fields = (*fields, "removed_at")
     with Archive.open(db_path, readonly=True) as archive:
-        rows = archive.iter_articles(**filters)
+        read = archive.iter_versions if revisions else archive.iter_articles
+        rows = read(include_removed=include_removed, **filters)
         with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
-            write_rows(rows, out, fmt, EXPORT_FIELDS)
+            write_rows(rows, out, fmt, fields)
 
 
-def _print_hits(rows: list[dict[str, Any]], query: str) -> None:
+def _print_hits(rows: list[dict[str, Any]], query: str, columns: int | None) -> None:
+    """Four lines a hit (five for a PDF hit), each fitted to ``columns`` except the URLs: a cut URL
+    is useless, and a terminal wraps a long one."""
     if not rows:
         click.echo(f"no article matches {query!r}", err=True)
+
+    def line(text: str, indent: str = "     ") -> str:
+        return indent + (fit(text, columns - len(indent)) if columns else text)
+
     for row in rows:
-        where = f"  (in PDF {row['pdf_url']})" if row["match"] == "pdf" else ""
-        click.echo(f"{row['rank']:>3}. {row['published'] or '(no date)'}  {row['lang']}  {', '.join(row['sections'])}{where}")
-        click.echo(f"     {click.style(row['title'], bold=True)}")
+        where = "  (in a linked PDF)" if row["match"] == "pdf" else ""
+        date = row["published"] or "(no date)"
+        click.echo(line(f"{row['rank']:>3}. {date}  {row['lang']}  {', '.join(row['sections'])}{where}", ""))
+        click.echo(click.style(line(row["title"]), bold=True))
         click.echo(f"     {row['url']}")
-        click.echo(f"     {row['snippet']}")
+        if row["match"] == "pdf":
+            click.echo(f"     in PDF {row['pdf_url']}")
+        snippet = row["snippet"]
+        if columns:
+            snippet = fit_around(snippet, columns - 5, max(snippet.find("["), 0))
+        click.echo(f"     {snippet}")
 
 
 @click.command()
@@ -86,7 +118,8 @@ def search(db_path, query, langs, sections, since, until, limit, fmt, raw):
     """Full-text search of titles, bodies and linked PDFs, best match first.
 
     Every word must match (a "quoted phrase" matches as a whole). Words of 3+ characters use the
-    trigram index; shorter ones (憲法, AI) are matched as substrings, more slowly.
+    trigram index; shorter ones (憲法, AI) are matched as substrings, more slowly. The table fits
+    the terminal (or COLUMNS); URLs, JSON and CSV are never cut.
     """
     from npi_crawler.research.search import search as run_search
 
@@ -98,12 +131,9 @@ def search(db_path, query, langs, sections, since, until, limit, fmt, raw):
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=SEARCH_FIELDS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "sections": ",".join(row["sections"])})
+        write_rows(rows, sys.stdout, fmt, SEARCH_FIELDS)
     else:
-        _print_hits(rows, query)
+        _print_hits(rows, query, output_columns())
 
 
 @click.command()

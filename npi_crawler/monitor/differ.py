@@ -63,6 +63,7 @@ class DiffResult:
     baseline_scopes: list[tuple[str, str]] = field(default_factory=list)
     baseline_articles: int = 0  # live articles in the newly watched scopes
     archived: int = 0  # live articles in the whole archive
+    test_alerts: int = 0  # --send-latest: baseline articles alerted anyway, as a test
     watched_scopes: int = 0
     layout_problems: list[str] = field(default_factory=list)
     flood: int = 0  # article alerts folded into one summary (over the flood limit)
@@ -215,3 +216,4 @@ def _send_latest(archive: Archive, now: str, run_id: int | None, options: DiffOp
         sections = [s for s in options.scope.sections if s in article["sections"]]
         message = messages.format_article(article, "new", sections)
         result.alerts.append(archive.enqueue_alert(now, run_id, archive.new_event_id(url), "new", message))
+        result.test_alerts += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass
 
 from npi_crawler.archive import Archive
@@ -36,30 +35,25 @@ class Version:
 
 
 def versions(archive: Archive, url: str) -> list[Version]:
-    """Every stored version of the article at ``url``, oldest first, the current one last."""
+    """Every stored version of the article at ``url``, oldest first, the current one last (the
+    same rows as ``export --revisions``)."""
     row = archive.find_article(url, canonical_url(url))
     if row is None:
         raise ArchiveError(f"no article with the URL {url} in {archive.path}; check it with 'npi-crawler search'")
-    out: list[Version] = []
-    stored = row["first_seen"]
-    for rev in archive.revisions(row["url"]):
-        out.append(
-            Version(
-                len(out) + 1,
-                stored,
-                rev["replaced_at"],
-                rev["run_id"],
-                rev["title"],
-                rev["published"],
-                rev["body"] or "",
-                json.loads(rev["pdfs"] or "[]"),
-                json.loads(rev["authors"] or "[]"),
-            )
+    return [
+        Version(
+            v["version"],
+            v["stored_at"],
+            v["replaced_at"],
+            v["replaced_run_id"],
+            v["title"],
+            v["published"],
+            v["body"] or "",
+            v["pdfs"],
+            v["authors"],
         )
-        stored = rev["replaced_at"]
-    pdfs, authors = archive.article_links(row["url"])
-    current = Version(len(out) + 1, stored, None, None, row["title"], row["published"], row["body"] or "", pdfs, authors)
-    return [*out, current]
+        for v in archive.iter_versions(url=row["url"])
+    ]
 
 
 def diff(old: Version, new: Version, url: str = "") -> list[str]:

@@ -43,7 +43,7 @@ class Hit:
     snippet: str = ""
     match: str = "text"  # "text": in the article itself; "pdf": only in a PDF it links
     pdf_url: str | None = None
-    score: float = 0.0
+    score: float = 0.0  # relevance, higher is better (see ``relevance``)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +52,10 @@ class Hit:
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 _FTS_OPERATORS = {"AND", "OR", "NOT", "NEAR"}
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+# The words of an FTS5 expression, for the snippet: "phrases" and bare words; column filters
+# (``title:``, ``{title body}:``) are not words of the text, so they match neither group.
+_WORD_CHARS = r'[^\s"(){}*^:,+-]'
+_RAW_TERM = re.compile(rf'"([^"]+)"|\{{[^}}]*\}}\s*:|{_WORD_CHARS}+\s*:|({_WORD_CHARS}+)')
 
 
 def parse_query(text: str, *, raw: bool = False) -> Query:
@@ -59,8 +63,8 @@ def parse_query(text: str, *, raw: bool = False) -> Query:
     if raw:
         if not text.strip():
             raise SearchError("the search query is empty; give at least one word")
-        words = [w for w in re.findall(r'"([^"]+)"|([^\s"()*^:+-]+)', text)]
-        terms = [a or b for a, b in words if (a or b) not in _FTS_OPERATORS]
+        words = [a or b for a, b in _RAW_TERM.findall(text)]
+        terms = [w for w in words if w and w not in _FTS_OPERATORS]
         return Query(terms=terms, fts=text, short=[])
     terms = [(m[1] if m[1] is not None else m[2]).strip() for m in _TOKEN.finditer(text)]
     terms = [t for t in terms if t]
@@ -86,15 +90,11 @@ def search(
     weighted 10 to 1 over body), then articles that match only through a linked PDF."""
     query = parse_query(text, raw=raw)
     filters = {"langs": langs, "sections": sections, "since": since, "until": until}
-    try:
+    if not raw:
         text_hits = archive.text_hits(query.fts, query.short, filters, limit)
         pdf_hits = archive.pdf_hits(query.fts, query.short, filters, limit * 2)
-    except sqlite3.OperationalError as exc:
-        if raw and ("fts5" in str(exc) or "syntax" in str(exc) or "no such column" in str(exc)):
-            raise SearchError(
-                f"not a valid FTS5 query ({exc}); leave out --fts to search the words as typed"
-            ) from None
-        raise
+    else:
+        text_hits, pdf_hits = _raw_hits(archive, query, filters, limit)
     seen = {url for url, _ in text_hits}
     ranked: list[tuple[str, str | None, float, str]] = [(url, None, s, "text") for url, s in text_hits]
     for url, pdf_url, score in pdf_hits:
@@ -102,6 +102,33 @@ def search(
             seen.add(url)
             ranked.append((url, pdf_url, score, "pdf"))
     return _hydrate(archive, ranked[:limit], query)
+
+
+def _raw_hits(
+    archive: Archive, query: Query, filters: dict[str, Any], limit: int
+) -> tuple[list[tuple[str, float]], list[tuple[str, str, float]]]:
+    """Run an FTS5 expression against both indexes. A column filter names the columns of one
+    index (``title:``/``body:`` for articles, ``text:`` for PDFs): the other index, which has no
+    such column, is left out. An expression neither index accepts is one ``SearchError``."""
+    errors: list[str] = []
+
+    def run(hits: Any, *args: Any) -> list:
+        try:
+            return hits(query.fts, query.short, filters, *args)
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if not ("fts5" in message or "syntax" in message or "no such column" in message):
+                raise
+            errors.append(message)
+            return []
+
+    text_hits = run(archive.text_hits, limit)
+    pdf_hits = run(archive.pdf_hits, limit * 2)
+    if len(errors) == 2 or any("no such column" not in e for e in errors):
+        raise SearchError(
+            f"not a valid FTS5 query ({errors[0]}); leave out --fts to search the words as typed"
+        ) from None
+    return text_hits, pdf_hits
 
 
 def _hydrate(archive: Archive, ranked: list[tuple[str, str | None, float, str]], query: Query) -> list[Hit]:
@@ -124,10 +151,18 @@ def _hydrate(archive: Archive, ranked: list[tuple[str, str | None, float, str]],
                 snippet=snippet(context, query.terms),
                 match=match,
                 pdf_url=pdf_url,
-                score=round(score, 4),
+                score=relevance(score),
             )
         )
     return hits
+
+
+def relevance(rank: float) -> float:
+    """A hit's score from its SQL rank (lower ranks first: bm25 is negative, the scan negates
+    its counts): higher is better, 4 decimals, never ``-0.0``. bm25 gives a term found in most
+    documents of an index almost nothing (its IDF is floored), so such hits score 0.0. Scores
+    compare hits of one kind (``match``) only: the article and PDF indexes rank separately."""
+    return round(-rank, 4) + 0.0
 
 
 def _find(text: str, terms: list[str]) -> int | None:
