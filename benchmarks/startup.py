@@ -43,11 +43,14 @@ def small_archive(path: str, n: int = 200) -> None:
         archive.finish_run(run_id, status="ok", counts={"list_pages": 1}, stats={})
 
 
-def median_seconds(argv: list[str], runs: int) -> float:
+def median_seconds(argv: list[str], runs: int, pythonpath: str | None = None) -> float:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -55,6 +58,9 @@ def median_seconds(argv: list[str], runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--before", metavar="DIR", help="also time the npi_crawler package found in DIR (e.g. an older checkout)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "npi.db")
@@ -70,10 +76,15 @@ def main() -> None:
         for argv in commands.values():  # warm the OS cache and the bytecode once
             subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = median_seconds(commands["sqlite-utils --help"], args.runs)
-        print(f"{'command':<24} {'median s':>9} {'ratio':>6}   ({args.runs} cold runs each)")
+        head = f"{'command':<24} {'median s':>9} {'ratio':>6}"
+        print(head + (f" {'before s':>9} {'ratio':>6}" if args.before else "") + f"   ({args.runs} cold runs each)")
         for name, argv in commands.items():
             seconds = base if name.startswith("sqlite-utils") else median_seconds(argv, args.runs)
-            print(f"{name:<24} {seconds:>9.3f} {seconds / base:>6.2f}")
+            line = f"{name:<24} {seconds:>9.3f} {seconds / base:>6.2f}"
+            if args.before:
+                old = base if name.startswith("sqlite-utils") else median_seconds(argv, args.runs, args.before)
+                line += f" {old:>9.3f} {old / base:>6.2f}"
+            print(line)
 
 
 if __name__ == "__main__":
