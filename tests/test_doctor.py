@@ -257,3 +257,32 @@ def test_health_tells_an_interrupted_run_from_a_stuck_one(db_path):
         "is the schedule running" in run_health(archive, now=later, max_age=dt.timedelta(days=2)).problems[0]
     )
     archive.close()
+
+
+@pytest.mark.parametrize("how", ["--config", "NPI_APPRISE_CONFIG", "--notify", "settings file"])
+def test_doctor_tests_exactly_the_channels_watch_would_use(crawled, archive_copy, hook, tmp_path, how):
+    """doctor takes its channels from where watch does: --notify, --config, NPI_APPRISE_CONFIG, the
+    settings file's [notify] urls and NPI_NOTIFY_URLS; each gets one test message."""
+    url = f"json://alice:secret@127.0.0.1:{hook.port}/hook/T0KEN{how[:3].strip('-')}"
+    config = tmp_path / "channels.txt"
+    config.write_text(f"admin={url}\n")
+    settings = tmp_path / "s.toml"
+    settings.write_text(f'[notify]\nurls = ["{url}"]\n')
+    args, env, root = [], {"NPI_APPRISE_CONFIG": ""}, []
+    if how == "--config":
+        args = ["--config", str(config)]
+    elif how == "NPI_APPRISE_CONFIG":
+        env["NPI_APPRISE_CONFIG"] = str(config)
+    elif how == "--notify":
+        args = ["--notify", url]
+    else:
+        root = ["--settings", str(settings)]
+    _db, replica = crawled
+    result = CliRunner().invoke(
+        cli, [*root, "doctor", "--db", archive_copy, "--base-url", replica.url, *args], env={"NPI_NOTIFY_URLS": "", **env}
+    )
+    assert result.exit_code == 0, result.output
+    assert lines_of(result)["notify"] == ["ok"]
+    assert len(hook.received) == 1 and hook.received[0]["path"].startswith("/hook/T0KEN")
+    for secret in ("alice", "secret", "T0KEN", str(hook.port)):
+        assert secret not in result.output
