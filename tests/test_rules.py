@@ -5,8 +5,10 @@ replica's model (tests/site/rules_oracle.py)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
+import apprise
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -333,3 +335,47 @@ def test_the_engine_agrees_with_the_independent_count_on_a_generated_site(tmp_pa
     for name, paths in expected.items():
         assert 0 < len(paths) < total, name
     assert any(m.where == "pdf" for ms in result.values() for m in ms if m.rule == "pdf-only")
+
+
+# -- docs/alerts.md#rules: its examples and its table of what a term matches ------------------------
+
+
+def rules_doc() -> str:
+    text = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
+    return text[text.index("## Rules") :]
+
+
+def test_the_docs_rules_file_loads_and_its_channels_carry_the_rules_tags(tmp_path):
+    (block,) = re.findall(r"```toml\n(.*?)```", rules_doc(), re.S)
+    rules = load_rules(write(tmp_path, block))
+    assert [r.name for r in rules] == ["chips", "taiwan", "econsec-en", "alliance-ja"]
+    assert rules[1].tags == ("taiwan",) and rules[3].tags == ("alliance", "ja-team")
+    text = re.search(r"`tags=URL`:\n\n```\n(.*?)```", rules_doc(), re.S)[1]
+    (tmp_path / "alerts.txt").write_text(text, encoding="utf-8")
+    config = apprise.AppriseConfig()
+    assert config.add(str(tmp_path / "alerts.txt"))
+    channels = apprise.Apprise()
+    channels.add(config)
+    tags = [{str(t) for t in server.tags} for server in channels.find()]
+    assert tags == [{"chips"}, {"taiwan", "econsec-en"}, {"alliance"}, {"all"}]
+    routed = {tag for rule in rules for tag in rule.tags}
+    assert routed - {t for ts in tags for t in ts} == {"ja-team"}  # the one tag left for the reader
+
+
+def test_the_docs_error_line_is_the_real_one():
+    with pytest.raises(RulesError) as err:
+        rules_from_table({"rule": [{"name": "chips", "any": ["x"], "tag": ["chips"]}]}, "rules.toml")
+    assert f"\n{err.value}\n" in rules_doc()
+
+
+def test_the_docs_table_of_what_a_term_matches_is_true():
+    table = rules_doc().split("### What a term matches", 1)[1].split("###", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| (.*?) \| (.*?) \|$", table, re.M)
+    assert len(rows) >= 10
+    for term, yes, no in rows:
+        for example in re.findall(r'"([^"]+)"', yes):
+            assert matched(term, example), (term, example)
+            assert oracle_contains(oracle_fold(example), term), (term, example)
+        for example in re.findall(r'"([^"]+)"', no):
+            assert not matched(term, example), (term, example)
+            assert not oracle_contains(oracle_fold(example), term), (term, example)
