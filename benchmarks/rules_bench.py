@@ -143,6 +143,16 @@ def main() -> None:
         f"word index) {first - loaded:.2f} s; every other term, the rules and the snippets "
         f"{done - first:.2f} s"
     )
+    started = time.perf_counter()
+    with MatchIndex(docs) as index:
+        counts = [index.matching_docs(rule) for rule in rules]
+        for rule, found in zip(rules, counts, strict=True):
+            for n in found[-5:]:
+                index.first_match(rule, n)
+    print(
+        f"rules check (counts, and a snippet for 5 matches per rule): {time.perf_counter() - started:.2f} s; "
+        f"matches per rule {min(map(len, counts))} to {max(map(len, counts))}"
+    )
     small = []
     for k in range(20):
         batch = docs[k * 10 : k * 10 + 10]

@@ -7,8 +7,8 @@ The semantics (docs/alerts.md#rules says the same for users):
   of white space made one space, and a space next to a Japanese/Chinese character removed (PDF
   extraction breaks Japanese lines in mid-word: 半導 体 is 半導体).
 - A term with a Japanese/Chinese character (CJK) is a substring, case-insensitive: 半導体 matches
-  inside 次世代半導体産業, AI半導体 matches "ai 半導体". The archive's search finds the same
-  through its trigram index (terms of 3+ characters) and LIKE (shorter ones).
+  inside 次世代半導体産業, AI半導体 matches "ai 半導体". Search finds the same substrings
+  through its trigram index (terms of 3+ characters) and LIKE (shorter ones), over raw text today.
 - Any other term is English words: it is tokenized and stemmed by FTS5's
   ``porter unicode61 remove_diacritics 2`` tokenizer and matches the same sequence of stems, so
   ``semiconductor`` matches "semiconductor", "Semiconductors" and "semiconductor's", not
@@ -17,8 +17,8 @@ The semantics (docs/alerts.md#rules says the same for users):
   (``AI`` does not match "Taiwan"), and Japanese characters around English words are word
   boundaries (``AI`` matches "生成AIの").
 
-Issue 12 gives the archive the same tokenizer over the same ``word_view(fold(text))``, so a rule
-and a search for the same words agree by construction.
+Issue 12 gives the archive the same tokenizer; indexing ``word_view(fold(text))`` (and ``fold(text)``
+for the trigram index) makes a rule and a search for the same words agree by construction.
 
 How: one batch of documents (a run's new articles, or the whole archive for ``rules check``) is
 folded once; English terms go through an in-memory FTS5 index of the batch (built on the first
