@@ -4,11 +4,11 @@ local endpoint that refuses (400) a message over N characters."""
 
 from __future__ import annotations
 
-import apprise
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from npi_crawler.monitor.channels import load_channels
 from npi_crawler.monitor.messages_fit import (
     Limits,
     chosen_overflow,
@@ -141,16 +141,22 @@ def test_pack_splits_a_digest_into_messages_that_each_fit():
     assert pack(["x" * 3000, "y"], DISCORD, lambda n: "t") == [[0], [1]]  # too long alone: its own
 
 
+def plugin(url: str):
+    """The Apprise plugin instance behind a channel URL (as ``watch`` loads it)."""
+    (channel,) = load_channels([url])
+    return channel.server
+
+
 def test_limits_are_read_from_apprise_plugins():
     def limits(url: str) -> Limits:
-        return Limits.of(apprise.Apprise.instantiate(url))
+        return Limits.of(plugin(url))
 
     assert limits("discord://1234567890/abcdefghijklmnopqrstuvwxyz") == Limits(2000, 250, True, 0)
     assert limits("tgram://123456789:abcdefg_hijklmnop/12345") == Limits(4096, 0, False, 0)
     assert limits("clicksend://user:pass@15551234567") == Limits(160, 0, False, 0)
     assert limits("json://127.0.0.1/hook") == Limits(32768, 250, False, 0)
-    assert chosen_overflow(apprise.Apprise.instantiate("json://127.0.0.1/hook")) is None
-    assert chosen_overflow(apprise.Apprise.instantiate("json://127.0.0.1/hook?overflow=split")) == "split"
+    assert chosen_overflow(plugin("json://127.0.0.1/hook")) is None
+    assert chosen_overflow(plugin("json://127.0.0.1/hook?overflow=split")) == "split"
 
 
 # -- real Apprise to a local endpoint with a limit --------------------------------------------------
@@ -161,7 +167,7 @@ N = 600
 def limited_channel(sink: JsonSink, query: str = "") -> object:
     """A json:// channel to ``sink`` that declares the endpoint's limit the way Discord's plugin
     declares Discord's: title and body share N characters."""
-    server = apprise.Apprise.instantiate(sink.url() + query)
+    server = plugin(sink.url() + query)
     server.body_maxlen = N
     server.overflow_amalgamate_title = True
     return server

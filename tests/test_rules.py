@@ -8,12 +8,12 @@ import dataclasses
 import re
 from pathlib import Path
 
-import apprise
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from npi_crawler.archive.matching import Document, MatchIndex, fold, match_rules, snippet, word_view
+from npi_crawler.monitor.channels import load_channels
 from npi_crawler.monitor.rules import Rule, RulesError, load_rules, rules_from_table
 from tests.site import generate_site, new_article
 from tests.site.model import BROKEN_PDF, Site
@@ -352,11 +352,7 @@ def test_the_docs_rules_file_loads_and_its_channels_carry_the_rules_tags(tmp_pat
     assert rules[1].tags == ("taiwan",) and rules[3].tags == ("alliance", "ja-team")
     text = re.search(r"`tags=URL`:\n\n```\n(.*?)```", rules_doc(), re.S)[1]
     (tmp_path / "alerts.txt").write_text(text, encoding="utf-8")
-    config = apprise.AppriseConfig()
-    assert config.add(str(tmp_path / "alerts.txt"))
-    channels = apprise.Apprise()
-    channels.add(config)
-    tags = [{str(t) for t in server.tags} for server in channels.find()]
+    tags = [set(channel.tags) for channel in load_channels(config=str(tmp_path / "alerts.txt"))]
     assert tags == [{"chips"}, {"taiwan", "econsec-en"}, {"alliance"}, {"all"}]
     routed = {tag for rule in rules for tag in rule.tags}
     assert routed - {t for ts in tags for t in ts} == {"ja-team"}  # the one tag left for the reader

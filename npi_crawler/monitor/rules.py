@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from npi_crawler.parsing import LANGS, SECTIONS
+from npi_crawler.constants import LANGS, SECTIONS
+from npi_crawler.errors import SettingsError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,8 +41,9 @@ TAG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 DOCS = "docs/alerts.md#rules"
 
 
-class RulesError(ValueError):
-    """A rule cannot be used; the message is one line naming the file, the rule and the key."""
+class RulesError(SettingsError):
+    """A rule cannot be used; the message is one line naming the file, the rule and the key
+    (exit 2, like any bad setting)."""
 
 
 @dataclass(frozen=True)
