@@ -72,6 +72,7 @@ class Document:
     title: str
     body: str
     pdfs: tuple[tuple[str, str], ...] = ()
+    published: str | None = None  # not matched; orders a rule's matches, newest first
 
 
 @dataclass(frozen=True)
