@@ -199,6 +199,15 @@ class MatchIndex:
             reach -= self.hits(term).keys()
         return sorted(reach)
 
+    def newest_first(self, positions: Iterable[int]) -> list[int]:
+        """Document positions by publication date, newest first (undated last), then URL."""
+        docs = self.documents
+        return sorted(
+            positions,
+            key=lambda n: (docs[n].published is not None, docs[n].published or "", docs[n].url),
+            reverse=True,
+        )
+
     def match(self, rules: Sequence[RuleLike]) -> dict[str, list[Match]]:
         """For each article (by URL) that matches any rule: one ``Match`` per rule, in rule order."""
         result: dict[str, list[Match]] = {}

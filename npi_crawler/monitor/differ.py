@@ -313,8 +313,7 @@ def _latest_picks(archive: Archive, options: DiffOptions, result: DiffResult) ->
         with MatchIndex(archive.rule_documents()) as index:
             docs = index.documents
             for rule in new_rules:
-                found = [n for n in index.matching_docs(rule) if docs[n].url not in queued]
-                found.sort(key=lambda n: (docs[n].published or "", docs[n].url), reverse=True)
+                found = [n for n in index.newest_first(index.matching_docs(rule)) if docs[n].url not in queued]
                 for n in found[:k]:
                     pick = picks.setdefault(docs[n].url, {"sections": [], "matches": []})
                     pick["matches"].append(index.first_match(rule, n))
