@@ -257,7 +257,8 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
     for row in stuck_rows:
         click.echo(f"  stuck #{row['id']}: {row['title']} ({row['attempts']} attempts; {row['last_error']})")
     if held:
-        click.echo(f"  {held} alert(s) held since the layout alarm; sent once a run finds the site healthy again")
+        plural = "s" if held != 1 else ""
+        click.echo(f"  {held} alert{plural} held since the layout alarm; sent once a run finds the site healthy again")
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
     if last and last["diff_outcome"] == "layout_break":
