@@ -123,6 +123,8 @@ def test_alerts_of_an_alarmed_run_are_held_then_released_once_with_the_clean_tit
     run(archive, [], stats=BROKEN)
     assert diff(archive).alerts == [] and archive.held_count() == 1  # the alarm lasts: still held
     assert diff(archive).alerts == [] and archive.held_count() == 1  # nothing crawled: still held
+    run(archive, [(garbage, ["policy"])])  # too few pages to trip the alarm, the page still broken
+    assert diff(archive).alerts == [] and archive.held_count() == 1  # still held: no clean version yet
     run(archive, [(proposal, ["policy"])])  # the healthy run re-fetched it: a revision of the garbage
     healed = diff(archive, DiffOptions(alert_changes=True))
     assert healed.released == 1 and healed.changed == 1
@@ -277,3 +279,14 @@ def test_an_upgraded_archive_does_not_announce_old_joins(db_path, monkeypatch):
         run(upgraded, [])
         result = diff(upgraded)
         assert result.alerts == [] and result.joined == 0
+
+
+def test_a_held_article_whose_page_always_parses_through_a_fallback_is_released_once_the_layout_is_proven(archive):
+    run(archive, [(article(), ["policy"])])
+    diff(archive)
+    odd = {**article(), "notes": ["fallback/title_og"]}
+    run(archive, [(odd, ["policy"])], stats=BROKEN)
+    assert diff(archive).held == 1
+    run(archive, [(article(), ["economy"]) for _ in range(3)])  # three clean pages: the layout is right
+    healed = diff(archive)
+    assert healed.released == 1 and [a["article_url"] for a in healed.alerts] == [odd["url"]]

@@ -87,18 +87,22 @@ class WatchStore(ArchiveBase):
             "UPDATE events SET held_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
         )
 
-    def held_events(self) -> list[tuple[int, str, str, str | None]]:
-        """(event id, kind, article URL, section) of events held and not yet released."""
+    def held_events(self, *, degraded_notes: Iterable[str] = ()) -> list[tuple[int, str, str, str | None]]:
+        """(event id, kind, article URL, section) of events held and not yet released; with
+        ``degraded_notes``, only those whose article is now stored without any of these notes."""
         return list(
             self.conn.execute(
-                "SELECT id, kind, article_url, section FROM events "
-                "WHERE held_at IS NOT NULL AND released_at IS NULL ORDER BY id"
+                "SELECT e.id, e.kind, e.article_url, e.section FROM events e JOIN articles a ON a.url = e.article_url "
+                "WHERE e.held_at IS NOT NULL AND e.released_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                "json_each(coalesce(a.parse_notes, '[]')) WHERE value IN (SELECT value FROM json_each(:notes))) "
+                "ORDER BY e.id",
+                {"notes": json.dumps(sorted(degraded_notes))},
             )
         )
 
-    def release_held(self, now: str) -> None:
-        self.conn.execute(
-            "UPDATE events SET released_at = :now WHERE held_at IS NOT NULL AND released_at IS NULL", {"now": now}
+    def release_held(self, event_ids: list[int], now: str) -> None:
+        self.conn.executemany(
+            "UPDATE events SET released_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
         )
 
     def held_count(self) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 
 from npi_crawler.archive import Archive, utcnow
 from npi_crawler.archive.matching import Match, MatchIndex, match_rules
-from npi_crawler.constants import LANGS
+from npi_crawler.constants import DEGRADED_NOTES, LANGS
 from npi_crawler.monitor import messages
 from npi_crawler.monitor.rules import Rule
 
@@ -155,11 +155,10 @@ def _diff(archive: Archive, options: DiffOptions, now: str, result: DiffResult) 
             message = messages.format_attention(result.layout_problems, options.admin_tag)
             result.alerts.append(archive.enqueue_alert(now, latest_run, None, "attention", message))
     else:
-        released = _held(archive) if result.runs else []  # only a healthy run ends an episode
+        released = _released(archive, runs, options.layout_min_pages)
         result.released = len(released)
         _enqueue_articles(archive, events + released, watched, rules, options, now, latest_run, result)
-        if released:
-            archive.release_held(now)
+        archive.release_held([event_id for event_id, _kind, _article in released], now)
         if options.send_latest and (result.baseline_scopes or result.baseline_rules):
             _send_latest(archive, now, latest_run, options, result)
     if result.runs:
@@ -189,10 +188,15 @@ def _record_events(archive: Archive, now: str, latest_run: int | None, *, busy: 
     return events
 
 
-def _held(archive: Archive) -> list[Event]:
-    """The events an alarmed diff held, their articles read again now (clean titles)."""
+def _released(archive: Archive, runs: list[dict[str, Any]], min_pages: int) -> list[Event]:
+    """The held events a healthy diff releases, their articles read again now (clean titles):
+    those whose article is now stored without parser fallbacks (the crawl fetched it again);
+    all of them once a run fetched enough article pages to show the layout is right again (a
+    page that always parses through a fallback is not held for ever). Nothing without a run."""
+    proven = any(int(json.loads(r.get("stats") or "{}").get("npi/article/pages", 0)) >= min_pages for r in runs)
+    held = archive.held_events(degraded_notes=() if proven else DEGRADED_NOTES) if runs else []
     events: list[Event] = []
-    for event_id, kind, url, section in archive.held_events():
+    for event_id, kind, url, section in held:
         article = archive.alert_article(url)
         events.append((event_id, kind, {**article, "section": section} if section else article))
     return events

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
+from npi_crawler.constants import DEFAULT_BASE_URL, DEGRADED_NOTES, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
@@ -33,7 +33,6 @@ from npi_crawler.parsing import (
     parse_list_page,
     url_parts,
 )
-from npi_crawler.pipelines import DEGRADED_NOTES
 from npi_crawler.spiders.common import header, truthy
 from npi_crawler.spiders.pdfs import PdfFetcher
 
