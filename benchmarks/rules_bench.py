@@ -10,6 +10,11 @@ a rule matches a few percent of the bodies and more of the PDFs, as real topics 
 phrases, Japanese terms of 3+ characters (trigram) and of 2 (LIKE), all/none/sections/langs.
 The figure is the whole of ``match_rules``: folding the text, building the in-memory FTS5 indexes,
 running every term, combining them per rule and writing a snippet for every match.
+
+Then the same articles in a real archive file (their PDF texts in ``pdf_texts``): ``rules check``
+as the command runs it (reading every live article and its PDFs from SQLite, counts and the 3
+newest matches per rule), and the differ of a ``watch`` run that finds 10 new articles, with the 20
+rules known (reading the new articles and their PDFs, matching, queuing one alert per article).
 Run it alone: the figures are wall-clock times.
 """
 
@@ -20,14 +25,18 @@ import random
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from npi_crawler.archive import Archive  # noqa: E402
 from npi_crawler.archive.matching import Document, MatchIndex, match_rules  # noqa: E402
+from npi_crawler.monitor.differ import DiffOptions, diff  # noqa: E402
 from npi_crawler.monitor.rules import rules_from_table  # noqa: E402
+from npi_crawler.research.rules import check_rules  # noqa: E402
 from tests.site.model import EN_WORDS, JA_WORDS, SECTIONS  # noqa: E402
 
 RULES = {
@@ -96,8 +105,60 @@ def documents(n: int, topical: float, seed: int = 1) -> list[Document]:
             text = " ".join(sentence(rng, rng.choice(("ja", "en")), words, topical) for _ in range(200))
             pdfs = ((f"https://npi.or.jp/research/data/{i:040d}.pdf", text),)
         sections = tuple({rng.choice(SECTIONS) for _ in range(rng.choice((1, 1, 1, 2)))})
-        docs.append(Document(url, lang, sections, title, body, pdfs))
+        published = f"{2016 + i % 10}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        docs.append(Document(url, lang, sections, title, body, pdfs, published))
     return docs
+
+
+def store(archive: Archive, docs: list[Document]) -> None:
+    """One crawl run that archived ``docs`` with their sections and PDF texts."""
+    run_id = archive.start_run(mode="incremental", base_url="https://npi.or.jp/", langs=["ja", "en"], sections=[])
+    for doc in docs:
+        item = {
+            "url": doc.url,
+            "lang": doc.lang,
+            "title": doc.title,
+            "published": doc.published,
+            "body": doc.body,
+            "authors": [],
+            "pdfs": [url for url, _text in doc.pdfs],
+        }
+        archive.store_article(item, run_id=run_id)
+        for section in doc.sections:
+            archive.add_listing(doc.url, section, run_id=run_id)
+        for url, text in doc.pdfs:
+            archive.store_pdf(url, status="ok", run_id=run_id, text=text, size=len(text))
+    archive.finish_run(run_id, status="ok", counts={}, stats={"npi/list/pages": 12, "npi/article/pages": len(docs)})
+
+
+def archive_figures(docs: list[Document], rules: tuple, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "npi.db")
+        started = time.perf_counter()
+        with Archive.open(path) as archive:
+            store(archive, docs[10:])
+            diff(archive, DiffOptions(rules=rules))  # the baseline: every scope and rule known
+        size = Path(path).stat().st_size / 1e6
+        print(f"archive of {len(docs) - 10} articles written in {time.perf_counter() - started:.1f} s ({size:.0f} MB)")
+        timings = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            with Archive.open(path, readonly=True) as archive:
+                reports = check_rules(archive, rules, latest=3)
+            timings.append(time.perf_counter() - started)
+        print(
+            f"rules check on that archive (read every article and PDF from SQLite, count, 3 newest per rule): "
+            f"median {statistics.median(timings):.2f} s of {runs}; {sum(r.count for r in reports)} matches"
+        )
+        with Archive.open(path) as archive:
+            store(archive, docs[:10])
+            started = time.perf_counter()
+            result = diff(archive, DiffOptions(rules=rules, flood_limit=0))
+            took = time.perf_counter() - started
+        print(
+            f"the differ of a watch run with 10 new articles and the 20 rules: {took * 1000:.0f} ms "
+            f"({len(result.alerts)} alerts queued, one per article)"
+        )
 
 
 def main() -> None:
@@ -111,6 +172,7 @@ def main() -> None:
         help="share of sentences that name a topic (default 0.05; 1.0: nearly every rule matches "
         "nearly every article, a stress figure)",
     )
+    parser.add_argument("--no-archive", action="store_true", help="skip the figures over a real archive file")
     args = parser.parse_args()
     rules = rules_from_table(RULES, "benchmark")
     docs = documents(args.articles, args.topical)
@@ -160,6 +222,8 @@ def main() -> None:
         match_rules(batch, rules)
         small.append((time.perf_counter() - started) * 1000)
     print(f"a watch run's batch of 10 new articles: median {statistics.median(small):.1f} ms of 20")
+    if not args.no_archive:
+        archive_figures(docs, rules, args.runs)
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
 
 
