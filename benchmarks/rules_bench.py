@@ -38,6 +38,7 @@ from npi_crawler.monitor.differ import DiffOptions, diff  # noqa: E402
 from npi_crawler.monitor.rules import rules_from_table  # noqa: E402
 from npi_crawler.research.rules import check_rules  # noqa: E402
 from tests.site.model import EN_WORDS, JA_WORDS, SECTIONS  # noqa: E402
+from tests.site.model import _title as replica_title  # noqa: E402
 
 RULES = {
     "rule": [
@@ -93,12 +94,7 @@ def documents(n: int, topical: float, seed: int = 1) -> list[Document]:
     for i in range(n):
         lang = "ja" if i % 2 else "en"
         url = f"https://npi.or.jp/{'en/' if lang == 'en' else ''}research/2025/01/{i:08d}.html"
-        if lang == "ja":
-            a, b = rng.sample(JA_WORDS, 2)
-            title = f"「{a}と{b}」第{i}回 研究会報告"
-        else:
-            a, b = rng.sample(EN_WORDS, 2)
-            title = f"{a.capitalize()} and {b}: Study Group Report No. {i}"
+        title = " ".join(replica_title(rng, lang, i).split())  # the replica's titles
         body = "\n\n".join(sentence(rng, lang, words, topical) for _ in range(20))
         pdfs: tuple[tuple[str, str], ...] = ()
         if i % 3 == 0:

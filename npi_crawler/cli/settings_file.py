@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +27,7 @@ import click
 
 from npi_crawler.errors import SettingsError
 from npi_crawler.monitor.rules import Rule, rules_from_table
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from npi_crawler.tomlfile import read_toml
 
 SETTINGS_ENV = "NPI_CRAWLER_SETTINGS"
 DEFAULT_SETTINGS_FILE = "npi-crawler.toml"
@@ -186,21 +181,7 @@ def load_settings(path: str | None, commands: Mapping[str, click.Command]) -> Fi
     """Read and validate the settings file at ``path`` (None: no file, every default)."""
     if path is None:
         return FileSettings()
-    try:
-        if os.path.getsize(path) > MAX_SETTINGS_BYTES:
-            raise SettingsError(f"{path} is larger than {MAX_SETTINGS_BYTES // 1000} KB; is it the right file?")
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise SettingsError(f"settings file {path} does not exist") from None
-    except IsADirectoryError:
-        raise SettingsError(f"settings file {path} is a directory") from None
-    except PermissionError:
-        raise SettingsError(f"settings file {path} cannot be read (permission denied)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise SettingsError(f"{path} is not UTF-8 text") from None
+    data = read_toml(path, what="settings file", error=SettingsError, max_bytes=MAX_SETTINGS_BYTES)
     return validate(data, path, commands)
 
 

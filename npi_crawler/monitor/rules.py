@@ -19,7 +19,6 @@ file, the rule and the key, and saying what to do. Matching itself (what a term 
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,11 +26,7 @@ from typing import Any
 
 from npi_crawler.constants import LANGS, SECTIONS
 from npi_crawler.errors import SettingsError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from npi_crawler.tomlfile import read_toml
 
 KEYS = ("name", "any", "all", "none", "tags", "sections", "langs")
 TERM_KEYS = ("any", "all", "none")
@@ -77,19 +72,7 @@ def normalize_term(term: str) -> str:
 
 def load_rules(path: str) -> tuple[Rule, ...]:
     """Read and validate a rules file: TOML holding only ``[[rule]]`` tables, at least one."""
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise RulesError(f"rules file {path} does not exist") from None
-    except IsADirectoryError:
-        raise RulesError(f"rules file {path} is a directory; give the path of a .toml file") from None
-    except PermissionError:
-        raise RulesError(f"rules file {path} cannot be read (permission denied)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{path} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise RulesError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    data = read_toml(path, what="rules file", error=RulesError)
     for key in data:
         if key != "rule":
             raise RulesError(
