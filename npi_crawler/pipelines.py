@@ -17,23 +17,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import LANGS
+from npi_crawler.constants import DEGRADED_NOTES, LANGS
 from npi_crawler.extensions import current_run_id
 from npi_crawler.items import OK, ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem, PdfItem
 from npi_crawler.parsing import normalize_space
-
-# Parse notes that mean "the documented selectors found nothing" for a field that matters.
-DEGRADED_NOTES = {
-    "fallback/no_main",
-    "fallback/title_og",
-    "fallback/title_tag",
-    "miss/title",
-    "fallback/body_main",
-    "miss/body",
-    "fallback/date_any",
-    "miss/date",
-    "truncated/parser_limit",  # lxml gave up deep in the page: the rest of it is missing
-}
 
 
 class ValidateArticlePipeline:

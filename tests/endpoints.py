@@ -27,10 +27,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        payload = json.loads(body or b"{}")
         with sink.lock:
             status = sink.status
+            if sink.max_chars is not None and status < 300:
+                size = len(payload.get("title") or "") + len(payload.get("message") or "")
+                status = 400 if size > sink.max_chars else status
             if status < 300:
-                sink.posts.append({"path": self.path, **json.loads(body or b"{}")})
+                sink.posts.append({"path": self.path, **payload})
             else:
                 sink.refused += 1
         self.send_response(status)
@@ -53,6 +57,7 @@ class JsonSink:
         self.posts: list[dict] = []
         self.refused = 0
         self.status = 200
+        self.max_chars: int | None = None  # refuse (400) a title + message longer than this, like Discord
         self.hang = False
         self.hit = threading.Event()
         self.release = threading.Event()

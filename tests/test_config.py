@@ -63,6 +63,7 @@ def test_the_documented_example_loads(tmp_path):
     assert "langs" not in settings.defaults["search"]
     assert settings.scrapy == {"AUTOTHROTTLE_MAX_DELAY": 60, "RETRY_TIMES": 5}
     assert settings.notify_urls == ["json://127.0.0.1:8080/npi"]
+    assert [(r.name, r.any, r.tags) for r in settings.rules] == [("chips", ("semiconductor", "半導体"), ("chips",))]
 
 
 def test_the_key_table_names_every_option_of_every_scheduled_command():
@@ -109,6 +110,9 @@ def test_every_documented_key_reaches_every_command_it_is_documented_for(tmp_pat
         ('[export]\nsince = "2021-13-01"', "[export] 'since': '2021-13-01' is not a date"),
         ("[scrapy]\nretry_times = 3", "[scrapy] 'retry_times' is not a Scrapy setting name"),
         ("[notify]\nurl = 'json://x'", "[notify] unknown key 'url'"),
+        ('[[rule]]\nname = "a"\n', "rule 'a': no terms"),
+        ('[rule]\nname = "a"\nany = ["x"]', "'rule' must be written [[rule]]"),
+        ("rules = [1]", "'rules': [1] must be a single value"),
         ('db = "x.db', "is not valid TOML"),
     ],
 )

@@ -196,3 +196,29 @@ def test_bad_channel_is_one_line_before_any_crawl(replica, db_path):
     assert "not a valid Apprise URL" in result.stderr
     assert "s3cr3tpw" not in result.stderr + result.stdout and "t0k3n" not in result.stderr
     assert replica.log == []
+
+
+def test_alerts_held_by_the_layout_alarm_are_sent_once_with_clean_titles(replica, site, db_path, sink):
+    watch(replica, db_path, sink)
+    site.layout = "redesign-articles"  # article pages change layout; the lists do not
+    proposals = publish(site, k=3)
+    broken = watch(replica, db_path, sink, code=3)
+    assert "held       3 alert(s) until a healthy run" in broken.stdout
+    assert [p["title"] for p in sink.posts] == ["npi-crawler needs attention"]  # no article alert
+    stored = query(db_path, "SELECT title FROM articles WHERE url LIKE '%/2026/11/%' ORDER BY url")
+    assert {t for (t,) in stored} <= {"Nakasone Peace Institute", "中曽根康弘世界平和研究所"}
+    status = run_cli("status", "--db", db_path)
+    assert status.returncode == 3 and "3 alerts held since the layout alarm" in status.stdout
+    watch(replica, db_path, sink, code=3)  # still broken: still held, nothing sent
+    assert len(sink.posts) == 1
+    site.layout = "normal"
+    healed = watch(replica, db_path, sink)
+    assert "released   3 event(s) held since the layout alarm" in healed.stdout
+    expected = sorted(f"[NPI policy/{a.lang}] {' '.join(a.title.split())}" for a in proposals)
+    assert sorted(p["title"] for p in sink.posts[1:]) == expected  # each once, with its clean title
+    watch(replica, db_path, sink)
+    assert len(sink.posts) == 4
+    status = run_cli("status", "--db", db_path)
+    assert status.returncode == 0 and "held since" not in status.stdout
+    refetched = [p for m, p, s, h in replica.log if p in {a.path for a in proposals} and "If-None-Match" not in h]
+    assert len(refetched) >= 3 * 3  # first fetch, the broken run's re-fetch, the healthy one's

@@ -79,7 +79,8 @@ class EventStore(ArchiveBase):
     def record_event(self, now: str, kind: str, run_id: int | None, article: dict[str, Any], **extra: Any) -> int:
         cur = self.conn.execute(
             "INSERT INTO events (at, run_id, kind, article_url, lang, title, sections, revision_id, removed_at, "
-            "alerted) VALUES (:at, :run_id, :kind, :url, :lang, :title, :sections, :revision_id, :removed_at, 0)",
+            "section, alerted) VALUES (:at, :run_id, :kind, :url, :lang, :title, :sections, :revision_id, "
+            ":removed_at, :section, 0)",
             {
                 "at": now,
                 "run_id": run_id,
@@ -90,6 +91,7 @@ class EventStore(ArchiveBase):
                 "sections": json.dumps(article["sections"]),
                 "revision_id": extra.get("revision_id"),
                 "removed_at": extra.get("removed_at"),
+                "section": extra.get("section"),
             },
         )
         return int(cur.lastrowid)

@@ -149,11 +149,38 @@ def _m003_research(db: sqlite_utils.Database) -> None:
     db["pdf_texts"].enable_fts(["text"], create_triggers=True, tokenize="trigram")
 
 
+def _m004_rules_and_holds(db: sqlite_utils.Database) -> None:
+    """Watcher rules and held alerts (issues 11 and 10): the rules watched so far and their
+    baselines, events that join a section (``section``) or are held by the layout alarm
+    (``held_at``, ``released_at``), and the rules an alert names."""
+    db["watch_rules"].create({"name": str, "since": str, "baseline_event_id": int}, pk="name")
+    for column in ("section", "held_at", "released_at"):
+        db.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
+    # One `joined` event per (article, section): the section is part of what makes a fact once.
+    db.execute("DROP INDEX events_once")
+    db.execute(
+        "CREATE UNIQUE INDEX events_once ON events "
+        "(kind, article_url, coalesce(revision_id, 0), coalesce(removed_at, ''), coalesce(section, ''))"
+    )
+    db.execute("ALTER TABLE alerts ADD COLUMN rules TEXT")
+    db["alerts"].create_index(["article_url"])
+    # Sections an article joined after its first diff, before this version watched for joins:
+    # recorded as already alerted, so an upgrade announces none of that past.
+    db.execute(
+        "INSERT INTO events (at, run_id, kind, article_url, lang, title, sections, section, alerted) "
+        "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), s.first_run_id, 'joined', e.article_url, e.lang, "
+        "e.title, e.sections, s.section, 1 FROM events e "
+        "JOIN article_sections s ON s.article_url = e.article_url "
+        "WHERE e.kind = 'new' AND s.section NOT IN (SELECT value FROM json_each(e.sections))"
+    )
+
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_change_monitor", _m002_change_monitor),
     ("003_research", _m003_research),
+    ("004_rules_and_holds", _m004_rules_and_holds),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

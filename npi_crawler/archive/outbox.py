@@ -22,8 +22,8 @@ class Outbox(ArchiveBase):
     ) -> dict[str, Any]:
         """A new pending alert (inside the differ's transaction); its event counts as alerted."""
         cur = self.conn.execute(
-            "INSERT INTO alerts (created, run_id, kind, event_id, article_url, title, body, tags, status, "
-            "attempts) VALUES (:now, :run_id, :kind, :event_id, :url, :title, :body, :tags, 'pending', 0)",
+            "INSERT INTO alerts (created, run_id, kind, event_id, article_url, title, body, tags, rules, status, "
+            "attempts) VALUES (:now, :run_id, :kind, :event_id, :url, :title, :body, :tags, :rules, 'pending', 0)",
             {
                 "now": now,
                 "run_id": run_id,
@@ -33,6 +33,7 @@ class Outbox(ArchiveBase):
                 "title": message["title"],
                 "body": message["body"],
                 "tags": ",".join(message["tags"]),
+                "rules": ",".join(message.get("rules") or ()) or None,
             },
         )
         if event_id is not None:
@@ -45,6 +46,20 @@ class Outbox(ArchiveBase):
     def sent_deliveries(self) -> set[tuple[int, str]]:
         """(alert id, channel id) of every delivery a channel has accepted."""
         return {(r[0], r[1]) for r in self.conn.execute("SELECT alert_id, channel FROM deliveries WHERE status = 'sent'")}
+
+    def announced_elsewhere(self) -> set[tuple[int, str]]:
+        """(pending alert id, channel id) where that channel was already sent another alert that
+        announces the same article (``new`` or ``joined``): one article reaches a channel once,
+        whichever rule, section or run announced it first."""
+        return {
+            (r[0], r[1])
+            for r in self.conn.execute(
+                "SELECT p.id, d.channel FROM alerts p "
+                "JOIN alerts o ON o.article_url = p.article_url AND o.id != p.id AND o.kind IN ('new', 'joined') "
+                "JOIN deliveries d ON d.alert_id = o.id AND d.status = 'sent' "
+                "WHERE p.status = 'pending' AND p.kind IN ('new', 'joined')"
+            )
+        }
 
     def claim_deliveries(
         self, alert_ids: list[int], channel: str, label: str, claimant: str, *, lapse_seconds: int, alive: Any

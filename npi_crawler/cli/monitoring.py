@@ -25,6 +25,7 @@ from npi_crawler.cli.options import (
     politeness_options,
     set_option,
 )
+from npi_crawler.cli.rules import configured_rules
 from npi_crawler.cli.runtime import (
     RunOutput,
     configured_notify_urls,
@@ -47,7 +48,7 @@ def load_channels(opts: dict[str, Any]) -> list:
     return load(urls, opts["config"])
 
 
-def _monitor(archive: Archive, opts: dict[str, Any], channels: list) -> tuple[Any, Any]:
+def _monitor(archive: Archive, opts: dict[str, Any], channels: list, rules: tuple) -> tuple[Any, Any]:
     from npi_crawler.monitor.delivery import DeliveryOptions, deliver
     from npi_crawler.monitor.differ import DiffOptions, Scope, diff
 
@@ -66,6 +67,7 @@ def _monitor(archive: Archive, opts: dict[str, Any], channels: list) -> tuple[An
             layout_min_pages=defaults.NPI_LAYOUT_MIN_PAGES,
             flood_limit=opts["flood_limit"],
             dry_run=opts["dry_run"],
+            rules=rules,
         ),
     )
     options = DeliveryOptions(
@@ -78,9 +80,16 @@ def _monitor(archive: Archive, opts: dict[str, Any], channels: list) -> tuple[An
 def _diff_lines(result: Any) -> list[str]:
     counts = f"{result.new} new, {result.changed} changed, {result.removed} removed"
     runs = f"runs {', '.join(map(str, result.runs))}: " if result.runs else "no run to diff: "
+    counts += f", {result.joined} joined a section" if result.joined else ""
     lines = [f"  diff       {runs}{counts}"]
     # --send-latest K alerts K baseline articles anyway: say so instead of "no alerts".
     alerts = f"the latest {result.test_alerts} alerted as a test (--send-latest)" if result.test_alerts else "no alerts sent"
+    if result.baseline_rules:
+        lines.append(f"  baseline of new rule(s) {', '.join(result.baseline_rules)}: no alerts sent for what they match now")
+    if result.held:
+        lines.append(f"  held       {result.held} alert(s) until a healthy run (layout alarm)")
+    if result.released:
+        lines.append(f"  released   {result.released} event(s) held since the layout alarm")
     if result.baseline:
         lines.append(f"  baseline: {result.archived} articles archived, {alerts}")
     elif result.baseline_scopes:
@@ -158,10 +167,11 @@ def watch(
     out = RunOutput(quiet, verbose, log_file)
     settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency), **out.scrapy_overrides()}
     channels = load_channels(opts)  # before crawling: fail fast
+    rules = configured_rules(opts["rules_file"])
     # One run per archive: the crawl, the diff and the deliveries all happen under the run lock.
     with locked_crawl(db_path, "watch", out, base_url=base_url, full=full, overrides=settings) as crawl:
         with Archive.open(db_path) as archive:
-            result, delivery = _monitor(archive, opts, channels)
+            result, delivery = _monitor(archive, opts, channels, rules)
     summary, code = _report(result, delivery, channels, opts["dry_run"])
     if opts["dry_run"]:  # the crawl is not rolled back, only the diff: say so
         summary += f"\n  dry run: the crawl above is stored in {db_path}; the next watch alerts what it found"
@@ -181,8 +191,9 @@ def watch(
 def notify(db_path: str, **opts: Any) -> None:
     """Diff the archive and send the alerts, without crawling (after crawl, Scrapy or Scrapyd)."""
     channels = load_channels(opts)
+    rules = configured_rules(opts["rules_file"])
     with locked(db_path, "notify"), Archive.open(db_path, create=False) as archive:
-        result, delivery = _monitor(archive, opts, channels)
+        result, delivery = _monitor(archive, opts, channels, rules)
     summary, code = _report(result, delivery, channels, opts["dry_run"])
     click.echo(summary)
     _attention(result, delivery, opts["max_attempts"], RunOutput())
@@ -235,6 +246,7 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         pending, stuck = archive.alert_backlog(max_attempts)
         health = run_health(archive)
         stuck_rows = archive.stuck_alerts(max_attempts)
+        held = archive.held_count()
     last = runs[0] if runs else None
     click.echo(
         f"archive    {db_path}: {live} articles ({removed} removed); last run "
@@ -250,6 +262,9 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
     )
     for row in stuck_rows:
         click.echo(f"  stuck #{row['id']}: {row['title']} ({row['attempts']} attempts; {row['last_error']})")
+    if held:
+        plural = "s" if held != 1 else ""
+        click.echo(f"  {held} alert{plural} held since the layout alarm; sent once a run finds the site healthy again")
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
     if last and last["diff_outcome"] == "layout_break":

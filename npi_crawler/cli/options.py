@@ -164,6 +164,13 @@ channel_options = stack(
         help="Apprise config file (YAML or TEXT) whose tags route alerts to channels.",
     ),
 )
+rules_option = click.option(
+    "--rules",
+    "rules_file",
+    metavar="FILE",
+    help="Watcher rules file (TOML [[rule]] tables: words and phrases in titles, bodies and PDFs, "
+    "routed by Apprise tags), besides the settings file's [[rule]] tables. See docs/alerts.md#rules.",
+)
 max_attempts_option = click.option(
     "--max-attempts",
     type=WholeNumber(min=1),
@@ -173,6 +180,7 @@ max_attempts_option = click.option(
 )
 monitor_options = stack(
     channel_options,
+    rules_option,
     click.option(
         "--section",
         "sections",

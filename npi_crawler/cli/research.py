@@ -15,7 +15,8 @@ import click
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.articles import VERSION_FIELDS
-from npi_crawler.cli.options import date_options, db_option, filter_options
+from npi_crawler.cli.options import date_options, db_option, filter_options, rules_option
+from npi_crawler.cli.rules import configured_rules, find_rule
 from npi_crawler.cli.runtime import one_line_errors
 from npi_crawler.cli.textwidth import fit, fit_around, output_columns
 from npi_crawler.constants import LANGS, SECTIONS
@@ -137,18 +138,27 @@ def search(db_path, query, langs, sections, since, until, limit, fmt, raw):
 
 
 @click.command()
-@click.option("--section", type=click.Choice(SECTIONS), required=True, help="The list to make a feed of.")
+@click.option("--section", type=click.Choice(SECTIONS), help="The list to make a feed of.")
+@click.option("--rule", "rule_name", metavar="NAME", help="A watcher rule's matches instead (docs/alerts.md#rules).")
+@rules_option
 @click.option("--lang", "langs", type=click.Choice(LANGS), multiple=True, help="Only this language.")
 @db_option
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest N entries.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default="-", help="File (default: stdout).")
 @one_line_errors
-def feed(section, langs, db_path, limit, output):
-    """An Atom feed of one section's newest articles (for any feed reader)."""
-    from npi_crawler.research.feed import build_feed
+def feed(section, rule_name, rules_file, langs, db_path, limit, output):
+    """An Atom feed of one section's newest articles, or of a watcher rule's matches (for any
+    feed reader). The rule comes from --rules FILE or the settings file's [[rule]] tables."""
+    from npi_crawler.research.feed import build_feed, build_rule_feed
 
+    if bool(section) == bool(rule_name):
+        raise click.UsageError("give --section S or --rule NAME (one of them)")
+    rule = find_rule(configured_rules(rules_file), rule_name) if rule_name else None
     with Archive.open(db_path, readonly=True) as archive:
-        document = build_feed(archive, section, langs=langs, limit=limit)
+        if rule is not None:
+            document = build_rule_feed(archive, rule, langs=langs, limit=limit)
+        else:
+            document = build_feed(archive, section, langs=langs, limit=limit)
     with click.open_file(output, "wb") as out:
         out.write(document)
 

@@ -9,15 +9,15 @@ definition. An unknown key, or a key in a command's table that the command has n
 one line naming the file and the key (exit 2). The values become the defaults of the flags
 (click's ``default_map``), so a flag on the command line always wins.
 
-Besides the options, two tables: ``[scrapy]`` (any Scrapy or ``NPI_*`` setting, like ``-s``) and
-``[notify] urls`` (Apprise URLs; secrets are better in ``NPI_NOTIFY_URLS``).
+Besides the options, three tables: ``[scrapy]`` (any Scrapy or ``NPI_*`` setting, like ``-s``),
+``[notify] urls`` (Apprise URLs; secrets are better in ``NPI_NOTIFY_URLS``) and ``[[rule]]``
+(watcher rules, validated by monitor.rules).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,17 +26,14 @@ from typing import Any
 import click
 
 from npi_crawler.errors import SettingsError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from npi_crawler.monitor.rules import Rule, rules_from_table
+from npi_crawler.tomlfile import read_toml
 
 SETTINGS_ENV = "NPI_CRAWLER_SETTINGS"
 DEFAULT_SETTINGS_FILE = "npi-crawler.toml"
 NOTIFY_URLS_ENV = "NPI_NOTIFY_URLS"
 MAX_SETTINGS_BYTES = 1_000_000  # a settings file is a few lines; a huge one is a mistake
-TABLES = ("scrapy", "notify")
+TABLES = ("scrapy", "notify", "rule")
 SCHEDULED = frozenset({"crawl", "watch", "notify", "status", "doctor", "migrate"})
 EVERY_COMMAND_KEYS = frozenset({"db"})
 # Options that have no settings-file key: secrets have [notify] urls and the environment,
@@ -53,6 +50,7 @@ class FileSettings:
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # command -> {param: value}
     scrapy: dict[str, Any] = field(default_factory=dict)
     notify_urls: list[str] = field(default_factory=list)
+    rules: tuple[Rule, ...] = ()  # [[rule]] tables
 
     def value(self, command: str, param: str, default: Any = None) -> Any:
         return self.defaults.get(command, {}).get(param, default)
@@ -146,6 +144,7 @@ def _read_tables(settings: FileSettings, data: dict[str, Any], path: str) -> Non
         if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
             raise SettingsError(f"{path}: 'notify.urls' must be a string or a list of strings")
         settings.notify_urls = urls
+    settings.rules = rules_from_table(data, path)
 
 
 def validate(data: dict[str, Any], path: str, commands: Mapping[str, click.Command]) -> FileSettings:
@@ -182,21 +181,7 @@ def load_settings(path: str | None, commands: Mapping[str, click.Command]) -> Fi
     """Read and validate the settings file at ``path`` (None: no file, every default)."""
     if path is None:
         return FileSettings()
-    try:
-        if os.path.getsize(path) > MAX_SETTINGS_BYTES:
-            raise SettingsError(f"{path} is larger than {MAX_SETTINGS_BYTES // 1000} KB; is it the right file?")
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise SettingsError(f"settings file {path} does not exist") from None
-    except IsADirectoryError:
-        raise SettingsError(f"settings file {path} is a directory") from None
-    except PermissionError:
-        raise SettingsError(f"settings file {path} cannot be read (permission denied)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise SettingsError(f"{path} is not UTF-8 text") from None
+    data = read_toml(path, what="settings file", error=SettingsError, max_bytes=MAX_SETTINGS_BYTES)
     return validate(data, path, commands)
 
 

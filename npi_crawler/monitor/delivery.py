@@ -5,6 +5,11 @@ is sent, so two overlapping runs never send it twice, and marked ``sent`` in its
 after the channel accepted it, so a retry never re-sends to a channel that already has it. The
 only window for a duplicate is a process killed between the channel's acceptance and that commit:
 one message on one channel at most (docs/alerts.md).
+
+Every message is fitted to its channel's limits (monitor.messages_fit) unless the channel's URL
+chose Apprise's own ``overflow=split``; a digest too long for one message is packed into several
+that fit, each claimed and marked on its own. An article announced by several alerts (a rule, a
+section it joined, ``--send-latest``) reaches a channel once.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npi_crawler.archive import Archive
-from npi_crawler.monitor.messages import format_digest
+from npi_crawler.monitor.messages import digest_item, digest_title, flood_parts, format_digest, more_line
+from npi_crawler.monitor.messages_fit import Limits, chosen_overflow, fit, fit_list, fits, pack
 from npi_crawler.stops import STOPS
 
 CLAIM_SECONDS = 600  # a delivery claimed by a process that died is retried after this long
 CLAIMANT = f"{socket.gethostname()}:{os.getpid()}"
+ANNOUNCEMENTS = ("new", "joined")  # alerts that announce an article: once per article and channel
 
 
 @dataclass
@@ -59,24 +66,62 @@ def _alive(claimant: str | None) -> bool:
 
 
 def _batches(alerts: list[dict[str, Any]], channels: list, route: dict, done: set, options: DeliveryOptions) -> list:
-    """(channel, alerts) pairs to send: one alert each, or the articles of one channel in one
-    message with ``--digest`` (also without it when a backlog, e.g. weeks without a channel,
-    would be a flood). Attention messages always go on their own."""
+    """(channel, alerts) pairs to send: one alert each, or the articles of one channel in as few
+    messages as fit with ``--digest`` (also without it when a backlog, e.g. weeks without a
+    channel, would be a flood). Attention messages always go on their own."""
     batches = []
     for channel in channels:
         mine = [a for a in alerts if channel in route[a["id"]] and (a["id"], channel.id) not in done]
+        mine = _once_per_article(mine, channel.id, done)
         articles = [a for a in mine if a["kind"] != "attention"]
         if options.digest or (options.flood_limit and len(articles) > options.flood_limit):
             batches += [(channel, [a]) for a in mine if a["kind"] == "attention"]
             if articles:
-                batches.append((channel, articles))
+                batches += [(channel, group) for group in _packed(channel, articles)]
         else:
             batches += [(channel, [a]) for a in mine]
     return batches
 
 
-def _message(batch: list[dict[str, Any]]) -> tuple[str, str]:
-    return (batch[0]["title"], batch[0]["body"]) if len(batch) == 1 else format_digest(batch)
+def _once_per_article(alerts: list[dict[str, Any]], channel_id: str, done: set) -> list[dict[str, Any]]:
+    """The first of several pending alerts announcing one article is sent; the others count as
+    done for this channel (it has the article)."""
+    seen: set[str] = set()
+    kept = []
+    for alert in alerts:
+        url = alert.get("article_url")
+        if alert["kind"] in ANNOUNCEMENTS and url:
+            if url in seen:
+                done.add((alert["id"], channel_id))
+                continue
+            seen.add(url)
+        kept.append(alert)
+    return kept
+
+
+def _split_by_apprise(channel: Any) -> bool:
+    """The channel's URL says ``overflow=split``: the user chose Apprise's splitting."""
+    return chosen_overflow(channel.server) == "split"
+
+
+def _packed(channel: Any, alerts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    if _split_by_apprise(channel):
+        return [alerts]
+    groups = pack([digest_item(a) for a in alerts], Limits.of(channel.server), digest_title)
+    return [[alerts[i] for i in group] for group in groups]
+
+
+def _message(channel: Any, batch: list[dict[str, Any]]) -> tuple[str, str]:
+    """The title and body ``batch`` is sent as on ``channel``, fitted to its limits."""
+    title, body = (batch[0]["title"], batch[0]["body"]) if len(batch) == 1 else format_digest(batch)
+    if _split_by_apprise(channel):
+        return title, body
+    limits = Limits.of(channel.server)
+    if len(batch) == 1 and batch[0]["kind"] == "flood" and not fits(title, body, limits):
+        head, items, more = flood_parts(body)
+        title, body, _shown = fit_list(title, head, items, lambda n: more_line(n + more), limits)
+        return title, body
+    return fit(title, body, limits)
 
 
 def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryResult, send: Any) -> dict[int, str]:
@@ -92,7 +137,7 @@ def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryRe
         # A stop signal waits for this message's outcome to be recorded (stops.uninterrupted):
         # a stop never sends an alert and then forgets that it did.
         with STOPS.uninterrupted():
-            ok, error = send(channel, *_message(batch))
+            ok, error = send(channel, *_message(channel, batch))
             archive.record_deliveries([a["id"] for a in batch], channel.id, ok=ok, error=error)
         if ok:
             result.sent += 1
@@ -128,10 +173,10 @@ def deliver(
     from npi_crawler.monitor.channels import send, targets
 
     route = {a["id"]: targets(a, channels) for a in alerts}
-    done = archive.sent_deliveries()
+    done = archive.sent_deliveries() | archive.announced_elsewhere()
     batches = _batches(alerts, channels, route, done, options)
     if options.dry_run:
-        result.plan = [(channel.label, *_message(batch)) for channel, batch in batches]
+        result.plan = [(channel.label, *_message(channel, batch)) for channel, batch in batches]
         result.pending = len(alerts)
         return result
     failed = _send_batches(archive, batches, done, result, send)

@@ -10,10 +10,18 @@ leaves either all of them or none: the next diff redoes exactly what is missing,
   time, so memberships stored as separate listing items are all counted).
 - ``changed``: a row of ``revisions`` with no event (title, date, body, PDFs or authors changed).
 - ``removed``: an article whose own page answered 404/410 (``removed_at``) with no event for it.
+- ``joined``: an article listed in a section after its ``new`` event (one per article and section).
 
 Alerts go to the outbox only for events in a watched scope (a language and a section) that was
-already watched before this diff: the first diff that watches a scope is its baseline and sends
-nothing, so neither a first run nor widening ``--section`` later floods anyone.
+already watched before this diff, or for new articles that a watcher rule matches (title, body or
+the text of its PDFs, as archived when the diff runs), the rule being known before this diff: the
+first diff that watches a scope or knows a rule is its baseline and sends nothing for it, so
+neither a first run, nor widening ``--section``, nor a new rule floods anyone. One alert per
+article carries the tags of the policy (where it applies) and of every rule it matches.
+
+A diff whose runs tripped the layout alarm holds the alerts it would have queued
+(``events.held_at``); the first healthy diff after it releases them, read again from the archive
+(the crawl re-fetched the held articles that came through parser fallbacks), each once.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npi_crawler.archive import Archive, utcnow
-from npi_crawler.constants import LANGS
+from npi_crawler.archive.matching import Match, MatchIndex, match_rules
+from npi_crawler.constants import DEGRADED_NOTES, LANGS
 from npi_crawler.monitor import messages
+from npi_crawler.monitor.rules import Rule
 
 TITLE_NOTES = ("fallback/title_og", "fallback/title_tag", "miss/title")
 DATE_NOTES = ("fallback/date_url", "fallback/date_any", "miss/date")
@@ -51,6 +61,7 @@ class DiffOptions:
     layout_min_pages: int = 3  # article pages a run needs before their share of misses counts
     flood_limit: int = 25  # more article alerts than this in one diff become one summary message
     dry_run: bool = False  # do everything, then roll back
+    rules: tuple[Rule, ...] = ()  # watcher rules; their tags route what they match
 
 
 @dataclass
@@ -67,6 +78,10 @@ class DiffResult:
     watched_scopes: int = 0
     layout_problems: list[str] = field(default_factory=list)
     flood: int = 0  # article alerts folded into one summary (over the flood limit)
+    joined: int = 0
+    baseline_rules: list[str] = field(default_factory=list)  # rules known from this diff on
+    held: int = 0  # alerts held by this diff (layout alarm)
+    released: int = 0  # held events this diff released (alerted when they still call for it)
 
     @property
     def baseline(self) -> bool:
@@ -128,16 +143,25 @@ def _diff(archive: Archive, options: DiffOptions, now: str, result: DiffResult) 
     result.layout_problems = [p for r in runs if (p := layout_problem(r, options.layout_min_pages))]
     held = bool(result.layout_problems)
     events = _record_events(archive, now, latest_run, busy=archive.busy_run(result.runs), held=held)
-    result.new, result.changed, result.removed = (sum(1 for e in events if e[1] == k) for k in ("new", "changed", "removed"))
+    for kind in ("new", "changed", "removed", "joined"):
+        setattr(result, kind, sum(1 for e in events if e[1] == kind))
     watched = _baselines(archive, options.scope, now, result, held)
-    if not held:
-        _enqueue_articles(archive, events, watched, options, now, latest_run, result)
-        if options.send_latest and result.baseline_scopes:
+    rules = _rule_baselines(archive, options.rules, now, result, held)
+    if held:
+        planned = _plan(archive, events, watched, rules, options)
+        archive.hold_events([event_id for event_id, _kind, _message in planned], now)
+        result.held = len(planned)
+        if archive.last_diff_outcome() != "layout_break":
+            # The layout alarm: one attention message per episode (not again while it lasts).
+            message = messages.format_attention(result.layout_problems, options.admin_tag)
+            result.alerts.append(archive.enqueue_alert(now, latest_run, None, "attention", message))
+    else:
+        released = _released(archive, runs, options.layout_min_pages)
+        result.released = len(released)
+        _enqueue_articles(archive, events + released, watched, rules, options, now, latest_run, result)
+        archive.release_held([event_id for event_id, _kind, _article in released], now)
+        if options.send_latest and (result.baseline_scopes or result.baseline_rules):
             _send_latest(archive, now, latest_run, options, result)
-    elif archive.last_diff_outcome() != "layout_break":
-        # The layout alarm: one attention message per episode (not again while it lasts).
-        message = messages.format_attention(result.layout_problems, options.admin_tag)
-        result.alerts.append(archive.enqueue_alert(now, latest_run, None, "attention", message))
     if result.runs:
         outcome = "layout_break" if held else ("baseline" if result.baseline else "ok")
         archive.mark_diffed(result.runs, now, outcome)
@@ -154,11 +178,28 @@ def _record_events(archive: Archive, now: str, latest_run: int | None, *, busy: 
         article = archive.alert_article(url)
         event_id = archive.record_event(now, "changed", run_id, article, revision_id=revision_id)
         events.append((event_id, "changed", article))
+    for url, section, run_id in archive.unrecorded_joins(busy):
+        article = {**archive.alert_article(url), "section": section}
+        events.append((archive.record_event(now, "joined", run_id, article, section=section), "joined", article))
     if not held:
         for url, removed_at in archive.unrecorded_removals():
             article = archive.alert_article(url)
             event_id = archive.record_event(now, "removed", latest_run, article, removed_at=removed_at)
             events.append((event_id, "removed", article))
+    return events
+
+
+def _released(archive: Archive, runs: list[dict[str, Any]], min_pages: int) -> list[Event]:
+    """The held events a healthy diff releases, their articles read again now (clean titles):
+    those whose article is now stored without parser fallbacks (the crawl fetched it again);
+    all of them once a run fetched enough article pages to show the layout is right again (a
+    page that always parses through a fallback is not held for ever). Nothing without a run."""
+    proven = any(int(json.loads(r.get("stats") or "{}").get("npi/article/pages", 0)) >= min_pages for r in runs)
+    held = archive.held_events(degraded_notes=() if proven else DEGRADED_NOTES) if runs else []
+    events: list[Event] = []
+    for event_id, kind, url, section in held:
+        article = archive.alert_article(url)
+        events.append((event_id, kind, {**article, "section": section} if section else article))
     return events
 
 
@@ -178,25 +219,79 @@ def _baselines(archive: Archive, scope: Scope, now: str, result: DiffResult, hel
     return watched
 
 
+def _rule_baselines(
+    archive: Archive, rules: tuple[Rule, ...], now: str, result: DiffResult, held: bool
+) -> list[Rule]:
+    """Like scopes: a rule seen for the first time has this diff as its baseline (what it matches
+    now is not sent); returns the rules known before this diff, the ones that alert."""
+    known = archive.watched_rules()
+    if archive.has_crawled() and not held:
+        for rule in rules:
+            if rule.name not in known:
+                archive.add_watched_rule(rule.name, now)
+                result.baseline_rules.append(rule.name)
+    return [rule for rule in rules if rule.name in known]
+
+
+# (event id, kind, message as messages.format_article makes it)
+Planned = tuple[int, str, dict[str, Any]]
+
+
+def _plan(
+    archive: Archive, events: list[Event], watched: set[tuple[str, str]], rules: list[Rule], options: DiffOptions
+) -> list[Planned]:
+    """The article alerts ``events`` call for: one per event at most, and an article announced
+    as new is not announced again as changed or joined in the same batch."""
+    wanted = {"new": True, "joined": True, "changed": options.alert_changes, "removed": options.alert_removals}
+    announced = {a["url"] for _e, kind, a in events if kind == "new"}
+    new_urls = [a["url"] for _e, kind, a in events if kind == "new"]
+    matches = match_rules(archive.rule_documents(new_urls), rules) if rules and new_urls else {}
+    tags_of = {rule.name: rule.tags for rule in rules}
+    planned = []
+    for event_id, kind, article in events:
+        if not wanted[kind] or (kind in ("changed", "joined") and article["url"] in announced):
+            continue
+        found = matches.get(article["url"], []) if kind == "new" else []
+        if message := _article_message(kind, article, watched, options.scope, found, tags_of):
+            planned.append((event_id, kind, message))
+    return planned
+
+
+def _article_message(
+    kind: str,
+    article: dict[str, Any],
+    watched: set[tuple[str, str]],
+    scope: Scope,
+    matches: list[Match],
+    tags_of: dict[str, tuple[str, ...]],
+) -> dict[str, Any] | None:
+    """The alert for one event, or None when neither a watched section nor a rule calls for it.
+    The policy's tags (``all``, language, sections) only where a watched section applies."""
+    lang = article["lang"]
+    if kind == "joined":
+        section = article["section"]
+        if section not in scope.sections or (lang, section) not in watched:
+            return None
+        return messages.format_article(article, kind, [section], tags=messages.alert_tags(lang, [section]))
+    sections = [s for s in scope.sections if s in article["sections"] and (lang, s) in watched]
+    if not sections and not matches:
+        return None
+    tags = messages.alert_tags(lang, article["sections"]) if sections else []
+    tags += [tag for match in matches for tag in tags_of.get(match.rule, ())]
+    return messages.format_article(article, kind, sections, matches, list(dict.fromkeys(tags)))
+
+
 def _enqueue_articles(
     archive: Archive,
     events: list[Event],
     watched: set[tuple[str, str]],
+    rules: list[Rule],
     options: DiffOptions,
     now: str,
     run_id: int | None,
     result: DiffResult,
 ) -> None:
-    wanted = {"new": True, "changed": options.alert_changes, "removed": options.alert_removals}
-
-    def in_watched(article: dict[str, Any]) -> list[str]:
-        return [s for s in options.scope.sections if s in article["sections"] and (article["lang"], s) in watched]
-
-    queued = [
-        (event_id, kind, messages.format_article(a, kind, in_watched(a)))
-        for event_id, kind, a in events
-        if wanted[kind] and in_watched(a)
-    ]
+    queued = _plan(archive, events, watched, rules, options)
     if options.flood_limit and len(queued) > options.flood_limit:
         # Far more at once than a think tank publishes (URLs changed, lists reorganised): one
         # summary instead of a flood; the events are all recorded.
@@ -209,11 +304,36 @@ def _enqueue_articles(
         result.alerts.append(archive.enqueue_alert(now, run_id, event_id, kind, message))
 
 
+def _latest_picks(archive: Archive, options: DiffOptions, result: DiffResult) -> dict[str, dict[str, list]]:
+    """What ``--send-latest K`` sends: the latest K articles of the newly watched scopes and the
+    latest K matches of each new rule, as {url: {"sections": [...], "matches": [...]}}."""
+    k = options.send_latest
+    picks: dict[str, dict[str, list]] = {}
+    if result.baseline_scopes:
+        for url in archive.latest_unalerted(result.baseline_scopes, k):
+            picks[url] = {"sections": list(options.scope.sections), "matches": []}
+    new_rules = [rule for rule in options.rules if rule.name in result.baseline_rules]
+    if new_rules:
+        queued = {a.get("article_url") for a in result.alerts}
+        with MatchIndex(archive.rule_documents()) as index:
+            docs = index.documents
+            for rule in new_rules:
+                found = [n for n in index.newest_first(index.matching_docs(rule)) if docs[n].url not in queued]
+                for n in found[:k]:
+                    pick = picks.setdefault(docs[n].url, {"sections": [], "matches": []})
+                    pick["matches"].append(index.first_match(rule, n))
+    return picks
+
+
 def _send_latest(archive: Archive, now: str, run_id: int | None, options: DiffOptions, result: DiffResult) -> None:
-    """The latest K articles of the newly watched scopes, as a test of the channels."""
-    for url in archive.latest_unalerted(result.baseline_scopes, options.send_latest):
+    """The latest articles of the newly watched scopes and new rules, once, as a test of the
+    channels: one alert per article with the union of their tags."""
+    tags_of = {rule.name: rule.tags for rule in options.rules}
+    for url, pick in _latest_picks(archive, options, result).items():
         article = archive.alert_article(url)
-        sections = [s for s in options.scope.sections if s in article["sections"]]
-        message = messages.format_article(article, "new", sections)
+        sections = [s for s in pick["sections"] if s in article["sections"]]
+        tags = messages.alert_tags(article["lang"], article["sections"]) if sections else []
+        tags += [tag for match in pick["matches"] for tag in tags_of.get(match.rule, ())]
+        message = messages.format_article(article, "new", sections, pick["matches"], list(dict.fromkeys(tags)))
         result.alerts.append(archive.enqueue_alert(now, run_id, archive.new_event_id(url), "new", message))
         result.test_alerts += 1

@@ -6,7 +6,8 @@ differ stores the formatted message in the outbox, so a retry sends exactly what
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from npi_crawler.constants import SECTION_NAMES
@@ -14,7 +15,7 @@ from npi_crawler.constants import SECTION_NAMES
 PREFIX = "NPI"
 EXCERPT_CHARS = 300
 ATTENTION_TITLE = "npi-crawler needs attention"
-KIND_LABEL = {"new": "", "changed": "Updated: ", "removed": "Removed: "}
+KIND_LABEL = {"new": "", "changed": "Updated: ", "removed": "Removed: "}  # joined: "Now in <section>: "
 
 
 def alert_tags(lang: str, sections: Iterable[str]) -> list[str]:
@@ -30,17 +31,39 @@ def excerpt(body: str, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def format_article(article: dict[str, Any], kind: str, watched_sections: list[str]) -> dict[str, Any]:
-    """Title, body and tags of one article alert. ``watched_sections`` picks the prefix."""
+def section_name(section: str, lang: str) -> str:
+    names = SECTION_NAMES.get(section)
+    return names[0 if lang == "ja" else 1] if names else section
+
+
+def match_line(match: Any) -> str:
+    """Where a rule's first term was found, and the text around it (``matching.Match``)."""
+    where = f"PDF {match.pdf_url}" if match.where == "pdf" else match.where
+    return f"Match in {where}: {match.snippet}"
+
+
+def format_article(
+    article: dict[str, Any],
+    kind: str,
+    watched_sections: list[str],
+    matches: Sequence[Any] = (),
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """Title, body and tags of one article alert. ``watched_sections`` picks the prefix (for
+    ``joined``, the section it joined); ``matches`` are the rules it matched (``matching.Match``),
+    named in a ``Rules:`` line with the first one's snippet; ``tags`` default to the policy's."""
     lang = article["lang"]
     first = (watched_sections or article["sections"] or ["npi"])[0]
-    title = f"[{PREFIX} {first}/{lang}] {KIND_LABEL.get(kind, '')}{article['title']}"
-    names = [SECTION_NAMES[s][0 if lang == "ja" else 1] for s in article["sections"] if s in SECTION_NAMES]
+    label = f"Now in {section_name(first, lang)}: " if kind == "joined" else KIND_LABEL.get(kind, "")
+    title = f"[{PREFIX} {first}/{lang}] {label}{article['title']}"
+    names = [section_name(s, lang) for s in article["sections"] if s in SECTION_NAMES]
     lines = [
         f"Date: {article.get('published') or 'unknown'}",
         f"Sections: {', '.join(names) or 'none'}",
-        "",
     ]
+    if matches:
+        lines += [f"Rules: {', '.join(m.rule for m in matches)}", match_line(matches[0])]
+    lines.append("")
     if kind == "removed":
         lines.append("The article's page now answers 404/410.")
     elif body := excerpt(article.get("body") or ""):
@@ -50,14 +73,16 @@ def format_article(article: dict[str, Any], kind: str, watched_sections: list[st
         "url": article["url"],
         "title": title,
         "body": "\n".join(lines),
-        "tags": alert_tags(lang, article["sections"]),
+        "tags": tags if tags is not None else alert_tags(lang, article["sections"]),
+        "rules": [m.rule for m in matches],
     }
 
 
 def format_attention(problems: list[str], admin_tag: str) -> dict[str, Any]:
     body = "\n".join(
         [
-            "The site's HTML seems to have changed; this run recorded no removals and sent no article alerts.",
+            "The site's HTML seems to have changed; this run recorded no removals and sent no article alerts: "
+            "its new and changed articles are held, and alerted once a healthy run has fetched them again.",
             *problems,
             "Check recent articles' parse_notes and the runs' stats (npi-crawler status); see docs/alerts.md.",
         ]
@@ -67,25 +92,42 @@ def format_attention(problems: list[str], admin_tag: str) -> dict[str, Any]:
 
 def format_flood(messages: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     """One summary for a burst over the flood limit, routed to every channel that would have had
-    any of its alerts (the union of their tags)."""
+    any of its alerts (the union of their tags). Paragraphs: the explanation, one per item, and
+    the count of the rest (``flood_parts`` reads them back to fit a channel)."""
     tags = list(dict.fromkeys(t for m in messages for t in m["tags"]))
-    shown = messages[:limit]
-    lines = [
+    parts = [
         f"{len(messages)} alerts at once, more than the limit of {limit} (NPI_ALERT_FLOOD_LIMIT): "
         "the site may have been reorganised or its URLs changed. They are recorded in the events "
         "table and summed up here instead of being sent one by one.",
-        "",
     ]
-    lines += [f"{m['title']}\n{m['url']}" for m in shown]
+    parts += [f"{m['title']}\n{m['url']}" for m in messages[:limit]]
     if len(messages) > limit:
-        lines.append(f"... and {len(messages) - limit} more (npi-crawler status; table events)")
-    return {"title": f"[{PREFIX}] {len(messages)} new items at once", "body": "\n".join(lines), "tags": tags}
+        parts.append(more_line(len(messages) - limit))
+    return {"title": f"[{PREFIX}] {len(messages)} new items at once", "body": "\n\n".join(parts), "tags": tags}
+
+
+def more_line(n: int) -> str:
+    return f"... and {n} more (npi-crawler status; table events)"
+
+
+def flood_parts(body: str) -> tuple[str, list[str], int]:
+    """(explanation, items, how many more) of a flood summary's body, to fit it to a channel."""
+    head, *items = body.split("\n\n")
+    more = 0
+    if items and (m := re.fullmatch(r"\.\.\. and (\d+) more .*", items[-1])):
+        more = int(m[1])
+        items.pop()
+    return head, items, more
+
+
+def digest_title(n: int) -> str:
+    return f"[{PREFIX}] {n} new item{'s' if n != 1 else ''}"
+
+
+def digest_item(alert: dict[str, Any]) -> str:
+    return alert["title"] + (f"\n{alert['article_url']}" if alert.get("article_url") else "")
 
 
 def format_digest(alerts: list[dict[str, Any]]) -> tuple[str, str]:
     """One message listing several alerts (``--digest``)."""
-    title = f"[{PREFIX}] {len(alerts)} new item{'s' if len(alerts) != 1 else ''}"
-    parts = []
-    for alert in alerts:
-        parts.append(alert["title"] + (f"\n{alert['article_url']}" if alert.get("article_url") else ""))
-    return title, "\n\n".join(parts)
+    return digest_title(len(alerts)), "\n\n".join(digest_item(a) for a in alerts)

@@ -1,17 +1,20 @@
-"""Atom feeds per section, built with feedgen from the archive: any feed reader can follow NPI,
-including the lists the site offers no feed for."""
+"""Atom feeds per section or per watcher rule, built with feedgen from the archive: any feed reader
+can follow NPI, including the lists the site offers no feed for."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from urllib.parse import urljoin
+from typing import Any
+from urllib.parse import quote, urljoin
 
 from feedgen.feed import FeedGenerator
 
 from npi_crawler.archive import Archive
 from npi_crawler.constants import SECTION_NAMES
 from npi_crawler.errors import ArchiveError
+from npi_crawler.monitor.messages import match_line
+from npi_crawler.monitor.rules import Rule
 
 JST = dt.timezone(dt.timedelta(hours=9))
 SUMMARY_CHARS = 400
@@ -43,22 +46,70 @@ def build_feed(archive: Archive, section: str, *, langs: Iterable[str] = (), lim
         raise ArchiveError(f"unknown section {section!r}; choose from {', '.join(SECTION_NAMES)}")
     langs = list(langs)
     rows = list(archive.iter_articles(sections=[section], langs=langs))
-    # newest first by the entry's date (publication date, else first sighting)
-    rows.sort(key=lambda r: _when(r["published"], r["first_seen"]), reverse=True)
-    rows = rows[:limit]
-    run = archive.last_run()
-    base = (run or {}).get("base_url") or "https://npi.or.jp/"
+    base = _base_url(archive)
     lang = langs[0] if len(langs) == 1 else None
     name_ja, name_en = SECTION_NAMES[section]
     list_url = urljoin(base, f"{'en/' if lang == 'en' else ''}research/{section}/index.html")
-
-    fg = FeedGenerator()
-    fg.id(list_url + (f"#{lang}" if lang else ""))
     title = name_en if lang == "en" else name_ja if lang == "ja" else f"{name_en} / {name_ja}"
-    fg.title(f"Nakasone Peace Institute: {title}")
-    fg.subtitle(f"Articles in NPI's {name_en} list, from the npi-crawler archive")
+    return _atom(
+        _newest(rows, limit),
+        feed_id=list_url + (f"#{lang}" if lang else ""),
+        title=f"Nakasone Peace Institute: {title}",
+        subtitle=f"Articles in NPI's {name_en} list, from the npi-crawler archive",
+        link=list_url,
+        lang=lang,
+    )
+
+
+def build_rule_feed(archive: Archive, rule: Rule, *, langs: Iterable[str] = (), limit: int = 50) -> bytes:
+    """The Atom document of a watcher rule: the ``limit`` newest articles it matches, each
+    summary starting with where the first match is and the text around it."""
+    from npi_crawler.research.rules import rule_matches
+
+    langs = list(langs)
+    matches = rule_matches(archive, rule, langs=langs, limit=limit)
+    lines = {doc.url: match_line(match) for doc, match in matches}
+    rows = [r for r in archive.iter_articles(langs=langs) if r["url"] in lines]
+    base = _base_url(archive)
+    terms = ", ".join(rule.any + rule.all)
+    return _atom(
+        _newest(rows, limit),
+        feed_id=f"{base}#npi-crawler-rule={quote(rule.name)}",
+        title=f"Nakasone Peace Institute: rule {rule.name}",
+        subtitle=f"Articles matching the watcher rule {rule.name!r} ({terms}), from the npi-crawler archive",
+        link=base,
+        lang=langs[0] if len(langs) == 1 else None,
+        lead=lines,
+    )
+
+
+def _base_url(archive: Archive) -> str:
+    run = archive.last_run()
+    return (run or {}).get("base_url") or "https://npi.or.jp/"
+
+
+def _newest(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Newest first by the entry's date (publication date, else first sighting)."""
+    return sorted(rows, key=lambda r: _when(r["published"], r["first_seen"]), reverse=True)[:limit]
+
+
+def _atom(
+    rows: list[dict[str, Any]],
+    *,
+    feed_id: str,
+    title: str,
+    subtitle: str,
+    link: str,
+    lang: str | None,
+    lead: dict[str, str] | None = None,
+) -> bytes:
+    """An Atom document of export-shaped ``rows``; ``lead`` puts a line before an entry's summary."""
+    fg = FeedGenerator()
+    fg.id(feed_id)
+    fg.title(title)
+    fg.subtitle(subtitle)
     fg.author({"name": "Nakasone Peace Institute (NPI)", "uri": "https://npi.or.jp/"})
-    fg.link(href=list_url, rel="alternate")
+    fg.link(href=link, rel="alternate")
     fg.generator("npi-crawler")
     if lang:
         fg.language(lang)
@@ -72,7 +123,8 @@ def build_feed(archive: Archive, section: str, *, langs: Iterable[str] = (), lim
         when = _when(row["published"], row["first_seen"])
         entry.updated(when)
         entry.published(when)
-        entry.summary(summary(row["body"]) or row["title"])
+        text = summary(row["body"]) or row["title"]
+        entry.summary(f"{lead[row['url']]}\n\n{text}" if lead and row["url"] in lead else text)
         for author in row["authors"]:
             entry.author({"name": author})
         for slug in row["sections"]:

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
+from npi_crawler.constants import DEFAULT_BASE_URL, DEGRADED_NOTES, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
@@ -69,6 +69,7 @@ class NpiSpider(scrapy.Spider):
         self.known_urls: set[str] = set()
         self.known_listings: set[tuple[str, str]] = set()
         self.validators: dict[str, tuple[str | None, str | None]] = {}
+        self.held: list[str] = []  # held by the layout alarm, stored through fallbacks: fetch again
         self.walk_all_pages = True
         self.max_new_articles = 0  # NPI_MAX_NEW_ARTICLES; 0: no cap
         self.new_requested = 0
@@ -86,6 +87,7 @@ class NpiSpider(scrapy.Spider):
             spider.known_urls = archive.known_urls()
             spider.known_listings = archive.known_memberships()
             spider.validators = archive.validators() if spider.full else {}
+            spider.held = archive.held_urls(DEGRADED_NOTES)
             stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
@@ -119,6 +121,12 @@ class NpiSpider(scrapy.Spider):
             self.known_urls.add(url)
             for request in self._new_article(url, url):
                 yield request
+        for url in self.held:
+            # Alerts held by the layout alarm wait for a clean version: fetched again, without
+            # validators (the page's ETag may not change with its layout), before any re-check.
+            if lang_from_url(url) in self.langs:
+                self.crawler.stats.inc_value("npi/article/held_refetch")
+                yield self._article_request(url, validators=False)
         if self.full:
             # Re-check every archived article, listed or not: one that slid off every list is
             # still checked, and only its own 404/410 marks it removed.
@@ -138,9 +146,9 @@ class NpiSpider(scrapy.Spider):
             meta={"npi_kind": "list"},
         )
 
-    def _article_request(self, url: str) -> scrapy.Request:
+    def _article_request(self, url: str, *, validators: bool = True) -> scrapy.Request:
         headers = {}
-        etag, last_modified = self.validators.get(url, (None, None))
+        etag, last_modified = self.validators.get(url, (None, None)) if validators else (None, None)
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:

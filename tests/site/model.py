@@ -129,7 +129,7 @@ class Site:
 
     articles: dict[str, Article]
     per_page: int = 5
-    layout: str = "normal"  # "normal" or "redesign" (the site changed its HTML)
+    layout: str = "normal"  # "normal", "redesign" (the site changed its HTML) or "redesign-articles" (pages only)
     robots: str = ROBOTS  # the robots.txt the site serves
     removed: set[str] = field(default_factory=set)
 

@@ -153,7 +153,7 @@ def _block_html(kind: str, text: str) -> str:
 def render_article(site: Site, article: Article) -> Page:
     lang = article.lang
     label = SECTION_NAMES[lang][article.sections[0]]
-    if site.layout == "redesign":
+    if site.layout in ("redesign", "redesign-articles"):
         body = f"""<main class="l-main"><article><header><h1 class="post-title">{_e(article.title)}</h1></header>
 <div class="post-body">{"".join(_block_html(k, t) for k, t in article.blocks)}</div></article></main>"""
         page = _head(lang, article.title).replace(f"<title>{_e(article.title)} |", "<title>")
