@@ -8,6 +8,7 @@ as on the replica.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -54,6 +55,15 @@ def find_nginx() -> str | None:
     return None
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends nginx SIGTERM when the benchmark dies, so a
+    killed benchmark leaves no server behind (Linux's prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -81,7 +91,9 @@ class Nginx:
         conf.write_text(CONFIG.format(prefix=self.prefix, port=self.port, root=self.root))
         # -e: the error log from the first moment, before the config is read (else /var/log/nginx).
         argv = [self.binary, "-p", str(self.prefix), "-c", str(conf), "-e", str(self.prefix / "error.log")]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
