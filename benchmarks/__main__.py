@@ -154,10 +154,12 @@ def bench_incremental(db: str, site: Site, replica: ReplicaServer, k: int) -> No
     log, _ = counted()
     list_pages = sum(1 for entry in log if "/index" in entry[1])
     articles = sum(1 for entry in log if "/research/2" in entry[1])
+    pdfs = sum(1 for entry in log if entry[1].endswith(".pdf"))  # the new articles' own PDFs
     row(
         "incremental",
-        f"{k} new articles: requests (target <= k + list pages + 1)",
-        f"{len(log)} = {articles} articles + {list_pages} list pages + 1 (<= {k + list_pages + 1})",
+        f"{k} new articles: requests (target <= k + their PDFs + list pages + 1)",
+        f"{len(log)} = {articles} articles + {pdfs} PDFs + {list_pages} list pages + 1 "
+        f"(<= {k + pdfs + list_pages + 1})",
     )
     assert articles == len(added), (articles, len(added))
 
