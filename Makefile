@@ -38,9 +38,11 @@ test: install system-deps lint
 lint: install
 	$(BIN)/ruff check npi_crawler tests benchmarks
 
-## Benchmarks (not tests): crawl speed vs bare Scrapy, RSS, request counts, search/export on
-## 100,000 articles, the crash test with 24 kills. Prints a table; see docs/performance.md.
+## Benchmarks (not tests): crawl speed vs bare Scrapy against nginx and against the replica, RSS,
+## request counts, search/export on 100,000 articles, the crash test with 24 kills. Prints a table;
+## see docs/performance.md. nginx and wrk come from apt-get (root only; else the nginx part skips).
 bench: install
+	scripts/install-bench-deps
 	$(BIN)/python -m benchmarks
 
 ## Serve the bundled replica of the site on http://127.0.0.1:8000/ (Ctrl-C to stop).

@@ -1,12 +1,17 @@
 """Run every benchmark and print a table: ``python -m benchmarks`` (``make bench``).
 
-  crawl        full crawl of generated replicas (1,000 and 5,000 articles): pages/s of npi-crawler
-               against a bare Scrapy spider over the same pages, and peak RSS of the crawl process
+  static       the crawl benchmark that measures the crawler (benchmarks/crawl.py): the replica as
+               static files served by nginx; its ceiling (wrk), bare Scrapy and `npi-crawler crawl`
+               at 1,000 and 5,000 articles, the ratio, peak RSS (skipped with one line without nginx)
+  crawl        full crawl of generated replicas (1,000 and 5,000 articles) served by the Python
+               replica: pages/s of npi-crawler (watch) against a bare Scrapy spider over the same
+               pages, and peak RSS of the crawl process (the replica is the bottleneck here)
   incremental  on the 1,000-article archive: a no-change run, a --full run (304s), k new articles
   archive      a synthetic archive of 100,000 articles: FTS query p50/p95, export of all rows
   crash        the crash test with the full count of SIGKILLs (tests/crash.py)
 
 Options: --only NAME[,NAME] to run some; --quick for a smoke run at small sizes.
+``python -m benchmarks.crawl --articles 1000`` runs the static one alone.
 The command under test is ``watch`` (crawl, then diff and deliver: what a watcher schedules); the
 crash test runs ``watch`` against a local Apprise endpoint and counts repeated alerts.
 """
@@ -14,10 +19,8 @@ crash test runs ``watch`` against a local Apprise endpoint and counts repeated a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import random
 import re
 import sqlite3
@@ -29,43 +32,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import scrapy
-
+from benchmarks.common import ROOT, machine, npi, print_table, row, run_measured
+from benchmarks.crawl import bench_static
 from npi_crawler.archive import Archive
 from tests.crash import AlertSink, check_alerts_exactly_once, run_crash_test, watch_command
 from tests.site import SECTIONS, ReplicaServer, Site, generate_site, new_article
 from tests.site.model import EN_WORDS, JA_WORDS
 from tests.site.render import list_page_url
 
-ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "watch"  # takes the same --db/--base-url/--full as crawl
-ROWS: list[tuple[str, str, str]] = []  # (benchmark, figure, value)
-
-
-def row(bench: str, figure: str, value: object) -> None:
-    ROWS.append((bench, figure, str(value)))
-    print(f"  {bench:<12} {figure:<52} {value}", flush=True)
-
-
-def run_measured(argv: list[str]) -> tuple[int, str, float, int]:
-    """Run a process; returns (exit code, stdout, wall seconds, peak RSS in MiB of that process)."""
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    out = proc.stdout.read() if proc.stdout else ""
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out, time.monotonic() - started, usage.ru_maxrss // 1024
-
-
-def npi(*args: str) -> list[str]:
-    return [sys.executable, "-m", "npi_crawler", *args]
 
 
 def run_project(db: str, url: str, *extra: str) -> dict:
@@ -179,10 +154,12 @@ def bench_incremental(db: str, site: Site, replica: ReplicaServer, k: int) -> No
     log, _ = counted()
     list_pages = sum(1 for entry in log if "/index" in entry[1])
     articles = sum(1 for entry in log if "/research/2" in entry[1])
+    pdfs = sum(1 for entry in log if entry[1].endswith(".pdf"))  # the new articles' own PDFs
     row(
         "incremental",
-        f"{k} new articles: requests (target <= k + list pages + 1)",
-        f"{len(log)} = {articles} articles + {list_pages} list pages + 1 (<= {k + list_pages + 1})",
+        f"{k} new articles: requests (target <= k + their PDFs + list pages + 1)",
+        f"{len(log)} = {articles} articles + {pdfs} PDFs + {list_pages} list pages + 1 "
+        f"(<= {k + pdfs + list_pages + 1})",
     )
     assert articles == len(added), (articles, len(added))
 
@@ -350,17 +327,9 @@ def bench_crash(kills: int, workdir: Path) -> None:
     row("crash", "runs by status; seconds", f"{report.runs}; {report.seconds:.0f}")
 
 
-def machine() -> str:
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs ({platform.machine()}), "
-        f"{mem:.0f} GiB RAM; Python {platform.python_version()}, Scrapy {scrapy.__version__}, SQLite {sqlite3.sqlite_version}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="npi-crawler benchmarks")
-    parser.add_argument("--only", default="crawl,incremental,archive,crash")
+    parser.add_argument("--only", default="static,crawl,incremental,archive,crash")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of the benchmarks")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -368,6 +337,8 @@ def main() -> None:
     print(machine(), flush=True)
     with tempfile.TemporaryDirectory(prefix="npi-bench-") as tmp:
         workdir = Path(tmp)
+        if "static" in only:
+            bench_static(sizes, workdir, repeat=1 if args.quick else 3)
         if only & {"crawl", "incremental"}:
             k = (10 if args.quick else 25) if "incremental" in only else None
             bench_crawl(sizes if "crawl" in only else sizes[:1], workdir, incremental_k=k)
@@ -377,12 +348,7 @@ def main() -> None:
             crash_dir = workdir / "crash"
             crash_dir.mkdir()
             bench_crash(4 if args.quick else 24, crash_dir)
-    width = max(len(f) for _b, f, _v in ROWS)
-    print("\n" + machine())
-    print(f"{'benchmark':<12} | {'figure':<{width}} | value")
-    print(f"{'-' * 12}-|-{'-' * width}-|------")
-    for bench, figure, value in ROWS:
-        print(f"{bench:<12} | {figure:<{width}} | {value}")
+    print_table()
 
 
 if __name__ == "__main__":

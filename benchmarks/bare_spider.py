@@ -1,14 +1,15 @@
 """The ceiling for the crawl benchmark: a bare Scrapy spider that downloads the same pages as the
-project's spider (every list page, every article) with the same settings, and does nothing else
-(no parsing beyond link extraction, no items, no pipelines, no project middlewares).
+project's spider (every list page, every article, every PDF an article links) with the same
+settings, and does nothing else (no parsing beyond link extraction, no items, no pipelines, no
+project middlewares or extensions).
 
-python -m benchmarks.bare_spider BASE_URL   -> prints one JSON line of figures
+python -m benchmarks.bare_spider BASE_URL [-s NAME=VALUE ...]   -> prints one JSON line of figures
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 
 import scrapy
@@ -37,18 +38,29 @@ class BareSpider(scrapy.Spider):
             yield response.follow(href, self.parse_list)
 
     def parse_article(self, response):
+        for href in response.css("a.btn_pdf::attr(href)").getall():
+            yield response.follow(href, self.parse_pdf)
+
+    def parse_pdf(self, response):
         return None
 
 
 def main() -> None:
-    base_url = sys.argv[1]
-    settings = build_settings(db_path=":memory:", base_url=base_url, log_level="ERROR")
+    parser = argparse.ArgumentParser(description="a bare Scrapy crawl of the site at BASE_URL")
+    parser.add_argument("base_url")
+    parser.add_argument("-s", dest="overrides", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+    overrides = dict(pair.split("=", 1) for pair in args.overrides)
+    settings = build_settings(
+        db_path=":memory:", base_url=args.base_url, overrides=overrides, log_level="ERROR"
+    )
     settings.set("ITEM_PIPELINES", {}, priority="cmdline")
     settings.set("DOWNLOADER_MIDDLEWARES", {}, priority="cmdline")
+    settings.set("EXTENSIONS", {}, priority="cmdline")
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(BareSpider)
     started = time.monotonic()
-    process.crawl(crawler, base_url=base_url)
+    process.crawl(crawler, base_url=args.base_url)
     process.start()
     stats = crawler.stats.get_stats()
     print(
