@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import socket
 import sys
 import time
@@ -206,6 +207,10 @@ def run_crawl(
         _record_unreachable(db_path, base_url, full, langs, sections, str(exc))
         raise
     process = CrawlerProcess(settings)
+    # Scrapy leaves its loggers at NOTSET and filters at the handler: every item still built a
+    # DEBUG "Scraped from" record (its repr included) only to drop it. The level set here keeps
+    # the records from being made at all.
+    logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL"))
     crawler = process.create_crawler(NpiSpider)
     started = time.monotonic()
     # From here a signal must not raise into Scrapy's or Twisted's code: it stops the reactor.

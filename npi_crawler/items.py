@@ -39,13 +39,13 @@ class ArticleItem:
 
 @dataclass
 class ListingItem:
-    """``url`` is listed on page ``page`` of ``section``'s list: it belongs to that section."""
+    """``urls`` (in page order) are listed on page ``page`` of ``section``'s list: they belong to
+    that section. One item per list page: one transaction, not one per entry."""
 
-    url: str
+    urls: list[str]
     section: str
     lang: str
     page: int
-    position: int
 
 
 @dataclass

@@ -118,8 +118,8 @@ class ArchivePipeline(_ArchiveUser):
             result = archive.store_article(dataclasses.asdict(item), run_id=self.run_id)
             self.stats.inc_value(f"npi/articles/{result.status}")
         elif isinstance(item, ListingItem):
-            if archive.add_listing(item.url, item.section, run_id=self.run_id):
-                self.stats.inc_value("npi/listings/new")
+            if new := archive.add_listings(item.urls, item.section, run_id=self.run_id):
+                self.stats.inc_value("npi/listings/new", new)
         elif isinstance(item, NotModifiedItem):
             archive.touch_article(item.url)
             self.stats.inc_value("npi/articles/not_modified")

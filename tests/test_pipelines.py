@@ -77,7 +77,7 @@ def test_archive_pipeline_records_items_and_the_lifecycle_the_run(db_path):
     pipeline.open_spider()
     lifecycle.spider_opened(crawler.spider)
     pipeline.process_item(item(title="T"))
-    pipeline.process_item(ListingItem(url=item().url, section="policy", lang="en", page=1, position=0))
+    pipeline.process_item(ListingItem(urls=[item().url], section="policy", lang="en", page=1))
     pipeline.process_item(
         FetchErrorItem(url="https://npi.or.jp/x.html", kind="article:http_500", message="HTTP 500")
     )

@@ -43,11 +43,11 @@ def split(results) -> tuple[list, list[scrapy.Request]]:
 def test_a_list_page_yields_its_listings_article_requests_and_next_page(db_path):
     npi = spider(db_path)
     items, requests = split(npi.parse_list(saved("ja_list_policy.html", LIST_URL), lang="ja", section="policy", page=1))
-    listings = [i for i in items if isinstance(i, ListingItem)]
-    assert [(i.section, i.page, i.position) for i in listings] == [("policy", 1, n) for n in range(len(listings))]
-    assert len(listings) >= 2 and len({i.url for i in listings}) == len(listings)
+    (listing,) = [i for i in items if isinstance(i, ListingItem)]  # one item per list page
+    assert (listing.section, listing.lang, listing.page) == ("policy", "ja", 1)
+    assert len(listing.urls) >= 2 and len(set(listing.urls)) == len(listing.urls)
     articles = [r for r in requests if r.callback == npi.parse_article]
-    assert [r.url for r in articles] == [i.url for i in listings]  # every new entry is fetched once
+    assert [r.url for r in articles] == listing.urls  # every new entry is fetched once, in page order
     pages = [r for r in requests if r.callback == npi.parse_list]
     assert pages and all(r.cb_kwargs["section"] == "policy" for r in pages)
     assert npi.crawler.stats.get_value("npi/list/pages") == 1
@@ -58,12 +58,13 @@ def test_an_incremental_run_stops_at_a_page_with_nothing_new(db_path):
     items, _ = split(first.parse_list(saved("ja_list_policy.html", LIST_URL), lang="ja", section="policy", page=1))
     with Archive.open(db_path) as archive:
         run = archive.start_run(mode="incremental", base_url="https://npi.or.jp/", langs=["ja"], sections=["policy"])
-        for listing in (i for i in items if isinstance(i, ListingItem)):
+        (listing,) = [i for i in items if isinstance(i, ListingItem)]
+        for url in listing.urls:
             archive.store_article(
-                {"url": listing.url, "lang": "ja", "title": "t", "published": None, "body": "", "pdfs": [], "authors": []},
+                {"url": url, "lang": "ja", "title": "t", "published": None, "body": "", "pdfs": [], "authors": []},
                 run_id=run,
             )
-            archive.add_listing(listing.url, "policy", run_id=run)
+        archive.add_listings(listing.urls, "policy", run_id=run)
         archive.finish_run(run, status="ok", counts={}, stats={})
     again = spider(db_path)
     _, requests = split(again.parse_list(saved("ja_list_policy.html", LIST_URL), lang="ja", section="policy", page=1))

@@ -173,20 +173,29 @@ class ArticleStore(ArchiveBase):
 
     def add_listing(self, url: str, section: str, *, run_id: int | None, now: str | None = None) -> bool:
         """Record that ``url`` is listed in ``section``; True when that membership is new."""
-        params = {"url": url, "section": section, "now": now or utcnow(), "run_id": run_id}
+        return self.add_listings([url], section, run_id=run_id, now=now) == 1
+
+    def add_listings(self, urls: list[str], section: str, *, run_id: int | None, now: str | None = None) -> int:
+        """Record that ``urls`` (one list page) are listed in ``section``, in one transaction;
+        returns how many of these memberships are new."""
+        now = now or utcnow()
+        new = 0
         with self.atomic() as conn:
-            cur = conn.execute(
-                "UPDATE article_sections SET last_seen = :now WHERE article_url = :url AND section = :section",
-                params,
-            )
-            if cur.rowcount == 0:
-                conn.execute(
-                    "INSERT INTO article_sections (article_url, section, first_seen, last_seen, first_run_id) "
-                    "VALUES (:url, :section, :now, :now, :run_id)",
+            for url in urls:
+                params = {"url": url, "section": section, "now": now, "run_id": run_id}
+                cur = conn.execute(
+                    "UPDATE article_sections SET last_seen = :now WHERE article_url = :url AND section = :section",
                     params,
                 )
-            conn.execute("UPDATE articles SET last_seen = :now WHERE url = :url", params)
-            return cur.rowcount == 0
+                if cur.rowcount == 0:
+                    new += 1
+                    conn.execute(
+                        "INSERT INTO article_sections (article_url, section, first_seen, last_seen, first_run_id) "
+                        "VALUES (:url, :section, :now, :now, :run_id)",
+                        params,
+                    )
+                conn.execute("UPDATE articles SET last_seen = :now WHERE url = :url", params)
+        return new
 
     def touch_article(self, url: str, now: str | None = None) -> None:
         """A conditional GET answered 304: the article is still there as stored."""

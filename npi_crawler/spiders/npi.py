@@ -171,14 +171,15 @@ class NpiSpider(scrapy.Spider):
             self.logger.warning("list page %s has no entries (has the site's layout changed?)", response.url)
         for href in listing.bad_links:
             yield self._bad_link(response.url, href)
+        urls = list(dict.fromkeys(self.site_url(entry) for entry in listing.entries))
+        self.crawler.stats.inc_value("npi/list/entries", len(urls))
+        if urls:
+            yield ListingItem(urls=urls, section=section, lang=lang, page=page)
         has_new = False
-        for position, entry in enumerate(listing.entries):
-            url = self.site_url(entry)
-            self.crawler.stats.inc_value("npi/list/entries")
+        for url in urls:
             if (url, section) not in self.known_listings:
                 has_new = True
                 self.known_listings.add((url, section))
-            yield ListingItem(url=url, section=section, lang=lang, page=page, position=position)
             if url not in self.known_urls:
                 has_new = True
                 self.known_urls.add(url)
