@@ -55,9 +55,11 @@ def crawl(
     log_file: str | None,
 ) -> None:
     """Crawl the article lists and articles into the archive."""
-    out = RunOutput(quiet, verbose, log_file)
     extra = {"NPI_PDFS": False} if no_pdfs else {}
-    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency, **extra), **out.scrapy_overrides()}
+    # Checked first: a bad -s or [scrapy] value must not leave a log file or a lock behind.
+    settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, **extra)
+    out = RunOutput(quiet, verbose, log_file)
+    settings.update(out.scrapy_overrides())
     # Scrapy's own log (tracebacks included) only with --verbose or --log-file: the summary below
     # reports every error and warning of the run in a few lines.
     with locked_crawl(

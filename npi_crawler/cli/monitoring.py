@@ -164,8 +164,10 @@ def watch(
     **opts: Any,
 ) -> None:
     """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
+    # Checked first: a bad -s or [scrapy] value must not leave a log file or a lock behind.
+    settings = crawl_settings(overrides, delay=delay, concurrency=concurrency)
     out = RunOutput(quiet, verbose, log_file)
-    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency), **out.scrapy_overrides()}
+    settings.update(out.scrapy_overrides())
     channels = load_channels(opts)  # before crawling: fail fast
     rules = configured_rules(opts["rules_file"])
     # One run per archive: the crawl, the diff and the deliveries all happen under the run lock.

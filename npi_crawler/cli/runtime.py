@@ -93,14 +93,18 @@ def crawl_settings(
     overrides: tuple[str, ...], *, delay: float | None = None, concurrency: int | None = None, **extra: Any
 ) -> dict[str, Any]:
     """The Scrapy settings a command gives its crawl: the settings file's ``[scrapy]`` table, then
-    --delay/--concurrency and the command's own, then ``-s``: the last one wins."""
-    settings = dict(file_settings().scrapy)
+    --delay/--concurrency and the command's own, then ``-s``: the last one wins. Values from the
+    file and from ``-s`` are checked against their defaults' types (cli/scrapy_values.py)."""
+    from npi_crawler.cli.scrapy_values import typed_setting
+
+    file = file_settings()
+    settings = {name: typed_setting(name, v, f"{file.path}: [scrapy] '{name}'") for name, v in file.scrapy.items()}
     if delay is not None:
         settings["DOWNLOAD_DELAY"] = delay
     if concurrency is not None:
         settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = concurrency
     settings.update(extra)
-    settings.update(parse_overrides(overrides))
+    settings.update({name: typed_setting(name, v, f"-s {name}={v}") for name, v in parse_overrides(overrides).items()})
     return settings
 
 

@@ -1,0 +1,97 @@
+"""Scrapy settings given as text or TOML (``-s NAME=VALUE``, the settings file's ``[scrapy]``
+table), checked once against the type of their default before anything is opened or locked.
+
+Scrapy converts a setting only where a component reads it (``getfloat``, ``getint``...), deep in
+the crawl: ``DOWNLOAD_TIMEOUT = "abc"`` or ``DOWNLOAD_MAXSIZE = "20MB"`` was a 74-91 line
+traceback after the archive was opened and locked. Here a value is converted as the default of
+the same name in the project's settings (npi_crawler.settings) or Scrapy's
+(scrapy.settings.default_settings) says: a number (finite; 0 or more, but priorities), a boolean,
+a list or a dict. Settings with a text or no default, and names neither knows (a user's own
+extension), are passed as given. Scrapy is imported only when there is a value to check.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from typing import Any
+
+from npi_crawler.errors import SettingsError
+
+_TRUE = ("1", "true", "True")
+_FALSE = ("0", "false", "False")
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    import scrapy.settings.default_settings as scrapy_defaults
+
+    import npi_crawler.settings as project
+
+    found = {}
+    for module in (scrapy_defaults, project):  # the project's default wins
+        found.update({name: getattr(module, name) for name in dir(module) if name.isupper()})
+    return found
+
+
+def _kind(name: str, default: Any) -> str | None:
+    if isinstance(default, bool) or name.endswith("_ENABLED"):  # TELNETCONSOLE_ENABLED = 1
+        return "bool"
+    if isinstance(default, (int, float)):
+        return "number"
+    if isinstance(default, (list, tuple)):
+        return "list"
+    if isinstance(default, dict):
+        return "dict"
+    return None
+
+
+def _number(name: str, value: Any, default: Any, where: str) -> int | float:
+    hint = f"{name} takes a number{'' if 'PRIORITY' in name else ', 0 or more'} (default {default!r})"
+    if isinstance(value, bool):
+        raise SettingsError(f"{where}: {value!r} is not a number; {hint}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{where}: {value!r} is not a number; {hint}") from None
+    if not math.isfinite(number) or (number < 0 and "PRIORITY" not in name):
+        raise SettingsError(f"{where}: {value!r} is out of range; {hint}")
+    # A whole number stays an int: getint() of the float 2.0 is 2, of the text "2.0" an error.
+    return int(number) if number.is_integer() and not isinstance(default, float) else number
+
+
+def _bool(name: str, value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1) or str(value) in _TRUE + _FALSE:
+        return str(value) in _TRUE or value == 1
+    raise SettingsError(f"{where}: {value!r} is not true or false; {name} takes true/false (or 1/0)")
+
+
+def _dict(name: str, value: Any, where: str) -> dict:
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise SettingsError(f'{where}: {name} takes a JSON object, e.g. {{"name": 100}}')
+    return parsed
+
+
+def typed_setting(name: str, value: Any, where: str) -> Any:
+    """``value`` converted to what Scrapy will read for ``name``, or SettingsError (exit 2) with
+    one line that starts with ``where`` (``-s NAME=VALUE``, or the file and the key)."""
+    default = _defaults().get(name)
+    kind = _kind(name, default) if name in _defaults() else None
+    if kind == "number":
+        return _number(name, value, default, where)
+    if kind == "bool":
+        return _bool(name, value, where)
+    if kind == "dict":
+        return _dict(name, value, where)
+    if kind == "list" and not isinstance(value, (str, list, tuple)):
+        raise SettingsError(f"{where}: {value!r} is not a list; {name} takes a list (or text separated by commas)")
+    return value
