@@ -27,8 +27,8 @@ from twisted.python.failure import Failure
 
 from npi_crawler.archive import Archive
 from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, SECTIONS
-from npi_crawler.errors import CrawlError
-from npi_crawler.extensions import RUN_ID_STAT, run_counts
+from npi_crawler.errors import ArchiveError, CrawlError
+from npi_crawler.extensions import ARCHIVE_ERROR_STAT, ARCHIVE_WRITE_ERRORS, RUN_ID_STAT, run_counts
 from npi_crawler.spiders.common import STOPPED_META
 from npi_crawler.spiders.npi import NpiSpider
 from npi_crawler.stops import STOPS
@@ -197,7 +197,8 @@ def run_crawl(
     crawl within ``NPI_STOP_GRACE`` seconds and raises ``stops.Stopped`` once the run is recorded
     as interrupted.
     """
-    Archive.open(db_path).close()  # a bad --db fails here, with a clear message, before crawling
+    with Archive.open(db_path) as archive:  # a bad --db fails here, with a clear message, before crawling
+        archive.check_writable()
     settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
     if progress:
         settings.set("NPI_PROGRESS", True, priority="cmdline")
@@ -229,6 +230,23 @@ def run_crawl(
     with Archive.open(db_path) as archive:
         run = archive.run(run_id) if run_id else None
         errors = archive.run_errors(run_id) if run_id else []
+    if stats.get(ARCHIVE_ERROR_STAT):
+        raise ArchiveError(_archive_failure(stats, run))
     if run is None:
         raise CrawlError("the crawl did not start; run with --verbose to see why")
     return CrawlResult(run=run, stats=stats, errors=errors)
+
+
+def _archive_failure(stats: dict[str, Any], run: dict[str, Any] | None) -> str:
+    """One line: why the archive refused a write, and what the archive now says of the run."""
+    lost = stats.get(ARCHIVE_WRITE_ERRORS, 0)
+    if run is None:
+        outcome = "the crawl did not start and no run was recorded"
+    elif run["status"] == "running":
+        outcome = (
+            f"run {run['id']} could not be finished and stays 'running' in the archive "
+            f"({lost} write(s) lost); the next run walks every list page"
+        )
+    else:
+        outcome = f"run {run['id']} is recorded as {run['status']} ({lost} write(s) lost); the next run fetches what it missed"
+    return f"{stats[ARCHIVE_ERROR_STAT]}; {outcome}"

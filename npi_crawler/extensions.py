@@ -13,22 +13,54 @@ a terminal while the run goes, when ``NPI_PROGRESS`` is true (the CLI sets it on
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import time
 from typing import IO, Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import CloseSpider, NotConfigured
+from scrapy.utils.defer import deferred_from_coro
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.db import sqlite_error_message
 from npi_crawler.archive.runlock import held_here, run_lock
 from npi_crawler.constants import WARNING_PREFIXES
-from npi_crawler.errors import LockUnavailable, RunLocked
+from npi_crawler.errors import ArchiveError, LockUnavailable, NpiError, RunLocked
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, NotModifiedItem
 
 RUN_ID_STAT = "npi/run_id"
 RUN_STATUS_STAT = "npi/run_status"
+# A write to the archive that failed (full disk, a lock held past the busy timeout, a read-only
+# file): the first one's message, the count of writes lost, and whether the run row stayed open.
+ARCHIVE_ERROR_STAT = "npi/archive/error"
+ARCHIVE_WRITE_ERRORS = "npi/errors/archive:write"
+RUN_UNRECORDED_STAT = "npi/archive/run_unrecorded"
+ARCHIVE_ERROR_REASON = "archive_error"
+logger = logging.getLogger(__name__)
+
+
+def archive_failed(crawler: Crawler, exc: BaseException | None, *, stop: bool = True) -> None:
+    """Count a write the archive refused (``exc``; None: an item dropped unstored after an earlier
+    refusal) as an error of the run and, at the first one, stop the crawl: a run that cannot store
+    what it fetches must end ``failed``, never ``ok``; the next run walks every list page and
+    fetches what this one lost."""
+    stats = crawler.stats
+    stats.inc_value("npi/errors")
+    stats.inc_value(ARCHIVE_WRITE_ERRORS)
+    if exc is None or stats.get_value(ARCHIVE_ERROR_STAT) is not None:
+        return
+    db_path = crawler.settings.get("NPI_DB_PATH")
+    message = str(exc) if isinstance(exc, NpiError) else sqlite_error_message(exc, db_path)  # type: ignore[arg-type]
+    stats.set_value(ARCHIVE_ERROR_STAT, message)
+    logger.error("the archive refused a write, the crawl stops: %s", message)
+    if stop and crawler.engine is not None and crawler.engine.spider is not None:
+        deferred_from_coro(crawler.engine.close_spider_async(reason=ARCHIVE_ERROR_REASON))
+
+
+def archive_has_failed(crawler: Crawler) -> bool:
+    return crawler.stats.get_value(ARCHIVE_ERROR_STAT) is not None
 
 
 def current_run_id(crawler: Crawler) -> int | None:
@@ -80,15 +112,19 @@ class RunLifecycle:
         return ext
 
     def spider_opened(self, spider: Any) -> None:
-        with Archive.open(self.db_path) as archive:
-            if held_here(self.db_path):  # no other run can be going: a `running` one was killed
-                archive.mark_killed_runs()
-            run_id = archive.start_run(
-                mode="full" if getattr(spider, "full", False) else "incremental",
-                base_url=getattr(spider, "base_url", ""),
-                langs=getattr(spider, "langs", ()),
-                sections=getattr(spider, "sections", ()),
-            )
+        try:
+            with Archive.open(self.db_path) as archive:
+                if held_here(self.db_path):  # no other run can be going: a `running` one was killed
+                    archive.mark_killed_runs()
+                run_id = archive.start_run(
+                    mode="full" if getattr(spider, "full", False) else "incremental",
+                    base_url=getattr(spider, "base_url", ""),
+                    langs=getattr(spider, "langs", ()),
+                    sections=getattr(spider, "sections", ()),
+                )
+        except (sqlite3.Error, ArchiveError) as exc:
+            archive_failed(self.crawler, exc, stop=False)
+            raise CloseSpider(ARCHIVE_ERROR_REASON) from None  # Scrapy 2.19: not a single request
         self.crawler.stats.set_value(RUN_ID_STAT, run_id)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
@@ -98,8 +134,13 @@ class RunLifecycle:
         stats = self.crawler.stats.get_stats()
         status = run_status(stats, reason)
         self.crawler.stats.set_value(RUN_STATUS_STAT, status)
-        with Archive.open(self.db_path) as archive:
-            archive.finish_run(run_id, status=status, counts=run_counts(stats), stats=stats)
+        try:
+            with Archive.open(self.db_path) as archive:
+                archive.finish_run(run_id, status=status, counts=run_counts(stats), stats=stats)
+        except (sqlite3.Error, ArchiveError) as exc:
+            # The row stays ``running``: status and doctor report it, the next run walks every page.
+            self.crawler.stats.set_value(RUN_UNRECORDED_STAT, True)
+            archive_failed(self.crawler, exc, stop=False)
 
 
 class RunLockExtension:

@@ -9,7 +9,10 @@ The run they belong to is opened and closed by ``extensions.RunLifecycle``; its 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from scrapy import signals
@@ -18,7 +21,7 @@ from scrapy.exceptions import DropItem
 
 from npi_crawler.archive import Archive
 from npi_crawler.constants import DEGRADED_NOTES, LANGS
-from npi_crawler.extensions import current_run_id
+from npi_crawler.extensions import archive_failed, archive_has_failed, current_run_id
 from npi_crawler.items import OK, ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem, PdfItem
 from npi_crawler.parsing import normalize_space
 
@@ -61,6 +64,25 @@ class ValidateArticlePipeline:
             pdfs=list(dict.fromkeys(item.pdfs)),
             authors=[(normalize_space(n), u) for n, u in item.authors if normalize_space(n)],
         )
+
+
+def _stores(process_item: Callable) -> Callable:
+    """A write the archive refuses (full disk, lock held too long, read-only file) is an error of
+    the run that stops the crawl (extensions.archive_failed); the item is dropped, never counted
+    as stored. After the first one, items are dropped without another wait on the archive."""
+
+    @functools.wraps(process_item)
+    def wrapper(self: _ArchiveUser, item: Any) -> Any:
+        if archive_has_failed(self.crawler):
+            archive_failed(self.crawler, None)
+            raise DropItem("not stored: the archive refused an earlier write of this run")
+        try:
+            return process_item(self, item)
+        except sqlite3.Error as exc:
+            archive_failed(self.crawler, exc)
+            raise DropItem(f"not stored: {' '.join(str(exc).split())}") from None
+
+    return wrapper
 
 
 class _ArchiveUser:
@@ -106,6 +128,7 @@ class ArchivePipeline(_ArchiveUser):
         stored = self.archive.parse_notes(item.url) if worse and self.archive else None
         return stored is not None and bool(worse - set(stored))
 
+    @_stores
     def process_item(self, item: Any) -> Any:
         archive = self.archive
         assert archive is not None
@@ -135,10 +158,14 @@ class ArchivePipeline(_ArchiveUser):
     def dropped(self, item: Any, exception: BaseException, **_kwargs: Any) -> None:
         """An article the validator dropped is an error of the run, not a silent loss (and,
         never archived, it is fetched again by the next run)."""
-        if self.archive is None or not isinstance(item, ArticleItem):
+        if self.archive is None or not isinstance(item, ArticleItem) or archive_has_failed(self.crawler):
             return
         reason = getattr(exception, "npi_reason", "invalid")
-        self.archive.record_error(self.run_id, item.url, f"article:dropped/{reason}", str(exception))
+        try:
+            self.archive.record_error(self.run_id, item.url, f"article:dropped/{reason}", str(exception))
+        except sqlite3.Error as exc:
+            archive_failed(self.crawler, exc)
+            return
         self.stats.inc_value("npi/errors")
         self.stats.inc_value(f"npi/errors/article:dropped/{reason}")
 
@@ -151,6 +178,7 @@ class PdfTextPipeline(_ArchiveUser):
     def from_crawler(cls, crawler: Crawler) -> PdfTextPipeline:
         return cls(crawler, crawler.settings.get("NPI_DB_PATH"))
 
+    @_stores
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, PdfItem):
             return item

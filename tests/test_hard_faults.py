@@ -8,11 +8,53 @@ line, the exit code), what the archive records, and that nothing stored is lost.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import pytest
 
 from npi_crawler.cli.scrapy_values import typed_setting
 from npi_crawler.errors import SettingsError
-from tests.conftest import run_cli
+from tests.conftest import ROOT, export_rows, run_cli
+from tests.site import ReplicaServer, generate_site
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+# Root ignores file permissions: run the CLI without the capabilities that let it (setpriv).
+NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner",
+          "--inh-caps", "-dac_override,-dac_read_search,-fowner"]  # fmt: skip
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="mounting a tmpfs needs root")
+needs_setpriv = pytest.mark.skipif(
+    not IS_ROOT or shutil.which("setpriv") is None,
+    reason="a read-only file as root needs setpriv (util-linux) to drop CAP_DAC_OVERRIDE",
+)
+
+
+def one_line(result, *words: str) -> None:
+    """Exactly one line on stderr, no traceback, holding every one of ``words``."""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def query(db_path: str | Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def last_run(db_path: str | Path) -> dict:
+    [row] = query(db_path, "SELECT id, status, errors, stats FROM runs ORDER BY id DESC LIMIT 1")
+    return {"id": row[0], "status": row[1], "errors": row[2], "stats": json.loads(row[3] or "{}")}
 
 # -- setting values: checked once, before anything is opened or locked ----------------------------
 
@@ -73,3 +115,221 @@ def test_good_setting_values_become_what_scrapy_reads(name, value, expected):
 def test_typed_setting_refuses_a_bool_for_a_number():
     with pytest.raises(SettingsError, match="True is not a number"):
         typed_setting("DOWNLOAD_TIMEOUT", True, "s.toml: [scrapy] 'DOWNLOAD_TIMEOUT'")
+
+
+# -- the archive refuses a write: a full disk, a lock held too long, a read-only file -------------
+
+
+@contextmanager
+def tmpfs(where: Path, size: str) -> Iterator[Path]:
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def outcome_matches_the_row(result, db: Path) -> dict:
+    """The one line says what the archive says of the run: failed, or left running."""
+    run = last_run(db)
+    if run["status"] == "running":
+        assert f"run {run['id']} could not be finished and stays 'running'" in result.stderr
+    else:
+        assert run["status"] == "failed" and f"run {run['id']} is recorded as failed" in result.stderr
+        assert run["stats"]["npi/errors/archive:write"] >= 1 and run["errors"] >= 1
+    return run
+
+
+@needs_root
+def test_a_full_disk_is_one_line_naming_it_the_run_failed_and_nothing_lost(tmp_path):
+    """A 1 MB tmpfs fills during the first crawl: exit 1, one line naming the file system, the
+    run recorded as failed; the next run on the full disk is one line too (the run lock's holder
+    line cannot be written); once there is room, a run stores every article."""
+    site = generate_site(seed=3, n_articles=80)
+    with ReplicaServer(site) as replica, tmpfs(tmp_path / "disk", "1m") as disk:
+        db = disk / "npi.db"
+        args = ("watch", "--db", str(db), "--base-url", replica.url)
+        full = run_cli(*args)
+        assert full.returncode == 1, full.stdout + full.stderr
+        one_line(full, f"the disk holding {db} (the file system mounted at {disk}) is full", "free some space")
+        outcome_matches_the_row(full, db)
+        assert query(db, "PRAGMA integrity_check") == [("ok",)]
+        stored = query(db, "SELECT count(*) FROM articles")[0][0]
+        assert 0 < stored < len(site.live())
+        again = run_cli(*args)
+        assert again.returncode == 1
+        one_line(again, "is full", str(disk))
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        healed = run_cli(*args)
+        assert healed.returncode == 0, healed.stderr
+        assert last_run(db)["status"] == "ok"
+        assert export_rows(str(db)) == site.expected_export(replica.url)
+
+
+HOLD = (
+    "import sqlite3, sys, time\n"
+    "conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)\n"
+    "conn.execute('BEGIN EXCLUSIVE')\n"
+    "print('held', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
+
+
+@contextmanager
+def write_lock_held(db: Path, seconds: float) -> Iterator[subprocess.Popen]:
+    """Another program (a sqlite3 connection in BEGIN EXCLUSIVE) holds the archive's write lock."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_write_lock_held_at_the_start_is_one_line_and_nothing_is_requested(tmp_path):
+    site = generate_site(seed=7, n_articles=24, per_page=2)
+    db = tmp_path / "npi.db"
+    with ReplicaServer(site) as replica:
+        assert run_cli("crawl", "--db", str(db), "--base-url", replica.url).returncode == 0
+        mark = len(replica.log)
+        with write_lock_held(db, 45):
+            started = time.monotonic()
+            result = run_cli("watch", "--db", str(db), "--base-url", replica.url)
+            took = time.monotonic() - started
+        assert result.returncode == 1
+        one_line(result, f"{db} is locked by another program", "for longer than 30 s")
+        assert took < 40  # the busy timeout, once
+        assert replica.log[mark:] == [] and len(query(db, "SELECT id FROM runs")) == 1
+
+
+def test_a_write_lock_held_mid_crawl_makes_the_run_failed_and_the_next_run_stores_everything(tmp_path):
+    """Before: two writes lost after the busy timeout and the run said ok with 0 errors."""
+    site = generate_site(seed=7, n_articles=24, per_page=2)
+    db = tmp_path / "npi.db"
+    with ReplicaServer(site, delay=0.5) as replica:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "npi_crawler", "watch", "--db", str(db), "--base-url", replica.url],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (db.exists() and _articles(db) >= 2):
+            time.sleep(0.02)
+        assert proc.poll() is None, "the crawl ended before the lock was taken"
+        with write_lock_held(db, 40):
+            stdout, stderr = proc.communicate(timeout=180)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+        assert result.returncode == 1, stdout + stderr
+        one_line(result, f"{db} is locked by another program")
+        run = outcome_matches_the_row(result, db)
+        assert run["status"] == "failed"  # the lock was gone by the time the run was finished
+        rerun = run_cli("watch", "--db", str(db), "--base-url", replica.url)
+        assert rerun.returncode == 0, rerun.stderr
+        assert export_rows(str(db)) == site.expected_export(replica.url)
+
+
+def _articles(db: Path) -> int:
+    try:
+        return query(db, "SELECT count(*) FROM articles")[0][0]
+    except sqlite3.Error:
+        return 0
+
+
+@needs_setpriv
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_archive_is_one_line(what, replica, tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    db = folder / "npi.db"
+    assert run_cli("crawl", "--db", str(db), "--base-url", replica.url).returncode == 0
+    before = db.read_bytes()
+    for leftover in folder.glob("npi.db?*"):
+        leftover.unlink()
+    (db if what == "file" else folder).chmod(0o444 if what == "file" else 0o555)
+    try:
+        proc = subprocess.run(
+            [*NO_DAC, sys.executable, "-m", "npi_crawler", "watch", "--db", str(db), "--base-url", replica.url],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )  # fmt: skip
+    finally:
+        folder.chmod(0o755)
+        db.chmod(0o600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    one_line(proc, f"{db} cannot be written", "check the permissions")
+    assert db.read_bytes() == before
+
+
+# -- archive paths with URI characters (the read-only checks open a file: URI) -------------------
+
+
+def _crawled_archive(replica: ReplicaServer, folder: Path, name: str) -> Path:
+    folder.mkdir()
+    made = folder / "made.db"
+    assert run_cli("crawl", "--db", str(made), "--base-url", replica.url).returncode == 0
+    for side in folder.glob("made.db?*"):
+        side.unlink()
+    return made.rename(folder / name)
+
+
+@pytest.mark.parametrize("name", ["dmg#1.db", "dmg?mode=rw.db", "dmg%41.db"])
+def test_a_damaged_archive_named_with_uri_characters_is_refused_in_one_line(name, replica, tmp_path):
+    """The quick check once opened ``file:…/dmg#1.db?mode=ro`` unescaped: another file (``dmg``,
+    created empty) was checked, the damage passed, and the crawl crashed in 91 lines."""
+    db = _crawled_archive(replica, tmp_path / "a", name)
+    size = db.stat().st_size
+    with open(db, "r+b") as f:  # garbage over pages in the middle of the file
+        f.seek(size // 2 - 8192)
+        f.write(b"\xde\xad\xbe\xef" * 4096)
+    damaged = db.read_bytes()
+    mark = len(replica.log)
+    result = run_cli("watch", "--db", str(db), "--base-url", replica.url)
+    assert result.returncode == 1
+    one_line(result, f"{db} is damaged (", "npi-crawler doctor")
+    assert db.read_bytes() == damaged and replica.log[mark:] == []
+    # no stray file (``dmg``), no lock: only SQLite's own side files of a WAL archive
+    assert {p.name for p in db.parent.iterdir()} <= {name, f"{name}-wal", f"{name}-shm"}
+
+
+@pytest.mark.parametrize("name", ["pct%41.db", "q?x=1.db", "h#1.db"])
+def test_an_archive_named_with_uri_characters_runs_twice(name, site, replica, tmp_path):
+    """A healthy ``pct%41.db`` was refused as damaged on its second run (``%41`` read as ``A``)."""
+    db = tmp_path / "a" / name
+    db.parent.mkdir()
+    for _run in range(2):
+        result = run_cli("watch", "--db", str(db), "--base-url", replica.url)
+        assert result.returncode == 0, result.stderr
+    assert export_rows(str(db)) == site.expected_export(replica.url)
+    names = {p.name for p in db.parent.iterdir()}
+    assert names <= {name, f"{name}.lock", f"{name}-wal", f"{name}-shm"} and name in names
+
+
+# -- the run lock: keyed on the real file, never through a planted symlink ------------------------
+
+
+def test_two_symlinks_to_one_archive_cannot_run_at_once(replica, tmp_path):
+    from npi_crawler.archive.runlock import run_lock
+
+    real = tmp_path / "real" / "npi.db"
+    real.parent.mkdir()
+    one, two = tmp_path / "one.db", tmp_path / "two.db"
+    one.symlink_to(real)
+    two.symlink_to(real)
+    with run_lock(one, "watch"):
+        result = run_cli("watch", "--db", str(two), "--base-url", replica.url)
+    assert result.returncode == 75
+    one_line(result, f"another npi-crawler run is using {two}", f"pid {os.getpid()}")
+    assert replica.log == []
+    assert sorted(p.name for p in real.parent.iterdir()) == ["npi.db.lock"]  # beside the real file
+
+
+def test_a_symlink_planted_at_the_lock_is_refused_and_its_target_untouched(replica, tmp_path):
+    db = tmp_path / "npi.db"
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    Path(f"{db}.lock").symlink_to(target)
+    result = run_cli("watch", "--db", str(db), "--base-url", replica.url)
+    assert result.returncode == 1
+    one_line(result, f"the run lock {db}.lock is a symbolic link; remove it and run again")
+    assert target.read_text() == "keep me\n" and replica.log == []

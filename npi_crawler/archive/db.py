@@ -102,6 +102,8 @@ class ArchiveBase:
         try:
             conn = _connect(path, readonly=readonly)
         except sqlite3.DatabaseError as exc:
+            if not _not_a_database(exc):  # locked, read-only, a full disk: say that, not "not an archive"
+                raise ArchiveError(sqlite_error_message(exc, path)) from None
             raise ArchiveError(
                 f"{path} is not an npi-crawler archive ({exc}); give --db a new or existing archive file"
             ) from None
@@ -118,6 +120,16 @@ class ArchiveBase:
 
     def close(self) -> None:
         self.conn.close()
+
+    def check_writable(self) -> None:
+        """Fail now, with one line, when the archive cannot be written: another program holds its
+        write lock past the busy timeout, or the file (or its folder) is read-only. A write that
+        touches no row takes the same locks and permissions as a real one and changes nothing."""
+        try:
+            with self.atomic() as conn:
+                conn.execute("UPDATE migrations SET name = name WHERE 0")
+        except sqlite3.Error as exc:
+            raise ArchiveError(sqlite_error_message(exc, self.path)) from None
 
     def __enter__(self) -> Any:
         return self
@@ -152,12 +164,31 @@ class ArchiveBase:
         return list(self.db.query(sql, params))
 
 
+def _not_a_database(exc: sqlite3.Error) -> bool:
+    return any(words in str(exc) for words in ("not a database", "file is encrypted"))
+
+
+def _mount_point(path: str | os.PathLike) -> str:
+    folder = Path(os.path.realpath(path)).parent
+    while not os.path.ismount(folder) and folder != folder.parent:
+        folder = folder.parent
+    return str(folder)
+
+
+def disk_full_message(path: str | os.PathLike, detail: str) -> str:
+    """One line for a full disk (or quota), naming the file system: what every write path says."""
+    return (
+        f"the disk holding {os.fspath(path)} (the file system mounted at {_mount_point(path)}) is full ({detail}); "
+        "free some space, then run again"
+    )
+
+
 def sqlite_error_message(exc: sqlite3.Error, path: str) -> str:
     """One line for a SQLite error a user can meet, saying what to do."""
     text = " ".join(str(exc).split())
     lowered = text.lower()
     if "disk is full" in lowered or "disk full" in lowered:
-        return f"the disk holding {path} is full ({text}); free some space, then run again"
+        return disk_full_message(path, text)
     if "readonly" in lowered or "read-only" in lowered:
         return f"{path} cannot be written ({text}); check the permissions of the file and its folder"
     if "locked" in lowered or "busy" in lowered:

@@ -241,7 +241,7 @@ def preflight(path: str) -> None:
     import sqlite3
     from pathlib import Path
 
-    from npi_crawler.archive.db import integrity_check, readonly_uri
+    from npi_crawler.archive.db import integrity_check, readonly_uri, sqlite_error_message
 
     file = Path(path)
     if file.is_dir():
@@ -265,7 +265,8 @@ def preflight(path: str) -> None:
             raise ArchiveError(
                 f"{path} is not an npi-crawler archive ({exc}); give --db a new or existing archive file"
             ) from None
-        raise ArchiveError(f"{path} is damaged ({' '.join(str(exc).split())}); {damaged}") from None
+        # a read-only file or folder, a lock, a full disk: said as such; anything else: damaged
+        raise ArchiveError(sqlite_error_message(exc, path)) from None
     if rows != ["ok"]:
         first = " ".join(rows[0].replace("*** in database main ***", "").split())[:300]
         raise ArchiveError(f"{path} is damaged ({first}); {damaged}")

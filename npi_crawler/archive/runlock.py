@@ -46,7 +46,15 @@ def _open(path: Path) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise LockUnavailable(f"the run lock {path} is a symbolic link; remove it and run again") from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise LockUnavailable(_disk_full(path, exc)) from None
         raise LockUnavailable(f"cannot create the run lock {path} ({exc.strerror})") from None
+
+
+def _disk_full(path: str | os.PathLike, exc: OSError) -> str:
+    from npi_crawler.archive.db import disk_full_message
+
+    return disk_full_message(path, exc.strerror or "no space left")
 
 
 def _holder(fd: int) -> str:
@@ -55,6 +63,20 @@ def _holder(fd: int) -> str:
         return os.read(fd, 500).decode("utf-8", "replace").strip()
     except OSError:
         return ""
+
+
+def _write_holder(fd: int, db_path: str | os.PathLike, command: str) -> None:
+    """Who holds the lock, for the run that is refused. A disk too full for these few bytes is too
+    full for the run's first write: one line now rather than a traceback later."""
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()}, {command} since {started}\n".encode())
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise LockUnavailable(_disk_full(db_path, exc)) from None
+        raise LockUnavailable(f"cannot write the run lock {lock_path(db_path)} ({exc.strerror})") from None
 
 
 @contextmanager
@@ -76,10 +98,7 @@ def run_lock(db_path: str | os.PathLike, command: str = "crawl") -> Iterator[Pat
                 + (f" ({holder})" if holder else "")
                 + "; this one exits without crawling"
             ) from None
-        started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"pid {os.getpid()}, {command} since {started}\n".encode())
+        _write_holder(fd, db_path, command)
         _HELD.add(str(path))
         try:
             yield path
