@@ -1,11 +1,12 @@
 """Real local channels for alert tests: a JSON webhook that records posts (and can be switched to
-answer 500, a channel that is down) and an SMTP server (aiosmtpd). Both on 127.0.0.1, ephemeral ports."""
+answer 500, a channel that is down, or to answer late) and an SMTP server (aiosmtpd). Both on 127.0.0.1, ephemeral ports."""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
+import time
 from email import message_from_bytes
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
                 sink.posts.append({"path": self.path, **payload})
             else:
                 sink.refused += 1
+        time.sleep(sink.delay)  # a slow service: it has the message, the answer comes later
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -59,6 +61,7 @@ class JsonSink:
         self.status = 200
         self.max_chars: int | None = None  # refuse (400) a title + message longer than this, like Discord
         self.hang = False
+        self.delay = 0.0  # seconds before each answer
         self.hit = threading.Event()
         self.release = threading.Event()
         self.lock = threading.Lock()

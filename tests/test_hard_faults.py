@@ -333,3 +333,85 @@ def test_a_symlink_planted_at_the_lock_is_refused_and_its_target_untouched(repli
     assert result.returncode == 1
     one_line(result, f"the run lock {db}.lock is a symbolic link; remove it and run again")
     assert target.read_text() == "keep me\n" and replica.log == []
+
+
+# -- a slow channel: delivered once; no answer at all: an unknown outcome, never re-sent by itself -
+
+
+def _watch(replica: ReplicaServer, db: Path, url: str, code: int = 0):
+    result = run_cli("watch", "--db", str(db), "--base-url", replica.url, "--notify", url)
+    assert result.returncode == code, result.stdout + result.stderr
+    return result
+
+
+def _proposals(site, k: int) -> list[str]:
+    from tests.site import new_article
+
+    made = [new_article(site, lang="en", sections=["policy"], n=i) for i in range(1, k + 1)]
+    return [f"[NPI policy/en] {' '.join(a.title.split())}" for a in made]
+
+
+def test_a_channel_answering_after_6_s_gets_each_alert_exactly_once_across_runs(site, replica, tmp_path):
+    """Apprise gives up after 4 s by default: the alert was marked failed and re-sent every run."""
+    from tests.endpoints import JsonSink
+
+    db = tmp_path / "npi.db"
+    with JsonSink() as sink:
+        sink.delay = 6
+        _watch(replica, db, sink.url())  # the baseline: nothing sent
+        titles = _proposals(site, 2)
+        for _run in range(2):
+            _watch(replica, db, sink.url())
+        assert sorted(sink.titles()) == sorted(titles)
+    assert query(db, "SELECT status, count(*) FROM deliveries GROUP BY status") == [("sent", 2)]
+    assert query(db, "SELECT status, count(*) FROM alerts GROUP BY status") == [("sent", 2)]
+
+
+def test_no_answer_in_time_is_an_unknown_outcome_reported_and_resent_only_on_request(site, replica, tmp_path):
+    """``rto=1`` (the URL's own read timeout wins) and a service that answers after 3 s: the
+    message went out, so it is not re-sent by the next run; the channel gets nothing more in that
+    run; status lists it; ``notify --resend-unknown`` sends it again."""
+    from tests.endpoints import JsonSink
+
+    db = tmp_path / "npi.db"
+    with JsonSink() as sink:
+        url = sink.url() + "?rto=1"
+        _watch(replica, db, url)
+        first, second = _proposals(site, 2)
+        sink.delay = 3
+        late = _watch(replica, db, url, code=3)
+        assert len(sink.posts) == 1  # the second alert waits: this channel did not answer
+        [unanswered] = sink.titles()
+        assert "no answer: json://127.0.0.1: " in late.stdout and "within 1 s" in late.stdout
+        one_line(late, "1 message(s) sent without an answer", "notify --resend-unknown")
+        sink.delay = 0
+        _watch(replica, db, url)  # the other alert goes; the unanswered one is not re-sent
+        assert sorted(sink.titles()) == sorted([first, second])
+        status = run_cli("status", "--db", str(db))
+        assert status.returncode == 0, status.stderr
+        assert "1 message(s) sent without an answer" in status.stdout and unanswered in status.stdout
+        resent = run_cli("notify", "--db", str(db), "--notify", url, "--resend-unknown")
+        assert resent.returncode == 0, resent.stderr
+        assert "1 delivery(ies) of unknown outcome made pending again" in resent.stdout
+        assert sorted(sink.titles()) == sorted([first, second, unanswered])
+        assert run_cli("notify", "--db", str(db), "--notify", url).returncode == 0
+        assert len(sink.posts) == 3
+    assert "without an answer" not in run_cli("status", "--db", str(db)).stdout
+
+
+def test_channels_wait_30_s_for_an_answer_unless_their_url_says_otherwise_and_keep_their_id():
+    """The outbox knows a channel by a hash of its URL: raising the timeout must not change it
+    (every alert would go out again to a 'new' channel)."""
+    import hashlib
+
+    import apprise
+
+    from npi_crawler.monitor.channels import READ_TIMEOUT, load_channels
+
+    url = "json://127.0.0.1:9/hook"
+    patient, own = load_channels([url, url + "?rto=2.5"])
+    assert (patient.server.socket_read_timeout, own.server.socket_read_timeout) == (READ_TIMEOUT, 2.5)
+    plain = apprise.Apprise()
+    plain.add(url)
+    [server] = plain.find()
+    assert patient.id == hashlib.sha256(server.url(privacy=False).encode()).hexdigest()[:16]

@@ -44,8 +44,31 @@ class Outbox(ArchiveBase):
         return self.rows("SELECT * FROM alerts WHERE status = 'pending' ORDER BY id")
 
     def sent_deliveries(self) -> set[tuple[int, str]]:
-        """(alert id, channel id) of every delivery a channel has accepted."""
-        return {(r[0], r[1]) for r in self.conn.execute("SELECT alert_id, channel FROM deliveries WHERE status = 'sent'")}
+        """(alert id, channel id) of every delivery not to send again: a channel accepted it, or
+        it went out and no answer came (``unknown``: re-sent only by ``reopen_unknown``)."""
+        sql = "SELECT alert_id, channel FROM deliveries WHERE status IN ('sent', 'unknown')"
+        return {(r[0], r[1]) for r in self.conn.execute(sql)}
+
+    def unknown_deliveries(self, limit: int = 5) -> list[dict[str, Any]]:
+        """Deliveries of unknown outcome, newest first: (alert id, title, channel label, when)."""
+        return self.rows(
+            "SELECT d.alert_id, a.title, d.label, d.last_attempt FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "WHERE d.status = 'unknown' ORDER BY d.last_attempt DESC, d.alert_id DESC LIMIT :limit",
+            {"limit": limit},
+        )
+
+    def count_unknown_deliveries(self) -> int:
+        return int(self.one("SELECT count(*) FROM deliveries WHERE status = 'unknown'"))
+
+    def reopen_unknown(self) -> int:
+        """Make every delivery of unknown outcome pending again (``notify --resend-unknown``):
+        the next delivery sends it once more. Returns how many."""
+        with self.atomic() as conn:
+            conn.execute(
+                "UPDATE alerts SET status = 'pending' WHERE status = 'sent' "
+                "AND id IN (SELECT alert_id FROM deliveries WHERE status = 'unknown')"
+            )
+            return conn.execute("UPDATE deliveries SET status = 'failed' WHERE status = 'unknown'").rowcount
 
     def announced_elsewhere(self) -> set[tuple[int, str]]:
         """(pending alert id, channel id) where that channel was already sent another alert that
@@ -56,7 +79,7 @@ class Outbox(ArchiveBase):
             for r in self.conn.execute(
                 "SELECT p.id, d.channel FROM alerts p "
                 "JOIN alerts o ON o.article_url = p.article_url AND o.id != p.id AND o.kind IN ('new', 'joined') "
-                "JOIN deliveries d ON d.alert_id = o.id AND d.status = 'sent' "
+                "JOIN deliveries d ON d.alert_id = o.id AND d.status IN ('sent', 'unknown') "
                 "WHERE p.status = 'pending' AND p.kind IN ('new', 'joined')"
             )
         }
@@ -77,7 +100,7 @@ class Outbox(ArchiveBase):
                     "SELECT status, last_attempt, claimed_by FROM deliveries WHERE alert_id = :alert AND channel = :channel",
                     key,
                 ).fetchone()
-                if row and (row[0] == "sent" or (row[0] == "sending" and (row[1] or "") > fresh and alive(row[2]))):
+                if row and (row[0] in ("sent", "unknown") or (row[0] == "sending" and (row[1] or "") > fresh and alive(row[2]))):
                     continue
                 conn.execute(
                     "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_attempt, claimed_by) "
@@ -89,8 +112,9 @@ class Outbox(ArchiveBase):
                 mine.append(alert_id)
         return mine
 
-    def record_deliveries(self, alert_ids: list[int], channel: str, *, ok: bool, error: str | None) -> None:
-        """The outcome of one send to ``channel`` of these alerts, committed at once."""
+    def record_deliveries(self, alert_ids: list[int], channel: str, *, ok: bool | None, error: str | None) -> None:
+        """The outcome of one send to ``channel`` of these alerts, committed at once (``ok`` None:
+        sent without an answer, status ``unknown``)."""
         now = utcnow()
         with self.atomic() as conn:
             conn.executemany(
@@ -98,7 +122,7 @@ class Outbox(ArchiveBase):
                 "last_attempt = :now, sent_at = :sent_at WHERE alert_id = :alert AND channel = :channel",
                 [
                     {
-                        "status": "sent" if ok else "failed",
+                        "status": "sent" if ok else "unknown" if ok is None else "failed",
                         "error": error or None,
                         "now": now,
                         "sent_at": now if ok else None,

@@ -36,6 +36,8 @@ from npi_crawler.cli.runtime import (
 )
 from npi_crawler.constants import EXIT_ATTENTION, LANGS, SECTIONS
 
+RESEND_UNKNOWN = "npi-crawler notify --resend-unknown"
+
 
 def load_channels(opts: dict[str, Any]) -> list:
     """Every configured channel, validated before anything runs: --notify, the settings file's
@@ -113,6 +115,7 @@ def _delivery_lines(result: Any, delivery: Any, channels: list, dry_run: bool) -
     for error in delivery.errors:
         counts[error] = counts.get(error, 0) + 1
     lines += [f"    failed: {e}" + (f" (x{n})" if n > 1 else "") for e, n in list(counts.items())[:5]]
+    lines += [f"    no answer: {label}: {title} ({why})" for label, title, why in delivery.unknown[:5]]
     if not channels and delivery.pending:
         lines.append("    no channel configured (--notify, --config): alerts wait in the outbox")
     if labels := ", ".join(sorted({c.label for c in channels})):
@@ -123,7 +126,7 @@ def _delivery_lines(result: Any, delivery: Any, channels: list, dry_run: bool) -
 def _report(result: Any, delivery: Any, channels: list, dry_run: bool) -> tuple[str, int]:
     """The diff-and-delivery part of the summary, and the exit code it calls for."""
     lines = _diff_lines(result) + _delivery_lines(result, delivery, channels, dry_run)
-    code = EXIT_ATTENTION if result.layout_problems or delivery.stuck else 0
+    code = EXIT_ATTENTION if result.layout_problems or delivery.stuck or delivery.unknown else 0
     return "\n".join(lines), code
 
 
@@ -139,6 +142,12 @@ def _attention(result: Any, delivery: Any, max_attempts: int, out: RunOutput) ->
         out.attention(
             f"npi-crawler needs attention: {delivery.stuck} alert(s) stuck after {max_attempts}+ failed "
             "deliveries; they stay pending and are retried every run (see npi-crawler status)"
+        )
+    if delivery.unknown:
+        out.attention(
+            f"npi-crawler needs attention: {len(delivery.unknown)} message(s) sent without an answer "
+            f"({', '.join(sorted({label for label, _t, _w in delivery.unknown}))}): they may have arrived and "
+            f"are not sent again; if they did not, run '{RESEND_UNKNOWN}'"
         )
 
 
@@ -189,14 +198,22 @@ def watch(
 @click.command()
 @db_option
 @monitor_options
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again the messages that went out without an answer (see status); they may arrive twice.",
+)
 @one_line_errors
-def notify(db_path: str, **opts: Any) -> None:
+def notify(db_path: str, resend_unknown: bool, **opts: Any) -> None:
     """Diff the archive and send the alerts, without crawling (after crawl, Scrapy or Scrapyd)."""
     channels = load_channels(opts)
     rules = configured_rules(opts["rules_file"])
     with locked(db_path, "notify"), Archive.open(db_path, create=False) as archive:
+        reopened = archive.reopen_unknown() if resend_unknown and not opts["dry_run"] else 0
         result, delivery = _monitor(archive, opts, channels, rules)
     summary, code = _report(result, delivery, channels, opts["dry_run"])
+    if resend_unknown:
+        click.echo(f"  resend     {reopened} delivery(ies) of unknown outcome made pending again")
     click.echo(summary)
     _attention(result, delivery, opts["max_attempts"], RunOutput())
     sys.exit(code)
@@ -249,6 +266,7 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         health = run_health(archive)
         stuck_rows = archive.stuck_alerts(max_attempts)
         held = archive.held_count()
+        unknown, unknown_rows = archive.count_unknown_deliveries(), archive.unknown_deliveries()
     last = runs[0] if runs else None
     click.echo(
         f"archive    {db_path}: {live} articles ({removed} removed); last run "
@@ -267,6 +285,13 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
     if held:
         plural = "s" if held != 1 else ""
         click.echo(f"  {held} alert{plural} held since the layout alarm; sent once a run finds the site healthy again")
+    if unknown:
+        click.echo(
+            f"  {unknown} message(s) sent without an answer, not sent again: they may have arrived; "
+            f"if not, '{RESEND_UNKNOWN}'"
+        )
+    for row in unknown_rows:
+        click.echo(f"  no answer #{row['alert_id']} from {row['label']} at {row['last_attempt']}: {row['title']}")
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
     if last and last["diff_outcome"] == "layout_break":

@@ -37,8 +37,8 @@ TABLES = ("scrapy", "notify", "rule")
 SCHEDULED = frozenset({"crawl", "watch", "notify", "status", "doctor", "migrate"})
 EVERY_COMMAND_KEYS = frozenset({"db"})
 # Options that have no settings-file key: secrets have [notify] urls and the environment,
-# Scrapy settings the [scrapy] table.
-NOT_KEYS = frozenset({"notify_urls", "overrides", "help"})
+# Scrapy settings the [scrapy] table; a one-off action (--resend-unknown) is no standing setting.
+NOT_KEYS = frozenset({"notify_urls", "overrides", "help", "resend_unknown"})
 _SCRAPY_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 

@@ -36,6 +36,15 @@ SAFE_PARAMS = frozenset(
 _URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
 SERVICES_HELP = "see https://appriseit.com/services/"
 
+# How long a channel may take to answer (Apprise's own default is 4 s). A service that answers
+# later still has the message: at 4 s, a webhook that answered after 6 s was sent the same alert
+# by every run. A URL's own ``rto=`` wins. The connect timeout stays Apprise's: a connection that
+# is never made sent nothing, and the alert is simply retried.
+READ_TIMEOUT = 30.0
+# What urllib3 says (and Apprise logs at DEBUG) when the request went out and no answer came in
+# time: the message may have arrived (docs/alerts.md, "unknown outcome").
+_UNANSWERED = re.compile(r"\bread timed out\b", re.I)
+
 
 # -- secrets --------------------------------------------------------------------------------------
 
@@ -148,8 +157,15 @@ def apprise_log(level: int = logging.WARNING) -> Iterator[list[logging.LogRecord
         logger.setLevel(previous)
 
 
+def _patient(server: Any) -> None:
+    """READ_TIMEOUT for a channel whose URL leaves the read timeout at its plugin's default."""
+    if server.socket_read_timeout == type(server).socket_read_timeout < READ_TIMEOUT:
+        server.socket_read_timeout = READ_TIMEOUT
+
+
 def _channel(server: Any) -> Channel:
-    url = server.url(privacy=False)
+    url = server.url(privacy=False)  # before _patient: the id of a channel must not change
+    _patient(server)
     return Channel(
         id=hashlib.sha256(url.encode()).hexdigest()[:16],
         label=redact(url),
@@ -215,13 +231,20 @@ def targets(alert: dict[str, Any], channels: list[Channel]) -> list[Channel]:
     return found
 
 
-def send(channel: Channel, title: str, body: str) -> tuple[bool, str]:
+def send(channel: Channel, title: str, body: str) -> tuple[bool | None, str]:
     """One message to one channel: (delivered, why not). Apprise does not retry and answers
-    only True/False; the reason of a failure is its last logged warning, scrubbed."""
-    with apprise_log(logging.WARNING) as records:
+    only True/False; the reason of a failure is its last logged warning, scrubbed. None instead
+    of False: the request was sent and no answer came within the read timeout, so the message
+    may have arrived (an unknown outcome, never re-sent by itself)."""
+    with apprise_log(logging.DEBUG) as records:
         try:
             ok = bool(channel.server.notify(body=body, title=title))
-            reasons = [r.getMessage() for r in records]
+            reasons = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
         except Exception as exc:  # a plugin bug must not lose the outbox's bookkeeping
             ok, reasons = False, [f"{type(exc).__name__}: {exc}"]
-    return ok, "" if ok else scrub((reasons or ["delivery failed"])[-1], channel.secrets)
+    if ok:
+        return True, ""
+    if any(_UNANSWERED.search(r.getMessage()) for r in records):
+        seconds = f"{channel.server.socket_read_timeout:g}"
+        return None, f"sent, but no answer within {seconds} s: it may have arrived"
+    return False, scrub((reasons or ["delivery failed"])[-1], channel.secrets)

@@ -10,6 +10,10 @@ Every message is fitted to its channel's limits (monitor.messages_fit) unless th
 chose Apprise's own ``overflow=split``; a digest too long for one message is packed into several
 that fit, each claimed and marked on its own. An article announced by several alerts (a rule, a
 section it joined, ``--send-latest``) reaches a channel once.
+
+A message sent without an answer in time (monitor.channels.READ_TIMEOUT) may have arrived: its
+delivery is ``unknown``, never re-sent by itself (that was a duplicate every run), reported, and
+re-sent only by ``notify --resend-unknown``. That channel gets nothing more in the same run.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class DeliveryResult:
     sent: int = 0  # messages delivered this run (a digest counts once per channel)
     alerts_sent: int = 0  # alerts now fully delivered
     failed: int = 0  # deliveries that failed this run (the alerts stay pending)
+    unknown: list[tuple[str, str, str]] = field(default_factory=list)  # sent, no answer: (label, title, why)
     pending: int = 0  # alerts still pending after this run
     stuck: int = 0  # pending alerts that failed NPI_ALERT_MAX_ATTEMPTS times or more
     unrouted: int = 0  # alerts no channel's tags match (never sent)
@@ -127,7 +132,10 @@ def _message(channel: Any, batch: list[dict[str, Any]]) -> tuple[str, str]:
 def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryResult, send: Any) -> dict[int, str]:
     """Claim, send and record each batch; returns the failure of each alert that failed."""
     failed: dict[int, str] = {}
+    silent: set[str] = set()  # channels that did not answer this run: nothing more goes to them
     for channel, batch in batches:
+        if channel.id in silent:
+            continue
         ids = archive.claim_deliveries(
             [a["id"] for a in batch], channel.id, channel.label, CLAIMANT, lapse_seconds=CLAIM_SECONDS, alive=_alive
         )
@@ -137,9 +145,14 @@ def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryRe
         # A stop signal waits for this message's outcome to be recorded (stops.uninterrupted):
         # a stop never sends an alert and then forgets that it did.
         with STOPS.uninterrupted():
-            ok, error = send(channel, *_message(channel, batch))
+            title, body = _message(channel, batch)
+            ok, error = send(channel, title, body)
             archive.record_deliveries([a["id"] for a in batch], channel.id, ok=ok, error=error)
-        if ok:
+        if ok is None:
+            silent.add(channel.id)
+            done.update((a["id"], channel.id) for a in batch)
+            result.unknown.append((channel.label, title, error))
+        elif ok:
             result.sent += 1
             done.update((a["id"], channel.id) for a in batch)
         else:
