@@ -415,3 +415,65 @@ def test_channels_wait_30_s_for_an_answer_unless_their_url_says_otherwise_and_ke
     plain.add(url)
     [server] = plain.find()
     assert patient.id == hashlib.sha256(server.url(privacy=False).encode()).hexdigest()[:16]
+
+
+# -- a channel's secrets never reach a log, stdout, stderr or the archive -------------------------
+
+SLACK_STYLE = ("T0A1B2C3D", "B9Z8Y7X6W", "Xq3Lm9Tz0Kp8Ws2Nv7Rb4Hd1")  # team, bot, token: path segments
+
+
+def test_verbose_log_file_output_and_archive_never_hold_a_channel_secret(site, replica, tmp_path):
+    """``watch --verbose --log-file`` wrote urllib3's ``POST /hook/TOKEN HTTP/1.1``."""
+    from tests.endpoints import JsonSink
+
+    db, log = tmp_path / "npi.db", tmp_path / "watch.log"
+    with JsonSink() as sink:
+        port = sink.url().split(":")[2].split("/")[0]
+        urls = [
+            f"json://alice:s3cretpw@127.0.0.1:{port}/hook/T0KEN4f9a2c7e1b",
+            f"json://127.0.0.1:{port}/services/{'/'.join(SLACK_STYLE)}",
+        ]
+        secrets = ["alice", "s3cretpw", "T0KEN4f9a2c7e1b", *SLACK_STYLE]
+        env = {"NPI_NOTIFY_URLS": " ".join(urls)}
+        args = ("watch", "--db", str(db), "--base-url", replica.url, "--verbose", "--log-file", str(log))
+        assert run_cli(*args, env=env).returncode == 0
+        _proposals(site, 1)
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        assert {p["path"] for p in sink.posts} == {"/hook/T0KEN4f9a2c7e1b", "/services/" + "/".join(SLACK_STYLE)}
+        noisy = run_cli("watch", "--db", str(db), "--base-url", replica.url, "--verbose", env=env)  # log on stderr
+    text = log.read_text()
+    archive = "\n".join(sqlite3.connect(db).iterdump())
+    for secret in secrets:
+        for where, written in [("log", text), ("stdout", result.stdout + noisy.stdout), ("stderr", noisy.stderr),
+                               ("archive", archive)]:  # fmt: skip
+            assert secret not in written, f"{secret} in the {where}"
+    # the log is still a crawl log: the pages and the replica's URLs are all there
+    assert "DEBUG: Crawled (200)" in text and replica.url.rstrip("/") + "/research/" in text
+
+
+def test_log_records_are_masked_whatever_handler_writes_them(tmp_path):
+    """Records made after the channels are loaded, by any logger, through a handler installed
+    afterwards (as Scrapy's is): the secret is masked, the rest kept, exceptions included."""
+    import logging
+
+    from npi_crawler.monitor.channels import load_channels
+
+    load_channels(["json://127.0.0.1:9/hook/Zt7Pq2Wm9Rx4"])
+    handler = logging.FileHandler(tmp_path / "any.log")
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    logger = logging.getLogger("some.library")
+    logger.addHandler(handler)
+    try:
+        logger.warning('http://127.0.0.1:9 "POST /hook/%s HTTP/1.1" 200 0', "Zt7Pq2Wm9Rx4")
+        try:
+            raise ValueError("bad token Zt7Pq2Wm9Rx4")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    text = (tmp_path / "any.log").read_text()
+    assert "Zt7Pq2Wm9Rx4" not in text
+    assert '"POST /****/**** HTTP/1.1" 200 0' in text and "ValueError: bad token ****" in text
+    assert logging.getLogger("urllib3").level >= logging.INFO

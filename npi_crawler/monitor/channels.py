@@ -12,12 +12,13 @@ most), and every message from Apprise passes through ``scrub`` first.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,14 +95,27 @@ def url_secrets(url: str) -> frozenset[str]:
     return frozenset(p for p in expanded if len(p) >= 3)
 
 
+@functools.lru_cache(maxsize=64)
+def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    if not secrets:
+        return None
+    longest_first = "|".join(re.escape(s) for s in sorted(secrets, key=lambda s: (-len(s), s)))
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{longest_first})(?![A-Za-z0-9])")
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret masked as ``****`` where it stands as a whole word; the rest
+    (URLs, line breaks, length) as it was: what the log filter keeps of a record."""
+    pattern = _secrets_pattern(frozenset(secrets))
+    return pattern.sub("****", text) if pattern else text
+
+
 def scrub(message: str, secrets: str | Iterable[str]) -> str:
     """``message`` with every URL in it redacted and every secret masked as ``****``; one line.
     ``secrets`` is a channel's URL (its ``url_secrets``) or the secrets themselves."""
     if isinstance(secrets, str):
         secrets = url_secrets(secrets)
-    message = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), message)
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        message = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "****", message)
+    message = mask(_URL_IN_TEXT.sub(lambda m: redact(m.group(0)), message), secrets)
     return " ".join(message.split())[:500]
 
 
@@ -175,6 +189,46 @@ def _channel(server: Any) -> Channel:
     )
 
 
+# -- secrets in the log ---------------------------------------------------------------------------
+
+_LOGGED_SECRETS: set[str] = set()
+
+
+def _masked_record_factory(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            secrets = frozenset(_LOGGED_SECRETS)
+            message = record.getMessage()
+            if (masked := mask(message, secrets)) != message:
+                record.msg, record.args = masked, None
+            if record.exc_info and not record.exc_text:
+                text = logging.Formatter().formatException(record.exc_info)
+                if (masked := mask(text, secrets)) != text:
+                    record.exc_text = masked  # what a Formatter prints instead of formatting it again
+        except Exception:  # a record that cannot be formatted: logging reports that itself
+            pass
+        return record
+
+    factory.npi_masks_secrets = True  # type: ignore[attr-defined]
+    return factory
+
+
+def guard_logs(channels: Iterable[Channel]) -> None:
+    """From now on, no log record of this process holds a secret of ``channels``, whichever
+    handler writes it (Scrapy installs its own when the crawl starts, after the channels are
+    loaded): every record is masked when it is made. urllib3, which logs each request line with
+    its path (``POST /hook/TOKEN``: Slack and Discord tokens are path segments), is kept at INFO."""
+    for channel in channels:
+        _LOGGED_SECRETS.update(channel.secrets)
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "npi_masks_secrets", False):
+        logging.setLogRecordFactory(_masked_record_factory(current))
+    urllib3 = logging.getLogger("urllib3")
+    if urllib3.level < logging.INFO:  # its own level: Scrapy later opens the root to everything
+        urllib3.setLevel(logging.INFO)
+
+
 def _from_urls(urls: Iterable[str]) -> list[Channel]:
     channels: list[Channel] = []
     for n, url in enumerate(u.strip() for u in urls if u.strip()):
@@ -218,8 +272,10 @@ def _from_config(config: str) -> list[Channel]:
 
 
 def load_channels(urls: Iterable[str] = (), config: str | None = None) -> list[Channel]:
-    """Every channel of ``urls`` and of the Apprise ``config`` file, validated now."""
+    """Every channel of ``urls`` and of the Apprise ``config`` file, validated now; from now on
+    their secrets are masked in every log record of this process (``guard_logs``)."""
     channels = _from_urls(urls) + (_from_config(config) if config else [])
+    guard_logs(channels)
     return list({c.id: c for c in channels}.values())
 
 
