@@ -52,13 +52,25 @@ def _check_permissions(path: Path) -> Check:
     return Check("permissions", True, f"{path} mode {mode:04o}, folder writable")
 
 
+def _check_run_lock(db_path: str) -> Check:
+    """The lock file beside the archive opens for writing, as every run needs (a lock left by
+    another user, e.g. a run by hand as root, made every scheduled run fail while doctor said ok)."""
+    from npi_crawler.archive.runlock import lock_holder, lock_path, lock_problem
+
+    problem = lock_problem(db_path)
+    if problem:
+        return Check("run lock", False, problem)
+    holder = lock_holder(db_path)
+    return Check("run lock", True, f"{lock_path(db_path)}: " + (f"held now ({holder})" if holder else "free"))
+
+
 def check_archive(db_path: str) -> list[Check]:
     """The archive file: present, readable and writable by its owner only, a sound SQLite file,
     every migration of this version applied, and the latest run healthy."""
     path = Path(db_path)
     if not path.exists():
         return [Check("archive", False, f"{db_path} does not exist; run 'npi-crawler crawl --db {db_path}'")]
-    checks = [_check_permissions(path)]
+    checks = [_check_permissions(path), _check_run_lock(db_path)]
     try:
         # Read-only: doctor must not change the file it examines (nor apply migrations).
         rows = integrity_check(path)

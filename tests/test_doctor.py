@@ -102,6 +102,7 @@ def test_healthy_archive_all_ok_and_a_test_notification_arrives(crawled, archive
     assert set(checks) == {
         "settings",
         "permissions",
+        "run lock",
         "integrity",
         "schema",
         "last run",
@@ -110,7 +111,7 @@ def test_healthy_archive_all_ok_and_a_test_notification_arrives(crawled, archive
         "notify",
     }
     assert all(s == ["ok"] for s in checks.values()), result.output
-    assert result.output.splitlines()[-1] == "8 ok, 0 failed"
+    assert result.output.splitlines()[-1] == "9 ok, 0 failed"
     # delivered for real, and no secret printed
     assert len(hook.received) == 1 and "doctor" in hook.received[0]["title"]
     assert "s3cr3tpass" not in result.output and "t0ken1234" not in result.output
@@ -131,7 +132,7 @@ def test_failing_site_and_failed_last_run(archive_copy):
     assert checks["integrity"] == ["ok"] and checks["schema"] == ["ok"]
     # no channel at all is no reassurance: watch would keep its alerts in the outbox
     assert checks["notify"] == ["FAIL"] and "no channel configured" in result.output
-    assert result.output.splitlines()[-1] == "4 ok, 4 failed"
+    assert result.output.splitlines()[-1] == "5 ok, 4 failed"
 
 
 def test_corrupted_archive_fails_integrity(crawled, archive_copy):

@@ -477,3 +477,70 @@ def test_log_records_are_masked_whatever_handler_writes_them(tmp_path):
     assert "Zt7Pq2Wm9Rx4" not in text
     assert '"POST /****/**** HTTP/1.1" 200 0' in text and "ValueError: bad token ****" in text
     assert logging.getLogger("urllib3").level >= logging.INFO
+
+
+# -- doctor and the error scrubber ---------------------------------------------------------------
+
+
+def _doctor_lines(result) -> dict[str, str]:
+    return {line[6:19].strip(): line for line in result.stdout.splitlines()[:-1]}
+
+
+def test_doctor_fails_a_symlinked_run_lock_like_the_run_would(replica, tmp_path):
+    db = tmp_path / "npi.db"
+    assert run_cli("crawl", "--db", str(db), "--base-url", replica.url).returncode == 0
+    Path(f"{db}.lock").unlink()
+    Path(f"{db}.lock").symlink_to(tmp_path / "elsewhere")
+    result = run_cli("doctor", "--db", str(db), "--base-url", replica.url, "--no-notify")
+    assert result.returncode == 1
+    line = _doctor_lines(result)["run lock"]
+    assert line.startswith("FAIL") and f"the run lock {db}.lock is a symbolic link" in line
+    assert result.stdout.splitlines()[-1] == "8 ok, 1 failed"
+
+
+@needs_setpriv
+def test_doctor_fails_a_lock_file_another_user_owns_and_the_run_says_the_same(replica, tmp_path):
+    """Doctor said '8 ok' while a .lock left by another user made every run fail."""
+    db = tmp_path / "npi.db"
+    assert run_cli("crawl", "--db", str(db), "--base-url", replica.url).returncode == 0
+    lock = Path(f"{db}.lock")
+    os.chown(lock, 65534, 65534)
+    lock.chmod(0o600)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    python = [*NO_DAC, sys.executable, "-m", "npi_crawler"]
+    doctor = subprocess.run([*python, "doctor", "--db", str(db), "--base-url", replica.url, "--no-notify"],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    line = _doctor_lines(doctor)["run lock"]
+    assert doctor.returncode == 1 and line.startswith("FAIL"), doctor.stdout
+    words = f"the run lock {lock} cannot be opened for writing (Permission denied; owner uid 65534, mode 0600)"
+    assert words in line
+    run = subprocess.run([*python, "watch", "--db", str(db), "--base-url", replica.url],
+                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert run.returncode == 1
+    one_line(run, words)
+
+
+def test_doctor_with_an_unclosed_ipv6_bracket_in_a_channel_url_is_one_failed_check(replica, tmp_path):
+    db = tmp_path / "npi.db"
+    assert run_cli("crawl", "--db", str(db), "--base-url", replica.url).returncode == 0
+    result = run_cli("doctor", "--db", str(db), "--base-url", replica.url, "--notify", "json://u:p4ss@[fe80::1/hook")
+    assert result.returncode == 1 and result.stderr == "", result.stderr
+    line = _doctor_lines(result)["notify"]
+    assert line.startswith("FAIL") and "not a valid Apprise URL" in line
+    assert "p4ss" not in result.stdout and "fe80" not in result.stdout
+
+
+def test_a_scrubbed_failure_keeps_apprise_own_words_and_masks_the_secrets():
+    """Apprise's settings in the URL (``method=POST``) are no secrets: 'JSON POST notification'
+    stays readable, while a token that merely contains the word is masked."""
+    from npi_crawler.monitor.channels import load_channels, send
+    from tests.endpoints import JsonSink
+
+    with JsonSink() as sink:
+        sink.status = 500
+        url = sink.url("h00k/POSTtoken9").replace("json://", "json://bob:pw123@") + "?method=POST"
+        [channel] = load_channels([url])
+        ok, error = send(channel, "title", "body")
+    assert ok is False
+    assert error.startswith("Failed to send JSON POST notification") and "error=500" in error, error
+    assert not any(secret in error for secret in ("bob", "pw123", "POSTtoken9", "h00k"))

@@ -18,6 +18,7 @@ import datetime as dt
 import errno
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,11 +45,37 @@ def _open(path: Path) -> int:
             f"the folder {path.parent} does not exist; create it or choose another --db"
         ) from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise LockUnavailable(f"the run lock {path} is a symbolic link; remove it and run again") from None
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise LockUnavailable(_disk_full(path, exc)) from None
-        raise LockUnavailable(f"cannot create the run lock {path} ({exc.strerror})") from None
+        raise LockUnavailable(_open_error(path, exc)) from None
+
+
+def _open_error(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return f"the run lock {path} is a symbolic link; remove it and run again"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _disk_full(path, exc)
+    if exc.errno in (errno.EACCES, errno.EPERM) and path.exists():
+        info = path.lstat()
+        return (
+            f"the run lock {path} cannot be opened for writing ({exc.strerror}; owner uid {info.st_uid}, "
+            f"mode {stat.S_IMODE(info.st_mode):04o}); remove it, or run as the user who owns it"
+        )
+    if exc.errno == errno.EISDIR:
+        return f"the run lock {path} is a directory; remove it and run again"
+    return f"cannot create the run lock {path} ({exc.strerror})"
+
+
+def lock_problem(db_path: str | os.PathLike) -> str | None:
+    """Why a run could not take the run lock of ``db_path`` (its file cannot be opened for
+    writing: another user's, a symbolic link, a directory), in the words the run would use; None
+    when it can. Creates nothing: doctor's check."""
+    path = lock_path(db_path)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC))
+    except FileNotFoundError:
+        return None  # the first run creates it (doctor checks the folder is writable)
+    except OSError as exc:
+        return _open_error(path, exc)
+    return None
 
 
 def _disk_full(path: str | os.PathLike, exc: OSError) -> str:
