@@ -33,10 +33,9 @@ from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, NotModified
 RUN_ID_STAT = "npi/run_id"
 RUN_STATUS_STAT = "npi/run_status"
 # A write to the archive that failed (full disk, a lock held past the busy timeout, a read-only
-# file): the first one's message, the count of writes lost, and whether the run row stayed open.
+# file): the first one's message, and the count of writes lost.
 ARCHIVE_ERROR_STAT = "npi/archive/error"
 ARCHIVE_WRITE_ERRORS = "npi/errors/archive:write"
-RUN_UNRECORDED_STAT = "npi/archive/run_unrecorded"
 ARCHIVE_ERROR_REASON = "archive_error"
 logger = logging.getLogger(__name__)
 
@@ -139,7 +138,6 @@ class RunLifecycle:
                 archive.finish_run(run_id, status=status, counts=run_counts(stats), stats=stats)
         except (sqlite3.Error, ArchiveError) as exc:
             # The row stays ``running``: status and doctor report it, the next run walks every page.
-            self.crawler.stats.set_value(RUN_UNRECORDED_STAT, True)
             archive_failed(self.crawler, exc, stop=False)
 
 
