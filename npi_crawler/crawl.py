@@ -53,6 +53,20 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def setting_defaults() -> dict[str, Any]:
+    """Every setting's default by name, as Scrapy's and the project's settings modules define it
+    (the project's wins): what ``-s`` and ``[scrapy]`` values are checked against before a crawl
+    (cli/scrapy_values.py)."""
+    import scrapy.settings.default_settings as scrapy_defaults
+
+    import npi_crawler.settings as project
+
+    found: dict[str, Any] = {}
+    for module in (scrapy_defaults, project):
+        found.update({name: getattr(module, name) for name in dir(module) if name.isupper()})
+    return found
+
+
 def build_settings(
     *,
     db_path: str,

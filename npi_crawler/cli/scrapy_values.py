@@ -4,10 +4,10 @@ table), checked once against the type of their default before anything is opened
 Scrapy converts a setting only where a component reads it (``getfloat``, ``getint``...), deep in
 the crawl: ``DOWNLOAD_TIMEOUT = "abc"`` or ``DOWNLOAD_MAXSIZE = "20MB"`` was a 74-91 line
 traceback after the archive was opened and locked. Here a value is converted as the default of
-the same name in the project's settings (npi_crawler.settings) or Scrapy's
-(scrapy.settings.default_settings) says: a number (finite; 0 or more, but priorities), a boolean,
-a list or a dict. Settings with a text or no default, and names neither knows (a user's own
-extension), are passed as given. Scrapy is imported only when there is a value to check.
+the same name says (the project's settings, else Scrapy's; ``crawl.setting_defaults``): a number
+(finite; 0 or more, but priorities), a boolean, a list or a dict. Settings with a text or no
+default, and names neither knows (a user's own extension), are passed as given. Scrapy is
+imported only when there is a value to check, and only by npi_crawler.crawl.
 """
 
 from __future__ import annotations
@@ -25,14 +25,9 @@ _FALSE = ("0", "false", "False")
 
 @functools.cache
 def _defaults() -> dict[str, Any]:
-    import scrapy.settings.default_settings as scrapy_defaults
+    from npi_crawler.crawl import setting_defaults  # Scrapy's own: only crawl.py imports Scrapy
 
-    import npi_crawler.settings as project
-
-    found = {}
-    for module in (scrapy_defaults, project):  # the project's default wins
-        found.update({name: getattr(module, name) for name in dir(module) if name.isupper()})
-    return found
+    return setting_defaults()
 
 
 def _kind(name: str, default: Any) -> str | None:
