@@ -98,8 +98,11 @@ def test_systemd_units_have_the_required_keys(name, full):
         assert s[key] == value, key
     assert s["SuccessExitStatus"].split() == [str(EXIT_LOCKED), str(128 + signal.SIGTERM)]
     # systemd's stop (SIGTERM, then SIGKILL after TimeoutStopSec) must outlast the stop bound: the
-    # crawl's grace period and one message's send (Apprise's connect + read timeouts, 4 + 4 s)
-    assert int(s["TimeoutStopSec"]) >= project_settings.NPI_STOP_GRACE + 2 * 8
+    # crawl's grace period, or one message's send (Apprise's 4 s connect + our read timeout)
+    from npi_crawler.monitor.channels import READ_TIMEOUT
+
+    bound = max(project_settings.NPI_STOP_GRACE, 4 + READ_TIMEOUT)
+    assert int(s["TimeoutStopSec"]) >= bound + 10
     assert s["EnvironmentFile"].startswith("-/etc/npi-crawler/")
     args = shlex.split(s["ExecStart"])
     assert args[:2] == [NPI, "watch"] and ("--full" in args) == full
