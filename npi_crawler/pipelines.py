@@ -29,6 +29,7 @@ DEGRADED_NOTES = {
     "fallback/title_tag",
     "miss/title",
     "fallback/body_main",
+    "fallback/body_extractor",  # readability's guess: better than nothing, not the selectors' body
     "miss/body",
     "fallback/date_any",
     "miss/date",

@@ -33,6 +33,7 @@ from npi_crawler.parsing import (
     parse_list_page,
     url_parts,
 )
+from npi_crawler.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.spiders.common import STOPPED_META, header, truthy
 from npi_crawler.spiders.pdfs import PdfFetcher
 
@@ -73,6 +74,7 @@ class NpiSpider(scrapy.Spider):
         self.max_new_articles = 0  # NPI_MAX_NEW_ARTICLES; 0: no cap
         self.new_requested = 0
         self.pdf_fetcher = PdfFetcher(enabled=False, maxsize=0, allowed_domains=self.allowed_domains)
+        self.profile = DEFAULT_PROFILE  # NPI_SELECTORS: the site profile the parser uses
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NpiSpider:
@@ -81,6 +83,7 @@ class NpiSpider(scrapy.Spider):
         extra = crawler.settings.getlist("NPI_ALLOWED_DOMAINS")
         spider.allowed_domains = sorted({*spider.allowed_domains, *extra})
         spider.max_new_articles = crawler.settings.getint("NPI_MAX_NEW_ARTICLES")
+        spider.profile = profile_setting(crawler.settings.get("NPI_SELECTORS"))
         # Read what the archive knows now, before this run's pipeline records anything.
         with Archive.open(crawler.settings.get("NPI_DB_PATH")) as archive:
             spider.known_urls = archive.known_urls()
@@ -156,7 +159,7 @@ class NpiSpider(scrapy.Spider):
     # -- callbacks ------------------------------------------------------------------------------
     def parse_list(self, response: Response, lang: str, section: str, page: int) -> Iterable[Any]:
         self.crawler.stats.inc_value("npi/list/pages")
-        listing = parse_list_page(page_text(response), response.url)
+        listing = parse_list_page(page_text(response), response.url, self.profile)
         for note in listing.notes:
             self.crawler.stats.inc_value(f"npi/parse/{note}")
         if not listing.entries:
@@ -208,7 +211,7 @@ class NpiSpider(scrapy.Spider):
         if not hasattr(response, "text"):
             yield FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
             return
-        parsed = parse_article(page_text(response), url)
+        parsed = parse_article(page_text(response), url, self.profile)
         parsed_url = self.site_url(parsed.url)
         pdfs = [self.site_url(p) for p in parsed.pdfs]
         yield ArticleItem(
