@@ -110,6 +110,12 @@ def test_every_documented_key_reaches_every_command_it_is_documented_for(tmp_pat
         ("[scrapy]\nretry_times = 3", "[scrapy] 'retry_times' is not a Scrapy setting name"),
         ("[notify]\nurl = 'json://x'", "[notify] unknown key 'url'"),
         ('db = "x.db', "is not valid TOML"),
+        ("selectors = 1", "'selectors' must be a table ([selectors])"),
+        ('[selectors]\ntitel = ["h1"]', "[selectors]: unknown key 'titel'; the keys are list_entry"),
+        ('[selectors]\ntitle = ["h1["]', "[selectors] 'title': 'h1[' is not a valid CSS selector"),
+        ('[selectors]\ndate = ["//time"]', "XPath needs the prefix 'xpath:'"),
+        ('[selectors]\ndate = ["xpath://time[nosuch()]"]', "[selectors] 'date': 'xpath://time[nosuch()]' is not a valid XPath"),
+        ("[selectors]\nbody = []", "[selectors] 'body': must list at least one selector"),
     ],
 )
 def test_a_bad_settings_file_is_one_line_naming_the_file(tmp_path, content, fragment):
@@ -182,6 +188,19 @@ def test_a_crawl_takes_its_settings_from_the_file_and_flags_win(tmp_path, site, 
     assert all(p.startswith("/en/") or p == "/robots.txt" for p in replica.paths())
     expected = [a for a in site.expected_export(replica.url) if a["lang"] == "en"]
     assert export_rows(str(db_path)) == expected
+
+
+def test_the_selectors_table_reaches_the_crawl_as_npi_selectors(tmp_path):
+    from npi_crawler.cli.runtime import META_KEY, crawl_settings
+
+    settings = load(tmp_path, '[selectors]\ntitle = "h1.post-title"\nlist_entry = ["a.card", "xpath://li/a"]\n')
+    assert settings.selectors == {"title": ["h1.post-title"], "list_entry": ["a.card", "xpath://li/a"]}
+    with click.Context(cli) as ctx:
+        ctx.meta[META_KEY] = settings
+        assert crawl_settings(())["NPI_SELECTORS"] == settings.selectors
+        # -s wins, as for any setting
+        assert crawl_settings(('NPI_SELECTORS={"title": ["h2"]}',))["NPI_SELECTORS"] == '{"title": ["h2"]}'
+    assert load(tmp_path, "db = 'x.db'\n").selectors == {}
 
 
 def test_a_flag_wins_over_quiet_or_verbose_from_the_file():

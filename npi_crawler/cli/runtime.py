@@ -90,11 +90,18 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def crawl_settings(
-    overrides: tuple[str, ...], *, delay: float | None = None, concurrency: int | None = None, **extra: Any
+    overrides: tuple[str, ...],
+    *,
+    delay: float | None = None,
+    concurrency: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """The Scrapy settings a command gives its crawl: the settings file's ``[scrapy]`` table, then
-    --delay/--concurrency and the command's own, then ``-s``: the last one wins."""
+    """The Scrapy settings a command gives its crawl: the settings file's ``[scrapy]`` table and
+    ``[selectors]`` (as ``NPI_SELECTORS``), then --delay/--concurrency and the command's own, then
+    ``-s``: the last one wins."""
     settings = dict(file_settings().scrapy)
+    if file_settings().selectors:
+        settings["NPI_SELECTORS"] = file_settings().selectors
     if delay is not None:
         settings["DOWNLOAD_DELAY"] = delay
     if concurrency is not None:
