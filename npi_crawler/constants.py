@@ -31,3 +31,16 @@ EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL: another run holds the archive; try a
 
 # Stats whose sum is a run's warnings: parser fallbacks and misses, dropped items, PDF warnings.
 WARNING_PREFIXES = ("npi/parse/", "npi/items/dropped/", "npi/warnings/")
+
+# Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
+# an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default
+# is the project's page, a placeholder: `npi-crawler doctor` warns while it is in use.
+DEFAULT_CONTACT = "https://github.com/npi-crawler/npi-crawler"
+
+
+def user_agent(contact: str = DEFAULT_CONTACT, version: str | None = None) -> str:
+    """The User-Agent of every request: the project, its version and the operator's contact."""
+    if version is None:
+        from npi_crawler import __version__ as version
+    shown = f"+{contact}" if contact.startswith(("http://", "https://")) else contact
+    return f"npi-crawler/{version} ({shown}; research archive)"

@@ -6,6 +6,7 @@ npi -s ...`` under Scrapyd.
 """
 
 from npi_crawler import __version__
+from npi_crawler.constants import DEFAULT_CONTACT, user_agent
 
 BOT_NAME = "npi_crawler"
 SPIDER_MODULES = ["npi_crawler.spiders"]
@@ -50,7 +51,11 @@ NPI_PDFS = True
 NPI_PDF_MAXSIZE = 50 * 1024 * 1024
 
 # -- politeness (safe for the live site) ---------------------------------------------------------
-USER_AGENT = f"npi-crawler/{__version__} (+https://github.com/npi-crawler/npi-crawler; research archive)"
+# Your URL or e-mail address, shown in the User-Agent (npi-crawler --contact, contact in the settings
+# file, or -s NPI_CONTACT=...). The default, the project's page, is a placeholder doctor warns about.
+NPI_CONTACT = DEFAULT_CONTACT
+# Built from NPI_CONTACT (the spider rebuilds it when NPI_CONTACT is set and this is left as is).
+USER_AGENT = user_agent(NPI_CONTACT, __version__)
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 4
 CONCURRENT_REQUESTS_PER_DOMAIN = 2

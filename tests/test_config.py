@@ -11,9 +11,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from npi_crawler import __version__
 from npi_crawler.cli import cli
 from npi_crawler.cli.options import output_options
 from npi_crawler.cli.settings_file import SCHEDULED, load_settings, notify_urls, option_keys
+from npi_crawler.constants import DEFAULT_CONTACT, user_agent
 from npi_crawler.errors import SettingsError
 from tests.conftest import ROOT, export_rows, run_cli
 
@@ -40,7 +42,9 @@ def documented_keys() -> dict[str, tuple[list[str], str]]:
         key = cells[0].strip("`")
         if key.startswith("["):
             continue
-        commands = sorted(cli.commands) if cells[2] == "every command" else re.findall(r"`([a-z-]+)`", cells[2])
+        named = re.findall(r"`([a-z-]+)`", cells[2])
+        # "every command (not `probe`...)": all but the ones named
+        commands = sorted(set(cli.commands) - set(named)) if cells[2].startswith("every command") else named
         rows[key] = (commands, cells[3].split("`")[1])
     return rows
 
@@ -188,6 +192,41 @@ def test_a_crawl_takes_its_settings_from_the_file_and_flags_win(tmp_path, site, 
     assert all(p.startswith("/en/") or p == "/robots.txt" for p in replica.paths())
     expected = [a for a in site.expected_export(replica.url) if a["lang"] == "en"]
     assert export_rows(str(db_path)) == expected
+
+
+def test_the_contact_from_the_file_is_in_every_request_s_user_agent(tmp_path, replica):
+    path = tmp_path / "npi-crawler.toml"
+    path.write_text('contact = "https://example.org/npi-archive"\nlang = "en"\nsection = "policy"\n', encoding="utf-8")
+    result = run_cli("--settings", str(path), "crawl", "--db", str(tmp_path / "npi.db"), "--base-url", replica.url, "--no-pdfs")
+    assert result.returncode == 0, result.stderr
+    agents = {h["User-Agent"] for _m, _p, _s, h in replica.log}
+    assert agents == {user_agent("https://example.org/npi-archive")}
+    assert agents == {f"npi-crawler/{__version__} (+https://example.org/npi-archive; research archive)"}
+
+
+def test_plain_scrapy_builds_the_user_agent_from_npi_contact_unless_it_is_set_by_hand():
+    from scrapy.settings import Settings
+
+    from npi_crawler.spiders.npi import NpiSpider
+
+    def agent(**cmdline: str) -> str:
+        settings = Settings()
+        settings.setmodule("npi_crawler.settings", priority="project")
+        for name, value in cmdline.items():
+            settings.set(name, value, priority="cmdline")
+        NpiSpider.update_settings(settings)
+        return settings["USER_AGENT"]
+
+    assert agent() == user_agent(DEFAULT_CONTACT)
+    assert agent(NPI_CONTACT="ops@example.org") == f"npi-crawler/{__version__} (ops@example.org; research archive)"
+    assert agent(NPI_CONTACT="ops@example.org", USER_AGENT="mine/1.0") == "mine/1.0"
+
+
+@pytest.mark.parametrize("value", ["ops", "ftp://x.example", "a b@example.org", "ops@example.org; x", "https://x.example/(a)"])
+def test_a_contact_that_is_no_url_or_address_is_refused(tmp_path, value):
+    with pytest.raises(SettingsError, match=r"'contact': .* is not a URL \(https://...\) or an e-mail address"):
+        load(tmp_path, f'contact = "{value}"\n')
+    assert load(tmp_path, 'contact = "mailto:ops@example.org"\n').value("crawl", "contact") == "ops@example.org"
 
 
 def test_the_selectors_table_reaches_the_crawl_as_npi_selectors(tmp_path):

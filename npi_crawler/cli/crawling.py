@@ -48,6 +48,7 @@ def crawl(
     sections: tuple[str, ...],
     delay: float | None,
     concurrency: int | None,
+    contact: str | None,
     overrides: tuple[str, ...],
     no_pdfs: bool,
     quiet: bool,
@@ -57,7 +58,10 @@ def crawl(
     """Crawl the article lists and articles into the archive."""
     out = RunOutput(quiet, verbose, log_file)
     extra = {"NPI_PDFS": False} if no_pdfs else {}
-    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency, **extra), **out.scrapy_overrides()}
+    settings = {
+        **crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact, **extra),
+        **out.scrapy_overrides(),
+    }
     # Scrapy's own log (tracebacks included) only with --verbose or --log-file: the summary below
     # reports every error and warning of the run in a few lines.
     with locked_crawl(

@@ -156,7 +156,8 @@ def watch(
 ) -> None:
     """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
     out = RunOutput(quiet, verbose, log_file)
-    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency), **out.scrapy_overrides()}
+    contact = opts.pop("contact")
+    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact), **out.scrapy_overrides()}
     channels = load_channels(opts)  # before crawling: fail fast
     # One run per archive: the crawl, the diff and the deliveries all happen under the run lock.
     with locked_crawl(db_path, "watch", out, base_url=base_url, full=full, overrides=settings) as crawl:

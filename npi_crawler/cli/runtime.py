@@ -94,10 +94,11 @@ def crawl_settings(
     *,
     delay: float | None = None,
     concurrency: int | None = None,
+    contact: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """The Scrapy settings a command gives its crawl: the settings file's ``[scrapy]`` table and
-    ``[selectors]`` (as ``NPI_SELECTORS``), then --delay/--concurrency and the command's own, then
+    ``[selectors]`` (as ``NPI_SELECTORS``), then --delay/--concurrency/--contact and the command's own, then
     ``-s``: the last one wins."""
     settings = dict(file_settings().scrapy)
     if file_settings().selectors:
@@ -106,6 +107,8 @@ def crawl_settings(
         settings["DOWNLOAD_DELAY"] = delay
     if concurrency is not None:
         settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = concurrency
+    if contact is not None:
+        settings["NPI_CONTACT"] = contact
     settings.update(extra)
     settings.update(parse_overrides(overrides))
     return settings

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
+from npi_crawler.constants import DEFAULT_BASE_URL, DEFAULT_CONTACT, LANGS, NPI_HOSTS, SECTIONS, user_agent
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
@@ -75,6 +75,16 @@ class NpiSpider(scrapy.Spider):
         self.new_requested = 0
         self.pdf_fetcher = PdfFetcher(enabled=False, maxsize=0, allowed_domains=self.allowed_domains)
         self.profile = DEFAULT_PROFILE  # NPI_SELECTORS: the site profile the parser uses
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        """The User-Agent names ``NPI_CONTACT`` (settings can only be changed before the crawl
+        starts: here). A USER_AGENT set by hand is left alone. At the spider's priority: a
+        CrawlerRunner re-applies its own (project) settings to the crawler after this."""
+        super().update_settings(settings)
+        contact = settings.get("NPI_CONTACT") or DEFAULT_CONTACT
+        if settings.get("USER_AGENT") == user_agent(DEFAULT_CONTACT) and contact != DEFAULT_CONTACT:
+            settings.set("USER_AGENT", user_agent(contact), priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NpiSpider:
