@@ -254,7 +254,10 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
     if last and last["diff_outcome"] == "layout_break":
-        problems.append(f"the last run ({last['id']}) tripped the layout alarm")
+        from npi_crawler.monitor.differ import layout_problem
+
+        detail = layout_problem(last, defaults.NPI_LAYOUT_MIN_PAGES)  # names the keys and probe
+        problems.append(f"the last run ({last['id']}) tripped the layout alarm" + (f" ({detail})" if detail else ""))
     if stuck:
         problems.append(f"{stuck} alert(s) stuck")
     if problems:
