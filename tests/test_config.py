@@ -67,6 +67,7 @@ def test_the_documented_example_loads(tmp_path):
     assert "langs" not in settings.defaults["search"]
     assert settings.scrapy == {"AUTOTHROTTLE_MAX_DELAY": 60, "RETRY_TIMES": 5}
     assert settings.notify_urls == ["json://127.0.0.1:8080/npi"]
+    assert settings.selectors["date"] == ["h3.ttl_second .date", "xpath://time/@datetime"]
 
 
 def test_the_key_table_names_every_option_of_every_scheduled_command():
@@ -227,6 +228,18 @@ def test_a_contact_that_is_no_url_or_address_is_refused(tmp_path, value):
     with pytest.raises(SettingsError, match=r"'contact': .* is not a URL \(https://...\) or an e-mail address"):
         load(tmp_path, f'contact = "{value}"\n')
     assert load(tmp_path, 'contact = "mailto:ops@example.org"\n').value("crawl", "contact") == "ops@example.org"
+
+
+def test_the_documented_selector_keys_are_the_profile_s_keys_with_its_defaults():
+    from npi_crawler.profile import DEFAULT_SELECTORS, KEYS
+
+    table = DOC[DOC.index("| key | looks in | finds | default selectors |") :].split("\n\n")[0]
+    documented = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        documented[cells[0].strip("`")] = tuple(re.findall(r"`([^`]+)`", cells[3]))
+    assert list(documented) == list(KEYS)  # every key, in the profile's order
+    assert documented == DEFAULT_SELECTORS
 
 
 def test_the_selectors_table_reaches_the_crawl_as_npi_selectors(tmp_path):

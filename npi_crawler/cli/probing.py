@@ -38,15 +38,12 @@ def _page(url: str | None, html_file: str | None, page_url: str | None) -> tuple
     return address, html_file
 
 
+SAVED_PAGE = click.Path(exists=True, dir_okay=False)
+
+
 @click.command()
 @click.argument("url", required=False)
-@click.option(
-    "--html",
-    "html_file",
-    type=click.Path(exists=True, dir_okay=False),
-    metavar="FILE",
-    help="Probe this saved page instead of fetching one (offline); its address goes in --url.",
-)
+@click.option("--html", "html_file", type=SAVED_PAGE, metavar="FILE", help="Probe this saved page (offline); its address in --url.")
 @click.option("--url", "page_url", metavar="URL", help="The address of the page given with --html.")
 @click.option(
     "--kind",
