@@ -203,3 +203,45 @@ def test_the_extractor_gives_up_on_pages_without_prose_and_on_huge_pages():
     # when it finds nothing, the old fallback (the container as text) still gives the body
     parsed = parse_article("<html><body><div><p>Short.</p></div></body></html>", BASE + "/a.html")
     assert parsed.body == "Short." and "nomatch/body" in parsed.notes
+
+
+# -- plain Scrapy: the profile comes from the NPI_SELECTORS setting --------------------------------
+
+
+def test_the_spider_reads_npi_selectors_as_scrapy_crawl_npi_s_gives_it(db_path):
+    import json
+
+    import scrapy
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    from npi_crawler.spiders.npi import NpiSpider
+
+    def spider(selectors):
+        crawler = get_crawler(NpiSpider, settings_dict={"NPI_DB_PATH": db_path, "NPI_PDFS": False, "NPI_SELECTORS": selectors})
+        npi = NpiSpider.from_crawler(crawler, base_url=BASE)
+        crawler.stats.open_spider()
+        return npi
+
+    site = redesigned_site()
+    url = BASE + "/research/policy/index.html"
+    response = HtmlResponse(url, body=render(site, "/research/policy/index.html").body, encoding="utf-8")
+    as_json = json.dumps({k: REDESIGN_SELECTORS[k] for k in ("list_entry", "pagination")})  # -s NPI_SELECTORS=...
+    fixed = spider(as_json)
+    requests = [r for r in fixed.parse_list(response, lang="ja", section="policy", page=1) if isinstance(r, scrapy.Request)]
+    articles = [r.url for r in requests if r.callback == fixed.parse_article]
+    assert articles == [BASE + a.path for a in site.list_pages("ja", "policy")[0]]
+    assert fixed.crawler.stats.get_value("npi/parse/nomatch/list_entry") is None
+    plain = spider({})
+    assert [r for r in plain.parse_list(response, lang="ja", section="policy", page=1) if isinstance(r, scrapy.Request)] == []
+    assert plain.crawler.stats.get_value("npi/parse/nomatch/list_entry") == 1
+    with pytest.raises(SettingsError, match="NPI_SELECTORS 'title': 'h1\\[' is not a valid CSS selector"):
+        spider({"title": ["h1["]})
+
+
+def test_a_bad_npi_selectors_on_the_command_line_stops_the_crawl_before_any_request(replica, db_path):
+    from tests.conftest import run_cli
+
+    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, "-s", 'NPI_SELECTORS={"date": ["xpath://time["]}')
+    assert result.returncode == 2 and result.stderr.strip().startswith("Error: NPI_SELECTORS 'date':"), result.stderr
+    assert replica.log == []
