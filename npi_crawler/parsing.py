@@ -571,8 +571,9 @@ def extract_body(container: etree._Element, profile: Profile = DEFAULT_PROFILE) 
     node = copy.deepcopy(container)
     # Author boxes (profile link, name, position) are metadata, not text.
     links = [el for el, _href in _links(profile.every("author_link", node)) if el is not None]
+    counts = _link_counts(links)
     for link in links:
-        name, box, _selector = _expert_box(link, links, profile)
+        name, box, _selector = _expert_box(link, counts, profile)
         if box is not None and box is not node and len(normalize_space(box.text_content())) < 120:
             box.drop_tree()
         elif name is not None and name.getparent() is not None:
@@ -672,15 +673,25 @@ def _within(el: etree._Element, box: etree._Element) -> bool:
     return el is box or any(a is box for a in el.iterancestors())
 
 
+def _link_counts(links: list[etree._Element]) -> dict[etree._Element, int]:
+    """How many of ``links`` each element holds: one walk up from each link, so that a page of
+    thousands of author links costs links x depth, not links x links."""
+    counts: dict[etree._Element, int] = {}
+    for link in links:
+        for el in (link, *link.iterancestors()):
+            counts[el] = counts.get(el, 0) + 1
+    return counts
+
+
 def _expert_box(
-    link: etree._Element, links: list[etree._Element], profile: Profile
+    link: etree._Element, counts: dict[etree._Element, int], profile: Profile
 ) -> tuple[etree._Element | None, etree._Element | None, str | None]:
     """The ``author_name`` element for an author link, the box holding both, and the selector
     that found the name: inside the link, else in the smallest enclosing element (two levels up
-    at most) that holds only this one of the author ``links``."""
+    at most) that holds only this one author link (``counts`` from ``_link_counts``)."""
     box: etree._Element | None = link
     for level in range(3):
-        if box is None or (level and sum(_within(other, box) for other in links) != 1):
+        if box is None or (level and counts.get(box, 0) != 1):
             break
         for selector in profile.selectors["author_name"]:
             for name in _elements(selector.select(box)):
@@ -700,11 +711,12 @@ def _authors(
     if selector is not None:
         sources["author_link"] = selector.text
     authors: dict[str, tuple[str, str | None]] = {}
+    counts = _link_counts(links)
     for link in links:
         href = link.get("href", "")
         if _LIST_PAGE_PATH.search(href):
             continue
-        name_el, _box, name_selector = _expert_box(link, links, profile)
+        name_el, _box, name_selector = _expert_box(link, counts, profile)
         if name_el is None and nomatch_note("author_name") not in notes:
             notes.append(nomatch_note("author_name"))
         sources.setdefault("author_name", name_selector or "fallback/link_text")
