@@ -42,9 +42,23 @@ DEGRADED_NOTES = frozenset(
         "fallback/title_tag",
         "miss/title",
         "fallback/body_main",
+        "fallback/body_extractor",  # readability's guess: better than nothing, not the selectors' body
         "miss/body",
         "fallback/date_any",
         "miss/date",
         "truncated/parser_limit",  # lxml gave up deep in the page: the rest of it is missing
     }
 )
+
+# Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
+# an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default
+# is the project's page, a placeholder: `npi-crawler doctor` warns while it is in use.
+DEFAULT_CONTACT = "https://github.com/npi-crawler/npi-crawler"
+
+
+def user_agent(contact: str = DEFAULT_CONTACT, version: str | None = None) -> str:
+    """The User-Agent of every request: the project, its version and the operator's contact."""
+    if version is None:
+        from npi_crawler import __version__ as version
+    shown = f"+{contact}" if contact.startswith(("http://", "https://")) else contact
+    return f"npi-crawler/{version} ({shown}; research archive)"

@@ -29,6 +29,7 @@ from npi_crawler.archive import Archive
 from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, SECTIONS
 from npi_crawler.errors import ArchiveError, CrawlError
 from npi_crawler.extensions import ARCHIVE_ERROR_STAT, ARCHIVE_WRITE_ERRORS, RUN_ID_STAT, run_counts
+from npi_crawler.profile import profile_setting
 from npi_crawler.spiders.common import STOPPED_META
 from npi_crawler.spiders.npi import NpiSpider
 from npi_crawler.stops import STOPS
@@ -216,6 +217,7 @@ def run_crawl(
     settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
     if progress:
         settings.set("NPI_PROGRESS", True, priority="cmdline")
+    profile_setting(settings.get("NPI_SELECTORS"))  # a bad -s NPI_SELECTORS: one line, before any request
     try:
         check_reachable(base_url)
     except CrawlError as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from npi_crawler.archive import MIGRATIONS, Archive, integrity_check
+from npi_crawler.constants import DEFAULT_CONTACT
 from npi_crawler.monitor.health import run_health
 
 SITE_TIMEOUT = 15.0
@@ -33,9 +34,24 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warn: bool = False  # passes (exit 0) but wants a change: printed WARN
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<13} {self.detail}"
+        status = "FAIL" if not self.ok else ("WARN" if self.warn else "ok  ")
+        return f"{status}  {self.name:<13} {self.detail}"
+
+
+def check_contact(contact: str, user_agent: str) -> Check:
+    """Does the User-Agent tell the site's operators who runs this crawler?"""
+    if contact == DEFAULT_CONTACT and DEFAULT_CONTACT in user_agent:
+        return Check(
+            "contact",
+            True,
+            f"the User-Agent names the placeholder {DEFAULT_CONTACT}; set contact = \"you@example.org\" "
+            "(or a URL) in the settings file, or NPI_CONTACT, so the site can reach whoever runs it",
+            warn=True,
+        )
+    return Check("contact", True, f"User-Agent: {user_agent}")
 
 
 # -- the archive ----------------------------------------------------------------------------------

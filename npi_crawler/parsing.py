@@ -13,12 +13,14 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
 
 from npi_crawler.constants import NPI_HOSTS
+from npi_crawler.profile import DEFAULT_PROFILE, Profile, Selector, nomatch_note
 
 _WS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -187,6 +189,12 @@ class ListPage:
     pages: list[tuple[str, str]]  # (label, absolute URL) of every pagination link
     notes: list[str] = field(default_factory=list)
     bad_links: list[str] = field(default_factory=list)  # hrefs that could not be read, skipped
+    # profile key -> the selector (or fallback note) that found it, for `npi-crawler probe`
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def _has_class(name: str) -> str:
+    return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
 
 
 _LIST_PAGE_PATH = re.compile(r"/index(?:_\d+)?\.html?$|/$")
@@ -243,6 +251,11 @@ def _tree(html: str, notes: list[str]) -> etree._Element:
     return root
 
 
+def is_list_url(url: str) -> bool:
+    """A list page's URL: ``.../index.html``, ``.../index_2.html`` or a folder (``.../``)."""
+    return bool(_LIST_PAGE_PATH.search(_path(url)))
+
+
 def _article_link(href: str, page_url: str) -> str | None:
     """The article a list entry's link points to, None for any other link (another scheme, a list
     page, a PDF, an author's profile); raises ``BadLink`` for one that cannot be read."""
@@ -259,34 +272,64 @@ def _article_link(href: str, page_url: str) -> str | None:
     return url
 
 
-def _entry_links(root: etree._Element, notes: list[str]) -> list[etree._Element]:
-    links = root.xpath(
-        '//*[@id="main"]/div[contains(concat(" ", normalize-space(@class), " "), " entry_list_area ")]'
-        "/div/div/p/a[@href]"
-    )
-    if not links:
-        links = root.xpath('//div[contains(concat(" ", normalize-space(@class), " "), " box ")]/p/a[@href]')
-        if links:
-            notes.append("fallback/list_box")
-    if not links:
-        links = root.xpath(
-            '//*[contains(concat(" ", normalize-space(@class), " "), " entry_list_area ")]//a[@href]'
-        )
-        if links:
-            notes.append("fallback/list_area_links")
+def _links(found: list[Any]) -> list[tuple[etree._Element | None, str]]:
+    """(element, href) of what a link key's selector matched: an element with an href, else the
+    first link inside it; or an href an XPath selected as a string."""
+    links: list[tuple[etree._Element | None, str]] = []
+    for item in found:
+        if isinstance(item, str):
+            links.append((None, item.strip()))
+            continue
+        if item.get("href") is None:
+            inner = item.xpath(".//a[@href]")
+            item = inner[0] if inner else None
+        if item is not None:
+            links.append((item, item.get("href", "").strip()))
     return links
 
 
-def parse_list_page(html: str, url: str) -> ListPage:
-    """Entries and pagination of one article-list page. A link that cannot be read is skipped
-    and listed in ``bad_links``; it never costs the rest of the page."""
+def _first_links(
+    profile: Profile, key: str, node: etree._Element
+) -> tuple[list[tuple[etree._Element | None, str]], Selector | None]:
+    """The links of the first selector of ``key`` that finds any under ``node``."""
+    for selector in profile.selectors[key]:
+        if links := _links(selector.select(node)):
+            return links, selector
+    return [], None
+
+
+_LIST_FALLBACKS = (
+    (f"//div[{_has_class('box')}]/p/a[@href]", "fallback/list_box"),
+    (f"//*[{_has_class('entry_list_area')}]//a[@href]", "fallback/list_area_links"),
+)
+
+
+def _entry_links(root: etree._Element, profile: Profile, notes: list[str], sources: dict[str, str]) -> list[str]:
+    links, selector = _first_links(profile, "list_entry", root)
+    if selector is not None:
+        sources["list_entry"] = selector.text
+        return [href for _el, href in links]
+    notes.append(nomatch_note("list_entry"))
+    for xpath, note in _LIST_FALLBACKS:
+        hrefs = [a.get("href", "").strip() for a in root.xpath(xpath)]
+        if hrefs:
+            notes.append(note)
+            sources["list_entry"] = note
+            return hrefs
+    return []
+
+
+def parse_list_page(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> ListPage:
+    """Entries and pagination of one article-list page, found with ``profile``'s selectors. A
+    link that cannot be read is skipped and listed in ``bad_links``; it never costs the rest of
+    the page."""
     notes: list[str] = []
+    sources: dict[str, str] = {}
     root = _tree(html, notes)
     entries: list[str] = []
     pages: list[tuple[str, str]] = []
     bad: list[str] = []
-    for a in _entry_links(root, notes):
-        href = a.get("href", "").strip()
+    for href in _entry_links(root, profile, notes, sources):
         try:
             if article := _article_link(href, url):
                 entries.append(article)
@@ -294,15 +337,20 @@ def parse_list_page(html: str, url: str) -> ListPage:
             bad.append(href)
     if not entries:
         notes.append("miss/list_entries")
-    for a in root.xpath('//a[contains(concat(" ", normalize-space(@class), " "), " link_page ")][@href]'):
+    links, selector = _first_links(profile, "pagination", root)
+    if selector is not None:
+        sources["pagination"] = selector.text
+    for a, href in links:
         try:
-            target = resolve_link(a.get("href"), url)
+            target = resolve_link(href, url)
         except BadLink:
-            bad.append(a.get("href").strip())
+            bad.append(href)
             continue
         if _is_web_url(target):  # not javascript:, mailto: ...
-            pages.append((normalize_space(a.text_content()), target))
-    return ListPage(entries=list(dict.fromkeys(entries)), pages=pages, notes=notes, bad_links=bad)
+            pages.append((normalize_space(a.text_content()) if a is not None else "", target))
+    return ListPage(
+        entries=list(dict.fromkeys(entries)), pages=pages, notes=notes, bad_links=bad, sources=sources
+    )
 
 
 def page_number(label: str) -> int | None:
@@ -339,10 +387,7 @@ class ParsedArticle:
     authors: list[tuple[str, str | None]]  # (name, profile URL)
     pdfs: list[str]
     notes: list[str] = field(default_factory=list)
-
-
-def _has_class(name: str) -> str:
-    return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
+    sources: dict[str, str] = field(default_factory=dict)  # key -> selector or fallback (probe)
 
 
 _SITE_WORDS = ("研究所", "Institute", "NPI")
@@ -371,68 +416,98 @@ def _capped_title(title: str, notes: list[str]) -> str:
     return title[: TITLE_MAX_CHARS - 1].rstrip() + "…"
 
 
-def _main(root: etree._Element) -> etree._Element:
-    found = root.xpath('//*[@id="main"]')
-    return found[0] if found else root
+def _elements(found: list[Any]) -> list[etree._Element]:
+    return [f for f in found if not isinstance(f, str)]
 
 
-def _title(main: etree._Element, root: etree._Element, notes: list[str]) -> str | None:
-    headings = main.xpath(f".//h3[{_has_class('ttl_second')}]")
-    if headings:
-        heading = copy.deepcopy(headings[0])
-        for date in heading.xpath(f".//*[{_has_class('date')}]"):
-            date.drop_tree()
-        for br in heading.iter("br"):
-            br.tail = " " + (br.tail or "")
-        title = normalize_space(heading.text_content())
-        if title:
-            return _capped_title(title, notes)
-    for xpath, note in (
-        ('//meta[@property="og:title"]/@content', "fallback/title_og"),
-        ("//title/text()", "fallback/title_tag"),
-    ):
+def _container(root: etree._Element, profile: Profile, notes: list[str], sources: dict[str, str]) -> etree._Element:
+    """The element the article's keys look inside: the first ``article`` match, else the page."""
+    for selector in profile.selectors["article"]:
+        if found := _elements(selector.select(root)):
+            sources["article"] = selector.text
+            return found[0]
+    notes += [nomatch_note("article"), "fallback/no_main"]
+    sources["article"] = "fallback/no_main"
+    return root
+
+
+def _inline_text(node: Any, skip: set[etree._Element]) -> str:
+    """The text of a title match: ``<br>`` is a space; elements in ``skip`` (dates) are left out."""
+    if isinstance(node, str):
+        return normalize_space(node)
+    parts: list[str] = []
+
+    def walk(el: etree._Element) -> None:
+        if not isinstance(el.tag, str) or el in skip:  # a comment's text is no content either
+            return
+        parts.append(" " if el.tag.lower() == "br" else "")
+        parts.append(el.text or "")
+        for child in el:
+            walk(child)
+            parts.append(child.tail or "")
+
+    walk(node)
+    return normalize_space("".join(parts))
+
+
+_TITLE_FALLBACKS = (
+    ('//meta[@property="og:title"]/@content', "fallback/title_og"),
+    ("//title/text()", "fallback/title_tag"),
+)
+
+
+def _title(
+    main: etree._Element, root: etree._Element, profile: Profile, notes: list[str], sources: dict[str, str]
+) -> str | None:
+    dates = set(_elements(profile.every("date", main)))
+    for selector in profile.selectors["title"]:
+        for node in selector.select(main):
+            if title := _inline_text(node, dates):
+                sources["title"] = selector.text
+                return _capped_title(title, notes)
+    notes.append(nomatch_note("title"))
+    for xpath, note in _TITLE_FALLBACKS:
         values = root.xpath(xpath)
         title = _strip_site_name(values[0]) if values else ""
         if title:
             notes.append(note)
+            sources["title"] = note
             return _capped_title(title, notes)
     notes.append("miss/title")
     return None
 
 
-def _published(main: etree._Element, url: str, notes: list[str]) -> str | None:
-    for xpath, note in (
-        (f".//h3[{_has_class('ttl_second')}]//*[{_has_class('date')}]", None),
-        (
-            f".//*[{_has_class('date')}][not(ancestor::*[{_has_class('entry_list_area')}])]",
-            "fallback/date_any",
-        ),
-    ):
-        for node in main.xpath(xpath):
-            if iso := parse_date(node.text_content()):
-                if note:
-                    notes.append(note)
+def _date_of(node: Any) -> str | None:
+    if isinstance(node, str):
+        return parse_date(node)
+    return parse_date(node.get("datetime")) or parse_date(node.text_content())
+
+
+_DATE_ANY = f".//*[{_has_class('date')}][not(ancestor::*[{_has_class('entry_list_area')}])]"
+
+
+def _published(main: etree._Element, url: str, profile: Profile, notes: list[str], sources: dict[str, str]) -> str | None:
+    for selector in profile.selectors["date"]:
+        for node in selector.select(main):
+            if iso := _date_of(node):
+                sources["date"] = selector.text
                 return iso
+    notes.append(nomatch_note("date"))
+    for node in main.xpath(_DATE_ANY):
+        if iso := parse_date(node.text_content()):
+            notes.append("fallback/date_any")
+            sources["date"] = "fallback/date_any"
+            return iso
     if iso := date_from_url(url):
         notes.append("fallback/date_url")
+        sources["date"] = "fallback/date_url"
         return iso
     notes.append("miss/date")
     return None
 
 
-_DROP_TAGS = (
-    "head",
-    "script",
-    "style",
-    "noscript",
-    "iframe",
-    "form",
-    "nav",
-    "aside",
-    "footer",
-    "button",
-    "svg",
-)
+# Never text, whatever the profile's ``drop`` says; the site's own boilerplate is in ``drop``.
+_DROP_TAGS = ("head", "script", "style", "noscript", "iframe", "form", "button", "svg")
 _DROP_CLASS = re.compile(
     r"(^|[\s_-])(share|sns|social|btn_back|back|pagetop|breadcrumb|side|related)([\s_-]|$)"
 )
@@ -489,26 +564,27 @@ def _blocks(el: etree._Element, out: list[str]) -> None:
     flush()
 
 
-def extract_body(container: etree._Element) -> str:
+def extract_body(container: etree._Element, profile: Profile = DEFAULT_PROFILE) -> str:
     """Clean text of an article body: one block per paragraph, heading or list item, separated
-    by a blank line; share links, back link, buttons, side blocks and footer left out."""
+    by a blank line; author boxes, what ``profile``'s ``drop`` selects (share links, buttons, side
+    blocks, footer), and side blocks found by their heading left out."""
     node = copy.deepcopy(container)
     # Author boxes (profile link, name, position) are metadata, not text.
-    for link in node.xpath(_EXPERT_LINK):
-        name, box = _expert_box(link)
+    links = [el for el, _href in _links(profile.every("author_link", node)) if el is not None]
+    counts = _link_counts(links)
+    for link in links:
+        name, box, _selector = _expert_box(link, counts, profile)
         if box is not None and box is not node and len(normalize_space(box.text_content())) < 120:
             box.drop_tree()
         elif name is not None and name.getparent() is not None:
             name.drop_tree()
+    for el in _elements(profile.every("drop", node)):
+        if el is not node and el.getparent() is not None:
+            el.drop_tree()
     for el in list(node.iter()):
         if not isinstance(el.tag, str) or el.getparent() is None:
             continue
-        classes = el.get("class", "")
-        if (
-            el.tag.lower() in _DROP_TAGS
-            or _DROP_CLASS.search(classes)
-            or re.search(r"\b(btn_pdf|btn_bluecorner)\b", classes)
-        ):
+        if el.tag.lower() in _DROP_TAGS or _DROP_CLASS.search(el.get("class", "")):
             el.drop_tree()
     blocks: list[str] = []
     _blocks(node, blocks)
@@ -522,28 +598,64 @@ def extract_body(container: etree._Element) -> str:
     return "\n\n".join(body)
 
 
-def _body(main: etree._Element, notes: list[str]) -> tuple[str, etree._Element]:
-    areas = main.xpath(f"./div[{_has_class('detail_area')}]") or main.xpath(
-        f".//div[{_has_class('detail_area')}]"
-    )
-    if areas:
-        return extract_body(areas[0]), areas[0]
+# Past this size a page is not an article (NPI's are a few hundred KB) and the extractor, linear
+# in the page at about 0.5 s per MB, is not run on it.
+EXTRACTOR_MAX_CHARS = 2_000_000
+
+
+def last_resort_body(html: str, profile: Profile = DEFAULT_PROFILE) -> str:
+    """The body as readability-lxml finds it (the block of the page that reads most like
+    prose), cleaned like any body; "" when it finds nothing. Only for pages where every body
+    selector missed: on the redesigned replica pages it gave the oracle's body on 119 of 120
+    (benchmarks/body_extractors.py)."""
+    if len(html) > EXTRACTOR_MAX_CHARS:
+        return ""
+    from readability import Document  # only here: the CLI and a clean crawl never need it
+
+    try:
+        summary = Document(html).summary(html_partial=True)
+        return extract_body(lxml.html.fromstring(summary), profile) if summary.strip() else ""
+    except Exception:  # readability raises its own and lxml's errors on pages it cannot read
+        return ""
+
+
+def _body(
+    main: etree._Element, html: str, profile: Profile, notes: list[str], sources: dict[str, str]
+) -> tuple[str, etree._Element]:
+    """The body's text, and the element PDFs are looked for in."""
+    for selector in profile.selectors["body"]:
+        if areas := _elements(selector.select(main)):
+            sources["body"] = selector.text
+            return extract_body(areas[0], profile), areas[0]
+    notes.append(nomatch_note("body"))
+    if body := last_resort_body(html, profile):
+        notes.append("fallback/body_extractor")
+        sources["body"] = "fallback/body_extractor"
+        return body, main
     notes.append("fallback/body_main")
+    sources["body"] = "fallback/body_main"
     node = copy.deepcopy(main)
-    for heading in node.xpath(f".//h3[{_has_class('ttl_second')}]"):
-        heading.drop_tree()
-    return extract_body(node), main
+    for heading in _elements(profile.every("title", node)):
+        if heading is not node and heading.getparent() is not None:
+            heading.drop_tree()
+    return extract_body(node, profile), main
 
 
-def _pdfs(area: etree._Element, url: str, notes: list[str]) -> list[str]:
-    """The PDFs an article links to: its ``a.btn_pdf`` buttons, then any http(s) link to a
-    ``.pdf``. A PDF link that cannot be read is skipped with the note ``bad_link/pdf``."""
-    links = dict.fromkeys(area.xpath(f".//a[{_has_class('btn_pdf')}]/@href"), True)
+def _pdfs(
+    main: etree._Element, area: etree._Element, url: str, profile: Profile, notes: list[str], sources: dict[str, str]
+) -> list[str]:
+    """The PDFs an article links to: the ``pdf_link`` matches in the article, then any http(s)
+    link to a ``.pdf`` in its body (``area``). A PDF link that cannot be read is skipped with the
+    note ``bad_link/pdf``."""
+    found, selector = _first_links(profile, "pdf_link", main)
+    links = dict.fromkeys((href for _el, href in found), True)
+    if selector is not None:
+        sources["pdf_link"] = selector.text
     for href in area.xpath(".//a/@href"):
         if ".pdf" in href.lower():
             links.setdefault(href, False)
     pdfs: list[str] = []
-    for href, button in links.items():
+    for href, listed in links.items():
         if not href.strip():
             continue
         try:
@@ -551,63 +663,84 @@ def _pdfs(area: etree._Element, url: str, notes: list[str]) -> list[str]:
         except BadLink:
             notes.append("bad_link/pdf")
             continue
-        if _is_web_url(target) and (button or urlsplit(target).path.lower().endswith(".pdf")):
+        if _is_web_url(target) and (listed or urlsplit(target).path.lower().endswith(".pdf")):
             pdfs.append(target)
+            sources.setdefault("pdf_link", "fallback/pdf_href")
     return list(dict.fromkeys(pdfs))
 
 
-_EXPERT_LINK = f".//a[{_has_class('btn_bluecorner')}][contains(@href, '/experts/')]"
+def _within(el: etree._Element, box: etree._Element) -> bool:
+    return el is box or any(a is box for a in el.iterancestors())
 
 
-def _expert_box(link: etree._Element) -> tuple[etree._Element | None, etree._Element | None]:
-    """The ``.name`` element for a profile link and the box holding both: inside the link, else
-    in the smallest enclosing element that holds only this one profile link."""
-    names = link.xpath(f".//*[{_has_class('name')}]")
-    if names:
-        return names[0], link
-    box = link.getparent()
-    for _ in range(2):
-        if box is None or len(box.xpath(_EXPERT_LINK)) != 1:
+def _link_counts(links: list[etree._Element]) -> dict[etree._Element, int]:
+    """How many of ``links`` each element holds: one walk up from each link, so that a page of
+    thousands of author links costs links x depth, not links x links."""
+    counts: dict[etree._Element, int] = {}
+    for link in links:
+        for el in (link, *link.iterancestors()):
+            counts[el] = counts.get(el, 0) + 1
+    return counts
+
+
+def _expert_box(
+    link: etree._Element, counts: dict[etree._Element, int], profile: Profile
+) -> tuple[etree._Element | None, etree._Element | None, str | None]:
+    """The ``author_name`` element for an author link, the box holding both, and the selector
+    that found the name: inside the link, else in the smallest enclosing element (two levels up
+    at most) that holds only this one author link (``counts`` from ``_link_counts``)."""
+    box: etree._Element | None = link
+    for level in range(3):
+        if box is None or (level and counts.get(box, 0) != 1):
             break
-        names = box.xpath(f".//*[{_has_class('name')}]")
-        if names:
-            return names[0], box
+        for selector in profile.selectors["author_name"]:
+            for name in _elements(selector.select(box)):
+                if _within(name, box):
+                    return name, box, selector.text
         box = box.getparent()
-    return None, None
+    return None, None, None
 
 
-def _expert_name(link: etree._Element) -> str:
-    name, _box = _expert_box(link)
-    return normalize_space(name.text_content() if name is not None else link.text_content())
-
-
-def _authors(main: etree._Element, url: str, notes: list[str]) -> list[tuple[str, str | None]]:
+def _authors(
+    main: etree._Element, url: str, profile: Profile, notes: list[str], sources: dict[str, str]
+) -> list[tuple[str, str | None]]:
     """(name, profile URL) of each author; a profile link that cannot be read keeps the name,
     without a URL (note ``bad_link/author``)."""
+    found, selector = _first_links(profile, "author_link", main)
+    links = [el for el, _href in found if el is not None]
+    if selector is not None:
+        sources["author_link"] = selector.text
     authors: dict[str, tuple[str, str | None]] = {}
-    for link in main.xpath(_EXPERT_LINK):
-        name = _expert_name(link)
+    counts = _link_counts(links)
+    for link in links:
         href = link.get("href", "")
-        if name and not _LIST_PAGE_PATH.search(href):
+        if _LIST_PAGE_PATH.search(href):
+            continue
+        name_el, _box, name_selector = _expert_box(link, counts, profile)
+        if name_el is None and nomatch_note("author_name") not in notes:
+            notes.append(nomatch_note("author_name"))
+        sources.setdefault("author_name", name_selector or "fallback/link_text")
+        name = normalize_space((name_el if name_el is not None else link).text_content())
+        if name:
             try:
-                profile: str | None = resolve_link(href, url)
+                profile_url: str | None = resolve_link(href, url)
             except BadLink:
-                profile = None
+                profile_url = None
                 notes.append("bad_link/author")
-            authors.setdefault(name, (name, profile))
+            authors.setdefault(name, (name, profile_url))
     return list(authors.values())
 
 
-def parse_article(html: str, url: str) -> ParsedArticle:
-    """Every field of one article page; misses and fallbacks are listed in ``notes``."""
+def parse_article(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> ParsedArticle:
+    """Every field of one article page, found with ``profile``'s selectors; selectors that
+    matched nothing, fallbacks taken and fields missed are listed in ``notes``."""
     notes: list[str] = []
+    sources: dict[str, str] = {}
     root = _tree(html, notes)
-    main = _main(root)
-    if main is root:
-        notes.append("fallback/no_main")
-    title = _title(main, root, notes)
-    published = _published(main, url, notes)
-    body, area = _body(main, notes)
+    main = _container(root, profile, notes, sources)
+    title = _title(main, root, profile, notes, sources)
+    published = _published(main, url, profile, notes, sources)
+    body, area = _body(main, html, profile, notes, sources)
     if not body:
         notes.append("miss/body")
     return ParsedArticle(
@@ -616,7 +749,8 @@ def parse_article(html: str, url: str) -> ParsedArticle:
         title=title,
         published=published,
         body=body,
-        authors=_authors(main, url, notes),
-        pdfs=_pdfs(area, url, notes),
+        authors=_authors(main, url, profile, notes, sources),
+        pdfs=_pdfs(main, area, url, profile, notes, sources),
         notes=notes,
+        sources=sources,
     )

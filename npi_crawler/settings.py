@@ -6,6 +6,7 @@ npi -s ...`` under Scrapyd.
 """
 
 from npi_crawler import __version__
+from npi_crawler.constants import DEFAULT_CONTACT, user_agent
 
 BOT_NAME = "npi_crawler"
 SPIDER_MODULES = ["npi_crawler.spiders"]
@@ -22,6 +23,10 @@ NPI_REQUIRE_DATE = False
 # no #main, no body) where its stored version did not keeps the stored version: a changed layout
 # must not overwrite the archive with garbage. The re-fetch is counted as npi/articles/degraded_kept.
 NPI_KEEP_CLEAN_VERSION = True
+# The site profile: profile key -> list of CSS selectors (or "xpath:..."), replacing the defaults
+# of npi_crawler/profile.py key by key (docs/configuration.md#selectors). The settings file's
+# [selectors] table sets it; under plain Scrapy: -s 'NPI_SELECTORS={"title": ["h1.post-title"]}'.
+NPI_SELECTORS: dict[str, list[str]] = {}
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).
 NPI_STOP_AT_KNOWN_PAGE = True
 # At most this many articles not yet in the archive are requested in one run (0: no cap). A first
@@ -46,7 +51,11 @@ NPI_PDFS = True
 NPI_PDF_MAXSIZE = 50 * 1024 * 1024
 
 # -- politeness (safe for the live site) ---------------------------------------------------------
-USER_AGENT = f"npi-crawler/{__version__} (+https://github.com/npi-crawler/npi-crawler; research archive)"
+# Your URL or e-mail address, shown in the User-Agent (npi-crawler --contact, contact in the settings
+# file, or -s NPI_CONTACT=...). The default, the project's page, is a placeholder doctor warns about.
+NPI_CONTACT = DEFAULT_CONTACT
+# Built from NPI_CONTACT (the spider rebuilds it when NPI_CONTACT is set and this is left as is).
+USER_AGENT = user_agent(NPI_CONTACT, __version__)
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 4
 CONCURRENT_REQUESTS_PER_DOMAIN = 2

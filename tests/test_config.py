@@ -11,9 +11,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from npi_crawler import __version__
 from npi_crawler.cli import cli
 from npi_crawler.cli.options import output_options
 from npi_crawler.cli.settings_file import SCHEDULED, load_settings, notify_urls, option_keys
+from npi_crawler.constants import DEFAULT_CONTACT, user_agent
 from npi_crawler.errors import SettingsError
 from tests.conftest import ROOT, export_rows, run_cli
 
@@ -40,7 +42,9 @@ def documented_keys() -> dict[str, tuple[list[str], str]]:
         key = cells[0].strip("`")
         if key.startswith("["):
             continue
-        commands = sorted(cli.commands) if cells[2] == "every command" else re.findall(r"`([a-z-]+)`", cells[2])
+        named = re.findall(r"`([a-z-]+)`", cells[2])
+        # "every command (not `probe`...)": all but the ones named
+        commands = sorted(set(cli.commands) - set(named)) if cells[2].startswith("every command") else named
         rows[key] = (commands, cells[3].split("`")[1])
     return rows
 
@@ -64,6 +68,7 @@ def test_the_documented_example_loads(tmp_path):
     assert settings.scrapy == {"AUTOTHROTTLE_MAX_DELAY": 60, "RETRY_TIMES": 5}
     assert settings.notify_urls == ["json://127.0.0.1:8080/npi"]
     assert [(r.name, r.any, r.tags) for r in settings.rules] == [("chips", ("semiconductor", "半導体"), ("chips",))]
+    assert settings.selectors["date"] == ["h3.ttl_second .date", "xpath://time/@datetime"]
 
 
 def test_the_key_table_names_every_option_of_every_scheduled_command():
@@ -114,6 +119,12 @@ def test_every_documented_key_reaches_every_command_it_is_documented_for(tmp_pat
         ('[rule]\nname = "a"\nany = ["x"]', "'rule' must be written [[rule]]"),
         ("rules = [1]", "'rules': [1] must be a single value"),
         ('db = "x.db', "is not valid TOML"),
+        ("selectors = 1", "'selectors' must be a table ([selectors])"),
+        ('[selectors]\ntitel = ["h1"]', "[selectors]: unknown key 'titel'; the keys are list_entry"),
+        ('[selectors]\ntitle = ["h1["]', "[selectors] 'title': 'h1[' is not a valid CSS selector"),
+        ('[selectors]\ndate = ["//time"]', "XPath needs the prefix 'xpath:'"),
+        ('[selectors]\ndate = ["xpath://time[nosuch()]"]', "[selectors] 'date': 'xpath://time[nosuch()]' is not a valid XPath"),
+        ("[selectors]\nbody = []", "[selectors] 'body': must list at least one selector"),
     ],
 )
 def test_a_bad_settings_file_is_one_line_naming_the_file(tmp_path, content, fragment):
@@ -186,6 +197,66 @@ def test_a_crawl_takes_its_settings_from_the_file_and_flags_win(tmp_path, site, 
     assert all(p.startswith("/en/") or p == "/robots.txt" for p in replica.paths())
     expected = [a for a in site.expected_export(replica.url) if a["lang"] == "en"]
     assert export_rows(str(db_path)) == expected
+
+
+def test_the_contact_from_the_file_is_in_every_request_s_user_agent(tmp_path, replica):
+    path = tmp_path / "npi-crawler.toml"
+    path.write_text('contact = "https://example.org/npi-archive"\nlang = "en"\nsection = "policy"\n', encoding="utf-8")
+    result = run_cli("--settings", str(path), "crawl", "--db", str(tmp_path / "npi.db"), "--base-url", replica.url, "--no-pdfs")
+    assert result.returncode == 0, result.stderr
+    agents = {h["User-Agent"] for _m, _p, _s, h in replica.log}
+    assert agents == {user_agent("https://example.org/npi-archive")}
+    assert agents == {f"npi-crawler/{__version__} (+https://example.org/npi-archive; research archive)"}
+
+
+def test_plain_scrapy_builds_the_user_agent_from_npi_contact_unless_it_is_set_by_hand():
+    from scrapy.settings import Settings
+
+    from npi_crawler.spiders.npi import NpiSpider
+
+    def agent(**cmdline: str) -> str:
+        settings = Settings()
+        settings.setmodule("npi_crawler.settings", priority="project")
+        for name, value in cmdline.items():
+            settings.set(name, value, priority="cmdline")
+        NpiSpider.update_settings(settings)
+        return settings["USER_AGENT"]
+
+    assert agent() == user_agent(DEFAULT_CONTACT)
+    assert agent(NPI_CONTACT="ops@example.org") == f"npi-crawler/{__version__} (ops@example.org; research archive)"
+    assert agent(NPI_CONTACT="ops@example.org", USER_AGENT="mine/1.0") == "mine/1.0"
+
+
+@pytest.mark.parametrize("value", ["ops", "ftp://x.example", "a b@example.org", "ops@example.org; x", "https://x.example/(a)"])
+def test_a_contact_that_is_no_url_or_address_is_refused(tmp_path, value):
+    with pytest.raises(SettingsError, match=r"'contact': .* is not a URL \(https://...\) or an e-mail address"):
+        load(tmp_path, f'contact = "{value}"\n')
+    assert load(tmp_path, 'contact = "mailto:ops@example.org"\n').value("crawl", "contact") == "ops@example.org"
+
+
+def test_the_documented_selector_keys_are_the_profile_s_keys_with_its_defaults():
+    from npi_crawler.profile import DEFAULT_SELECTORS, KEYS
+
+    table = DOC[DOC.index("| key | looks in | finds | default selectors |") :].split("\n\n")[0]
+    documented = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        documented[cells[0].strip("`")] = tuple(re.findall(r"`([^`]+)`", cells[3]))
+    assert list(documented) == list(KEYS)  # every key, in the profile's order
+    assert documented == DEFAULT_SELECTORS
+
+
+def test_the_selectors_table_reaches_the_crawl_as_npi_selectors(tmp_path):
+    from npi_crawler.cli.runtime import META_KEY, crawl_settings
+
+    settings = load(tmp_path, '[selectors]\ntitle = "h1.post-title"\nlist_entry = ["a.card", "xpath://li/a"]\n')
+    assert settings.selectors == {"title": ["h1.post-title"], "list_entry": ["a.card", "xpath://li/a"]}
+    with click.Context(cli) as ctx:
+        ctx.meta[META_KEY] = settings
+        assert crawl_settings(())["NPI_SELECTORS"] == settings.selectors
+        # -s wins, as for any setting (JSON for a dict setting, typed like the default)
+        assert crawl_settings(('NPI_SELECTORS={"title": ["h2"]}',))["NPI_SELECTORS"] == {"title": ["h2"]}
+    assert load(tmp_path, "db = 'x.db'\n").selectors == {}
 
 
 def test_a_flag_wins_over_quiet_or_verbose_from_the_file():

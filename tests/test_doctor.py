@@ -96,11 +96,14 @@ def lines_of(result) -> dict[str, list[str]]:
 def test_healthy_archive_all_ok_and_a_test_notification_arrives(crawled, archive_copy, hook):
     _db, replica = crawled
     url = f"json://npi:s3cr3tpass@127.0.0.1:{hook.port}/hooks/t0ken1234"
-    result = doctor("--db", archive_copy, "--base-url", replica.url, env={"NPI_NOTIFY_URLS": url})
+    result = doctor(
+        "--db", archive_copy, "--base-url", replica.url, env={"NPI_NOTIFY_URLS": url, "NPI_CONTACT": "ops@example.org"}
+    )
     assert result.exit_code == 0, result.output
     checks = lines_of(result)
     assert set(checks) == {
         "settings",
+        "contact",
         "permissions",
         "run lock",
         "integrity",
@@ -111,7 +114,11 @@ def test_healthy_archive_all_ok_and_a_test_notification_arrives(crawled, archive
         "notify",
     }
     assert all(s == ["ok"] for s in checks.values()), result.output
-    assert result.output.splitlines()[-1] == "9 ok, 0 failed"
+    assert result.output.splitlines()[-1] == "10 ok, 0 failed"
+    assert "User-Agent: npi-crawler/" in result.output and "(ops@example.org; research archive)" in result.output
+    # the site was asked with that User-Agent
+    agents = {h["User-Agent"] for _m, path, _s, h in replica.log if path == "/robots.txt"}
+    assert any("(ops@example.org; research archive)" in agent for agent in agents), agents
     # delivered for real, and no secret printed
     assert len(hook.received) == 1 and "doctor" in hook.received[0]["title"]
     assert "s3cr3tpass" not in result.output and "t0ken1234" not in result.output
@@ -132,7 +139,9 @@ def test_failing_site_and_failed_last_run(archive_copy):
     assert checks["integrity"] == ["ok"] and checks["schema"] == ["ok"]
     # no channel at all is no reassurance: watch would keep its alerts in the outbox
     assert checks["notify"] == ["FAIL"] and "no channel configured" in result.output
-    assert result.output.splitlines()[-1] == "5 ok, 4 failed"
+    # no contact set: the placeholder is a warning, not a failure
+    assert checks["contact"] == ["WARN"] and "set contact =" in result.output
+    assert result.output.splitlines()[-1] == "5 ok, 4 failed, 1 warning"
 
 
 def test_corrupted_archive_fails_integrity(crawled, archive_copy):

@@ -18,6 +18,7 @@ from npi_crawler import __version__
 from npi_crawler.cli.crawling import crawl, migrate
 from npi_crawler.cli.monitoring import notify, status, watch
 from npi_crawler.cli.ops import doctor
+from npi_crawler.cli.probing import probe
 from npi_crawler.cli.research import export, feed, history, search, serve
 from npi_crawler.cli.rules import rules
 from npi_crawler.cli.runtime import apply_settings
@@ -61,7 +62,7 @@ def cli(ctx: click.Context, settings_path: str | None) -> None:
     apply_settings(ctx, settings_path)
 
 
-for _command in (crawl, watch, notify, status, rules, export, search, feed, history, serve, doctor, migrate):
+for _command in (crawl, watch, notify, status, rules, export, search, feed, history, serve, doctor, probe, migrate):
     cli.add_command(_command)
 
 

@@ -48,6 +48,7 @@ def crawl(
     sections: tuple[str, ...],
     delay: float | None,
     concurrency: int | None,
+    contact: str | None,
     overrides: tuple[str, ...],
     no_pdfs: bool,
     quiet: bool,
@@ -57,7 +58,7 @@ def crawl(
     """Crawl the article lists and articles into the archive."""
     extra = {"NPI_PDFS": False} if no_pdfs else {}
     # Checked first: a bad -s or [scrapy] value must not leave a log file or a lock behind.
-    settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, **extra)
+    settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact, **extra)
     out = RunOutput(quiet, verbose, log_file)
     settings.update(out.scrapy_overrides())
     # Scrapy's own log (tracebacks included) only with --verbose or --log-file: the summary below

@@ -174,7 +174,8 @@ def watch(
 ) -> None:
     """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
     # Checked first: a bad -s or [scrapy] value must not leave a log file or a lock behind.
-    settings = crawl_settings(overrides, delay=delay, concurrency=concurrency)
+    contact = opts.pop("contact")
+    settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact)
     out = RunOutput(quiet, verbose, log_file)
     settings.update(out.scrapy_overrides())
     channels = load_channels(opts)  # before crawling: fail fast
@@ -295,7 +296,10 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
     if last and last["diff_outcome"] == "layout_break":
-        problems.append(f"the last run ({last['id']}) tripped the layout alarm")
+        from npi_crawler.monitor.differ import layout_problem
+
+        detail = layout_problem(last, defaults.NPI_LAYOUT_MIN_PAGES)  # names the keys and probe
+        problems.append(f"the last run ({last['id']}) tripped the layout alarm" + (f" ({detail})" if detail else ""))
     if stuck:
         problems.append(f"{stuck} alert(s) stuck")
     if problems:

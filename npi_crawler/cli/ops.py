@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from npi_crawler.cli.options import SECONDS, base_url_option, channel_options, db_option
+from npi_crawler.cli.options import SECONDS, base_url_option, channel_options, contact_option, db_option
+from npi_crawler.cli.probing import crawl_identity
 from npi_crawler.cli.runtime import META_ERROR, configured_notify_urls, file_settings
 from npi_crawler.errors import ChannelError
 
@@ -17,7 +18,16 @@ from npi_crawler.errors import ChannelError
 @click.option("--timeout", type=SECONDS, default=15.0, show_default=True, help="Seconds per request to the site.")
 @channel_options
 @click.option("--no-notify", is_flag=True, help="Do not send the test notifications.")
-def doctor(db_path: str, base_url: str, timeout: float, notify_urls: tuple[str, ...], config: str | None, no_notify: bool) -> None:
+@contact_option
+def doctor(
+    db_path: str,
+    base_url: str,
+    timeout: float,
+    notify_urls: tuple[str, ...],
+    config: str | None,
+    no_notify: bool,
+    contact: str | None,
+) -> None:
     """Check the settings, the archive, the site and each notification channel; one line each.
 
     The test notification goes to exactly the channels watch would use (--notify, --config, the
@@ -25,15 +35,15 @@ def doctor(db_path: str, base_url: str, timeout: float, notify_urls: tuple[str, 
     passes, 1 otherwise.
     """
     from npi_crawler import __version__
-    from npi_crawler.doctor import Check, check_archive, check_site
-    from npi_crawler.settings import USER_AGENT
+    from npi_crawler.doctor import Check, check_archive, check_contact, check_site
 
-    checks: list[Check] = [_settings_check()]
+    contact, agent = crawl_identity(contact)
+    checks: list[Check] = [_settings_check(), check_contact(contact, agent)]
     checks += check_archive(db_path)
     settings = file_settings()
     langs = settings.value("crawl", "langs") or ("en",)
     sections = settings.value("crawl", "sections") or ("policy",)
-    checks += check_site(base_url, user_agent=USER_AGENT, lang=langs[0], section=sections[0], timeout=timeout)
+    checks += check_site(base_url, user_agent=agent, lang=langs[0], section=sections[0], timeout=timeout)
     if no_notify:
         checks.append(Check("notify", True, "skipped (--no-notify)"))
     else:
@@ -41,7 +51,11 @@ def doctor(db_path: str, base_url: str, timeout: float, notify_urls: tuple[str, 
     for check in checks:
         click.echo(check.line())
     failed = [c for c in checks if not c.ok]
-    click.echo(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
+    warned = [c for c in checks if c.ok and c.warn]
+    click.echo(
+        f"{len(checks) - len(failed) - len(warned)} ok, {len(failed)} failed"
+        + (f", {len(warned)} warning{'s' if len(warned) > 1 else ''}" if warned else "")
+    )
     if failed:
         sys.exit(1)
 

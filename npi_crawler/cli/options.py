@@ -77,6 +77,20 @@ def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
+_EMAIL = re.compile(r"[^@\s;()<>]+@[^@\s;()<>]+\.[^@\s;()<>]+")
+_URL = re.compile(r"https?://[^\s;()<>]+")
+
+
+def contact_value(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """click callback: a URL or an e-mail address, fit to stand in a User-Agent header."""
+    if value is None:
+        return None
+    contact = value.strip().removeprefix("mailto:")
+    if not (_URL.fullmatch(contact) or _EMAIL.fullmatch(contact)):
+        raise click.BadParameter(f"{value!r} is not a URL (https://...) or an e-mail address", ctx, param)
+    return contact
+
+
 def stack(*options: Decorator) -> Decorator:
     """Several options as one decorator, in the order given (as --help lists them)."""
 
@@ -121,6 +135,14 @@ set_option = click.option(
     metavar="NAME=VALUE",
     help="Override any Scrapy or NPI_* setting of the crawl (repeatable).",
 )
+contact_option = click.option(
+    "--contact",
+    envvar="NPI_CONTACT",
+    metavar="URL_OR_EMAIL",
+    callback=contact_value,
+    help="Your URL or e-mail address, shown in the User-Agent so the site can reach you "
+    "(env NPI_CONTACT; sets NPI_CONTACT).",
+)
 politeness_options = stack(
     click.option("--delay", type=SECONDS, help="Seconds between requests (sets DOWNLOAD_DELAY)."),
     click.option(
@@ -128,6 +150,7 @@ politeness_options = stack(
         type=WholeNumber(min=1, max=64),
         help="Requests at once per host, 1 to 64 (sets CONCURRENT_REQUESTS_PER_DOMAIN).",
     ),
+    contact_option,
 )
 output_options = stack(
     click.option(

@@ -90,19 +90,29 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def crawl_settings(
-    overrides: tuple[str, ...], *, delay: float | None = None, concurrency: int | None = None, **extra: Any
+    overrides: tuple[str, ...],
+    *,
+    delay: float | None = None,
+    concurrency: int | None = None,
+    contact: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """The Scrapy settings a command gives its crawl: the settings file's ``[scrapy]`` table, then
-    --delay/--concurrency and the command's own, then ``-s``: the last one wins. Values from the
-    file and from ``-s`` are checked against their defaults' types (cli/scrapy_values.py)."""
+    """The Scrapy settings a command gives its crawl: the settings file's ``[scrapy]`` table and
+    ``[selectors]`` (as ``NPI_SELECTORS``), then --delay/--concurrency/--contact and the command's
+    own, then ``-s``: the last one wins. Values from the file and from ``-s`` are checked against
+    their defaults' types (cli/scrapy_values.py)."""
     from npi_crawler.cli.scrapy_values import typed_setting
 
     file = file_settings()
     settings = {name: typed_setting(name, v, f"{file.path}: [scrapy] '{name}'") for name, v in file.scrapy.items()}
+    if file.selectors:
+        settings["NPI_SELECTORS"] = file.selectors
     if delay is not None:
         settings["DOWNLOAD_DELAY"] = delay
     if concurrency is not None:
         settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = concurrency
+    if contact is not None:
+        settings["NPI_CONTACT"] = contact
     settings.update(extra)
     settings.update({name: typed_setting(name, v, f"-s {name}={v}") for name, v in parse_overrides(overrides).items()})
     return settings

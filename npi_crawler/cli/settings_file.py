@@ -10,8 +10,9 @@ one line naming the file and the key (exit 2). The values become the defaults of
 (click's ``default_map``), so a flag on the command line always wins.
 
 Besides the options, three tables: ``[scrapy]`` (any Scrapy or ``NPI_*`` setting, like ``-s``),
-``[notify] urls`` (Apprise URLs; secrets are better in ``NPI_NOTIFY_URLS``) and ``[[rule]]``
-(watcher rules, validated by monitor.rules).
+``[notify] urls`` (Apprise URLs; secrets are better in ``NPI_NOTIFY_URLS``), ``[[rule]]``
+(watcher rules, validated by monitor.rules) and ``[selectors]`` (the site profile's keys,
+npi_crawler/profile.py; every selector compiled here, before any run).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SETTINGS_ENV = "NPI_CRAWLER_SETTINGS"
 DEFAULT_SETTINGS_FILE = "npi-crawler.toml"
 NOTIFY_URLS_ENV = "NPI_NOTIFY_URLS"
 MAX_SETTINGS_BYTES = 1_000_000  # a settings file is a few lines; a huge one is a mistake
-TABLES = ("scrapy", "notify", "rule")
+TABLES = ("scrapy", "notify", "rule", "selectors")
 SCHEDULED = frozenset({"crawl", "watch", "notify", "status", "doctor", "migrate"})
 EVERY_COMMAND_KEYS = frozenset({"db"})
 # Options that have no settings-file key: secrets have [notify] urls and the environment,
@@ -51,6 +52,7 @@ class FileSettings:
     scrapy: dict[str, Any] = field(default_factory=dict)
     notify_urls: list[str] = field(default_factory=list)
     rules: tuple[Rule, ...] = ()  # [[rule]] tables
+    selectors: dict[str, list[str]] = field(default_factory=dict)  # [selectors]: NPI_SELECTORS
 
     def value(self, command: str, param: str, default: Any = None) -> Any:
         return self.defaults.get(command, {}).get(param, default)
@@ -145,6 +147,18 @@ def _read_tables(settings: FileSettings, data: dict[str, Any], path: str) -> Non
             raise SettingsError(f"{path}: 'notify.urls' must be a string or a list of strings")
         settings.notify_urls = urls
     settings.rules = rules_from_table(data, path)
+    _read_selectors(settings, data, path)
+
+
+def _read_selectors(settings: FileSettings, data: dict[str, Any], path: str) -> None:
+    selectors = data.get("selectors", {})
+    if not isinstance(selectors, dict):
+        raise SettingsError(f"{path}: 'selectors' must be a table ([selectors])")
+    if selectors:
+        from npi_crawler.profile import load_profile  # lxml: only for a file that has the table
+
+        load_profile(selectors, where=f"{path}: [selectors]")
+        settings.selectors = {k: [v] if isinstance(v, str) else list(v) for k, v in selectors.items()}
 
 
 def validate(data: dict[str, Any], path: str, commands: Mapping[str, click.Command]) -> FileSettings:

@@ -32,12 +32,14 @@ from typing import Any
 
 from npi_crawler.archive import Archive, utcnow
 from npi_crawler.archive.matching import Match, MatchIndex, match_rules
-from npi_crawler.constants import DEGRADED_NOTES, LANGS
+from npi_crawler.constants import DEFAULT_BASE_URL, DEGRADED_NOTES, LANGS
 from npi_crawler.monitor import messages
 from npi_crawler.monitor.rules import Rule
 
 TITLE_NOTES = ("fallback/title_og", "fallback/title_tag", "miss/title")
 DATE_NOTES = ("fallback/date_url", "fallback/date_any", "miss/date")
+BODY_NOTES = ("fallback/body_main", "fallback/body_extractor", "miss/body")
+NOMATCH_STAT = "npi/parse/nomatch/"  # + a [selectors] key: no selector of it matched on a page
 
 
 @dataclass(frozen=True)
@@ -101,22 +103,37 @@ def layout_problem(run: dict[str, Any], min_pages: int = 3) -> str | None:
     """One line saying why this run's pages look like a changed site layout, or None.
 
     A list page without entries is enough; for article pages, more than half of them (at least
-    ``min_pages`` pages) lacking a title or a date from the documented selectors.
+    ``min_pages`` pages) lacking a title, a date or a body from the documented selectors. The
+    line names the [selectors] keys that matched nothing (stats ``npi/parse/nomatch/<key>``) and
+    the ``probe`` command that shows them on one of the site's pages.
     """
     if run.get("status") == "failed":  # nothing was fetched: the site is down, not redesigned
         return None
     stats = json.loads(run.get("stats") or "{}")
     empty = int(stats.get("npi/parse/miss/list_entries", 0))
-    if empty:
-        return f"run {run['id']}: {empty} list page(s) had no entries"
     pages = int(stats.get("npi/article/pages", 0))
-    bad = max(
-        sum(int(stats.get(f"npi/parse/{k}", 0)) for k in TITLE_NOTES),
-        sum(int(stats.get(f"npi/parse/{k}", 0)) for k in DATE_NOTES),
+    bad = max(sum(int(stats.get(f"npi/parse/{k}", 0)) for k in notes) for notes in (TITLE_NOTES, DATE_NOTES, BODY_NOTES))
+    if empty:
+        problem = f"run {run['id']}: {empty} list page(s) had no entries"
+    elif pages >= min_pages and bad * 2 > pages:
+        problem = f"run {run['id']}: {bad} of {pages} article pages had no title, date or body where expected"
+    else:
+        return None
+    missed = sorted(
+        ((k.removeprefix(NOMATCH_STAT), int(n)) for k, n in stats.items() if k.startswith(NOMATCH_STAT) and n),
+        key=lambda kn: -kn[1],
     )
-    if pages >= min_pages and bad * 2 > pages:
-        return f"run {run['id']}: {bad} of {pages} article pages had no title or date where expected"
-    return None
+    if missed:
+        problem += "; selectors that matched nothing: " + ", ".join(f"{key} ({n} pages)" for key, n in missed)
+    return f"{problem}; see them with npi-crawler probe {_list_url(run)}"
+
+
+def _list_url(run: dict[str, Any]) -> str:
+    """A list page of the run's scope: where ``probe`` shows the list selectors, and articles to try."""
+    base = (run.get("base_url") or DEFAULT_BASE_URL).rstrip("/") + "/"
+    lang = next((lang for lang in (run.get("langs") or "").split(",") if lang), "ja")
+    section = next((s for s in (run.get("sections") or "").split(",") if s), "policy")
+    return f"{base}{'en/' if lang == 'en' else ''}research/{section}/index.html"
 
 
 def diff(archive: Archive, options: DiffOptions | None = None, now: str | None = None) -> DiffResult:

@@ -79,12 +79,17 @@ def format_article(
 
 
 def format_attention(problems: list[str], admin_tag: str) -> dict[str, Any]:
+    """The layout alarm: what looks broken (each problem names the [selectors] keys that matched
+    nothing), and what to do: probe a page, then name the new markup in the settings file."""
     body = "\n".join(
         [
             "The site's HTML seems to have changed; this run recorded no removals and sent no article alerts: "
             "its new and changed articles are held, and alerted once a healthy run has fetched them again.",
             *problems,
-            "Check recent articles' parse_notes and the runs' stats (npi-crawler status); see docs/alerts.md.",
+            "What to do: run 'npi-crawler probe URL' on a list page and on one of its articles: it shows "
+            "which selector each field came from and which keys missed. Name the new markup for those keys "
+            "under [selectors] in the settings file, probe again until it exits 0, and the next run reads "
+            "the site again (docs/alerts.md#the-layout-alarm).",
         ]
     )
     return {"title": ATTENTION_TITLE, "body": body, "tags": [admin_tag]}

@@ -20,7 +20,15 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEFAULT_BASE_URL, DEGRADED_NOTES, LANGS, NPI_HOSTS, SECTIONS
+from npi_crawler.constants import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONTACT,
+    DEGRADED_NOTES,
+    LANGS,
+    NPI_HOSTS,
+    SECTIONS,
+    user_agent,
+)
 from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
@@ -33,6 +41,7 @@ from npi_crawler.parsing import (
     parse_list_page,
     url_parts,
 )
+from npi_crawler.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.spiders.common import STOPPED_META, header, truthy
 from npi_crawler.spiders.pdfs import PdfFetcher
 
@@ -74,6 +83,17 @@ class NpiSpider(scrapy.Spider):
         self.max_new_articles = 0  # NPI_MAX_NEW_ARTICLES; 0: no cap
         self.new_requested = 0
         self.pdf_fetcher = PdfFetcher(enabled=False, maxsize=0, allowed_domains=self.allowed_domains)
+        self.profile = DEFAULT_PROFILE  # NPI_SELECTORS: the site profile the parser uses
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        """The User-Agent names ``NPI_CONTACT`` (settings can only be changed before the crawl
+        starts: here). A USER_AGENT set by hand is left alone. At the spider's priority: a
+        CrawlerRunner re-applies its own (project) settings to the crawler after this."""
+        super().update_settings(settings)
+        contact = settings.get("NPI_CONTACT") or DEFAULT_CONTACT
+        if settings.get("USER_AGENT") == user_agent(DEFAULT_CONTACT) and contact != DEFAULT_CONTACT:
+            settings.set("USER_AGENT", user_agent(contact), priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NpiSpider:
@@ -82,6 +102,7 @@ class NpiSpider(scrapy.Spider):
         extra = crawler.settings.getlist("NPI_ALLOWED_DOMAINS")
         spider.allowed_domains = sorted({*spider.allowed_domains, *extra})
         spider.max_new_articles = crawler.settings.getint("NPI_MAX_NEW_ARTICLES")
+        spider.profile = profile_setting(crawler.settings.get("NPI_SELECTORS"))
         # Read what the archive knows now, before this run's pipeline records anything.
         with Archive.open(crawler.settings.get("NPI_DB_PATH")) as archive:
             spider.known_urls = archive.known_urls()
@@ -164,7 +185,7 @@ class NpiSpider(scrapy.Spider):
     # -- callbacks ------------------------------------------------------------------------------
     def parse_list(self, response: Response, lang: str, section: str, page: int) -> Iterable[Any]:
         self.crawler.stats.inc_value("npi/list/pages")
-        listing = parse_list_page(page_text(response), response.url)
+        listing = parse_list_page(page_text(response), response.url, self.profile)
         for note in listing.notes:
             self.crawler.stats.inc_value(f"npi/parse/{note}")
         if not listing.entries:
@@ -217,7 +238,7 @@ class NpiSpider(scrapy.Spider):
         if not hasattr(response, "text"):
             yield FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
             return
-        parsed = parse_article(page_text(response), url)
+        parsed = parse_article(page_text(response), url, self.profile)
         parsed_url = self.site_url(parsed.url)
         pdfs = [self.site_url(p) for p in parsed.pdfs]
         yield ArticleItem(

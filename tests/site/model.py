@@ -129,7 +129,10 @@ class Site:
 
     articles: dict[str, Article]
     per_page: int = 5
-    layout: str = "normal"  # "normal", "redesign" (the site changed its HTML) or "redesign-articles" (pages only)
+    # "normal"; "redesign": the site changed its HTML (list and article pages, render.py names the new
+    # markup in REDESIGN_SELECTORS); "redesign_lists": only the list pages changed;
+    # "redesign-articles": only the article pages changed.
+    layout: str = "normal"
     robots: str = ROBOTS  # the robots.txt the site serves
     removed: set[str] = field(default_factory=set)
 

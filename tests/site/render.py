@@ -105,13 +105,8 @@ def render_list(site: Site, lang: str, section: str, page: int) -> Page | None:
     if not 1 <= page <= len(pages):
         return None
     name = SECTION_NAMES[lang][section]
-    if site.layout == "redesign":
-        entries = "".join(
-            f'<article class="card"><a class="card__link" href="{a.path}">{_e(a.title)}</a></article>'
-            for a in pages[page - 1]
-        )
-        body = f'<main class="l-main"><h1>{name}</h1><section class="cards">{entries}</section></main>'
-        return Page(200, (_head(lang, name) + body + _foot(lang)).encode())
+    if site.layout in ("redesign", "redesign_lists"):
+        return Page(200, (_head(lang, name) + _redesigned_list(lang, section, pages, page) + _foot(lang)).encode())
     entries = "\n".join(
         f"""<div class="box">
 <p class="date">{a.date}</p>
@@ -142,6 +137,69 @@ def render_list(site: Site, lang: str, section: str, page: int) -> Page | None:
     return Page(200, (_head(lang, name) + body + _side(site, lang, [section]) + _foot(lang)).encode())
 
 
+# The redesign (``Site.layout``): the same content in new markup that none of the default selectors
+# (nor their fallbacks: no #main, .box, .entry_list_area, .date, og:title) finds. ``REDESIGN_SELECTORS``
+# names it, as an operator would in the settings file's [selectors] table after `npi-crawler probe`.
+REDESIGN_SELECTORS = {
+    "list_entry": ["section.cards a.card__link"],
+    "pagination": ["nav.pager a.pager__link"],
+    "article": ["main.l-main article.post"],
+    "title": ["h1.post-title"],
+    "date": ["header time"],
+    "body": ["div.post-body"],
+    "pdf_link": ["a.file-link"],
+    "author_link": ["a.author"],
+    "author_name": [".author-name"],
+    "drop": [],
+}
+
+
+def _redesigned_list(lang: str, section: str, pages: list[list[Article]], page: int) -> str:
+    entries = "".join(
+        f'<article class="card"><p class="card__meta">{a.date.replace("/", ".")}</p>'
+        f'<a class="card__link" href="{a.path}">{_e(a.title)}</a></article>'
+        for a in pages[page - 1]
+    )
+    pager = "".join(
+        f'<span class="pager__current">{n}</span>'
+        if n == page
+        else f'<a class="pager__link" href="{list_page_url(lang, section, n)}">{n}</a>'
+        for n in range(1, len(pages) + 1)
+    )
+    return (
+        f'<main class="l-main"><h1>{SECTION_NAMES[lang][section]}</h1><section class="cards">{entries}</section>'
+        f'<nav class="pager">{pager}</nav></main>'
+    )
+
+
+def _redesigned_article(site: Site, article: Article) -> str:
+    lang = article.lang
+    time_html = (
+        f'<time datetime="{article.published}">{article.date.replace("/", ".")}</time>' if article.show_date else ""
+    )
+    files = "".join(f'<a class="file-link" href="{p}">PDF</a>' for p in article.pdfs)
+    authors = "".join(
+        f'<li><a class="author" href="{path}"><span class="author-name">{_e(name)}</span>'
+        f'<span class="author-role">{"Senior Research Fellow" if lang == "en" else "上席研究員"}</span></a></li>'
+        for name, path in article.authors
+    )
+    related = "".join(
+        f'<li><a href="{a.path}">{_e(a.title)}</a></li>' for a in site.list_entries(lang, article.sections[0])[:3]
+    )
+    label = SECTION_NAMES[lang][article.sections[0]]
+    return f"""<main class="l-main">
+<nav class="crumbs"><a href="{_prefix(lang)}/">HOME</a> / <a href="{_prefix(lang)}/research/{article.sections[0]}/index.html">{label}</a></nav>
+<article class="post">
+<header><p class="post-meta">{time_html}<span class="post-cat">{label}</span></p><h1 class="post-title">{_e(article.title)}</h1></header>
+<ul class="share"><li><a href="https://www.facebook.com/sharer/sharer.php">Facebook</a></li><li><a href="https://twitter.com/share">X</a></li></ul>
+<div class="post-body">{"".join(_block_html(k, t) for k, t in article.blocks)}</div>
+<div class="post-files">{files}</div>
+<ul class="post-authors">{authors}</ul>
+</article>
+<section class="related"><h2>{LATEST[lang].format(label)}</h2><ul>{related}</ul></section>
+</main>"""
+
+
 def _block_html(kind: str, text: str) -> str:
     if kind == "li":
         return f"<ul><li>{_e(text)}</li></ul>"
@@ -154,11 +212,9 @@ def render_article(site: Site, article: Article) -> Page:
     lang = article.lang
     label = SECTION_NAMES[lang][article.sections[0]]
     if site.layout in ("redesign", "redesign-articles"):
-        body = f"""<main class="l-main"><article><header><h1 class="post-title">{_e(article.title)}</h1></header>
-<div class="post-body">{"".join(_block_html(k, t) for k, t in article.blocks)}</div></article></main>"""
         page = _head(lang, article.title).replace(f"<title>{_e(article.title)} |", "<title>")
         page = re.sub(r'<meta property="og:title"[^>]*>', "", page)
-        return Page(200, (page + body + _foot(lang)).encode())
+        return Page(200, (page + _redesigned_article(site, article) + _foot(lang)).encode())
     blocks = [_block_html(k, t) for k, t in article.blocks]
     # The opening paragraphs sit in div.b0, as on the real site.
     lead = 0
