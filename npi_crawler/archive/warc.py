@@ -16,7 +16,9 @@ writer) cuts such a file back to its last complete record and gives it its final
 Payloads are what the crawler received after its HTTP client undid the transfer: the de-chunked,
 decompressed body. Headers that describe the transfer rather than the content
 (``Transfer-Encoding``, ``Content-Length``) are rewritten to match the stored payload, so a replay
-tool serves a consistent response; everything else is kept as served.
+tool serves a consistent response; everything else is kept as served. Request records never hold
+credentials (``Authorization``, ``Proxy-Authorization``, ``Cookie`` are left out): the files are
+safe to hand to anyone.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from npi_crawler import __version__
+from npi_crawler.errors import ArchiveError
 
 WARC_VERSION = "1.1"
 DEFAULT_MAX_SIZE = 100_000_000  # bytes per file before rotating (see docs/research.md)
@@ -48,12 +51,35 @@ SUFFIX = ".warc.gz"
 SERVER_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 IDENTICAL_PAYLOAD = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 _TRANSFER_HEADERS = {"transfer-encoding", "content-length"}
+# A proxy's or a site's credentials in a request record would be handed to anyone given the file.
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 
 Headers = Iterable[tuple[str, str]] | Mapping[str, str]
 
 
-class WarcError(Exception):
+class WarcError(ArchiveError):
     """A WARC record cannot be written or read back; the message is one line."""
+
+
+def default_warc_dir(db_path: str | os.PathLike) -> Path:
+    """Where the WARC files of the archive at ``db_path`` go unless told: ``<stem>-warc/`` beside
+    it (``npi.db`` -> ``npi-warc/``)."""
+    path = Path(db_path)
+    return path.with_name(path.stem + "-warc")
+
+
+def check_warc_dir(directory: str | os.PathLike) -> None:
+    """Check, without creating anything, that ``directory`` is (or can be made) a folder this
+    process writes WARC files in. Raises WarcError with one line."""
+    path = Path(directory)
+    advice = "choose another --warc-dir (or --no-warc)"
+    if path.exists() and not path.is_dir():
+        raise WarcError(f"the WARC folder {path} is a file; {advice}")
+    existing = path
+    while not existing.exists():  # the nearest folder that exists must let us create the rest
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise WarcError(f"the WARC folder {path} cannot be written (permission denied on {existing}); {advice}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +92,9 @@ class WarcPointer:
     payload_digest: str  # WARC-Payload-Digest, "sha1:<base32>"
     record_id: str  # WARC-Record-ID, "<urn:uuid:…>"
     date: str  # WARC-Date
+    record_type: str = "response"  # or "revisit"
+    status: int | None = None  # the HTTP status the record holds
+    refers_to: str | None = None  # a revisit's WARC-Refers-To: the response it confirms
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,7 +142,7 @@ def _reason(status: int) -> str:
 def _request_headers(method: str, url: str, headers: Headers) -> StatusAndHeaders:
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    fields = _header_list(headers)
+    fields = [(k, v) for k, v in _header_list(headers) if k.lower() not in _SECRET_HEADERS]
     if not any(k.lower() == "host" for k, _ in fields):
         fields.insert(0, ("Host", parts.netloc))
     return StatusAndHeaders(f"{method} {target} HTTP/1.1", fields, is_http_request=True)
@@ -143,6 +172,7 @@ class WarcWriter:
         self.max_size = max_size
         self.info = dict(info or {})
         self.files: list[str] = []  # final names of the files this writer made
+        self.bytes_written = 0  # by this writer, in all its files
         self._fd: int | None = None
         self._name = ""
         self._size = 0
@@ -242,7 +272,9 @@ class WarcWriter:
         builder.write_record(meta)
         offset = self._write(builder.out.getvalue())
         digest = first.rec_headers.get_header("WARC-Payload-Digest")
-        return WarcPointer(self._final_name, offset, length, digest, record_id, date)
+        status = int(first.http_headers.get_statuscode())
+        refers_to = first.rec_headers.get_header("WARC-Refers-To")
+        return WarcPointer(self._final_name, offset, length, digest, record_id, date, first.rec_type, status, refers_to)
 
     # -- files ------------------------------------------------------------------------------------
     @property
@@ -267,6 +299,7 @@ class WarcWriter:
             view = view[os.write(self._fd, view) :]
         os.fsync(self._fd)
         self._size += len(data)
+        self.bytes_written += len(data)
         return offset
 
     def _open_file(self) -> None:
@@ -402,9 +435,11 @@ def _locate(directory: Path, filename: str) -> Path:
     )
 
 
-def read_response(directory: str | os.PathLike, pointer: WarcPointer) -> ArchivedResponse:
-    """The HTTP response stored at ``pointer``, its payload digest checked against the record's
-    and the pointer's. Raises WarcError when the record is missing, damaged or not a response."""
+def read_record(directory: str | os.PathLike, pointer: WarcPointer) -> ArchivedResponse:
+    """The record at ``pointer`` (of the pointer's ``record_type``), checked: its id is the
+    pointer's, and its payload digest matches the payload (a response) and the pointer (either
+    kind; a revisit holds no payload, its digest is the response's it confirms). Raises WarcError
+    when the record is missing, damaged or another one."""
     path = _locate(Path(directory), pointer.filename)
     with open(path, "rb") as fh:
         fh.seek(pointer.offset)
@@ -421,11 +456,11 @@ def read_response(directory: str | os.PathLike, pointer: WarcPointer) -> Archive
             f"{pointer.filename} has no readable record at offset {pointer.offset} ({exc})"
         ) from None
     headers = record.rec_headers
-    if record.rec_type != "response" or headers.get_header("WARC-Record-ID") != pointer.record_id:
+    if record.rec_type != pointer.record_type or headers.get_header("WARC-Record-ID") != pointer.record_id:
         raise WarcError(
-            f"{pointer.filename} at offset {pointer.offset} is not the response record {pointer.record_id}"
+            f"{pointer.filename} at offset {pointer.offset} is not the {pointer.record_type} record {pointer.record_id}"
         )
-    digest = payload_digest(body)
+    digest = payload_digest(body) if record.rec_type == "response" else pointer.payload_digest
     if digest != headers.get_header("WARC-Payload-Digest") or digest != pointer.payload_digest:
         raise WarcError(
             f"{pointer.filename} at offset {pointer.offset}: the payload does not match its digest"
@@ -439,3 +474,11 @@ def read_response(directory: str | os.PathLike, pointer: WarcPointer) -> Archive
         headers=list(http.headers),
         body=body,
     )
+
+
+def read_response(directory: str | os.PathLike, pointer: WarcPointer) -> ArchivedResponse:
+    """The HTTP response stored at ``pointer``, its payload digest checked against the record's
+    and the pointer's. Raises WarcError when the record is missing, damaged or not a response."""
+    if pointer.record_type != "response":
+        raise WarcError(f"the record {pointer.record_id} is a {pointer.record_type}, not a response")
+    return read_record(directory, pointer)
