@@ -125,19 +125,19 @@ class ArchivePipeline(_ArchiveUser):
         if isinstance(item, ArticleItem):
             if self.keep_clean and self._degraded(item):
                 # Most likely a changed layout: keep the clean version (the layout alarm fires).
-                archive.touch_article(item.url)
+                archive.touch_article(item.url, warc=item.warc)
                 self.stats.inc_value("npi/articles/degraded_kept")
                 return item
-            result = archive.store_article(dataclasses.asdict(item), run_id=self.run_id)
+            result = archive.store_article(dataclasses.asdict(item), run_id=self.run_id, warc=item.warc)
             self.stats.inc_value(f"npi/articles/{result.status}")
         elif isinstance(item, ListingItem):
             if archive.add_listing(item.url, item.section, run_id=self.run_id):
                 self.stats.inc_value("npi/listings/new")
         elif isinstance(item, NotModifiedItem):
-            archive.touch_article(item.url)
+            archive.touch_article(item.url, warc=item.warc)
             self.stats.inc_value("npi/articles/not_modified")
         elif isinstance(item, GoneItem):
-            if archive.mark_removed(item.url, item.status):
+            if archive.mark_removed(item.url, item.status, warc=item.warc):
                 self.stats.inc_value("npi/articles/removed")
         elif isinstance(item, FetchErrorItem):
             archive.record_error(self.run_id, item.url, item.kind, item.message)
@@ -170,13 +170,13 @@ class PdfTextPipeline(_ArchiveUser):
         archive = self.archive
         assert archive is not None
         if item.status == "not_modified":
-            archive.touch_pdf(item.url, run_id=self.run_id)
+            archive.touch_pdf(item.url, run_id=self.run_id, warc=item.warc)
             self.stats.inc_value("npi/pdf/not_modified")
             return PdfItem(url=item.url, status=item.status)
         if item.status == "fetched":
             status, message = self._store_download(archive, item)
         else:
-            archive.store_pdf(item.url, status=item.status, run_id=self.run_id, error=item.message)
+            archive.store_pdf(item.url, status=item.status, run_id=self.run_id, error=item.message, warc=item.warc)
             status, message = item.status, item.message
         if status == OK:
             self.stats.inc_value("npi/pdf/ok")
@@ -194,6 +194,7 @@ class PdfTextPipeline(_ArchiveUser):
             item.url,
             status=extracted.status,
             run_id=self.run_id,
+            warc=item.warc,
             text=extracted.text,
             error=extracted.error,
             etag=item.etag,
