@@ -39,6 +39,7 @@ from scrapy.settings import BaseSettings
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.warc import (
+    DEFAULT_MAX_SIZE,
     IDENTICAL_PAYLOAD,
     WarcError,
     WarcPointer,
@@ -86,7 +87,8 @@ class WarcRecorderMiddleware:
         settings = crawler.settings
         if not settings.getbool("NPI_WARC", True):
             raise NotConfigured
-        recorder = cls(crawler, warc_directory(settings), settings.getint("NPI_WARC_MAX_SIZE"), settings.get("NPI_DB_PATH"))
+        max_size = settings.getint("NPI_WARC_MAX_SIZE", DEFAULT_MAX_SIZE)
+        recorder = cls(crawler, warc_directory(settings), max_size, settings.get("NPI_DB_PATH"))
         crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
         return recorder
@@ -104,6 +106,7 @@ class WarcRecorderMiddleware:
         except (WarcError, OSError) as exc:
             self._fail(str(self.directory), exc)
             return
+        self.stats.set_value("npi/warc/directory", str(self.directory))
         for name, cut in self.writer.recovered:
             # A killed run's file: its torn last record (never pointed to) is cut off.
             logger.warning("WARC file %s left by a killed run: finished, %d bytes of a torn record cut", name, cut)

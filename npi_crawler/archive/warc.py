@@ -78,6 +78,8 @@ def check_warc_dir(directory: str | os.PathLike) -> None:
     existing = path
     while not existing.exists():  # the nearest folder that exists must let us create the rest
         existing = existing.parent
+    if not existing.is_dir():
+        raise WarcError(f"the WARC folder {path} cannot be made: {existing} is a file; {advice}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise WarcError(f"the WARC folder {path} cannot be written (permission denied on {existing}); {advice}")
 

@@ -24,6 +24,8 @@ from npi_crawler.cli.options import (
     output_options,
     politeness_options,
     set_option,
+    warc_options,
+    warc_settings,
 )
 from npi_crawler.cli.runtime import (
     RunOutput,
@@ -140,6 +142,7 @@ def _attention(result: Any, delivery: Any, max_attempts: int, out: RunOutput) ->
 @monitor_options
 @politeness_options
 @set_option
+@warc_options
 @output_options
 @one_line_errors
 def watch(
@@ -149,6 +152,8 @@ def watch(
     delay: float | None,
     concurrency: int | None,
     overrides: tuple[str, ...],
+    warc_dir: str | None,
+    no_warc: bool,
     quiet: bool,
     verbose: bool,
     log_file: str | None,
@@ -156,7 +161,8 @@ def watch(
 ) -> None:
     """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
     out = RunOutput(quiet, verbose, log_file)
-    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency), **out.scrapy_overrides()}
+    extra = warc_settings(warc_dir, no_warc)
+    settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency, **extra), **out.scrapy_overrides()}
     channels = load_channels(opts)  # before crawling: fail fast
     # One run per archive: the crawl, the diff and the deliveries all happen under the run lock.
     with locked_crawl(db_path, "watch", out, base_url=base_url, full=full, overrides=settings) as crawl:
