@@ -1,5 +1,7 @@
 """Crash safety: kill the crawler with SIGKILL at random (seeded) moments while the site changes,
-restart it, and check that the archive is intact and complete. The same rounds with SIGTERM or
+restart it, and check that the archive is intact and complete, and its WARC files with it: after
+every kill each pointer SQLite holds reads back with its digest, and in the end warcio reads every
+file to its last record and every stored version has its record. The same rounds with SIGTERM or
 SIGINT (``stop_signal``) check that a stop is a clean exit: the process ends with 128 + the
 signal's number within the stop bound, no run stays ``running``, and no alert is ever repeated
 (a stop waits for the delivery it interrupts to be recorded).
@@ -27,6 +29,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from warcio.archiveiterator import ArchiveIterator
+
+from npi_crawler.archive.warc import OPEN_SUFFIX, WarcPointer, default_warc_dir, payload_digest, read_record
 from tests.site import ReplicaServer, Site, generate_site, new_article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +134,9 @@ class CrashReport:
     articles: int = 0
     seconds: float = 0.0
     duplicates: int = 0  # alerts received twice (watch: kills in the delivery window)
+    warc_pointers: int = 0  # pointers to WARC records read back after the last kill
+    warc_records: int = 0  # records warcio read in the end
+    warc_left_open: int = 0  # WARC files a kill left being written (finished by the next run)
     sigkill: bool = True
 
 
@@ -264,6 +272,8 @@ def run_crash_test(
                 continue
             report.kills.append(killed[:2])
             report.stop_seconds.append(killed[2])
+            report.warc_pointers = check_warc_pointers(db_path)  # as the kill left the files
+            report.warc_left_open += len(list(default_warc_dir(db_path).glob(f"*{OPEN_SUFFIX}")))
             report.exit_codes.append(proc.returncode)
             if stop_signal != signal.SIGKILL:
                 _check_clean_stop(proc.returncode, stop_signal, ok_codes, db_path, killed[2])
@@ -319,6 +329,8 @@ def check_archive(db_path: str, site: Site, base_url: str, report: CrashReport) 
         assert conn.execute("SELECT count(*) FROM articles_fts").fetchone()[0] == n
     finally:
         conn.close()
+    check_warc_pointers(db_path)
+    report.warc_records = check_warc_files(db_path)
     rows = _export(db_path)
     urls = [r["url"] for r in rows]
     assert len(urls) == len(set(urls)), "an article is stored twice"
@@ -349,3 +361,56 @@ def _diff(rows: list[dict], expected: list[dict]) -> str:
     extra = sorted(set(got) - set(want))
     changed = sorted(u for u in set(got) & set(want) if got[u] != want[u])
     return f"missing {missing[:5]}, extra {extra[:5]}, different {changed[:5]}"
+
+
+def _warc_rows(db_path: str, sql: str) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def check_warc_pointers(db_path: str) -> int:
+    """SQLite never points to a record that is not on disk: every pointer it holds reads back, its
+    record id and digest checked (a killed writer's ``.open`` file included). Returns how many."""
+    rows = _warc_rows(db_path, "SELECT w.*, f.directory FROM warc_records w JOIN warc_files f USING (filename)")
+    for row in rows:
+        pointer = WarcPointer(
+            row["filename"],
+            row["file_offset"],
+            row["record_length"],
+            row["payload_digest"],
+            row["record_id"],
+            row["captured"],
+            row["record_type"],
+            row["status"],
+            row["refers_to"],
+        )
+        read_record(row["directory"], pointer)
+    return len(rows)
+
+
+def check_warc_files(db_path: str) -> int:
+    """After the resumed runs: no file is left ``.open``, warcio reads every file to its end with
+    every response's digest right, and each stored version (article, revision, PDF) has its
+    record. Returns the number of records read."""
+    directory = default_warc_dir(db_path)
+    assert not list(directory.glob(f"*{OPEN_SUFFIX}")), "a killed run's WARC file was never finished"
+    count = 0
+    for path in sorted(directory.glob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                payload = record.raw_stream.read()
+                if record.rec_type == "response":
+                    assert record.rec_headers.get_header("WARC-Payload-Digest") == payload_digest(payload), path
+                count += 1
+    unrecorded = _warc_rows(
+        db_path,
+        "SELECT url, content_hash FROM articles UNION ALL SELECT article_url, content_hash FROM revisions "
+        "UNION ALL SELECT url, sha256 FROM pdf_texts WHERE sha256 IS NOT NULL "
+        "EXCEPT SELECT url, content_hash FROM warc_records",
+    )
+    assert not unrecorded, f"stored versions without a WARC record: {[tuple(r) for r in unrecorded[:5]]}"
+    return count
