@@ -47,7 +47,7 @@ NPI_PDF_MAXSIZE = 50 * 1024 * 1024
 
 # The pages as served, kept as WARC 1.1 files (docs/research.md#the-pages-as-served-warc): every
 # article page, PDF and changed list page a run fetches; ``crawl --no-warc`` switches it off for
-# one run. About 4 KB per article on a first crawl and 1.3 KB per article per --full re-check.
+# one run. About 3.7 KB per article on a first crawl and 2.2 KB per article per --full re-check.
 NPI_WARC = True
 # The WARC folder; empty: ``<archive stem>-warc/`` beside NPI_DB_PATH (npi.db -> npi-warc/).
 NPI_WARC_DIR = ""
