@@ -2,15 +2,24 @@
 
     .venv/bin/python benchmarks/warc_bench.py                  # a 1,000-article replica
     .venv/bin/python benchmarks/warc_bench.py --articles 200 --dir /tmp/warcs
+    .venv/bin/python benchmarks/warc_bench.py --crawl          # real crawls, WARC on and off
 
 Writes what a full first crawl fetches (every list page, article page and PDF, each as response +
 request + metadata records), then what a ``--full`` re-check adds (a revisit per article for its
 304), through ``WarcWriter`` with its fsync per exchange, and prints bytes per article.
+
+``--crawl`` measures the real thing instead: ``npi-crawler crawl`` of a replica (served from
+memory) into two archives, one with WARC (the default) and one with ``--no-warc``, taking turns
+(``--rounds``), then a ``--full`` re-check of each: crawl seconds with and without WARC, and the
+WARC folder's bytes per article after the first crawl and per ``--full``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from npi_crawler.archive.warc import DEFAULT_MAX_SIZE, WarcWriter  # noqa: E402
-from tests.site import SECTIONS, generate_site  # noqa: E402
+from tests.site import SECTIONS, ReplicaServer, generate_site  # noqa: E402
 from tests.site.render import list_page_url, render  # noqa: E402
 
 BASE = "https://npi.or.jp"
@@ -45,14 +54,56 @@ def headers(page) -> list[tuple[str, str]]:
     return out
 
 
+def _crawl_seconds(db: str, url: str, *extra: str) -> float:
+    argv = [sys.executable, "-m", "npi_crawler", "crawl", "--db", db, "--base-url", url, *extra]
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return float(re.search(r": ok in ([\d.]+) s", out).group(1))
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir()) if folder.exists() else 0
+
+
+def bench_crawls(n: int, rounds: int) -> None:
+    """Real crawls of an n-article replica, WARC on and off, and what the WARC folder holds."""
+    site = generate_site(seed=5, n_articles=n, per_page=20)
+    seconds: dict[str, list[float]] = {"first on": [], "first off": [], "full on": [], "full off": []}
+    with tempfile.TemporaryDirectory() as tmp, ReplicaServer(site, cache_pages=True) as replica:
+        for i in range(rounds):
+            for mode, extra in (("on", ()), ("off", ("--no-warc",))):
+                db, folder = f"{tmp}/{mode}-{i}.db", Path(f"{tmp}/{mode}-{i}-warc")
+                seconds[f"first {mode}"].append(_crawl_seconds(db, replica.url, *extra))
+                files, first = len(list(folder.glob("*"))), _folder_bytes(folder)
+                seconds[f"full {mode}"].append(_crawl_seconds(db, replica.url, "--full", *extra))
+                if mode == "on":
+                    sizes = (files, first, _folder_bytes(folder) - first)
+    files, first, full = sizes
+    n = len(site.live())
+    print(f"real crawls of a {n:,}-article replica, {rounds} round(s) each, crawl seconds (Scrapy's elapsed time):")
+    for name, values in seconds.items():
+        print(f"  {name:10} {' '.join(f'{v:.1f}' for v in values)} s (median {statistics.median(values):.1f})")
+    print(f"WARC after the first crawl: {first / 1e6:.2f} MB in {files} file(s) = {first / n:,.0f} bytes per article")
+    print(f"each --full re-check (304s): +{full / 1e6:.2f} MB = {full / n:,.0f} bytes per article")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--dir", help="WARC folder (default: a temporary one)")
+    parser.add_argument("--crawl", action="store_true", help="measure real crawls, WARC on and off")
+    parser.add_argument("--rounds", type=int, default=3, help="with --crawl: crawls of each kind")
     args = parser.parse_args()
+    if args.crawl:
+        bench_crawls(args.articles, args.rounds)
+    else:
+        bench_writer(args.articles, args.dir)
+
+
+def bench_writer(articles: int, folder: str | None) -> None:
+    """What a first crawl and a --full re-check write, through WarcWriter alone."""
     tmp = tempfile.TemporaryDirectory()
-    directory = Path(args.dir or tmp.name)
-    site = generate_site(seed=1, n_articles=args.articles, per_page=10)
+    directory = Path(folder or tmp.name)
+    site = generate_site(seed=1, n_articles=articles, per_page=10)
     paths = crawl_paths(site)
     sizes: dict[str, list[int]] = {kind: [] for kind in (*paths, "revisit")}
     html_bytes: dict[str, int] = dict.fromkeys(paths, 0)

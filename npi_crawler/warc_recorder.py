@@ -65,13 +65,6 @@ def _header_pairs(headers: Headers) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, values in headers.items() for v in values]
 
 
-def _pointer(row: dict[str, Any]) -> WarcPointer:
-    """A ``warc_records`` row as the writer's pointer (what a revisit refers to)."""
-    return WarcPointer(
-        row["filename"], row["file_offset"], row["record_length"], row["payload_digest"], row["record_id"], row["captured"]
-    )
-
-
 class WarcRecorderMiddleware:
     def __init__(self, crawler: Crawler, directory: Path, max_size: int, db_path: str):
         self.crawler = crawler
@@ -171,13 +164,18 @@ class WarcRecorderMiddleware:
             if last is None:  # archived before WARC was on: nothing to refer to
                 self.stats.inc_value("npi/warc/unreferenced_304")
                 return None
-            return writer.write_revisit(response.url, refers_to=_pointer(last), status=304, **exchange)
+            return writer.write_revisit(response.url, refers_to=WarcPointer.from_row(last), status=304, **exchange)
         if last is not None and last["payload_digest"] == payload_digest(response.body):
             if kind == "list":
                 self.stats.inc_value("npi/warc/lists_unchanged")
                 return None
             return writer.write_revisit(
-                response.url, refers_to=_pointer(last), status=200, profile=IDENTICAL_PAYLOAD, body=response.body, **exchange
+                response.url,
+                refers_to=WarcPointer.from_row(last),
+                status=200,
+                profile=IDENTICAL_PAYLOAD,
+                body=response.body,
+                **exchange,
             )
         return writer.write_response(response.url, status=status, body=response.body, **exchange)
 

@@ -270,11 +270,7 @@ def run_crash_test(
                 report.finished_before_kill += 1
                 assert proc.returncode in ok_codes, f"run {round_no} failed; see {workdir / 'crash-runs.log'}"
                 continue
-            report.kills.append(killed[:2])
-            report.stop_seconds.append(killed[2])
-            report.warc_pointers = check_warc_pointers(db_path)  # as the kill left the files
-            report.warc_left_open += len(list(default_warc_dir(db_path).glob(f"*{OPEN_SUFFIX}")))
-            report.exit_codes.append(proc.returncode)
+            _record_kill(report, killed, proc.returncode, db_path)
             if stop_signal != signal.SIGKILL:
                 _check_clean_stop(proc.returncode, stop_signal, ok_codes, db_path, killed[2])
         # Resume: an incremental run, then a full one (edits and removals are found by --full).
@@ -287,6 +283,15 @@ def run_crash_test(
             alerts(site, report, alert_sink)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _record_kill(report: CrashReport, killed: tuple, code: int, db_path: str) -> None:
+    """One kill in the report, and the WARC files as it left them checked against SQLite."""
+    report.kills.append(killed[:2])
+    report.stop_seconds.append(killed[2])
+    report.exit_codes.append(code)
+    report.warc_pointers = check_warc_pointers(db_path)
+    report.warc_left_open += len(list(default_warc_dir(db_path).glob(f"*{OPEN_SUFFIX}")))
 
 
 def _check_clean_stop(code: int, signum: int, ok_codes: tuple[int, ...], db_path: str, seconds: float) -> None:
@@ -377,18 +382,7 @@ def check_warc_pointers(db_path: str) -> int:
     record id and digest checked (a killed writer's ``.open`` file included). Returns how many."""
     rows = _warc_rows(db_path, "SELECT w.*, f.directory FROM warc_records w JOIN warc_files f USING (filename)")
     for row in rows:
-        pointer = WarcPointer(
-            row["filename"],
-            row["file_offset"],
-            row["record_length"],
-            row["payload_digest"],
-            row["record_id"],
-            row["captured"],
-            row["record_type"],
-            row["status"],
-            row["refers_to"],
-        )
-        read_record(row["directory"], pointer)
+        read_record(row["directory"], WarcPointer.from_row(row))
     return len(rows)
 
 

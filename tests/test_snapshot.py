@@ -243,3 +243,14 @@ def test_a_warc_folder_that_cannot_be_made_stops_the_crawl_before_it_starts(tmp_
             assert result.returncode == code and len(result.stderr.strip().splitlines()) == 1, result.stderr
             assert fragment in result.stderr
         assert replica.log == []
+
+
+def test_watch_takes_the_same_warc_options(tmp_path):
+    site = generate_site(seed=SEED + 3, n_articles=10, per_page=4)
+    with ReplicaServer(site) as replica:
+        for db, extra in (("a.db", ("--warc-dir", str(tmp_path / "w"))), ("b.db", ("--no-warc",))):
+            result = run_cli("watch", "--db", str(tmp_path / db), "--base-url", replica.url, *extra)
+            assert result.returncode in (0, 3), result.stderr  # 3: a small site trips the layout alarm
+    assert query(str(tmp_path / "a.db"), "SELECT count(*) FROM warc_records")[0][0] > len(site.live())
+    assert [p.suffixes for p in (tmp_path / "w").iterdir()] == [[".warc", ".gz"]]
+    assert not (tmp_path / "a-warc").exists() and not (tmp_path / "b-warc").exists()

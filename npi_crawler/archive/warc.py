@@ -101,6 +101,21 @@ class WarcPointer:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> WarcPointer:
+        """The pointer an archive's ``warc_records`` row holds (npi_crawler/archive/warcrecords.py)."""
+        return cls(
+            row["filename"],
+            row["file_offset"],
+            row["record_length"],
+            row["payload_digest"],
+            row["record_id"],
+            row["captured"],
+            row["record_type"],
+            row["status"],
+            row["refers_to"],
+        )
+
 
 @dataclass
 class ArchivedResponse:

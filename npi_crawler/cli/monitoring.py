@@ -152,8 +152,6 @@ def watch(
     delay: float | None,
     concurrency: int | None,
     overrides: tuple[str, ...],
-    warc_dir: str | None,
-    no_warc: bool,
     quiet: bool,
     verbose: bool,
     log_file: str | None,
@@ -161,7 +159,7 @@ def watch(
 ) -> None:
     """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
     out = RunOutput(quiet, verbose, log_file)
-    extra = warc_settings(warc_dir, no_warc)
+    extra = warc_settings(opts.pop("warc_dir"), opts.pop("no_warc"))
     settings = {**crawl_settings(overrides, delay=delay, concurrency=concurrency, **extra), **out.scrapy_overrides()}
     channels = load_channels(opts)  # before crawling: fail fast
     # One run per archive: the crawl, the diff and the deliveries all happen under the run lock.

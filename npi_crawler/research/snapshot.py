@@ -47,20 +47,6 @@ class Snapshot:
         return line
 
 
-def _pointer(row: dict[str, Any]) -> WarcPointer:
-    return WarcPointer(
-        row["filename"],
-        row["file_offset"],
-        row["record_length"],
-        row["payload_digest"],
-        row["record_id"],
-        row["captured"],
-        row["record_type"],
-        row["status"],
-        row["refers_to"],
-    )
-
-
 def _directories(archive: Archive, filename: str, warc_dir: str | os.PathLike | None) -> list[Path]:
     """Where to look for a WARC file: ``warc_dir`` when given, else the folder the crawl wrote it
     to, then the default folder beside the archive (both moved together)."""
@@ -76,7 +62,7 @@ def _read(archive: Archive, record: dict[str, Any], warc_dir: str | os.PathLike 
     tried = list(dict.fromkeys(_directories(archive, name, warc_dir)))
     for directory in tried:
         if (directory / name).exists() or (directory / (name + OPEN_SUFFIX)).exists():
-            return read_response(directory, _pointer(record))
+            return read_response(directory, WarcPointer.from_row(record))
     raise WarcError(
         f"the WARC file {name} is in none of {', '.join(map(str, tried))}; give --warc-dir the folder the crawl wrote to"
     )
