@@ -26,6 +26,7 @@ from scrapy.settings import Settings
 from twisted.python.failure import Failure
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.warc import check_warc_dir
 from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, SECTIONS
 from npi_crawler.errors import ArchiveError, CrawlError
 from npi_crawler.extensions import ARCHIVE_ERROR_STAT, ARCHIVE_WRITE_ERRORS, RUN_ID_STAT, run_counts
@@ -33,6 +34,7 @@ from npi_crawler.profile import profile_setting
 from npi_crawler.spiders.common import STOPPED_META
 from npi_crawler.spiders.npi import NpiSpider
 from npi_crawler.stops import STOPS
+from npi_crawler.warc_recorder import warc_directory
 
 REACH_TIMEOUT = 5.0  # seconds for the name lookup, and again for the connection
 
@@ -215,6 +217,8 @@ def run_crawl(
     with Archive.open(db_path) as archive:  # a bad --db fails here, with a clear message, before crawling
         archive.check_writable()
     settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
+    if settings.getbool("NPI_WARC"):
+        check_warc_dir(warc_directory(settings))  # a folder that cannot be written fails here, in one line
     if progress:
         settings.set("NPI_PROGRESS", True, priority="cmdline")
     profile_setting(settings.get("NPI_SELECTORS"))  # a bad -s NPI_SELECTORS: one line, before any request

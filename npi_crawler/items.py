@@ -35,6 +35,7 @@ class ArticleItem:
     etag: str | None = None
     last_modified: str | None = None
     notes: list[str] = field(default_factory=list)
+    warc: dict | None = None  # where the page is in the WARC files (npi_crawler/warc_recorder.py)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class NotModifiedItem:
     """A known article answered 304 to a conditional GET: still there, unchanged."""
 
     url: str
+    warc: dict | None = None
 
 
 @dataclass
@@ -61,6 +63,7 @@ class GoneItem:
 
     url: str
     status: int
+    warc: dict | None = None
 
 
 @dataclass
@@ -84,3 +87,14 @@ class PdfItem:
     last_modified: str | None = None
     content_type: str | None = None
     message: str | None = None
+    warc: dict | None = None
+
+
+@dataclass
+class PageRecordItem:
+    """A page written to the WARC files that stores no row of its own (a list page that changed):
+    the pointer to its record, for the archive's ``warc_records``."""
+
+    url: str
+    kind: str
+    warc: dict

@@ -17,12 +17,21 @@ from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem
+from scrapy.exceptions import DropItem, NotConfigured
 
 from npi_crawler.archive import Archive
 from npi_crawler.constants import DEGRADED_NOTES, LANGS
 from npi_crawler.extensions import archive_failed, archive_has_failed, current_run_id
-from npi_crawler.items import OK, ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem, PdfItem
+from npi_crawler.items import (
+    OK,
+    ArticleItem,
+    FetchErrorItem,
+    GoneItem,
+    ListingItem,
+    NotModifiedItem,
+    PageRecordItem,
+    PdfItem,
+)
 from npi_crawler.parsing import normalize_space
 
 
@@ -135,19 +144,19 @@ class ArchivePipeline(_ArchiveUser):
         if isinstance(item, ArticleItem):
             if self.keep_clean and self._degraded(item):
                 # Most likely a changed layout: keep the clean version (the layout alarm fires).
-                archive.touch_article(item.url)
+                archive.touch_article(item.url, warc=item.warc)
                 self.stats.inc_value("npi/articles/degraded_kept")
                 return item
-            result = archive.store_article(dataclasses.asdict(item), run_id=self.run_id)
+            result = archive.store_article(dataclasses.asdict(item), run_id=self.run_id, warc=item.warc)
             self.stats.inc_value(f"npi/articles/{result.status}")
         elif isinstance(item, ListingItem):
             if new := archive.add_listings(item.urls, item.section, run_id=self.run_id):
                 self.stats.inc_value("npi/listings/new", new)
         elif isinstance(item, NotModifiedItem):
-            archive.touch_article(item.url)
+            archive.touch_article(item.url, warc=item.warc)
             self.stats.inc_value("npi/articles/not_modified")
         elif isinstance(item, GoneItem):
-            if archive.mark_removed(item.url, item.status):
+            if archive.mark_removed(item.url, item.status, warc=item.warc):
                 self.stats.inc_value("npi/articles/removed")
         elif isinstance(item, FetchErrorItem):
             archive.record_error(self.run_id, item.url, item.kind, item.message)
@@ -185,13 +194,13 @@ class PdfTextPipeline(_ArchiveUser):
         archive = self.archive
         assert archive is not None
         if item.status == "not_modified":
-            archive.touch_pdf(item.url, run_id=self.run_id)
+            archive.touch_pdf(item.url, run_id=self.run_id, warc=item.warc)
             self.stats.inc_value("npi/pdf/not_modified")
             return PdfItem(url=item.url, status=item.status)
         if item.status == "fetched":
             status, message = self._store_download(archive, item)
         else:
-            archive.store_pdf(item.url, status=item.status, run_id=self.run_id, error=item.message)
+            archive.store_pdf(item.url, status=item.status, run_id=self.run_id, error=item.message, warc=item.warc)
             status, message = item.status, item.message
         if status == OK:
             self.stats.inc_value("npi/pdf/ok")
@@ -209,6 +218,7 @@ class PdfTextPipeline(_ArchiveUser):
             item.url,
             status=extracted.status,
             run_id=self.run_id,
+            warc=item.warc,
             text=extracted.text,
             error=extracted.error,
             etag=item.etag,
@@ -219,3 +229,20 @@ class PdfTextPipeline(_ArchiveUser):
             pages=extracted.pages,
         )
         return extracted.status, extracted.error
+
+
+class WarcPagePipeline(_ArchiveUser):
+    """Stores the pointer of a page written to the WARC files that stores no row of its own (a list
+    page; warc_recorder.WarcRecorderMiddleware wrote the record)."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcPagePipeline:
+        if not crawler.settings.getbool("NPI_WARC", True):
+            raise NotConfigured
+        return cls(crawler, crawler.settings.get("NPI_DB_PATH"))
+
+    @_stores
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, PageRecordItem) and self.archive is not None:
+            self.archive.add_warc_record(item.url, item.kind, item.warc)
+        return item

@@ -50,6 +50,15 @@ NPI_PDFS = True
 # The largest PDF downloaded (bytes); a larger one is skipped with a warning.
 NPI_PDF_MAXSIZE = 50 * 1024 * 1024
 
+# The pages as served, kept as WARC 1.1 files (docs/research.md#the-pages-as-served-warc): every
+# article page, PDF and changed list page a run fetches; ``crawl --no-warc`` switches it off for
+# one run. About 3.7 KB per article on a first crawl and 2.2 KB per article per --full re-check.
+NPI_WARC = True
+# The WARC folder; empty: ``<archive stem>-warc/`` beside NPI_DB_PATH (npi.db -> npi-warc/).
+NPI_WARC_DIR = ""
+# A WARC file is closed and a new one begun before it would grow past this many bytes.
+NPI_WARC_MAX_SIZE = 100_000_000
+
 # -- politeness (safe for the live site) ---------------------------------------------------------
 # Your URL or e-mail address, shown in the User-Agent (npi-crawler --contact, contact in the settings
 # file, or -s NPI_CONTACT=...). The default, the project's page, is a placeholder doctor warns about.
@@ -100,11 +109,15 @@ DOWNLOADER_MIDDLEWARES = {
     "npi_crawler.middlewares.RedirectLoopMiddleware": 640,
     # Sees a 429/503 just before RetryMiddleware (550) schedules its retry.
     "npi_crawler.middlewares.RetryAfterMiddleware": 560,
+    # Below RetryMiddleware: writes each final answer (retried, redirected, decompressed) as WARC.
+    "npi_crawler.warc_recorder.WarcRecorderMiddleware": 540,
 }
 ITEM_PIPELINES = {
     "npi_crawler.pipelines.ValidateArticlePipeline": 100,
     "npi_crawler.pipelines.ArchivePipeline": 300,
     "npi_crawler.pipelines.PdfTextPipeline": 400,
+    # The WARC pointers of pages with no row of their own (list pages).
+    "npi_crawler.pipelines.WarcPagePipeline": 450,
 }
 
 LOG_LEVEL = "INFO"

@@ -1,5 +1,7 @@
 """Crash safety: kill the crawler with SIGKILL at random (seeded) moments while the site changes,
-restart it, and check that the archive is intact and complete. The same rounds with SIGTERM or
+restart it, and check that the archive is intact and complete, and its WARC files with it: after
+every kill each pointer SQLite holds reads back with its digest, and in the end warcio reads every
+file to its last record and every stored version has its record. The same rounds with SIGTERM or
 SIGINT (``stop_signal``) check that a stop is a clean exit: the process ends with 128 + the
 signal's number within the stop bound, no run stays ``running``, and no alert is ever repeated
 (a stop waits for the delivery it interrupts to be recorded).
@@ -27,6 +29,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from warcio.archiveiterator import ArchiveIterator
+
+from npi_crawler.archive.warc import OPEN_SUFFIX, WarcPointer, default_warc_dir, payload_digest, read_record
 from tests.site import ReplicaServer, Site, generate_site, new_article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +134,9 @@ class CrashReport:
     articles: int = 0
     seconds: float = 0.0
     duplicates: int = 0  # alerts received twice (watch: kills in the delivery window)
+    warc_pointers: int = 0  # pointers to WARC records read back after the last kill
+    warc_records: int = 0  # records warcio read in the end
+    warc_left_open: int = 0  # WARC files a kill left being written (finished by the next run)
     sigkill: bool = True
 
 
@@ -262,9 +270,7 @@ def run_crash_test(
                 report.finished_before_kill += 1
                 assert proc.returncode in ok_codes, f"run {round_no} failed; see {workdir / 'crash-runs.log'}"
                 continue
-            report.kills.append(killed[:2])
-            report.stop_seconds.append(killed[2])
-            report.exit_codes.append(proc.returncode)
+            _record_kill(report, killed, proc.returncode, db_path)
             if stop_signal != signal.SIGKILL:
                 _check_clean_stop(proc.returncode, stop_signal, ok_codes, db_path, killed[2])
         # Resume: an incremental run, then a full one (edits and removals are found by --full).
@@ -277,6 +283,15 @@ def run_crash_test(
             alerts(site, report, alert_sink)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _record_kill(report: CrashReport, killed: tuple, code: int, db_path: str) -> None:
+    """One kill in the report, and the WARC files as it left them checked against SQLite."""
+    report.kills.append(killed[:2])
+    report.stop_seconds.append(killed[2])
+    report.exit_codes.append(code)
+    report.warc_pointers = check_warc_pointers(db_path)
+    report.warc_left_open += len(list(default_warc_dir(db_path).glob(f"*{OPEN_SUFFIX}")))
 
 
 def _check_clean_stop(code: int, signum: int, ok_codes: tuple[int, ...], db_path: str, seconds: float) -> None:
@@ -319,6 +334,8 @@ def check_archive(db_path: str, site: Site, base_url: str, report: CrashReport) 
         assert conn.execute("SELECT count(*) FROM articles_fts").fetchone()[0] == n
     finally:
         conn.close()
+    check_warc_pointers(db_path)
+    report.warc_records = check_warc_files(db_path)
     rows = _export(db_path)
     urls = [r["url"] for r in rows]
     assert len(urls) == len(set(urls)), "an article is stored twice"
@@ -349,3 +366,45 @@ def _diff(rows: list[dict], expected: list[dict]) -> str:
     extra = sorted(set(got) - set(want))
     changed = sorted(u for u in set(got) & set(want) if got[u] != want[u])
     return f"missing {missing[:5]}, extra {extra[:5]}, different {changed[:5]}"
+
+
+def _warc_rows(db_path: str, sql: str) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def check_warc_pointers(db_path: str) -> int:
+    """SQLite never points to a record that is not on disk: every pointer it holds reads back, its
+    record id and digest checked (a killed writer's ``.open`` file included). Returns how many."""
+    rows = _warc_rows(db_path, "SELECT w.*, f.directory FROM warc_records w JOIN warc_files f USING (filename)")
+    for row in rows:
+        read_record(row["directory"], WarcPointer.from_row(row))
+    return len(rows)
+
+
+def check_warc_files(db_path: str) -> int:
+    """After the resumed runs: no file is left ``.open``, warcio reads every file to its end with
+    every response's digest right, and each stored version (article, revision, PDF) has its
+    record. Returns the number of records read."""
+    directory = default_warc_dir(db_path)
+    assert not list(directory.glob(f"*{OPEN_SUFFIX}")), "a killed run's WARC file was never finished"
+    count = 0
+    for path in sorted(directory.glob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                payload = record.raw_stream.read()
+                if record.rec_type == "response":
+                    assert record.rec_headers.get_header("WARC-Payload-Digest") == payload_digest(payload), path
+                count += 1
+    unrecorded = _warc_rows(
+        db_path,
+        "SELECT url, content_hash FROM articles UNION ALL SELECT article_url, content_hash FROM revisions "
+        "UNION ALL SELECT url, sha256 FROM pdf_texts WHERE sha256 IS NOT NULL "
+        "EXCEPT SELECT url, content_hash FROM warc_records",
+    )
+    assert not unrecorded, f"stored versions without a WARC record: {[tuple(r) for r in unrecorded[:5]]}"
+    return count

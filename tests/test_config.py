@@ -14,7 +14,13 @@ from click.testing import CliRunner
 from npi_crawler import __version__
 from npi_crawler.cli import cli
 from npi_crawler.cli.options import output_options
-from npi_crawler.cli.settings_file import SCHEDULED, load_settings, notify_urls, option_keys
+from npi_crawler.cli.settings_file import (
+    EVERY_COMMAND_KEYS,
+    SCHEDULED,
+    load_settings,
+    notify_urls,
+    option_keys,
+)
 from npi_crawler.constants import DEFAULT_CONTACT, user_agent
 from npi_crawler.errors import SettingsError
 from tests.conftest import ROOT, export_rows, run_cli
@@ -75,7 +81,7 @@ def test_the_key_table_names_every_option_of_every_scheduled_command():
     derived: dict[str, list[str]] = {}
     for name, command in cli.commands.items():
         for key in option_keys(command):
-            if name in SCHEDULED or key == "db":
+            if name in SCHEDULED or key in EVERY_COMMAND_KEYS:
                 derived.setdefault(key, []).append(name)
     documented = {key: sorted(commands) for key, (commands, _) in documented_keys().items()}
     assert documented == {key: sorted(commands) for key, commands in derived.items()}

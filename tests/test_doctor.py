@@ -148,9 +148,9 @@ def test_corrupted_archive_fails_integrity(crawled, archive_copy):
     _db, replica = crawled
     size = Path(archive_copy).stat().st_size
     assert size > 64 * 1024
-    with open(archive_copy, "r+b") as f:  # garbage over pages in the middle of the file
-        f.seek(size // 2 - 8192)
-        f.write(b"\xde\xad\xbe\xef" * 4096)
+    with open(archive_copy, "r+b") as f:  # garbage over the middle half of the file (every table's pages)
+        f.seek(size // 4)
+        f.write(b"\xde\xad\xbe\xef" * (size // 8))
     result = doctor("--db", archive_copy, "--base-url", replica.url, "--no-notify")
     assert result.exit_code == 1
     checks = lines_of(result)

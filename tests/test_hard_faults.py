@@ -288,8 +288,9 @@ def test_a_damaged_archive_named_with_uri_characters_is_refused_in_one_line(name
     assert result.returncode == 1
     one_line(result, f"{db} is damaged (", "npi-crawler doctor")
     assert db.read_bytes() == damaged and replica.log[mark:] == []
-    # no stray file (``dmg``), no lock: only SQLite's own side files of a WAL archive
-    assert {p.name for p in db.parent.iterdir()} <= {name, f"{name}-wal", f"{name}-shm"}
+    # no stray file (``dmg``), no lock: only SQLite's own side files of a WAL archive (and the
+    # WARC folder of the crawl that made the archive)
+    assert {p.name for p in db.parent.iterdir() if p.is_file()} <= {name, f"{name}-wal", f"{name}-shm"}
 
 
 @pytest.mark.parametrize("name", ["pct%41.db", "q?x=1.db", "h#1.db"])
@@ -302,7 +303,8 @@ def test_an_archive_named_with_uri_characters_runs_twice(name, site, replica, tm
         assert result.returncode == 0, result.stderr
     assert export_rows(str(db)) == site.expected_export(replica.url)
     names = {p.name for p in db.parent.iterdir()}
-    assert names <= {name, f"{name}.lock", f"{name}-wal", f"{name}-shm"} and name in names
+    warc = Path(name).stem + "-warc"  # the pages as served, beside the archive
+    assert names <= {name, f"{name}.lock", f"{name}-wal", f"{name}-shm", warc} and name in names
 
 
 # -- the run lock: keyed on the real file, never through a planted symlink ------------------------

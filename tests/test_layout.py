@@ -30,6 +30,7 @@ OWNERS = {
         "npi_crawler.pipelines",
         "npi_crawler.middlewares",
         "npi_crawler.extensions",
+        "npi_crawler.warc_recorder",  # a downloader middleware (Scrapy's place for one)
     ),
     "twisted": ("npi_crawler.crawl", "npi_crawler.spiders", "npi_crawler.middlewares", "npi_crawler.extensions"),
 }

@@ -19,11 +19,12 @@ from npi_crawler.archive.migrations import MIGRATIONS, SCHEMA_VERSION, applied_m
 from npi_crawler.archive.outbox import Outbox
 from npi_crawler.archive.pdfs import PdfStore
 from npi_crawler.archive.runs import RunStore
+from npi_crawler.archive.warcrecords import WarcRecordStore
 from npi_crawler.archive.watch import WatchStore
 from npi_crawler.errors import ArchiveError
 
 
-class Archive(RunStore, ArticleStore, PdfStore, EventStore, WatchStore, Outbox, FullText):
+class Archive(RunStore, ArticleStore, PdfStore, EventStore, WatchStore, Outbox, FullText, WarcRecordStore):
     """An NPI archive in one SQLite file. Open with ``Archive.open(path)``; use it in ``with``."""
 
     def applied_migrations(self) -> list[str]:

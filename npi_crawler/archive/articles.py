@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from npi_crawler.archive.db import ArchiveBase, utcnow
+from npi_crawler.archive.warcrecords import link_warc
 
 
 @dataclass
@@ -136,8 +137,11 @@ class ArticleStore(ArchiveBase):
         return None if row is None else json.loads(row[0] or "[]")
 
     # -- writes ---------------------------------------------------------------------------------
-    def store_article(self, article: dict[str, Any], *, run_id: int | None, now: str | None = None) -> StoreResult:
-        """Insert or update one parsed article (keys as ``items.ArticleItem``), atomically.
+    def store_article(
+        self, article: dict[str, Any], *, run_id: int | None, now: str | None = None, warc: Any = None
+    ) -> StoreResult:
+        """Insert or update one parsed article (keys as ``items.ArticleItem``), atomically, with
+        the pointer to its WARC record (``warc``, see archive/warcrecords.py) when there is one.
 
         An edit keeps the previous version in ``revisions``. A page that reappears after a
         removal is live again.
@@ -169,6 +173,7 @@ class ArticleStore(ArchiveBase):
                 _update_article(conn, row)
             if result.status != "unchanged":
                 _replace_links(conn, article["url"], pdfs, article["authors"])
+            link_warc(conn, warc, url=article["url"], kind="article", content_hash=row["hash"])
         return result
 
     def add_listing(self, url: str, section: str, *, run_id: int | None, now: str | None = None) -> bool:
@@ -197,22 +202,26 @@ class ArticleStore(ArchiveBase):
                 conn.execute("UPDATE articles SET last_seen = :now WHERE url = :url", params)
         return new
 
-    def touch_article(self, url: str, now: str | None = None) -> None:
-        """A conditional GET answered 304: the article is still there as stored."""
+    def touch_article(self, url: str, now: str | None = None, warc: Any = None) -> None:
+        """A conditional GET answered 304 (``warc``: its revisit record), or a page kept as
+        stored (its response record): the article is still there as stored."""
         with self.atomic() as conn:
             conn.execute(
                 "UPDATE articles SET last_seen = :now, last_fetched = :now WHERE url = :url",
                 {"now": now or utcnow(), "url": url},
             )
+            link_warc(conn, warc, url=url, kind="article")
 
-    def mark_removed(self, url: str, status: int, now: str | None = None) -> bool:
-        """The article's own page answered 404/410. True when it was live until now."""
+    def mark_removed(self, url: str, status: int, now: str | None = None, warc: Any = None) -> bool:
+        """The article's own page answered 404/410 (``warc``: that answer's record). True when it
+        was live until now."""
         with self.atomic() as conn:
             cur = conn.execute(
                 "UPDATE articles SET removed_at = :now, removed_status = :status, last_fetched = :now "
                 "WHERE url = :url AND removed_at IS NULL",
                 {"now": now or utcnow(), "status": status, "url": url},
             )
+            link_warc(conn, warc, url=url, kind="article")
             return cur.rowcount == 1
 
     # -- reads ----------------------------------------------------------------------------------

@@ -175,12 +175,37 @@ def _m004_rules_and_holds(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m006_warc(db: sqlite_utils.Database) -> None:
+    """The pages as served (issue 12): the WARC files the crawl wrote and, per fetch it archived,
+    where its record is. See docs/schema.md and docs/research.md#the-pages-as-served-warc."""
+    db["warc_files"].create(
+        {"filename": str, "directory": str, "run_id": int, "created": str},
+        pk="filename",
+        not_null={"directory"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["warc_records"].create(
+        _cols(
+            "id int, url str, kind str, record_type str, status int, content_hash str, filename str, "
+            "file_offset int, record_length int, payload_digest str, record_id str, refers_to str, "
+            "captured str, run_id int"
+        ),
+        pk="id",
+        not_null={"url", "kind", "record_type", "filename", "file_offset", "record_length", "record_id", "captured"},
+        foreign_keys=[("filename", "warc_files", "filename"), ("run_id", "runs", "id")],
+    )
+    db["warc_records"].create_index(["url", "captured"])
+    db["warc_records"].create_index(["record_id"], unique=True)
+    db["warc_records"].create_index(["run_id"])
+
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_change_monitor", _m002_change_monitor),
     ("003_research", _m003_research),
     ("004_rules_and_holds", _m004_rules_and_holds),
+    ("006_warc", _m006_warc),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from npi_crawler.archive.db import ArchiveBase, utcnow
+from npi_crawler.archive.warcrecords import link_warc
 
 # Columns a download (re)writes; a failed fetch writes only status, error and when.
 _DOWNLOAD_COLUMNS = ("etag", "last_modified", "content_type", "size", "sha256", "pages", "text")
@@ -25,10 +26,13 @@ class PdfStore(ArchiveBase):
             )
         )
 
-    def store_pdf(self, url: str, *, status: str, run_id: int | None, now: str | None = None, **download: Any) -> None:
+    def store_pdf(
+        self, url: str, *, status: str, run_id: int | None, now: str | None = None, warc: Any = None, **download: Any
+    ) -> None:
         """Insert or update one PDF's row. ``download`` holds the columns of a completed download
         (etag, last_modified, content_type, size, sha256, pages, text); without them only the
-        status changes, so a failed re-fetch keeps the text already archived."""
+        status changes, so a failed re-fetch keeps the text already archived. ``warc``: the
+        pointer to the answer's WARC record, stored in the same transaction."""
         unknown = set(download) - {*_DOWNLOAD_COLUMNS, "error"}
         if unknown:
             raise TypeError(f"store_pdf: unknown column(s) {', '.join(sorted(unknown))}")
@@ -36,6 +40,7 @@ class PdfStore(ArchiveBase):
         row.update(url=url, status=status, run_id=run_id, now=now or utcnow())
         downloaded = download.get("size") is not None
         with self.atomic() as conn:
+            link_warc(conn, warc, url=url, kind="pdf", content_hash=download.get("sha256"))
             if conn.execute("SELECT 1 FROM pdf_texts WHERE url = :url", row).fetchone() is None:
                 conn.execute(
                     "INSERT INTO pdf_texts (url, status, error, etag, last_modified, content_type, size, sha256, "
@@ -50,10 +55,11 @@ class PdfStore(ArchiveBase):
                 f"UPDATE pdf_texts SET {assignments}, last_fetched = :now, run_id = :run_id WHERE url = :url", row
             )
 
-    def touch_pdf(self, url: str, *, run_id: int | None) -> None:
-        """A conditional GET of a PDF answered 304."""
+    def touch_pdf(self, url: str, *, run_id: int | None, warc: Any = None) -> None:
+        """A conditional GET of a PDF answered 304 (``warc``: its revisit record)."""
         with self.atomic() as conn:
             conn.execute(
                 "UPDATE pdf_texts SET last_fetched = :now, run_id = :run_id WHERE url = :url",
                 {"now": utcnow(), "run_id": run_id, "url": url},
             )
+            link_warc(conn, warc, url=url, kind="pdf")

@@ -22,6 +22,7 @@ from npi_crawler.cli.probing import probe
 from npi_crawler.cli.research import export, feed, history, search, serve
 from npi_crawler.cli.rules import rules
 from npi_crawler.cli.runtime import apply_settings
+from npi_crawler.cli.snapshot import snapshot
 from npi_crawler.stops import STOPS, Stopped
 
 
@@ -62,7 +63,9 @@ def cli(ctx: click.Context, settings_path: str | None) -> None:
     apply_settings(ctx, settings_path)
 
 
-for _command in (crawl, watch, notify, status, rules, export, search, feed, history, serve, doctor, probe, migrate):
+for _command in (
+    crawl, watch, notify, status, rules, export, search, feed, history, snapshot, serve, doctor, probe, migrate
+):
     cli.add_command(_command)
 
 

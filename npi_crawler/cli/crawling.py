@@ -14,6 +14,8 @@ from npi_crawler.cli.options import (
     output_options,
     politeness_options,
     set_option,
+    warc_options,
+    warc_settings,
 )
 from npi_crawler.cli.runtime import (
     OneLineError,
@@ -38,6 +40,7 @@ from npi_crawler.constants import WARNING_PREFIXES
 @politeness_options
 @set_option
 @click.option("--no-pdfs", is_flag=True, help="Do not download linked PDFs this run (sets NPI_PDFS=False).")
+@warc_options
 @output_options
 @one_line_errors
 def crawl(
@@ -51,12 +54,14 @@ def crawl(
     contact: str | None,
     overrides: tuple[str, ...],
     no_pdfs: bool,
+    warc_dir: str | None,
+    no_warc: bool,
     quiet: bool,
     verbose: bool,
     log_file: str | None,
 ) -> None:
     """Crawl the article lists and articles into the archive."""
-    extra = {"NPI_PDFS": False} if no_pdfs else {}
+    extra = {**({"NPI_PDFS": False} if no_pdfs else {}), **warc_settings(warc_dir, no_warc)}
     # Checked first: a bad -s or [scrapy] value must not leave a log file or a lock behind.
     settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact, **extra)
     out = RunOutput(quiet, verbose, log_file)
@@ -96,6 +101,16 @@ def pdf_summary_line(stats: dict[str, Any]) -> str | None:
     )
 
 
+def warc_summary_line(stats: dict[str, Any]) -> str | None:
+    """The crawl summary's WARC line, or None when the run wrote no record."""
+    responses, revisits = stats.get("npi/warc/responses", 0), stats.get("npi/warc/revisits", 0)
+    if not responses + revisits:
+        return None
+    size = stats.get("npi/warc/bytes", 0) / 1e6
+    where = stats.get("npi/warc/directory", "")
+    return f"  warc       {responses} responses, {revisits} revisits (not modified), {size:.1f} MB in {where}"
+
+
 def request_breakdown(requests: int, stats: dict[str, Any]) -> str:
     """What the run's requests were, adding up to ``requests``: list pages and article pages
     always, then whatever else the run asked for. An article that answered 304 (a full run's
@@ -125,7 +140,7 @@ def format_summary(result: Any, db_path: str) -> str:
         f"  articles   {run['articles_new']} new, {run['articles_updated']} updated, "
         f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "
         f"{run['articles_removed']} removed",
-        *filter(None, [pdf_summary_line(stats)]),
+        *filter(None, [pdf_summary_line(stats), warc_summary_line(stats)]),
         f"  archive    {total} articles in {db_path}",
         f"  warnings   {run['warnings']}"
         + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),

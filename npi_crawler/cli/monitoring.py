@@ -24,6 +24,8 @@ from npi_crawler.cli.options import (
     output_options,
     politeness_options,
     set_option,
+    warc_options,
+    warc_settings,
 )
 from npi_crawler.cli.rules import configured_rules
 from npi_crawler.cli.runtime import (
@@ -158,6 +160,7 @@ def _attention(result: Any, delivery: Any, max_attempts: int, out: RunOutput) ->
 @monitor_options
 @politeness_options
 @set_option
+@warc_options
 @output_options
 @one_line_errors
 def watch(
@@ -175,7 +178,8 @@ def watch(
     """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
     # Checked first: a bad -s or [scrapy] value must not leave a log file or a lock behind.
     contact = opts.pop("contact")
-    settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact)
+    extra = warc_settings(opts.pop("warc_dir"), opts.pop("no_warc"))
+    settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact, **extra)
     out = RunOutput(quiet, verbose, log_file)
     settings.update(out.scrapy_overrides())
     channels = load_channels(opts)  # before crawling: fail fast

@@ -66,8 +66,29 @@ class WholeNumber(click.IntRange):
         return super().convert(value, param, ctx)
 
 
+class Moment(click.ParamType):
+    """A DATE, or a UTC time on a day: ``2024-06-30T12:00`` or ``2024-06-30 12:00:05Z``. Returned
+    as the prefix of an ISO 8601 time it stands for (``2024-06-30T12:00``), so that "at or before
+    it" takes in the whole year, month, day or minute given."""
+
+    name = "date"
+    _TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?Z?")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        m = self._TIME.fullmatch(text)
+        try:
+            if not m:
+                return DatePrefix().convert(text, param, ctx)
+            dt.datetime.fromisoformat(f"{m[1]}T{m[2]}:{m[3]}:{m[4] or '00'}")
+        except (click.BadParameter, ValueError):
+            self.fail(f"{text!r} is not a date like 2024-06-30 or a UTC time like 2024-06-30T12:00", param, ctx)
+        return f"{m[1]}T{m[2]}:{m[3]}" + (f":{m[4]}" if m[4] else "")
+
+
 SECONDS = Seconds()
 DATE = DatePrefix()
+MOMENT = Moment()
 
 
 def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -127,6 +148,26 @@ date_options = stack(
     click.option("--since", type=DATE, metavar="DATE", help="Only articles published on or after this date."),
     click.option("--until", type=DATE, metavar="DATE", help="Only articles published on or before this date."),
 )
+warc_dir_option = click.option(
+    "--warc-dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Folder of the WARC files (pages as served). Default: <archive name>-warc/ beside the archive.",
+)
+warc_options = stack(
+    warc_dir_option,
+    click.option("--no-warc", is_flag=True, help="Do not write WARC files this run (sets NPI_WARC=False)."),
+)
+
+
+def warc_settings(warc_dir: str | None, no_warc: bool) -> dict[str, Any]:
+    """The Scrapy settings ``warc_options`` set (none when both are left alone)."""
+    settings: dict[str, Any] = {"NPI_WARC": False} if no_warc else {}
+    if warc_dir:
+        settings["NPI_WARC_DIR"] = warc_dir
+    return settings
+
+
 set_option = click.option(
     "-s",
     "--set",

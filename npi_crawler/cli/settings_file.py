@@ -36,7 +36,9 @@ NOTIFY_URLS_ENV = "NPI_NOTIFY_URLS"
 MAX_SETTINGS_BYTES = 1_000_000  # a settings file is a few lines; a huge one is a mistake
 TABLES = ("scrapy", "notify", "rule", "selectors")
 SCHEDULED = frozenset({"crawl", "watch", "notify", "status", "doctor", "migrate"})
-EVERY_COMMAND_KEYS = frozenset({"db"})
+# Top-level keys for every command that has the option, not only the scheduled ones: the archive,
+# and the WARC folder that crawl and watch write and snapshot reads.
+EVERY_COMMAND_KEYS = frozenset({"db", "warc_dir"})
 # Options that have no settings-file key: secrets have [notify] urls and the environment,
 # Scrapy settings the [scrapy] table; a one-off action (--resend-unknown) is no standing setting.
 NOT_KEYS = frozenset({"notify_urls", "overrides", "help", "resend_unknown"})

@@ -9,11 +9,20 @@ from scrapy.http import Response
 # Set on a request that a stop signal dropped from the download queue (crawl.drop_queued_requests):
 # its failure is the stop, recorded once as the run's status, not as an error of each request.
 STOPPED_META = "npi_stopped"
+# Set by the WARC recorder (npi_crawler/warc_recorder.py) on a response it wrote: the record's pointer.
+WARC_META = "npi_warc"
 
 
 def truthy(value: Any) -> bool:
     """A spider argument (always a string on the command line) read as a flag."""
     return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def warc_pointer(response: Response) -> dict | None:
+    """The pointer to the response's WARC record, when the recorder wrote one (None for a
+    response built without a request, as in tests)."""
+    request = response.request
+    return request.meta.get(WARC_META) if request is not None else None
 
 
 def header(response: Response, name: str) -> str | None:

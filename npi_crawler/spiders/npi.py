@@ -29,7 +29,14 @@ from npi_crawler.constants import (
     SECTIONS,
     user_agent,
 )
-from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
+from npi_crawler.items import (
+    ArticleItem,
+    FetchErrorItem,
+    GoneItem,
+    ListingItem,
+    NotModifiedItem,
+    PageRecordItem,
+)
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
     canonical_url,
@@ -42,7 +49,7 @@ from npi_crawler.parsing import (
     url_parts,
 )
 from npi_crawler.profile import DEFAULT_PROFILE, profile_setting
-from npi_crawler.spiders.common import STOPPED_META, header, truthy
+from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
 from npi_crawler.spiders.pdfs import PdfFetcher
 
 
@@ -112,7 +119,17 @@ class NpiSpider(scrapy.Spider):
             stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
+            if spider.full and crawler.settings.getbool("NPI_WARC", True):
+                spider.fetch_unrecorded_whole(archive)
         return spider
+
+    def fetch_unrecorded_whole(self, archive: Archive) -> None:
+        """A full run re-checks a page with no WARC record yet (archived before WARC was on) without
+        a conditional GET: a 304 would leave nothing to record, and the next runs refer to it."""
+        pages, pdfs = archive.warc_recorded_urls("article"), archive.warc_recorded_urls("pdf")
+        self.validators = {u: v if u in pages else (None, None) for u, v in self.validators.items()}
+        known = self.pdf_fetcher.known
+        self.pdf_fetcher.known = {u: s if u in pdfs else (s[0], None, None) for u, s in known.items()}
 
     # -- URLs -----------------------------------------------------------------------------------
     def site_url(self, url: str) -> str:
@@ -185,6 +202,8 @@ class NpiSpider(scrapy.Spider):
     # -- callbacks ------------------------------------------------------------------------------
     def parse_list(self, response: Response, lang: str, section: str, page: int) -> Iterable[Any]:
         self.crawler.stats.inc_value("npi/list/pages")
+        if warc := warc_pointer(response):
+            yield PageRecordItem(url=response.url, kind="list", warc=warc)
         listing = parse_list_page(page_text(response), response.url, self.profile)
         for note in listing.notes:
             self.crawler.stats.inc_value(f"npi/parse/{note}")
@@ -223,12 +242,13 @@ class NpiSpider(scrapy.Spider):
 
     def parse_article(self, response: Response) -> Iterable[Any]:
         url = self.site_url(response.url)
+        warc = warc_pointer(response)
         if response.status == 304:
-            yield NotModifiedItem(url=url)
+            yield NotModifiedItem(url=url, warc=warc)
             return
         if response.status in (404, 410):
             if url in self.validators:
-                yield GoneItem(url=url, status=response.status)
+                yield GoneItem(url=url, status=response.status, warc=warc)
             else:  # listed but missing: a broken link on the site, not a removal
                 yield FetchErrorItem(
                     url=url, kind=f"article:http_{response.status}", message=f"HTTP {response.status}"
@@ -252,6 +272,7 @@ class NpiSpider(scrapy.Spider):
             etag=header(response, "ETag"),
             last_modified=header(response, "Last-Modified"),
             notes=parsed.notes,
+            warc=warc,
         )
         yield from self.pdf_fetcher.requests(pdfs)
 

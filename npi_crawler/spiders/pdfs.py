@@ -20,7 +20,7 @@ from npi_crawler.archive import Archive
 from npi_crawler.items import ERROR, TOO_LARGE, PdfItem, retryable
 from npi_crawler.middlewares import host_allowed
 from npi_crawler.parsing import lang_from_url
-from npi_crawler.spiders.common import STOPPED_META, header, truthy
+from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
 
 
 class PdfFetcher:
@@ -123,11 +123,12 @@ class PdfFetcher:
 
     def parse(self, response: Response) -> Iterator[PdfItem]:
         url = response.request.url if response.request else response.url
+        warc = warc_pointer(response)
         if response.status == 304:
-            yield PdfItem(url=url, status="not_modified")
+            yield PdfItem(url=url, status="not_modified", warc=warc)
             return
         if response.status in (404, 410):
-            yield PdfItem(url=url, status=f"http_{response.status}", message=f"HTTP {response.status}")
+            yield PdfItem(url=url, status=f"http_{response.status}", message=f"HTTP {response.status}", warc=warc)
             return
         yield PdfItem(
             url=url,
@@ -136,6 +137,7 @@ class PdfFetcher:
             etag=header(response, "ETag"),
             last_modified=header(response, "Last-Modified"),
             content_type=header(response, "Content-Type"),
+            warc=warc,
         )
 
     def failed(self, failure: Failure) -> Iterator[PdfItem]:

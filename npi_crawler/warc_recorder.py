@@ -1,0 +1,178 @@
+"""The crawl's pages as served, written to WARC files as they arrive (npi_crawler/archive/warc.py).
+
+``WarcRecorderMiddleware`` is a downloader middleware placed just below Scrapy's RetryMiddleware
+(550), so it sees each final answer (after retries, redirects and decompression) with the request
+that got it. What it writes:
+
+- an article page or a PDF answering 200: a ``response`` record, or an identical-payload
+  ``revisit`` when the payload is the one last archived for that URL; answering 304: a
+  server-not-modified ``revisit`` of that record; answering 404/410: a ``response`` (the evidence
+  of a removal);
+- a list page answering 200: a ``response`` only when it differs from the one last archived (the
+  lists are fetched every run, and mostly unchanged).
+
+Each exchange (response or revisit, its request, a metadata record naming the run) is fsynced
+before its pointer goes on ``request.meta[WARC_META]``; the spider puts the pointer on the item and
+the pipelines store it with the item's row, in one transaction. So the archive never points to a
+record that is not on disk; a record whose row was never stored (a kill in between) is harmless.
+
+``pipelines.WarcPagePipeline`` stores the pointers of the pages that have no row of their own
+(list pages); the other pointers are stored by the archive pipelines with their rows.
+
+Settings: ``NPI_WARC`` (on by default), ``NPI_WARC_DIR`` (default ``<archive stem>-warc/`` beside
+``NPI_DB_PATH``), ``NPI_WARC_MAX_SIZE`` (bytes per file). The writer is opened on spider_opened,
+after finishing the files a killed run left (``recover``), and closed on spider_closed. A write
+that fails (a full disk) is an error of the run, recorded once; the crawl goes on without WARC.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Headers, Request, Response
+from scrapy.settings import BaseSettings
+
+from npi_crawler.archive import Archive
+from npi_crawler.archive.warc import (
+    DEFAULT_MAX_SIZE,
+    IDENTICAL_PAYLOAD,
+    WarcError,
+    WarcPointer,
+    WarcWriter,
+    default_warc_dir,
+    payload_digest,
+)
+from npi_crawler.extensions import current_run_id
+from npi_crawler.spiders.common import WARC_META
+
+logger = logging.getLogger(__name__)
+KINDS = ("list", "article", "pdf")  # request.meta["npi_kind"] of the pages archived
+
+
+def warc_directory(settings: BaseSettings) -> Path:
+    """The WARC folder of a crawl: ``NPI_WARC_DIR``, else ``<archive stem>-warc/`` beside the archive."""
+    return Path(settings.get("NPI_WARC_DIR") or default_warc_dir(settings.get("NPI_DB_PATH")))
+
+
+def _header_pairs(headers: Headers) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, values in headers.items() for v in values]
+
+
+class WarcRecorderMiddleware:
+    def __init__(self, crawler: Crawler, directory: Path, max_size: int, db_path: str):
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.directory = directory.resolve()
+        self.max_size = max_size
+        self.db_path = db_path
+        self.writer: WarcWriter | None = None
+        self.archive: Archive | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcRecorderMiddleware:
+        settings = crawler.settings
+        if not settings.getbool("NPI_WARC", True):
+            raise NotConfigured
+        max_size = settings.getint("NPI_WARC_MAX_SIZE", DEFAULT_MAX_SIZE)
+        recorder = cls(crawler, warc_directory(settings), max_size, settings.get("NPI_DB_PATH"))
+        crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
+        return recorder
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def spider_opened(self, spider: Any) -> None:
+        self.archive = Archive.open(self.db_path)
+        try:
+            self.writer = WarcWriter(
+                self.directory,
+                run_id=current_run_id(self.crawler),
+                max_size=self.max_size,
+                info={"http-header-user-agent": self.crawler.settings.get("USER_AGENT")},
+            )
+        except (WarcError, OSError) as exc:
+            self._fail(str(self.directory), exc)
+            return
+        self.stats.set_value("npi/warc/directory", str(self.directory))
+        for name, cut in self.writer.recovered:
+            # A killed run's file: its torn last record (never pointed to) is cut off.
+            logger.warning("WARC file %s left by a killed run: finished, %d bytes of a torn record cut", name, cut)
+            self.stats.inc_value("npi/warc/recovered_files")
+
+    def spider_closed(self, spider: Any) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.archive is not None:
+            self.archive.close()
+            self.archive = None
+
+    def _fail(self, url: str, exc: BaseException) -> None:
+        """The first failure to write is an error of the run; no more WARC this run."""
+        message = f"WARC writing stopped for this run: {exc}; the pages are still archived as text"
+        logger.error("%s", message)
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except OSError:
+                pass
+        self.writer = None
+        self.stats.inc_value("npi/errors")
+        self.stats.inc_value("npi/errors/warc:error")
+        if self.archive is not None:
+            self.archive.record_error(current_run_id(self.crawler), url, "warc:error", message)
+
+    # -- responses ------------------------------------------------------------------------------
+    def process_response(self, request: Request, response: Response) -> Response:
+        kind = request.meta.get("npi_kind")
+        if self.writer is None or kind not in KINDS:
+            return response
+        before = self.writer.bytes_written
+        try:
+            pointer = self._write(kind, request, response)
+        except (WarcError, OSError) as exc:
+            self._fail(response.url, exc)
+            return response
+        if pointer is not None:
+            self.stats.inc_value(f"npi/warc/{pointer.record_type}s")
+            self.stats.inc_value("npi/warc/bytes", self.writer.bytes_written - before)
+            request.meta[WARC_META] = {**pointer.as_dict(), "directory": str(self.directory), "run_id": self.writer.run_id}
+        return response
+
+    def _write(self, kind: str, request: Request, response: Response) -> WarcPointer | None:
+        """Write the exchange as the module docstring says; None when nothing is written."""
+        writer, status = self.writer, response.status
+        assert writer is not None and self.archive is not None
+        if writer.run_id is None:
+            writer.run_id = current_run_id(self.crawler)
+        exchange = {
+            "headers": _header_pairs(response.headers),
+            "request_headers": _header_pairs(request.headers),
+            "method": request.method,
+            "metadata": {"npi-kind": kind},
+        }
+        if status not in (200, 304) and not (status in (404, 410) and kind != "list"):
+            return None
+        last = self.archive.last_warc_response(response.url) if status in (200, 304) else None
+        if status == 304:
+            if last is None:  # archived before WARC was on: nothing to refer to
+                self.stats.inc_value("npi/warc/unreferenced_304")
+                return None
+            return writer.write_revisit(response.url, refers_to=WarcPointer.from_row(last), status=304, **exchange)
+        if last is not None and last["payload_digest"] == payload_digest(response.body):
+            if kind == "list":
+                self.stats.inc_value("npi/warc/lists_unchanged")
+                return None
+            return writer.write_revisit(
+                response.url,
+                refers_to=WarcPointer.from_row(last),
+                status=200,
+                profile=IDENTICAL_PAYLOAD,
+                body=response.body,
+                **exchange,
+            )
+        return writer.write_response(response.url, status=status, body=response.body, **exchange)
