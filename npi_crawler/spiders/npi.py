@@ -19,6 +19,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
+from npi_crawler import items
 from npi_crawler.archive import Archive
 from npi_crawler.constants import (
     DEFAULT_BASE_URL,
@@ -28,14 +29,6 @@ from npi_crawler.constants import (
     NPI_HOSTS,
     SECTIONS,
     user_agent,
-)
-from npi_crawler.items import (
-    ArticleItem,
-    FetchErrorItem,
-    GoneItem,
-    ListingItem,
-    NotModifiedItem,
-    PageRecordItem,
 )
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
@@ -56,12 +49,12 @@ from npi_crawler.spiders.pdfs import PdfFetcher
 def _split(value: str | Iterable[str] | None, allowed: Iterable[str]) -> tuple[str, ...]:
     if not value:
         return tuple(allowed)
-    items = value.split(",") if isinstance(value, str) else list(value)
-    items = [i.strip() for i in items if i.strip()]
-    unknown = sorted(set(items) - set(allowed))
+    chosen = value.split(",") if isinstance(value, str) else list(value)
+    chosen = [i.strip() for i in chosen if i.strip()]
+    unknown = sorted(set(chosen) - set(allowed))
     if unknown:
         raise ValueError(f"unknown value(s) {', '.join(unknown)}; choose from {', '.join(allowed)}")
-    return tuple(i for i in allowed if i in items)
+    return tuple(i for i in allowed if i in chosen)
 
 
 class NpiSpider(scrapy.Spider):
@@ -203,7 +196,7 @@ class NpiSpider(scrapy.Spider):
     def parse_list(self, response: Response, lang: str, section: str, page: int) -> Iterable[Any]:
         self.crawler.stats.inc_value("npi/list/pages")
         if warc := warc_pointer(response):
-            yield PageRecordItem(url=response.url, kind="list", warc=warc)
+            yield items.PageRecordItem(url=response.url, kind="list", warc=warc)
         listing = parse_list_page(page_text(response), response.url, self.profile)
         for note in listing.notes:
             self.crawler.stats.inc_value(f"npi/parse/{note}")
@@ -214,7 +207,7 @@ class NpiSpider(scrapy.Spider):
         urls = list(dict.fromkeys(self.site_url(entry) for entry in listing.entries))
         self.crawler.stats.inc_value("npi/list/entries", len(urls))
         if urls:
-            yield ListingItem(urls=urls, section=section, lang=lang, page=page)
+            yield items.ListingItem(urls=urls, section=section, lang=lang, page=page)
         has_new = False
         for url in urls:
             if (url, section) not in self.known_listings:
@@ -244,24 +237,24 @@ class NpiSpider(scrapy.Spider):
         url = self.site_url(response.url)
         warc = warc_pointer(response)
         if response.status == 304:
-            yield NotModifiedItem(url=url, warc=warc)
+            yield items.NotModifiedItem(url=url, warc=warc)
             return
         if response.status in (404, 410):
             if url in self.validators:
-                yield GoneItem(url=url, status=response.status, warc=warc)
+                yield items.GoneItem(url=url, status=response.status, warc=warc)
             else:  # listed but missing: a broken link on the site, not a removal
-                yield FetchErrorItem(
+                yield items.FetchErrorItem(
                     url=url, kind=f"article:http_{response.status}", message=f"HTTP {response.status}"
                 )
             return
         self.crawler.stats.inc_value("npi/article/pages")
         if not hasattr(response, "text"):
-            yield FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
+            yield items.FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
             return
         parsed = parse_article(page_text(response), url, self.profile)
         parsed_url = self.site_url(parsed.url)
         pdfs = [self.site_url(p) for p in parsed.pdfs]
-        yield ArticleItem(
+        yield items.ArticleItem(
             url=parsed_url,
             lang=parsed.lang,
             title=parsed.title,
@@ -292,15 +285,15 @@ class NpiSpider(scrapy.Spider):
                 "fetched by the next runs; if the site did not publish that many, check its lists"
             )
             self.logger.warning("%s (first one left for later: %s)", message, url)
-            yield FetchErrorItem(url=found_on, kind="run:max_new_articles", message=message)
+            yield items.FetchErrorItem(url=found_on, kind="run:max_new_articles", message=message)
 
-    def _bad_link(self, page_url: str, href: str) -> FetchErrorItem:
+    def _bad_link(self, page_url: str, href: str) -> items.FetchErrorItem:
         """One link of a list page that cannot be read: an error of the run (it may hide an
         article), never a reason to drop the rest of the page."""
         self.crawler.stats.inc_value("npi/list/bad_links")
         message = f"unreadable link {href[:200]!r} skipped; the rest of the page was read"
         self.logger.warning("list page %s: %s", page_url, message)
-        return FetchErrorItem(url=page_url, kind="list:bad_link", message=message)
+        return items.FetchErrorItem(url=page_url, kind="list:bad_link", message=message)
 
     def failed(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]
@@ -322,7 +315,7 @@ class NpiSpider(scrapy.Spider):
         outcome = "robots_forbidden" if failure.check(RobotsForbidden) else "errors"
         self.crawler.stats.inc_value(f"npi/{kind}/{outcome}")
         self.logger.warning("%s page failed: %s (%s)", kind, url, message)
-        yield FetchErrorItem(url=url, kind=f"{kind}:{error}", message=message)
+        yield items.FetchErrorItem(url=url, kind=f"{kind}:{error}", message=message)
 
 
 def page_text(response: Response) -> str:
