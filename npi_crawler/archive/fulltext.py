@@ -1,14 +1,20 @@
-"""Full-text queries over ``articles_fts`` and ``pdf_texts_fts`` (FTS5, trigram tokenizer).
+"""Full-text queries over the trigram indexes (``articles_fts``, ``pdf_texts_fts``) and the
+English word indexes (``articles_words``, ``pdf_texts_words``: porter stemming, migration 005).
 
-research/search.py turns what the user typed into an FTS5 expression over the terms of three or
-more characters and a list of shorter terms; the queries here run them, with the reader filters
-of ``article_filters``. A short term cannot use a trigram index: it is matched with LIKE (a
-substring, for Japanese such as 憲法) or GLOB (a whole word, for Latin such as AI).
+research/search.py decides which index a query goes to and turns what the user typed into FTS5
+expressions; the queries here run them, with the reader filters of ``article_filters``. A term
+shorter than three characters cannot use a trigram index: it is matched with LIKE (a substring,
+for Japanese such as 憲法) or GLOB (a whole word, for Latin such as AI).
+
+The word index ranks inside FTS5 (``ORDER BY rank``, the title weight stored as the table's rank
+setting), so the join to ``articles`` and the filters meet only the best rows until ``limit`` of
+them pass: bm25 costs about a microsecond per matching row, the join more than that.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +22,8 @@ from npi_crawler.archive.articles import article_filters
 from npi_crawler.archive.db import ArchiveBase
 
 TITLE_WEIGHT = 10.0  # bm25 weight of the title column against the body's 1.0
+WORD_INDEXES = ("articles_words", "pdf_texts_words")
+SNIPPET_TOKENS = 16  # words of context in a word-index snippet (FTS5's snippet(), stems marked)
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -115,3 +123,75 @@ class FullText(ArchiveBase):
 
     def pdf_text(self, url: str) -> str | None:
         return self.one("SELECT text FROM pdf_texts WHERE url = :url", {"url": url})
+
+    # -- the English word index -------------------------------------------------------------
+    def word_hits(
+        self, phrases: list[str], filters: dict[str, Any], limit: int, *, in_title: bool
+    ) -> list[tuple[str, float, str]]:
+        """(article URL, rank, snippet) of the articles holding every phrase (FTS5 strings,
+        quoted), best first (lower rank is better), FTS5 marking the matched forms [like this].
+        ``in_title``: only those whose title holds one of the phrases, else only the others."""
+        where, params = article_filters(**filters)
+        conditions = " AND ".join(where) or "1"
+        title = "{title} : (" + " OR ".join(phrases) + ")"
+        match = f"({' AND '.join(phrases)}) {'AND' if in_title else 'NOT'} {title}"
+        sql = (
+            "SELECT a.url, articles_words.rank, "
+            f"snippet(articles_words, -1, '[', ']', '…', {SNIPPET_TOKENS}) FROM articles_words "
+            "JOIN articles a ON a.rowid = articles_words.rowid "
+            f"WHERE articles_words MATCH :match AND {conditions} ORDER BY articles_words.rank LIMIT :limit"
+        )
+        params = {**params, "match": match, "limit": limit}
+        return [(url, rank, snip) for url, rank, snip in self.conn.execute(sql, params)]
+
+    def pdf_word_hits(
+        self, phrases: list[str], filters: dict[str, Any], limit: int
+    ) -> list[tuple[str, str, float, str]]:
+        """(article URL, PDF URL, rank, snippet) of linked PDFs whose text holds every phrase."""
+        where, params = article_filters(**filters)
+        conditions = " AND ".join(where) or "1"
+        sql = (
+            "SELECT a.url, t.url, pdf_texts_words.rank, "
+            f"snippet(pdf_texts_words, 0, '[', ']', '…', {SNIPPET_TOKENS}) FROM pdf_texts_words "
+            "JOIN pdf_texts t ON t.rowid = pdf_texts_words.rowid "
+            "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url "
+            f"WHERE pdf_texts_words MATCH :match AND {conditions} ORDER BY pdf_texts_words.rank LIMIT :limit"
+        )
+        params = {**params, "match": " AND ".join(phrases), "limit": limit}
+        return list(self.conn.execute(sql, params))
+
+    # -- what the indexes hold (benchmarks/search_bench.py, docs/research.md) ----------------
+    def count_matches(self, index: str, match: str) -> int:
+        """Rows of ``index`` (one of the four full-text indexes) matching ``match``."""
+        if index not in ("articles_fts", "pdf_texts_fts", *WORD_INDEXES):
+            raise ValueError(f"not a full-text index: {index}")
+        return self.one(f"SELECT count(*) FROM {index} WHERE {index} MATCH :match", {"match": match})
+
+    def matched_forms(self, term: str, sample: int = 2000) -> dict[str, int]:
+        """The words the word index matched for ``term`` in the first ``sample`` matching
+        articles, with how many of them hold each, most first: which forms stemming brings in."""
+        rows = self.conn.execute(
+            "SELECT highlight(articles_words, 1, char(1), char(2)) || highlight(articles_words, 0, char(1), "
+            "char(2)) FROM articles_words WHERE articles_words MATCH :match LIMIT :sample",
+            {"match": '"' + term.replace('"', '""') + '"', "sample": sample},
+        )
+        forms: dict[str, int] = {}
+        for (text,) in rows:
+            for form in {m.lower() for m in re.findall("\x01([^\x02]*)\x02", text or "")}:
+                forms[form] = forms.get(form, 0) + 1
+        return dict(sorted(forms.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def index_sizes(self) -> dict[str, int]:
+        """Bytes of each full-text index (its shadow tables), by name; empty when this SQLite has
+        no dbstat table."""
+        names = ("articles_fts", "pdf_texts_fts", *WORD_INDEXES)
+        try:
+            rows = self.conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+        except sqlite3.OperationalError:  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
+            return {}
+        sizes = dict.fromkeys(names, 0)
+        for table, size in rows:
+            for name in names:
+                if table.startswith(name + "_"):
+                    sizes[name] += size
+        return sizes
