@@ -44,6 +44,9 @@ NPI_PROGRESS = False
 NPI_PDFS = True
 # The largest PDF downloaded (bytes); a larger one is skipped with a warning.
 NPI_PDF_MAXSIZE = 50 * 1024 * 1024
+# Fetch the expert pages articles link to (name, position, areas; the `experts` table), once
+# each, re-checked by --full runs; ``-a experts=0`` switches it off for one run.
+NPI_EXPERTS = True
 
 # -- politeness (safe for the live site) ---------------------------------------------------------
 USER_AGENT = f"npi-crawler/{__version__} (+https://github.com/npi-crawler/npi-crawler; research archive)"

@@ -151,6 +151,14 @@ class ArchiveBase:
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
 
+    def fetch_states(self, table: str) -> dict[str, tuple[str, str | None, str | None]]:
+        """URL -> (status, etag, last_modified) of every row of a table of fetched files
+        (``pdf_texts``, ``experts``): what the spider needs for conditional GETs and retries."""
+        if table not in ("pdf_texts", "experts"):
+            raise ValueError(f"not a table of fetched files: {table}")
+        rows = self.conn.execute(f"SELECT url, status, etag, last_modified FROM {table}")
+        return {url: (status, etag, lm) for url, status, etag, lm in rows}
+
 
 def sqlite_error_message(exc: sqlite3.Error, path: str) -> str:
     """One line for a SQLite error a user can meet, saying what to do."""

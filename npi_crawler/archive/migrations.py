@@ -212,12 +212,28 @@ def _m005_word_index(db: sqlite_utils.Database) -> None:
     _update_trigger(db, "articles_au", "articles_fts", "articles", ["title", "body"])
     _update_trigger(db, "pdf_texts_au", "pdf_texts_fts", "pdf_texts", ["text"])
 
+
+def _m007_experts(db: sqlite_utils.Database) -> None:
+    """The expert pages articles link to (issue 12): one row per page, keyed by the URL that
+    ``authors.profile_url`` holds, which is the link between an article and its experts."""
+    db["experts"].create(
+        _cols(
+            "url str, lang str, name str, title str, areas str, biography str, status str, error str, "
+            "etag str, last_modified str, first_fetched str, last_fetched str, last_changed str, run_id int, "
+            "parse_notes str"
+        ),
+        pk="url",
+        not_null={"status"},
+    )
+    db["authors"].create_index(["profile_url"])
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_change_monitor", _m002_change_monitor),
     ("003_research", _m003_research),
     ("005_word_index", _m005_word_index),  # 004 is issue 11's
+    ("007_experts", _m007_experts),  # 006 is WARC's (issue 12)
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

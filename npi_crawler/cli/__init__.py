@@ -18,7 +18,7 @@ from npi_crawler import __version__
 from npi_crawler.cli.crawling import crawl, migrate
 from npi_crawler.cli.monitoring import notify, status, watch
 from npi_crawler.cli.ops import doctor
-from npi_crawler.cli.research import export, feed, history, search, serve
+from npi_crawler.cli.research import cite, export, feed, history, search, serve
 from npi_crawler.cli.runtime import apply_settings
 from npi_crawler.stops import STOPS, Stopped
 
@@ -60,7 +60,7 @@ def cli(ctx: click.Context, settings_path: str | None) -> None:
     apply_settings(ctx, settings_path)
 
 
-for _command in (crawl, watch, notify, status, export, search, feed, history, serve, doctor, migrate):
+for _command in (crawl, watch, notify, status, export, search, cite, feed, history, serve, doctor, migrate):
     cli.add_command(_command)
 
 

@@ -2,9 +2,10 @@
 
 Pure functions: an article in export shape (the dict ``Archive.iter_articles`` yields: url, lang,
 title, published, sections, authors, pdfs, last_seen) becomes a CSL-JSON item, a BibTeX entry or
-a RIS record. The three formats are written by hand: each is a few lines of text with simple
-quoting rules, and the tests read the output back with the real parsers (citeproc-py,
-bibtexparser, rispy), so no runtime dependency is needed.
+a RIS record; ``export_citations`` and ``cite`` read the articles and their experts from the
+archive. The three formats are written by hand: each is a few lines of text with simple quoting
+rules, and the tests read the output back with the real parsers (citeproc-py, bibtexparser,
+rispy), so no runtime dependency is needed.
 
 Decisions (see docs/research.md):
 
@@ -21,6 +22,10 @@ Decisions (see docs/research.md):
 - **URL.** Always the article page (what the archive and its WARC records are keyed by). The PDFs
   go where each format keeps links to files: RIS ``L1`` (Zotero attaches them as links), and a
   ``PDF: <url>`` line in CSL ``note`` (Zotero's Extra) and in BibTeX ``note``.
+- **Affiliations.** An author's position as their expert page gives it (``experts.title``, e.g.
+  Senior Research Fellow / 上席研究員), when the page has been fetched: RIS ``AD`` (Zotero keeps it
+  in the item's notes), a BibTeX ``affiliation`` field (as Web of Science exports write it), and
+  an ``Affiliation: name: position`` line in CSL ``note`` (CSL names have no affiliation).
 - **Names.** A name written in Japanese script (中曽根 康弘) is one literal name: CSL
   ``{"literal": ...}``, a braced ``{中曽根 康弘}`` in BibTeX, as typed in RIS. Splitting it into
   family/given would let styles reorder, comma-separate or abbreviate it ("中曽根, 康."). A
@@ -37,6 +42,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TextIO
 from urllib.parse import urlsplit
+
+from npi_crawler.archive import Archive
+from npi_crawler.errors import ArchiveError
 
 PUBLISHER = {"en": "Nakasone Peace Institute", "ja": "中曽根康弘世界平和研究所"}
 PLACE = {"en": "Tokyo", "ja": "東京"}
@@ -69,18 +77,33 @@ def citation_key(url: str) -> str:
     return f"npi-{lang}-{slug}" if slug else f"npi-{lang}"
 
 
-def author_names(article: Article) -> list[str]:
-    """The authors' names as the page gives them; an author may be a name or a mapping with a
-    ``name`` key (expert details travel along and are ignored here)."""
-    names = []
+def authors_of(article: Article) -> list[tuple[str, str | None]]:
+    """(name, affiliation) of each author, the name as the article gives it. An author may be a
+    name, a (name, profile_url) pair as the parser yields it, or a mapping with ``name`` and
+    ``affiliation`` keys (``with_authors``)."""
+    authors = []
     for author in article.get("authors") or ():
-        name = author.get("name") if isinstance(author, Mapping) else author
-        if isinstance(name, (list, tuple)):  # (name, profile_url) as the parser yields it
-            name = name[0]
+        affiliation = None
+        if isinstance(author, Mapping):
+            name, affiliation = author.get("name"), author.get("affiliation")
+        elif isinstance(author, (list, tuple)):
+            name = author[0]
+        else:
+            name = author
         name = " ".join(str(name or "").split())
         if name:
-            names.append(name)
-    return names
+            authors.append((name, " ".join(affiliation.split()) if affiliation else None))
+    return authors
+
+
+def author_names(article: Article) -> list[str]:
+    """The authors' names as the article gives them."""
+    return [name for name, _ in authors_of(article)]
+
+
+def _affiliations(article: Article) -> list[str]:
+    """``name: position`` for each author whose position is known."""
+    return [f"{name}: {affiliation}" for name, affiliation in authors_of(article) if affiliation]
 
 
 def split_name(name: str) -> dict[str, str]:
@@ -138,8 +161,10 @@ def csl_item(article: Article) -> dict[str, Any]:
         item["publisher-place"] = PLACE[lang]
     else:  # the site's name: Zotero's "Website Title" (a web page has no publisher field)
         item["container-title"] = PUBLISHER[lang]
-    if article.get("pdfs"):
-        item["note"] = "\n".join(f"PDF: {pdf}" for pdf in article["pdfs"])
+    notes = [f"Affiliation: {a}" for a in _affiliations(article)]
+    notes += [f"PDF: {pdf}" for pdf in article.get("pdfs") or ()]
+    if notes:
+        item["note"] = "\n".join(notes)
     return item
 
 
@@ -183,6 +208,8 @@ def bibtex_entry(article: Article, key: str | None = None) -> str:
     ]
     if names := author_names(article):
         fields.append(("author", " and ".join(_bibtex_name(n) for n in names)))
+    if affiliations := _affiliations(article):
+        fields.append(("affiliation", bibtex_escape("; ".join(affiliations))))
     if report:
         fields += [
             ("institution", PUBLISHER[lang]),
@@ -221,6 +248,8 @@ def ris_record(article: Article, key: str | None = None) -> str:
         ("TI", article.get("title") or article["url"]),
     ]
     tags += [("AU", _ris_name(n)) for n in author_names(article)]
+    if affiliations := _affiliations(article):
+        tags.append(("AD", "; ".join(affiliations)))
     if issued := _date_parts(article.get("published")):
         tags += [("PY", str(issued[0])), ("DA", "{:04d}/{:02d}/{:02d}".format(*issued))]
     tags.append(("PB", PUBLISHER[lang]))
@@ -274,3 +303,35 @@ def citations_text(articles: Iterable[Article], fmt: str) -> str:
     buffer = io.StringIO()
     write_citations(articles, fmt, buffer)
     return buffer.getvalue()
+
+
+# -- from the archive -----------------------------------------------------------------------------
+
+
+def with_authors(archive: Archive, articles: Iterable[Article]) -> Iterator[dict[str, Any]]:
+    """``articles`` (export shape) with each author as a mapping: name, profile URL and the
+    position their expert page gives (``affiliation``, None until the page is fetched)."""
+    for article in articles:
+        rows = archive.article_authors([article["url"]])[article["url"]]
+        authors = [{"name": r["name"], "profile_url": r["profile_url"], "affiliation": r["title"]} for r in rows]
+        yield {**article, "authors": authors}
+
+
+def export_citations(archive: Archive, fmt: str, out: TextIO, **filters: Any) -> int:
+    """Every article the export filters select (``iter_articles``' keyword arguments), as
+    citations in ``fmt``, newest first. Returns how many."""
+    return write_citations(with_authors(archive, archive.iter_articles(**filters)), fmt, out)
+
+
+def cite(archive: Archive, url: str, fmt: str) -> str:
+    """The citation of the archived article at ``url`` (as given, or canonical: www. folded,
+    fragment dropped), removed from the site or not. Raises ArchiveError when it is not archived."""
+    from npi_crawler.parsing import canonical_url
+
+    row = archive.find_article(url, canonical_url(url))
+    if row is None:
+        raise ArchiveError(
+            f"{url} is not in the archive {archive.path}; give the URL of an archived article "
+            "(find it with 'npi-crawler search')"
+        )
+    return citations_text(with_authors(archive, archive.iter_articles(url=row["url"])), fmt)

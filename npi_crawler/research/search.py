@@ -109,12 +109,14 @@ def search(
     until: str | None = None,
     limit: int = 20,
     raw: bool = False,
+    author: str | None = None,
 ) -> list[Hit]:
     """Articles matching ``text``, best first: matches in the article itself ranked by bm25 (title
     weighted 10 to 1 over body), then articles that match only through a linked PDF. English goes
-    to the word index, the rest to the trigram index (see the module's notes)."""
+    to the word index, the rest to the trigram index (see the module's notes). ``author``: only
+    articles by an author whose name holds it (``article_filters``)."""
     query = parse_query(text, raw=raw)
-    filters = {"langs": langs, "sections": sections, "since": since, "until": until}
+    filters = {"langs": langs, "sections": sections, "since": since, "until": until, "author": author}
     if index_for(query, raw=raw) == "words":
         hits = _word_search(archive, query, filters, limit)
         if hits:

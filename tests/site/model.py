@@ -100,10 +100,12 @@ EXPERT_TITLES = {
 @dataclass
 class Expert:
     """An expert's page, derived from an author's name (no random draws: generated sites stay
-    the same). ``title`` is the position the page gives; ``areas`` two section names."""
+    the same). ``title`` is the position the page gives (``position`` when a test set one);
+    ``areas`` two section names."""
 
     path: str
     name: str
+    position: str | None = None
 
     @property
     def lang(self) -> str:
@@ -115,7 +117,7 @@ class Expert:
 
     @property
     def title(self) -> str:
-        return self._pick(EXPERT_TITLES[self.lang])
+        return self.position or self._pick(EXPERT_TITLES[self.lang])
 
     @property
     def areas(self) -> list[str]:
@@ -171,13 +173,14 @@ class Site:
     layout: str = "normal"  # "normal" or "redesign" (the site changed its HTML)
     robots: str = ROBOTS  # the robots.txt the site serves
     removed: set[str] = field(default_factory=set)
+    positions: dict[str, str] = field(default_factory=dict)  # expert page path -> a new position
 
     def expert(self, path: str) -> Expert | None:
         """The expert whose page is ``path``, if a live article names them."""
         for article in self.live():
             for name, expert_path in article.authors:
                 if expert_path == path:
-                    return Expert(path, name)
+                    return Expert(path, name, self.positions.get(path))
         return None
 
     def live(self) -> list[Article]:

@@ -229,7 +229,8 @@ def render_expert(expert: Expert) -> Page:
 <p class="btn_back"><a href="javascript:history.back();">{BACK[lang]}</a></p>
 </div>
 """
-    return Page(200, (_head(lang, expert.name) + main + _foot(lang)).encode())
+    body = (_head(lang, expert.name) + main + _foot(lang)).encode()
+    return Page(200, body, etag='"' + hashlib.sha1(body).hexdigest()[:16] + '"')
 
 
 def minimal_pdf(text: str) -> bytes:
