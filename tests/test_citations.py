@@ -33,7 +33,7 @@ PROPOSAL = {
     "sections": ["industry", "policy"],
     "authors": [
         "Taro Nakasone",
-        {"name": "NAKASONE Yasuhiro", "profile_url": "https://npi.or.jp/en/experts/n.html"},
+        {"name": "NAKASONE Yasuhiro", "profile_url": "https://npi.or.jp/en/experts/n.html", "affiliation": "President"},
     ],
     "pdfs": ["https://npi.or.jp/en/research/data/aa.pdf", "https://npi.or.jp/en/research/data/bb.pdf"],
     "last_seen": "2026-11-24T23:30:10Z",
@@ -92,7 +92,10 @@ def test_csl_items_carry_type_dates_language_and_pdfs():
     assert report["issued"] == {"date-parts": [[2025, 6, 30]]}
     assert report["accessed"] == {"date-parts": [[2026, 11, 24]]}
     assert report["publisher"] == "Nakasone Peace Institute" and report["language"] == "en"
-    assert report["note"].splitlines() == [f"PDF: {p}" for p in PROPOSAL["pdfs"]]
+    assert report["note"].splitlines() == [
+        "Affiliation: NAKASONE Yasuhiro: President",
+        *(f"PDF: {p}" for p in PROPOSAL["pdfs"]),
+    ]
     assert page["container-title"] == "中曽根康弘世界平和研究所" and page["language"] == "ja"
     assert page["author"] == [{"literal": "中曽根 康弘"}, {"literal": "山田 花子"}]
     assert "issued" not in undated and "accessed" not in undated and "author" not in undated
@@ -122,6 +125,8 @@ def test_bibtex_parsed_by_bibtexparser_round_trips_titles_and_names():
     assert (report["date"], report["year"], report["urldate"]) == ("2025-06-30", "2025", "2026-11-24")
     assert report["url"] == PROPOSAL["url"]
     assert report["note"] == "; ".join(f"PDF: {p}" for p in PROPOSAL["pdfs"])
+    assert report["affiliation"] == "NAKASONE Yasuhiro: President"
+    assert "affiliation" not in entries["npi-ja-2018-12-12174550"].fields_dict  # no position known
     page = entries["npi-ja-2018-12-12174550"]
     assert page.entry_type == "online" and page["title"] == JA_PAGE["title"]
     assert page["organization"] == "中曽根康弘世界平和研究所" and page["language"] == "japanese"
@@ -139,6 +144,7 @@ def test_ris_read_by_rispy():
     assert (report["year"], report["date"], report["access_date"]) == ("2025", "2025/06/30", "2026/11/24")
     assert (report["publisher"], report["place_published"]) == ("Nakasone Peace Institute", "Tokyo")
     assert report["urls"] == [PROPOSAL["url"]] and report["file_attachments1"] == PROPOSAL["pdfs"]
+    assert report["author_address"] == "NAKASONE Yasuhiro: President" and "author_address" not in page
     assert page["title"] == JA_PAGE["title"] and page["authors"] == ["中曽根 康弘", "山田 花子"]
     assert (page["publisher"], page["language"]) == ("中曽根康弘世界平和研究所", "ja")
     assert "year" not in undated and "authors" not in undated
