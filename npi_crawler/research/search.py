@@ -152,20 +152,21 @@ def _word_search(archive: Archive, query: Query, filters: dict[str, Any], limit:
     # bm25 saturates: a term adds at most (k1 + 1) * idf, idf < ln(10^9) for any archive. This
     # bonus puts every title match above every other match, so scores follow the order.
     bonus = len(phrases) * 2.2 * math.log(1e9)
-    snippets: dict[str, str] = {}
-    ranked: list[tuple[str, str | None, float, str]] = []
-    for url, rank, snip in archive.word_hits(phrases, filters, limit, in_title=True):
-        snippets[url] = snip
-        ranked.append((url, None, rank - bonus, "text"))
-    if len(ranked) < limit:
-        for url, rank, snip in archive.word_hits(phrases, filters, limit - len(ranked), in_title=False):
-            snippets[url] = snip
-            ranked.append((url, None, rank, "text"))
-    if len(ranked) < limit:
-        for url, pdf_url, rank, snip in archive.pdf_word_hits(phrases, filters, limit * 2):
-            if url not in snippets and len(ranked) < limit:
-                snippets[url] = snip
-                ranked.append((url, pdf_url, rank, "pdf"))
+    found = {url: (rowid, rank - bonus) for url, rowid, rank in archive.word_hits(phrases, filters, limit, in_title=True)}
+    if len(found) < limit:
+        body = archive.word_hits(phrases, filters, limit - len(found), in_title=False)
+        found.update((url, (rowid, rank)) for url, rowid, rank in body)
+    in_pdfs: dict[str, tuple[str, int, float]] = {}
+    if len(found) < limit:
+        for url, pdf_url, rowid, rank in archive.pdf_word_hits(phrases, filters, limit * 2):
+            if url not in found and url not in in_pdfs and len(found) + len(in_pdfs) < limit:
+                in_pdfs[url] = (pdf_url, rowid, rank)
+    text_snippets = archive.word_snippets("articles_words", phrases, [rowid for rowid, _ in found.values()])
+    pdf_snippets = archive.word_snippets("pdf_texts_words", phrases, [rowid for _, rowid, _ in in_pdfs.values()])
+    ranked = [(url, None, rank, "text") for url, (_, rank) in found.items()]
+    ranked += [(url, pdf_url, rank, "pdf") for url, (pdf_url, _, rank) in in_pdfs.items()]
+    snippets = {url: text_snippets.get(rowid, "") for url, (rowid, _) in found.items()}
+    snippets.update((url, pdf_snippets.get(rowid, "")) for url, (_, rowid, _) in in_pdfs.items())
     return _hydrate(archive, ranked, query, snippets)
 
 
@@ -207,7 +208,7 @@ def _hydrate(
     hits = []
     for url, pdf_url, score, match in ranked:
         row = rows[url]
-        if snippets and url in snippets:
+        if snippets and snippets.get(url):
             shown = " ".join(snippets[url].split())
         else:
             shown = snippet(_context(archive, row, pdf_url if match == "pdf" else None, query), query.terms)
