@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.fulltext import DATASETTE_SEARCH
 from npi_crawler.errors import ArchiveError
 
 SOURCE = (
@@ -56,46 +57,8 @@ COLUMNS = {
     },
 }
 
-# The user's words as FTS5 phrases, every one required: double quotes dropped, spaces (full-width
-# too) between words; runs of spaces folded, so no empty phrase appears.
-_PHRASES = (
-    "'\"' || replace(replace(replace(replace(trim(replace(replace(:q, '\"', ''), '\u3000', ' ')), "
-    "'    ', ' '), '  ', ' '), '  ', ' '), ' ', '\" \"') || '\"'"
-)
-# Kana, CJK ideographs (and their extension A and compatibility forms), half-width katakana, Hangul.
-_CJK_GLOB = "'*[ぁ-ヿ㐀-䶿一-鿿豈-﫿ｦ-ﾟ가-힯]*'"
-_LATIN_QUERY = f"(:q GLOB '*[A-Za-z]*' AND :q NOT GLOB {_CJK_GLOB})"
-
-# The search box that routes like `npi-crawler search`: English to the word index (stemmed, whole
-# words), anything with Japanese script to the trigram index; best match first (bm25, the title
-# weighing ten times the body). Only the branch that fits runs (its condition is constant), and
-# each ranks inside FTS5 and stops at 100 rows, so snippets are made for those rows only.
-SEARCH_SQL = f"""select * from (
-  select a.published, a.lang, a.title, a.url,
-    snippet(articles_words, -1, '[', ']', '…', 16) as snippet, round(-articles_words.rank, 2) as score
-  from articles_words join articles a on a.rowid = articles_words.rowid
-  where {_LATIN_QUERY} and articles_words match {_PHRASES} and a.removed_at is null
-  order by articles_words.rank limit 100)
-union all
-select * from (
-  select a.published, a.lang, a.title, a.url,
-    snippet(articles_fts, -1, '[', ']', '…', 24) as snippet, round(-articles_fts.rank, 2) as score
-  from articles_fts join articles a on a.rowid = articles_fts.rowid
-  where not {_LATIN_QUERY} and articles_fts match {_PHRASES} and articles_fts.rank match 'bm25(10.0, 1.0)'
-    and a.removed_at is null
-  order by articles_fts.rank limit 100)
-order by score desc, published desc"""
-
 QUERIES = {
-    "search": {
-        "title": "Search",
-        "description": "Articles holding every word, best match first, as npi-crawler search ranks "
-        "them. English words go to the word index: stemmed (sanction finds sanctions, sanctioned) "
-        "and whole (ally never matches inside finally). Anything with Japanese goes to the trigram "
-        "index: any substring of 3 or more characters (a 2-character term such as 憲法 finds "
-        "nothing here: use npi-crawler search, or the articles table's filters).",
-        "sql": SEARCH_SQL,
-    },
+    "search": DATASETTE_SEARCH,
     "latest_policy_proposals": {
         "title": "Latest policy proposals",
         "description": "The 50 newest articles in the Policy Proposals list (政策提言), both languages.",
