@@ -76,18 +76,37 @@ class FetchErrorItem:
 
 
 @dataclass
-class PdfItem:
-    """One PDF fetched (``status`` "fetched" with ``body``), unchanged ("not_modified"), or
-    failed (``status`` the failure, ``message`` why)."""
+class LinkedItem:
+    """One fetch of a file an article links to (a PDF, an expert page): unchanged (``status``
+    "not_modified"), failed (``status`` the failure, ``message`` why), or what the subclass says."""
 
     url: str
     status: str
-    body: bytes | None = None
     etag: str | None = None
     last_modified: str | None = None
-    content_type: str | None = None
     message: str | None = None
-    warc: dict | None = None
+    warc: dict | None = None  # where the answer is in the WARC files (npi_crawler/warc_recorder.py)
+
+
+@dataclass
+class PdfItem(LinkedItem):
+    """One PDF: fetched (``status`` "fetched" with ``body``), unchanged or failed."""
+
+    body: bytes | None = None
+    content_type: str | None = None
+
+
+@dataclass
+class ExpertItem(LinkedItem):
+    """An expert page: fetched and parsed (``status`` "ok"), unchanged or failed. ``notes`` are
+    parse fallbacks and misses (stat keys)."""
+
+    lang: str | None = None
+    name: str | None = None
+    title: str | None = None
+    areas: str | None = None
+    biography: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

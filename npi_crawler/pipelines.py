@@ -25,6 +25,7 @@ from npi_crawler.extensions import archive_failed, archive_has_failed, current_r
 from npi_crawler.items import (
     OK,
     ArticleItem,
+    ExpertItem,
     FetchErrorItem,
     GoneItem,
     ListingItem,
@@ -117,7 +118,7 @@ class _ArchiveUser:
 
 
 class ArchivePipeline(_ArchiveUser):
-    """Stores articles, listings, 304s, removals and fetch errors."""
+    """Stores articles, listings, 304s, removals, fetch errors and expert pages."""
 
     def __init__(self, crawler: Crawler, db_path: str, keep_clean: bool = True):
         super().__init__(crawler, db_path)
@@ -162,7 +163,29 @@ class ArchivePipeline(_ArchiveUser):
             archive.record_error(self.run_id, item.url, item.kind, item.message)
             self.stats.inc_value("npi/errors")
             self.stats.inc_value(f"npi/errors/{item.kind}")
+        elif isinstance(item, ExpertItem):
+            self._store_expert(archive, item)
         return item
+
+    def _store_expert(self, archive: Archive, item: ExpertItem) -> None:
+        """An expert page is context, not an article: a page that cannot be read is a warning
+        (stat ``npi/warnings/expert/<status>``, a run_errors row ``expert:<status>``), and its
+        parse fallbacks count under ``npi/parse/`` as an article's do."""
+        if item.status == "not_modified":
+            archive.touch_expert(item.url, run_id=self.run_id)
+            self.stats.inc_value("npi/expert/not_modified")
+            return
+        if item.status != OK:
+            archive.store_expert(item.url, status=item.status, run_id=self.run_id, error=item.message)
+            self.stats.inc_value(f"npi/warnings/expert/{item.status}")
+            archive.record_error(self.run_id, item.url, f"expert:{item.status}", item.message or item.status)
+            return
+        for note in item.notes:
+            self.stats.inc_value(f"npi/parse/{note}")
+        fields = ("lang", "name", "title", "areas", "biography", "etag", "last_modified")
+        page = {f: getattr(item, f) for f in fields}
+        archive.store_expert(item.url, status=OK, run_id=self.run_id, parse_notes=item.notes, **page)
+        self.stats.inc_value("npi/expert/ok")
 
     def dropped(self, item: Any, exception: BaseException, **_kwargs: Any) -> None:
         """An article the validator dropped is an error of the run, not a silent loss (and,

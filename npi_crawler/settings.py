@@ -49,6 +49,9 @@ NPI_PROGRESS = False
 NPI_PDFS = True
 # The largest PDF downloaded (bytes); a larger one is skipped with a warning.
 NPI_PDF_MAXSIZE = 50 * 1024 * 1024
+# Fetch the expert pages articles link to (name, position, areas; the `experts` table), once
+# each, re-checked by --full runs; ``-a experts=0`` switches it off for one run.
+NPI_EXPERTS = True
 
 # The pages as served, kept as WARC 1.1 files (docs/research.md#the-pages-as-served-warc): every
 # article page, PDF and changed list page a run fetches; ``crawl --no-warc`` switches it off for

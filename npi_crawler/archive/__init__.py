@@ -1,7 +1,7 @@
 """The archive: one SQLite file, its schema and every read and write of it.
 
 This package is the only place with SQL. ``Archive`` joins one class per concern, all over one
-connection: runs, articles, PDFs, the differ's events, the outbox and full-text queries.
+connection: runs, articles, PDFs, the differ's events, the outbox, full-text queries and experts.
 
     with Archive.open("npi.db") as archive:               # created and migrated when needed
         archive.store_article(item, run_id=run_id)
@@ -14,6 +14,7 @@ from __future__ import annotations
 from npi_crawler.archive.articles import ArticleStore, StoreResult, article_filters, content_hash
 from npi_crawler.archive.db import BUSY_TIMEOUT_MS, integrity_check, utcnow
 from npi_crawler.archive.events import EventStore
+from npi_crawler.archive.experts import ExpertStore
 from npi_crawler.archive.fulltext import FullText
 from npi_crawler.archive.migrations import MIGRATIONS, SCHEMA_VERSION, applied_migrations
 from npi_crawler.archive.outbox import Outbox
@@ -24,7 +25,9 @@ from npi_crawler.archive.watch import WatchStore
 from npi_crawler.errors import ArchiveError
 
 
-class Archive(RunStore, ArticleStore, PdfStore, EventStore, WatchStore, Outbox, FullText, WarcRecordStore):
+class Archive(
+    RunStore, ArticleStore, PdfStore, EventStore, WatchStore, Outbox, FullText, WarcRecordStore, ExpertStore
+):
     """An NPI archive in one SQLite file. Open with ``Archive.open(path)``; use it in ``with``."""
 
     def applied_migrations(self) -> list[str]:

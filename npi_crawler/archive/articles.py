@@ -34,15 +34,24 @@ def article_filters(
     since: str | None = None,
     until: str | None = None,
     include_removed: bool = False,
+    author: str | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
     """SQL conditions (over ``articles a``) and their named parameters for the filters every
     reader offers: language, section, publication date range (``until`` inclusive; a prefix such
-    as ``2021`` or ``2021-06`` covers the whole year or month), live articles only by default."""
+    as ``2021`` or ``2021-06`` covers the whole year or month), live articles only by default,
+    and an author (a name or part of one, as the article or the expert's page gives it; spaces
+    and case of Latin letters ignored)."""
     where: list[str] = [] if include_removed else ["a.removed_at IS NULL"]
     params: dict[str, Any] = {}
     for name, values, sql in (
         ("lang", list(langs or ()), "a.lang IN ({})"),
-        ("section", list(sections or ()), "a.url IN (SELECT article_url FROM article_sections WHERE section IN ({}))"),
+        # EXISTS probes the (article_url, section) key per row; IN (SELECT ...) would first list
+        # every article of the section, ~25 ms a search on 100,000 articles whatever the limit.
+        (
+            "section",
+            list(sections or ()),
+            "EXISTS (SELECT 1 FROM article_sections s WHERE s.article_url = a.url AND s.section IN ({}))",
+        ),
     ):
         if values:
             keys = [f"f_{name}{i}" for i in range(len(values))]
@@ -54,7 +63,19 @@ def article_filters(
     if until:
         where.append("substr(a.published, 1, :f_until_len) <= :f_until")
         params.update(f_until=until, f_until_len=len(until))
+    if author is not None:
+        where.append(_AUTHOR_SQL)
+        name = "".join(author.split())
+        params["f_author"] = "%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return where, params
+
+
+# Names are stored whitespace-folded (one plain space), so removing spaces on both sides makes
+# 山田花子 find 山田 花子 and "nakasone taro" find Taro Nakasone's "NAKASONE Taro" too.
+_AUTHOR_SQL = (
+    "EXISTS (SELECT 1 FROM authors au LEFT JOIN experts e ON e.url = au.profile_url WHERE au.article_url = a.url "
+    "AND (replace(au.name, ' ', '') LIKE :f_author ESCAPE '\\' OR replace(e.name, ' ', '') LIKE :f_author ESCAPE '\\'))"
+)
 
 
 _EXPORT_SQL = """
@@ -230,20 +251,14 @@ class ArticleStore(ArchiveBase):
         row = self.conn.execute("SELECT count(*) - count(removed_at), count(removed_at) FROM articles").fetchone()
         return int(row[0]), int(row[1])
 
-    def iter_articles(
-        self,
-        *,
-        langs: Iterable[str] | None = None,
-        sections: Iterable[str] | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        include_removed: bool = False,
-    ) -> Iterator[dict[str, Any]]:
-        """Every article in export shape, newest first (then by URL); undated ones last."""
-        where, params = article_filters(
-            langs=langs, sections=sections, since=since, until=until, include_removed=include_removed
-        )
-        sql = _EXPORT_SQL.format(where="WHERE " + " AND ".join(where) if where else "")
+    def iter_articles(self, *, url: str | None = None, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every article in export shape, newest first (then by URL); undated ones last.
+        ``filters``: ``article_filters``' (langs, sections, since, until, include_removed,
+        author); with ``include_removed`` each record has ``removed_at``. ``url``: that one
+        article only, removed or not."""
+        include_removed = bool(filters.pop("include_removed", False))
+        where, params = _selection(url, include_removed, filters)
+        sql = _EXPORT_SQL.format(where=where)
         for row in self.db.query(sql, params):
             record = {
                 "url": row["url"],
@@ -270,11 +285,8 @@ class ArticleStore(ArchiveBase):
 
         Keys: ``VERSION_FIELDS`` (the current version has no ``replaced_at``/``replaced_run_id``),
         plus ``removed_at`` with ``include_removed``. ``url``: that one article only."""
-        where, params = article_filters(include_removed=include_removed or url is not None, **filters)
-        if url is not None:
-            where.append("a.url = :f_url")
-            params["f_url"] = url
-        sql = _VERSIONS_SQL.format(where="WHERE " + " AND ".join(where) if where else "")
+        where, params = _selection(url, include_removed, filters)
+        sql = _VERSIONS_SQL.format(where=where)
         for row in self.db.query(sql, params):
             record = {key: row[key] for key in VERSION_FIELDS}
             record["pdfs"] = json.loads(row["pdfs"] or "[]")
@@ -290,6 +302,16 @@ class ArticleStore(ArchiveBase):
             if rows:
                 return rows[0]
         return None
+
+
+def _selection(url: str | None, include_removed: bool, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (over ``articles a``) of a reader's selection: ``article_filters``, or
+    the one article at ``url``, removed or not."""
+    where, params = article_filters(include_removed=include_removed or url is not None, **filters)
+    if url is not None:
+        where.append("a.url = :f_url")
+        params["f_url"] = url
+    return ("WHERE " + " AND ".join(where) if where else ""), params
 
 
 def _insert_article(conn: sqlite3.Connection, row: dict[str, Any]) -> None:

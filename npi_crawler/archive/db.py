@@ -163,6 +163,17 @@ class ArchiveBase:
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
 
+    def tuples(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(sql, params))
+
+    def fetch_states(self, table: str) -> dict[str, tuple[str, str | None, str | None]]:
+        """URL -> (status, etag, last_modified) of every row of a table of fetched files
+        (``pdf_texts``, ``experts``): what the spider needs for conditional GETs and retries."""
+        if table not in ("pdf_texts", "experts"):
+            raise ValueError(f"not a table of fetched files: {table}")
+        rows = self.conn.execute(f"SELECT url, status, etag, last_modified FROM {table}")
+        return {url: (status, etag, lm) for url, status, etag, lm in rows}
+
 
 def _not_a_database(exc: sqlite3.Error) -> bool:
     return any(words in str(exc) for words in ("not a database", "file is encrypted"))

@@ -14,16 +14,13 @@ _DOWNLOAD_COLUMNS = ("etag", "last_modified", "content_type", "size", "sha256", 
 class PdfStore(ArchiveBase):
     def pdf_states(self) -> dict[str, tuple[str, str | None, str | None]]:
         """Every archived PDF URL -> (status, etag, last_modified)."""
-        rows = self.conn.execute("SELECT url, status, etag, last_modified FROM pdf_texts")
-        return {url: (status, etag, lm) for url, status, etag, lm in rows}
+        return self.fetch_states("pdf_texts")
 
     def linked_pdfs(self) -> list[tuple[str, str]]:
         """(PDF URL, article URL) of every live article's PDF links, in page order."""
-        return list(
-            self.conn.execute(
-                "SELECT p.url, p.article_url FROM pdfs p JOIN articles a ON a.url = p.article_url "
-                "WHERE a.removed_at IS NULL ORDER BY p.article_url, p.position"
-            )
+        return self.tuples(
+            "SELECT p.url, p.article_url FROM pdfs p JOIN articles a ON a.url = p.article_url "
+            "WHERE a.removed_at IS NULL ORDER BY p.article_url, p.position"
         )
 
     def store_pdf(

@@ -4,7 +4,10 @@ Kept here because every SQL statement of the project lives in archive/; research
 puts them into Datasette's metadata.
 """
 
+from npi_crawler.archive.fulltext import DATASETTE_SEARCH
+
 QUERIES = {
+    "search": DATASETTE_SEARCH,
     "latest_policy_proposals": {
         "title": "Latest policy proposals",
         "description": "The 50 newest articles in the Policy Proposals list (政策提言), both languages.",

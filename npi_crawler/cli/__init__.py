@@ -19,7 +19,7 @@ from npi_crawler.cli.crawling import crawl, migrate
 from npi_crawler.cli.monitoring import notify, status, watch
 from npi_crawler.cli.ops import doctor
 from npi_crawler.cli.probing import probe
-from npi_crawler.cli.research import export, feed, history, search, serve
+from npi_crawler.cli.research import cite, export, feed, history, search, serve
 from npi_crawler.cli.rules import rules
 from npi_crawler.cli.runtime import apply_settings
 from npi_crawler.cli.snapshot import snapshot
@@ -64,7 +64,7 @@ def cli(ctx: click.Context, settings_path: str | None) -> None:
 
 
 for _command in (
-    crawl, watch, notify, status, rules, export, search, feed, history, snapshot, serve, doctor, probe, migrate
+    crawl, watch, notify, status, rules, export, search, cite, feed, history, snapshot, serve, doctor, probe, migrate
 ):
     cli.add_command(_command)
 

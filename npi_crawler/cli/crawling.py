@@ -121,6 +121,7 @@ def request_breakdown(requests: int, stats: dict[str, Any]) -> str:
         (stats.get("npi/articles/not_modified", 0), "articles not modified (304)"),
         (stats.get("npi/articles/removed", 0), "articles gone (404/410)"),
         (stats.get("npi/pdf/requests", 0), "PDFs"),
+        (stats.get("npi/expert/requests", 0), "expert pages"),
         (stats.get("robotstxt/request_count", 0), "robots.txt"),
     ]
     other = requests - sum(n for n, _ in parts)
@@ -145,9 +146,9 @@ def format_summary(result: Any, db_path: str) -> str:
         f"  warnings   {run['warnings']}"
         + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),
     ]
-    # run_errors holds both: PDFs that could not be read are warnings, the rest errors.
-    pdf_warnings = [e for e in result.errors if e["kind"].startswith("pdf:")]
-    errors = [e for e in result.errors if not e["kind"].startswith("pdf:")]
+    # run_errors holds both: PDFs and expert pages that could not be read are warnings, the rest errors.
+    pdf_warnings = [e for e in result.errors if e["kind"].startswith(("pdf:", "expert:"))]
+    errors = [e for e in result.errors if not e["kind"].startswith(("pdf:", "expert:"))]
     lines += _error_lines(pdf_warnings)
     lines.append(f"  errors     {run['errors']}")
     lines += _error_lines(errors)

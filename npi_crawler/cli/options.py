@@ -144,6 +144,22 @@ section_option = click.option(
     help="Only this section (repeatable). Default: all six.",
 )
 filter_options = stack(lang_option, section_option)
+
+
+def _a_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """click callback: a name (or part of one) with something in it besides spaces."""
+    if value is not None and not "".join(value.split()):
+        raise click.BadParameter("is empty; give a name or part of one, e.g. --author Nakasone", ctx, param)
+    return value
+
+
+author_option = click.option(
+    "--author",
+    metavar="NAME",
+    callback=_a_name,
+    help="Only articles by this author: a name or part of one, as the article or the expert's page "
+    "gives it, Japanese or English (spaces and the case of Latin letters ignored).",
+)
 date_options = stack(
     click.option("--since", type=DATE, metavar="DATE", help="Only articles published on or after this date."),
     click.option("--until", type=DATE, metavar="DATE", help="Only articles published on or before this date."),

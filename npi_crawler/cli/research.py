@@ -1,4 +1,4 @@
-"""The researcher's commands: ``export``, ``search``, ``feed``, ``history`` and ``serve``.
+"""The researcher's commands: ``export``, ``search``, ``cite``, ``feed``, ``history`` and ``serve``.
 
 All read-only: the archive is opened with ``readonly=True``, so they never create, migrate or
 write a file (an archive from an older version asks for ``npi-crawler migrate`` first).
@@ -15,7 +15,7 @@ import click
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.articles import VERSION_FIELDS
-from npi_crawler.cli.options import date_options, db_option, filter_options, rules_option
+from npi_crawler.cli.options import author_option, date_options, db_option, filter_options, rules_option
 from npi_crawler.cli.rules import configured_rules, find_rule
 from npi_crawler.cli.runtime import one_line_errors
 from npi_crawler.cli.textwidth import fit, fit_around, output_columns
@@ -23,6 +23,7 @@ from npi_crawler.constants import LANGS, SECTIONS
 
 EXPORT_FIELDS = ("url", "lang", "title", "published", "sections", "authors", "body", "pdfs", "first_seen", "last_seen")
 SEARCH_FIELDS = ("rank", "published", "lang", "sections", "title", "url", "match", "pdf_url", "snippet")
+CITATION_FORMATS = ("csl-json", "bibtex", "ris")  # research/citations.py writes them
 
 
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +46,14 @@ def write_rows(rows: Any, out: TextIO, fmt: str, fields: tuple[str, ...]) -> Non
 
 @click.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", *CITATION_FORMATS]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl or csv: the archive's fields; csl-json, bibtex or ris: citations (Zotero, LaTeX, EndNote).",
+)
 @click.option(
     "--output",
     "-o",
@@ -55,6 +63,7 @@ def write_rows(rows: Any, out: TextIO, fmt: str, fields: tuple[str, ...]) -> Non
 )
 @filter_options
 @date_options
+@author_option
 @click.option(
     "--include-removed",
     is_flag=True,
@@ -68,11 +77,18 @@ def write_rows(rows: Any, out: TextIO, fmt: str, fields: tuple[str, ...]) -> Non
 @one_line_errors
 def export(db_path: str, fmt: str, output: str, include_removed: bool, revisions: bool, **filters: Any) -> None:
     """Write every article on the site (--include-removed: and the removed ones), newest first:
-    JSON Lines or CSV (list fields as JSON arrays).
+    JSON Lines or CSV (list fields as JSON arrays), or citations: CSL-JSON, BibTeX or RIS.
 
     With --revisions, every stored version of each article instead: version number, its title,
     date, authors, body and PDFs, when and by which run it was stored and replaced. The filters
-    (--lang, --section, --since, --until) select articles as they are now."""
+    (--lang, --section, --since, --until, --author) select articles as they are now."""
+    if fmt in CITATION_FORMATS:
+        if revisions:
+            raise click.UsageError(
+                f"--format {fmt} cites articles as they are now; --revisions needs --format jsonl or csv"
+            )
+        _export_citations(db_path, fmt, output, include_removed=include_removed, **filters)
+        return
     fields = VERSION_FIELDS if revisions else EXPORT_FIELDS
     if include_removed:
         fields = (*fields, "removed_at")
@@ -81,6 +97,28 @@ def export(db_path: str, fmt: str, output: str, include_removed: bool, revisions
         rows = read(include_removed=include_removed, **filters)
         with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
             write_rows(rows, out, fmt, fields)
+
+
+def _export_citations(db_path: str, fmt: str, output: str, **filters: Any) -> None:
+    from npi_crawler.research.citations import export_citations
+
+    with Archive.open(db_path, readonly=True) as archive:
+        with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
+            export_citations(archive, fmt, out, **filters)
+
+
+@click.command()
+@click.argument("url")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(CITATION_FORMATS), default="bibtex", show_default=True)
+@one_line_errors
+def cite(url: str, db_path: str, fmt: str) -> None:
+    """The citation of one archived article (removed from the site or not), with its authors and
+    their positions: BibTeX for LaTeX, CSL-JSON or RIS for Zotero, Mendeley, EndNote."""
+    from npi_crawler.research.citations import cite as citation
+
+    with Archive.open(db_path, readonly=True) as archive:
+        click.echo(citation(archive, url, fmt), nl=False)
 
 
 def _print_hits(rows: list[dict[str, Any]], query: str, columns: int | None) -> None:
@@ -111,22 +149,32 @@ def _print_hits(rows: list[dict[str, Any]], query: str, columns: int | None) -> 
 @db_option
 @filter_options
 @date_options
+@author_option
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N results.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--fts", "raw", is_flag=True, help="QUERY is an FTS5 expression (OR, NOT, NEAR, prefix*).")
 @one_line_errors
-def search(db_path, query, langs, sections, since, until, limit, fmt, raw):
+def search(db_path, query, langs, sections, since, until, author, limit, fmt, raw):
     """Full-text search of titles, bodies and linked PDFs, best match first.
 
-    Every word must match (a "quoted phrase" matches as a whole). Words of 3+ characters use the
-    trigram index; shorter ones (憲法, AI) are matched as substrings, more slowly. The table fits
-    the terminal (or COLUMNS); URLs, JSON and CSV are never cut.
+    Every word must match (a "quoted phrase" matches as a whole). English words are matched as
+    words, stemmed (sanction finds sanctions); Japanese as substrings of 3+ characters, shorter
+    ones (憲法) more slowly; --fts expressions as substrings in any language. The table fits the
+    terminal (or COLUMNS); URLs, JSON and CSV are never cut.
     """
     from npi_crawler.research.search import search as run_search
 
     with Archive.open(db_path, readonly=True) as archive:
         hits = run_search(
-            archive, query, langs=langs, sections=sections, since=since, until=until, limit=limit, raw=raw
+            archive,
+            query,
+            langs=langs,
+            sections=sections,
+            since=since,
+            until=until,
+            author=author,
+            limit=limit,
+            raw=raw,
         )
     rows = [{"rank": i, **h.as_dict()} for i, h in enumerate(hits, 1)]
     if fmt == "json":

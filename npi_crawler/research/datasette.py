@@ -76,7 +76,8 @@ def metadata(db_path: str) -> dict[str, Any]:
                 "tables": {
                     "articles": {
                         "description": "One row per article page. Search matches any substring of "
-                        "3+ characters in the title or body (FTS5 trigram).",
+                        "3+ characters in the title or body (FTS5 trigram), in both languages, newest "
+                        "first; the Search query ranks the matches and stems English words.",
                         "fts_table": "articles_fts",
                         "fts_pk": "rowid",
                         "sort_desc": "published",

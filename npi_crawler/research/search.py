@@ -1,18 +1,28 @@
 """Full-text search over the archive: article titles and bodies, and the text of linked PDFs.
 
-Both indexes (``articles_fts``, ``pdf_texts_fts``) use FTS5's ``trigram`` tokenizer, which matches
-any substring of three or more characters, so Japanese (no spaces between words) is searchable
-without a dictionary. A term shorter than three characters (憲法, AI) cannot use a trigram index:
-it is matched with ``LIKE`` over the same text, as a filter on the indexed terms when there are
-any, or as a scan ranked by where and how often it occurs when there are none.
+Two kinds of index, and ``search`` picks the one that fits the query:
+
+- **English words** (``articles_words``, ``pdf_texts_words``: FTS5 ``porter unicode61``) when
+  every term is in Latin script (*sanction*, *"supply chains"*, *AI*, *G7*): stemmed, so
+  *sanction* finds *sanctions*, *sanctioned*, *sanctioning*; whole words, so *ally* never matches
+  inside *finally* and *AI* never inside *Taiwan*. A query the word index finds nothing for (a
+  fragment such as *semicon*) is run again through the trigram index, which finds substrings.
+- **Trigrams** (``articles_fts``, ``pdf_texts_fts``: FTS5 ``trigram``) for any term in Japanese
+  script or of digits only (2024 is part of 2024年), and for ``--fts``. Trigrams match any
+  substring of three or more characters, so Japanese (no spaces between words) is searchable
+  without a dictionary. A shorter term (憲法) cannot use a trigram index: it is matched with
+  ``LIKE`` over the same text, as a filter on the indexed terms when there are any, or as a scan
+  ranked by where and how often it occurs when there are none.
 
 The user's words are quoted before they reach FTS5, so ``NOT``, ``-``, ``*``, ``:`` or a stray
 quote are searched for as text instead of raising a syntax error; ``raw=True`` passes an FTS5
-expression through unchanged and turns a syntax error into one ``SearchError`` line.
+expression through unchanged to the trigram indexes and turns a syntax error into one
+``SearchError`` line.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Iterable
@@ -49,6 +59,9 @@ class Hit:
         return asdict(self)
 
 
+# Japanese script (kana, CJK ideographs, half-width katakana) and Hangul: the trigram index's.
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7af]")
+_LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 _FTS_OPERATORS = {"AND", "OR", "NOT", "NEAR"}
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
@@ -75,6 +88,17 @@ def parse_query(text: str, *, raw: bool = False) -> Query:
     return Query(terms=terms, fts=fts, short=[t for t in terms if len(t) < MIN_FTS_CHARS])
 
 
+def is_latin(term: str) -> bool:
+    """A term the word index can find: a Latin letter in it and no Japanese script."""
+    return bool(_LATIN_LETTER.search(term)) and not _CJK.search(term)
+
+
+def index_for(query: Query, *, raw: bool = False) -> str:
+    """``"words"`` (the English word index) when every term is in Latin script, else
+    ``"trigram"``; ``--fts`` expressions are written for the trigram index."""
+    return "words" if not raw and all(is_latin(t) for t in query.terms) else "trigram"
+
+
 def search(
     archive: Archive,
     text: str,
@@ -85,11 +109,25 @@ def search(
     until: str | None = None,
     limit: int = 20,
     raw: bool = False,
+    author: str | None = None,
 ) -> list[Hit]:
     """Articles matching ``text``, best first: matches in the article itself ranked by bm25 (title
-    weighted 10 to 1 over body), then articles that match only through a linked PDF."""
+    weighted 10 to 1 over body), then articles that match only through a linked PDF. English goes
+    to the word index, the rest to the trigram index (see the module's notes). ``author``: only
+    articles by an author whose name holds it (``article_filters``)."""
     query = parse_query(text, raw=raw)
-    filters = {"langs": langs, "sections": sections, "since": since, "until": until}
+    filters = {"langs": langs, "sections": sections, "since": since, "until": until, "author": author}
+    if index_for(query, raw=raw) == "words":
+        hits = _word_search(archive, query, filters, limit)
+        if hits:
+            return hits
+        # Nothing as a word: perhaps a fragment (semicon). Substrings are the trigram index's job.
+    return _trigram_search(archive, query, filters, limit, raw=raw)
+
+
+def _trigram_search(
+    archive: Archive, query: Query, filters: dict[str, Any], limit: int, *, raw: bool = False
+) -> list[Hit]:
     if not raw:
         text_hits = archive.text_hits(query.fts, query.short, filters, limit)
         pdf_hits = archive.pdf_hits(query.fts, query.short, filters, limit * 2)
@@ -102,6 +140,34 @@ def search(
             seen.add(url)
             ranked.append((url, pdf_url, score, "pdf"))
     return _hydrate(archive, ranked[:limit], query)
+
+
+def _word_search(archive: Archive, query: Query, filters: dict[str, Any], limit: int) -> list[Hit]:
+    """``search`` through the word index: articles whose title holds a term first, then those
+    holding them elsewhere, then those matching only through a PDF; each part by bm25. Snippets
+    are FTS5's, the stemmed forms marked. The body-only part is ranked only when the title
+    matches are fewer than ``limit``: a common word (policy, in half the archive) is then ranked
+    over the few thousand titles that hold it, not over every article."""
+    phrases = ['"' + t.replace('"', '""') + '"' for t in query.terms]
+    # bm25 saturates: a term adds at most (k1 + 1) * idf, idf < ln(10^9) for any archive. This
+    # bonus puts every title match above every other match, so scores follow the order.
+    bonus = len(phrases) * 2.2 * math.log(1e9)
+    found = {url: (rowid, rank - bonus) for url, rowid, rank in archive.word_hits(phrases, filters, limit, in_title=True)}
+    if len(found) < limit:
+        body = archive.word_hits(phrases, filters, limit - len(found), in_title=False)
+        found.update((url, (rowid, rank)) for url, rowid, rank in body)
+    in_pdfs: dict[str, tuple[str, int, float]] = {}
+    if len(found) < limit:
+        for url, pdf_url, rowid, rank in archive.pdf_word_hits(phrases, filters, limit * 2):
+            if url not in found and url not in in_pdfs and len(found) + len(in_pdfs) < limit:
+                in_pdfs[url] = (pdf_url, rowid, rank)
+    text_snippets = archive.word_snippets("articles_words", phrases, [rowid for rowid, _ in found.values()])
+    pdf_snippets = archive.word_snippets("pdf_texts_words", phrases, [rowid for _, rowid, _ in in_pdfs.values()])
+    ranked = [(url, None, rank, "text") for url, (_, rank) in found.items()]
+    ranked += [(url, pdf_url, rank, "pdf") for url, (pdf_url, _, rank) in in_pdfs.items()]
+    snippets = {url: text_snippets.get(rowid, "") for url, (rowid, _) in found.items()}
+    snippets.update((url, pdf_snippets.get(rowid, "")) for url, (_, rowid, _) in in_pdfs.items())
+    return _hydrate(archive, ranked, query, snippets)
 
 
 def _raw_hits(
@@ -131,16 +197,21 @@ def _raw_hits(
     return text_hits, pdf_hits
 
 
-def _hydrate(archive: Archive, ranked: list[tuple[str, str | None, float, str]], query: Query) -> list[Hit]:
+def _hydrate(
+    archive: Archive,
+    ranked: list[tuple[str, str | None, float, str]],
+    query: Query,
+    snippets: dict[str, str] | None = None,
+) -> list[Hit]:
+    """Hits from (url, pdf url, rank, match) rows; ``snippets`` by URL where FTS5 made them."""
     rows = archive.hit_rows(url for url, *_ in ranked)
     hits = []
     for url, pdf_url, score, match in ranked:
         row = rows[url]
-        body = row["body"] or ""
-        if match == "pdf":
-            context = (archive.pdf_text(pdf_url) if pdf_url else None) or ""
+        if snippets and snippets.get(url):
+            shown = " ".join(snippets[url].split())
         else:
-            context = body if _find(body, query.terms) is not None else f"{row['title']}\n{body}"
+            shown = snippet(_context(archive, row, pdf_url if match == "pdf" else None, query), query.terms)
         hits.append(
             Hit(
                 url=url,
@@ -148,13 +219,22 @@ def _hydrate(archive: Archive, ranked: list[tuple[str, str | None, float, str]],
                 title=row["title"],
                 published=row["published"],
                 sections=row["sections"].split(",") if row["sections"] else [],
-                snippet=snippet(context, query.terms),
+                snippet=shown,
                 match=match,
                 pdf_url=pdf_url,
                 score=relevance(score),
             )
         )
     return hits
+
+
+def _context(archive: Archive, row: dict[str, Any], pdf_url: str | None, query: Query) -> str:
+    """The text a snippet is cut from: the PDF's for a PDF hit, else the body (with the title
+    when only the title holds a term)."""
+    if pdf_url:
+        return archive.pdf_text(pdf_url) or ""
+    body = row["body"] or ""
+    return body if _find(body, query.terms) is not None else f"{row['title']}\n{body}"
 
 
 def relevance(rank: float) -> float:

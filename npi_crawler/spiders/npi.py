@@ -43,6 +43,7 @@ from npi_crawler.parsing import (
 )
 from npi_crawler.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
+from npi_crawler.spiders.experts import ExpertFetcher
 from npi_crawler.spiders.pdfs import PdfFetcher
 
 
@@ -83,6 +84,7 @@ class NpiSpider(scrapy.Spider):
         self.max_new_articles = 0  # NPI_MAX_NEW_ARTICLES; 0: no cap
         self.new_requested = 0
         self.pdf_fetcher = PdfFetcher(enabled=False, maxsize=0, allowed_domains=self.allowed_domains)
+        self.expert_fetcher = ExpertFetcher(enabled=False, allowed_domains=self.allowed_domains)
         self.profile = DEFAULT_PROFILE  # NPI_SELECTORS: the site profile the parser uses
 
     @classmethod
@@ -112,6 +114,7 @@ class NpiSpider(scrapy.Spider):
             stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
+            spider.expert_fetcher = ExpertFetcher.from_crawler(crawler, spider, archive)
             if spider.full and crawler.settings.getbool("NPI_WARC", True):
                 spider.fetch_unrecorded_whole(archive)
         return spider
@@ -166,6 +169,9 @@ class NpiSpider(scrapy.Spider):
                     yield self._article_request(url)
         # PDFs linked by archived articles but never fetched; with full, a re-check of all.
         for request in self.pdf_fetcher.backlog(full=self.full, langs=self.langs, in_scope=in_scope):
+            yield request
+        # Expert pages the same way: never fetched (or failed), and with full a re-check of all.
+        for request in self.expert_fetcher.backlog(full=self.full, langs=self.langs, in_scope=in_scope):
             yield request
 
     def _list_request(self, url: str, lang: str, section: str, page: int) -> scrapy.Request:
@@ -254,13 +260,14 @@ class NpiSpider(scrapy.Spider):
         parsed = parse_article(page_text(response), url, self.profile)
         parsed_url = self.site_url(parsed.url)
         pdfs = [self.site_url(p) for p in parsed.pdfs]
+        authors = [(name, self.site_url(profile) if profile else None) for name, profile in parsed.authors]
         yield items.ArticleItem(
             url=parsed_url,
             lang=parsed.lang,
             title=parsed.title,
             published=parsed.published,
             body=parsed.body,
-            authors=parsed.authors,
+            authors=authors,
             pdfs=pdfs,
             etag=header(response, "ETag"),
             last_modified=header(response, "Last-Modified"),
@@ -268,6 +275,7 @@ class NpiSpider(scrapy.Spider):
             warc=warc,
         )
         yield from self.pdf_fetcher.requests(pdfs)
+        yield from self.expert_fetcher.requests(profile for _name, profile in authors if profile)
 
     def _new_article(self, url: str, found_on: str) -> Iterable[Any]:
         """The request for an article not in the archive, while this run has requested fewer

@@ -13,40 +13,24 @@ from typing import Any
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
-from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from npi_crawler.archive import Archive
 from npi_crawler.items import ERROR, TOO_LARGE, PdfItem, retryable
-from npi_crawler.middlewares import host_allowed
 from npi_crawler.parsing import lang_from_url
 from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
+from npi_crawler.spiders.fetchers import LinkedFetcher, answered_without_content, http_failure
 
 
-class PdfFetcher:
-    """Builds the spider's PDF requests and turns their responses into ``PdfItem``s.
+class PdfFetcher(LinkedFetcher):
+    """Builds the spider's PDF requests and turns their responses into ``PdfItem``s (see
+    ``LinkedFetcher`` for ``known`` and ``linked``)."""
 
-    ``known`` maps each archived PDF URL to (status, etag, last_modified); ``linked`` is every
-    (pdf URL, article URL) pair the archive knows, for the backlog and the ``--full`` re-check.
-    """
+    kind = "pdf"
 
-    def __init__(
-        self,
-        *,
-        enabled: bool,
-        maxsize: int,
-        allowed_domains: Iterable[str],
-        known: dict[str, tuple[str, str | None, str | None]] | None = None,
-        linked: list[tuple[str, str]] | None = None,
-        crawler: Crawler | None = None,
-    ):
-        self.enabled = enabled
+    def __init__(self, *, maxsize: int, **kwargs: Any):
+        super().__init__(**kwargs)
         self.maxsize = maxsize
-        self.allowed_domains = [d.lower() for d in allowed_domains]
-        self.known = known or {}
-        self.linked = linked or []
-        self.crawler = crawler  # for its stats, which exist once the crawl has started
-        self.requested: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, spider: Any, archive: Archive) -> PdfFetcher:
@@ -66,13 +50,6 @@ class PdfFetcher:
             crawler=crawler,
         )
 
-    def _inc(self, key: str) -> None:
-        if self.crawler is not None and self.crawler.stats is not None:
-            self.crawler.stats.inc_value(key)
-
-    def on_site(self, url: str) -> bool:
-        return host_allowed(url, self.allowed_domains)
-
     def backlog(self, *, full: bool, langs: Iterable[str], in_scope: set[str] | None = None) -> Iterator:
         """At the start of a run: PDFs linked by archived articles that were never fetched (or
         whose fetch failed), and with ``full`` a conditional re-check of every archived one."""
@@ -89,25 +66,10 @@ class PdfFetcher:
     def requests(self, urls: Iterable[str], *, recheck: bool = False) -> Iterator[scrapy.Request]:
         """Requests for the PDFs an article links to: new ones only, archived ones only when
         ``recheck`` (conditional GET). Each URL at most once per run."""
-        if not self.enabled:
-            return
         for url in urls:
-            if url in self.requested:
+            headers = self.headers_for(url, recheck=recheck)
+            if headers is None:
                 continue
-            if not self.on_site(url):
-                self._inc("npi/pdf/offsite")
-                continue
-            status, etag, last_modified = self.known.get(url, (None, None, None))
-            if status is not None and not retryable(status) and not recheck:
-                continue
-            self.requested.add(url)
-            headers = {}
-            if status is not None and not retryable(status):
-                if etag:
-                    headers["If-None-Match"] = etag
-                if last_modified:
-                    headers["If-Modified-Since"] = last_modified
-            self._inc("npi/pdf/requests")
             yield scrapy.Request(
                 url,
                 callback=self.parse,
@@ -124,11 +86,8 @@ class PdfFetcher:
     def parse(self, response: Response) -> Iterator[PdfItem]:
         url = response.request.url if response.request else response.url
         warc = warc_pointer(response)
-        if response.status == 304:
-            yield PdfItem(url=url, status="not_modified", warc=warc)
-            return
-        if response.status in (404, 410):
-            yield PdfItem(url=url, status=f"http_{response.status}", message=f"HTTP {response.status}", warc=warc)
+        if answer := answered_without_content(response):
+            yield PdfItem(url=url, status=answer[0], message=answer[1], warc=warc)
             return
         yield PdfItem(
             url=url,
@@ -145,9 +104,8 @@ class PdfFetcher:
         if request.meta.get(STOPPED_META):
             return
         message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-        if failure.check(HttpError):
-            status = f"http_{failure.value.response.status}"
-            message = f"HTTP {failure.value.response.status}"
+        if http := http_failure(failure):
+            status, message = http
         elif "max size" in message or "maxsize" in message or "Cancelled" in failure.type.__name__:
             status = TOO_LARGE
             message = f"larger than NPI_PDF_MAXSIZE ({self.maxsize} bytes)"

@@ -91,6 +91,47 @@ JA_NAMES = ("中曽根 太郎", "山田 花子", "佐藤 健一", "鈴木 一郎
 EN_NAMES = ("Taro Nakasone", "Hanako Yamada", "Kenichi Sato", "Ichiro Suzuki", "Naoko Takahashi")
 
 
+EXPERT_TITLES = {
+    "ja": ("上席研究員", "主任研究員", "研究顧問", "理事長"),
+    "en": ("Senior Research Fellow", "Research Fellow", "Research Adviser", "President"),
+}
+
+
+@dataclass
+class Expert:
+    """An expert's page, derived from an author's name (no random draws: generated sites stay
+    the same). ``title`` is the position the page gives (``position`` when a test set one);
+    ``areas`` two section names."""
+
+    path: str
+    name: str
+    position: str | None = None
+
+    @property
+    def lang(self) -> str:
+        return "en" if self.path.startswith("/en/") else "ja"
+
+    def _pick(self, options: tuple[str, ...], salt: str = "") -> str:
+        digest = hashlib.sha1((self.name + salt).encode()).digest()
+        return options[digest[0] % len(options)]
+
+    @property
+    def title(self) -> str:
+        return self.position or self._pick(EXPERT_TITLES[self.lang])
+
+    @property
+    def areas(self) -> list[str]:
+        names = tuple(SECTION_NAMES[self.lang].values())
+        first = self._pick(names)
+        return [first, self._pick(tuple(n for n in names if n != first), "2")]
+
+    @property
+    def biography(self) -> str:
+        if self.lang == "ja":
+            return f"{self.name}は外務省を経て{self.title}に就任。"
+        return f"{self.name} joined NPI as {self.title} after serving at the Ministry of Foreign Affairs."
+
+
 @dataclass
 class Article:
     """One article as the site shows it. ``blocks`` are (kind, text) with kind p, h2, h4 or li."""
@@ -135,6 +176,15 @@ class Site:
     layout: str = "normal"
     robots: str = ROBOTS  # the robots.txt the site serves
     removed: set[str] = field(default_factory=set)
+    positions: dict[str, str] = field(default_factory=dict)  # expert page path -> a new position
+
+    def expert(self, path: str) -> Expert | None:
+        """The expert whose page is ``path``, if a live article names them."""
+        for article in self.live():
+            for name, expert_path in article.authors:
+                if expert_path == path:
+                    return Expert(path, name, self.positions.get(path))
+        return None
 
     def live(self) -> list[Article]:
         return [a for p, a in self.articles.items() if p not in self.removed]

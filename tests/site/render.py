@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from .model import BROKEN_PDF, SECTION_NAMES, SECTIONS, Article, Site
+from .model import BROKEN_PDF, SECTION_NAMES, SECTIONS, Article, Expert, Site
 
 SITE_NAME = {"ja": "中曽根康弘世界平和研究所", "en": "Nakasone Peace Institute"}
 BACK = {"ja": "&lt; 前のページへ戻る", "en": "&lt; Back to previous page"}
@@ -264,6 +264,31 @@ def render_article(site: Site, article: Article) -> Page:
     )
 
 
+EXPERT_HEADINGS = {"ja": ("略歴", "専門分野"), "en": ("Profile", "Areas of Expertise")}
+
+
+def render_expert(expert: Expert) -> Page:
+    """An expert's page: the layout another public crawler of the site relies on (position in
+    ``#main > div:nth-child(1) > div > h3 > div.date``, areas in ``#main > p:nth-child(5)``)."""
+    lang = expert.lang
+    bio, areas = EXPERT_HEADINGS[lang]
+    separator = "、" if lang == "ja" else ", "
+    main = f"""<div id="main">
+<div class="expert_detail"><div class="expert_head">
+<div class="photo"><img src="/common/img/expert.jpg" alt=""></div>
+<h3 class="ttl_second b30"><div class="date">{_e(expert.title)}</div><div class="name b05">{_e(expert.name)}</div></h3>
+</div></div>
+<h4 class="ttl_third">{bio}</h4>
+<p>{_e(expert.biography)}</p>
+<h4 class="ttl_third">{areas}</h4>
+<p>{_e(separator.join(expert.areas))}</p>
+<p class="btn_back"><a href="javascript:history.back();">{BACK[lang]}</a></p>
+</div>
+"""
+    body = (_head(lang, expert.name) + main + _foot(lang)).encode()
+    return Page(200, body, etag='"' + hashlib.sha1(body).hexdigest()[:16] + '"')
+
+
 def minimal_pdf(text: str) -> bytes:
     """A small, valid one-page PDF whose text layer holds ``text`` (ASCII)."""
     safe = (
@@ -313,12 +338,9 @@ def render(site: Site, path: str) -> Page:
             modified = formatdate(1_700_000_000 + sum(map(ord, path)) * 10, usegmt=True)
             etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
             return Page(200, body, "application/pdf", etag=etag, last_modified=modified)
-        for name, expert_path in article.authors:
-            if path == expert_path:
-                body = (
-                    _head(article.lang, name) + f'<div id="main"><div class="name b05">{_e(name)}</div></div>'
-                )
-                return Page(200, (body + _foot(article.lang)).encode())
+    expert = site.expert(path) if "/experts/" in path else None
+    if expert is not None:
+        return render_expert(expert)
     if path in ("/", "/en/", "/index.html", "/en/index.html"):
         lang = "en" if path.startswith("/en") else "ja"
         return Page(200, (_head(lang, SITE_NAME[lang]) + '<div id="main"></div>' + _foot(lang)).encode())

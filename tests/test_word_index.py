@@ -1,0 +1,149 @@
+"""The English word index (migration 005_word_index) and how ``search`` routes a query between it
+and the trigram index, on real SQLite archive files."""
+
+from __future__ import annotations
+
+import pytest
+
+from npi_crawler.archive import MIGRATIONS, Archive
+from npi_crawler.archive import migrations as steps
+from npi_crawler.errors import SearchError
+from npi_crawler.research.search import index_for, is_latin, parse_query, search
+
+NOW = "2026-11-25T00:00:00Z"
+PDF = "https://npi.or.jp/en/research/data/q.pdf"
+
+
+def article(n: int, title: str, body: str, *, lang: str = "en", published: str = "2024-01-01", pdfs=()):
+    prefix = "/en" if lang == "en" else ""
+    return {
+        "url": f"https://npi.or.jp{prefix}/research/2024/01/{n:08d}.html",
+        "lang": lang,
+        "title": title,
+        "published": published,
+        "body": body,
+        "authors": [],
+        "pdfs": list(pdfs),
+    }
+
+
+EARLY = [  # stored before the step: indexed by its backfill
+    article(1, "Economic sanctions on Russia", "The G7 imposed sanctions."),
+    article(2, "Trade policy", "Japan is sanctioning exports; its allies followed.", published="2023-05-01"),
+    article(3, "The ministry finally acted", "Nothing about the measures here."),
+]
+LATE = [  # stored after the step: indexed by its triggers
+    article(4, "半導体と経済安全保障", "NATOの拡大とAIを論じた。2024年の報告。", lang="ja"),
+    article(5, "Café diplomacy", "Naïve policies and a sanction of last resort."),
+    article(6, "Quantum", "See the report.", pdfs=[PDF]),
+]
+
+
+@pytest.fixture
+def archive(db_path, monkeypatch):
+    """An archive made before the word index (steps up to 003), upgraded by opening it."""
+    with monkeypatch.context() as m:
+        m.setattr(steps, "MIGRATIONS", [step for step in MIGRATIONS if step[0] < "005"])
+        with Archive.open(db_path) as old:
+            for a in EARLY:
+                old.store_article(a, run_id=None, now=NOW)
+            assert "articles_words" not in old.db.table_names()
+    archive = Archive.open(db_path)
+    assert "005_word_index" in archive.applied_migrations()
+    for a in LATE:
+        archive.store_article(a, run_id=None, now=NOW)
+    archive.store_pdf(PDF, status="ok", run_id=None, text="Export controls on quantum sensors and sanctions.")
+    yield archive
+    archive.close()
+
+
+def numbers(hits) -> list[int]:
+    return [int(h.url.rsplit("/", 1)[1][:8]) for h in hits]
+
+
+def test_stemming_finds_inflected_forms_and_never_a_word_inside_another(archive):
+    assert sorted(archive.matched_forms("sanction")) == ["sanction", "sanctioning", "sanctions"]
+    assert archive.matched_forms("ally") == {"allies": 1}  # not "finally"
+    assert archive.count_matches("articles_fts", '"ally"') == 1  # the trigram's "finally"
+    assert archive.count_matches("articles_words", '"policy"') == 2  # policy and policies
+    assert archive.count_matches("articles_words", '"cafe" "naive"') == 1  # diacritics folded
+    # Latin words written against kana are words of their own in Japanese text.
+    assert archive.count_matches("articles_words", '"nato"') == 1
+    assert archive.count_matches("articles_words", '"ai"') == 1
+    assert archive.count_matches("pdf_texts_words", '"sanction"') == 1
+
+
+def test_triggers_follow_inserts_edits_and_deletes_and_skip_untouched_text(archive):
+    archive.store_article({**LATE[1], "body": "Cafe owners were sanctioned."}, run_id=None, now=NOW)
+    assert archive.count_matches("articles_words", '"naive"') == 0
+    assert archive.count_matches("articles_words", '"owner"') == 1
+    assert archive.count_matches("articles_words", '"sanction"') == 3
+    with archive.atomic() as conn:
+        conn.execute("DELETE FROM articles WHERE url = ?", [EARLY[0]["url"]])
+        conn.execute("UPDATE pdf_texts SET text = 'Nothing left.'")
+    assert archive.count_matches("articles_words", '"russia"') == 0
+    assert archive.count_matches("pdf_texts_words", '"sanction"') == 0
+    for index in ("articles_words", "pdf_texts_words", "articles_fts", "pdf_texts_fts"):
+        # FTS5 compares each index with its content table: nothing missed, nothing stale.
+        archive.conn.execute(f"INSERT INTO {index} ({index}) VALUES ('integrity-check')")
+
+
+def test_a_touch_reindexes_nothing(archive):
+    """last_seen/last_fetched updates (every listing, every 304) leave all four indexes alone."""
+
+    def index_writes() -> int:
+        return archive.one("SELECT total_changes()")
+
+    before = index_writes()
+    archive.touch_article(LATE[1]["url"])
+    archive.touch_pdf(PDF, run_id=None)
+    assert index_writes() - before == 2  # the two rows themselves, no index row
+    archive.store_article({**LATE[1], "body": "Edited."}, run_id=None, now=NOW)
+    assert index_writes() - before > 10  # an edit re-indexes: both indexes, delete and insert
+
+
+def test_datasette_and_sqlite_utils_keep_finding_the_trigram_index(archive):
+    assert archive.db["articles"].detect_fts() == "articles_fts"
+    assert archive.db["pdf_texts"].detect_fts() == "pdf_texts_fts"
+
+
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ("sanction", "words"),
+        ('"supply chains" Taiwan', "words"),
+        ("AI G7", "words"),
+        ("Café", "words"),
+        ("半導体", "trigram"),
+        ("AI 半導体", "trigram"),
+        ("2024", "trigram"),
+    ],
+)
+def test_index_for(text, index):
+    assert index_for(parse_query(text)) == index
+
+
+def test_fts_expressions_stay_on_the_trigram_index_and_empty_queries_are_refused():
+    assert index_for(parse_query("semiconductor* OR sanction", raw=True), raw=True) == "trigram"
+    assert not is_latin("経済") and is_latin("G7") and not is_latin("2024")
+    with pytest.raises(SearchError, match="the search query is empty"):
+        parse_query("   ")
+
+
+def test_search_puts_title_matches_first_then_body_then_pdfs(archive):
+    hits = search(archive, "sanction")
+    assert numbers(hits) == [1, 2, 5, 6]  # title, then body matches (bm25), then the PDF-only one
+    assert [h.match for h in hits] == ["text", "text", "text", "pdf"]
+    assert hits[3].pdf_url == PDF and "[sanctions]" in hits[3].snippet
+    assert "[sanctioning]" in hits[1].snippet  # the stemmed form is the one marked
+    scores = [h.score for h in hits[:3]]  # a word in most of 5 articles has an IDF near 0
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[1] >= 0
+    assert numbers(search(archive, "sanction", since="2024")) == [1, 5, 6]
+    assert numbers(search(archive, "sanction", limit=2)) == [1, 2]
+    assert numbers(search(archive, "AI", langs=["ja"])) == [4]
+
+
+def test_a_fragment_falls_back_to_substrings_and_japanese_stays_on_trigrams(archive):
+    assert set(numbers(search(archive, "sanctio"))) == {1, 2, 5, 6}
+    assert numbers(search(archive, "経済安全保障")) == [4]
+    assert search(archive, "nowhere") == []
