@@ -6,19 +6,17 @@ SIGKILL is marked ``killed`` by the next one. Real subprocesses over the replica
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.conftest import ROOT, export_rows, run_cli
+from tests.endpoints import JsonSink
 from tests.site import ReplicaServer, generate_site, new_article
 
 pytestmark = pytest.mark.slow
@@ -87,57 +85,26 @@ def test_a_second_signal_does_not_wait_for_a_hanging_transfer(tmp_path):
         assert runs(db_path) == ["interrupted"]
 
 
-class SlowEndpoint:
-    """A JSON endpoint that takes ``seconds`` to answer each POST (so a stop lands mid-send)."""
-
-    def __init__(self, seconds: float):
-        self.posts: list[dict] = []
-        self.started = threading.Event()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                endpoint.started.set()
-                time.sleep(seconds)
-                endpoint.posts.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        self.url = f"json://127.0.0.1:{self._httpd.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
 def test_a_stop_during_delivery_waits_for_the_message_then_loses_and_repeats_nothing(tmp_path):
     site = generate_site(seed=5, n_articles=30, per_page=3)
     db_path = str(tmp_path / "npi.db")
-    endpoint = SlowEndpoint(seconds=1.5)
-    try:
-        with ReplicaServer(site) as replica:
-            watch = ["watch", "--db", db_path, "--base-url", replica.url, "--notify", endpoint.url]
-            assert run_cli(*watch).returncode == 0  # baseline
-            proposals = [new_article(site, lang="en", sections=["policy"], n=i) for i in range(1, 4)]
-            proc = start(*watch)
-            assert endpoint.started.wait(60), "no delivery started"
-            proc.send_signal(signal.SIGTERM)  # while the first message is being sent
-            _out, err = proc.communicate(timeout=60)
-            assert proc.returncode == 143, err
-            assert len(endpoint.posts) == 1  # the message under way finished; no new one began
-            assert run_cli(*watch).returncode == 0
-            urls = [post["message"].splitlines()[-1] for post in endpoint.posts]
-            base = replica.url.rstrip("/")
-            assert sorted(urls) == sorted(base + p.path for p in proposals)  # each exactly once
-    finally:
-        endpoint.close()
+    with JsonSink() as endpoint, ReplicaServer(site) as replica:
+        endpoint.delay = 1.5  # it has the message at once; its answer comes 1.5 s later
+        watch = ["watch", "--db", db_path, "--base-url", replica.url, "--notify", endpoint.url()]
+        assert run_cli(*watch).returncode == 0  # baseline
+        proposals = [new_article(site, lang="en", sections=["policy"], n=i) for i in range(1, 4)]
+        proc = start(*watch)
+        deadline = time.monotonic() + 60
+        while not endpoint.posts and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)  # while the first message waits for its answer
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err
+        assert len(endpoint.posts) == 1  # the message under way finished; no new one began
+        assert run_cli(*watch).returncode == 0
+        urls = [post["message"].splitlines()[-1] for post in endpoint.posts]
+        base = replica.url.rstrip("/")
+        assert sorted(urls) == sorted(base + p.path for p in proposals)  # each exactly once
 
 
 def test_a_run_killed_by_sigkill_is_marked_killed_by_the_next_run(tmp_path):
