@@ -193,7 +193,7 @@ class ListPage:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def _has_class(name: str) -> str:
+def has_class(name: str) -> str:
     return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
 
 
@@ -232,7 +232,7 @@ def guess_japanese_encoding(body: bytes) -> str | None:
     return best
 
 
-def _tree(html: str, notes: list[str]) -> etree._Element:
+def html_tree(html: str, notes: list[str]) -> etree._Element:
     """The parsed page. libxml2 stops at its resource limits (elements nested 256 deep, a text
     node over 10 MB) and drops the rest of the page: noted as ``truncated/parser_limit``."""
     if not html or not html.strip():
@@ -299,8 +299,8 @@ def _first_links(
 
 
 _LIST_FALLBACKS = (
-    (f"//div[{_has_class('box')}]/p/a[@href]", "fallback/list_box"),
-    (f"//*[{_has_class('entry_list_area')}]//a[@href]", "fallback/list_area_links"),
+    (f"//div[{has_class('box')}]/p/a[@href]", "fallback/list_box"),
+    (f"//*[{has_class('entry_list_area')}]//a[@href]", "fallback/list_area_links"),
 )
 
 
@@ -325,7 +325,7 @@ def parse_list_page(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> 
     the page."""
     notes: list[str] = []
     sources: dict[str, str] = {}
-    root = _tree(html, notes)
+    root = html_tree(html, notes)
     entries: list[str] = []
     pages: list[tuple[str, str]] = []
     bad: list[str] = []
@@ -483,7 +483,7 @@ def _date_of(node: Any) -> str | None:
     return parse_date(node.get("datetime")) or parse_date(node.text_content())
 
 
-_DATE_ANY = f".//*[{_has_class('date')}][not(ancestor::*[{_has_class('entry_list_area')}])]"
+_DATE_ANY = f".//*[{has_class('date')}][not(ancestor::*[{has_class('entry_list_area')}])]"
 
 
 def _published(main: etree._Element, url: str, profile: Profile, notes: list[str], sources: dict[str, str]) -> str | None:
@@ -736,7 +736,7 @@ def parse_article(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> Pa
     matched nothing, fallbacks taken and fields missed are listed in ``notes``."""
     notes: list[str] = []
     sources: dict[str, str] = {}
-    root = _tree(html, notes)
+    root = html_tree(html, notes)
     main = _container(root, profile, notes, sources)
     title = _title(main, root, profile, notes, sources)
     published = _published(main, url, profile, notes, sources)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import lxml.html
 from lxml import etree
 
-from npi_crawler.parsing import canonical_url, lang_from_url, normalize_space
+from npi_crawler.parsing import canonical_url, has_class, html_tree, lang_from_url, normalize_space
 
 # Headings of the sections of an expert page: what follows them, by language.
 _AREA_HEADING = re.compile(
@@ -25,24 +24,6 @@ _AREA_HEADING = re.compile(
 _BIO_HEADING = re.compile(r"略歴|経歴|プロフィール|profile|biography|career", re.I)
 _NAVIGATION = re.compile(r"\b(btn_\w+|back|sns_share|side_\w+)\b")  # a back link, share buttons...
 _MAX_TITLE = 120  # longer text in the title slot is a paragraph, not a position
-
-
-# Three small helpers as parsing.py has them (copied, not imported: parsing.py's private names
-# change with the site's selectors; this module only relies on its public functions).
-def _has_class(name: str) -> str:
-    return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
-
-
-def _tree(html: str) -> etree._Element:
-    if not html or not html.strip():
-        return lxml.html.fromstring("<html></html>")
-    try:
-        try:
-            return lxml.html.fromstring(html)
-        except ValueError:  # lxml refuses str input that declares an encoding
-            return lxml.html.fromstring(html.encode("utf-8", "replace"))
-    except etree.ParserError:  # nothing parseable at all
-        return lxml.html.fromstring("<html></html>")
 
 
 def _main(root: etree._Element) -> etree._Element:
@@ -71,8 +52,8 @@ def _text(el: etree._Element) -> str:
 
 
 def _name(main: etree._Element, root: etree._Element, notes: list[str]) -> str | None:
-    for el in main.xpath(f".//*[{_has_class('name')}][{_has_class('b05')}]") + main.xpath(
-        f".//*[{_has_class('name')}]"
+    for el in main.xpath(f".//*[{has_class('name')}][{has_class('b05')}]") + main.xpath(
+        f".//*[{has_class('name')}]"
     ):
         if name := _text(el):
             if not el.get("class", "").split().count("b05"):
@@ -87,10 +68,10 @@ def _name(main: etree._Element, root: etree._Element, notes: list[str]) -> str |
 
 
 def _title(main: etree._Element, notes: list[str]) -> str | None:
-    for el in main.xpath(f".//h3//div[{_has_class('date')}]"):
+    for el in main.xpath(f".//h3//div[{has_class('date')}]"):
         if (text := _text(el)) and len(text) <= _MAX_TITLE:
             return text
-    for el in main.xpath(f".//*[{_has_class('post')} or {_has_class('position')}]"):
+    for el in main.xpath(f".//*[{has_class('post')} or {has_class('position')}]"):
         if (text := _text(el)) and len(text) <= _MAX_TITLE:
             notes.append("fallback/expert_title_post")
             return text
@@ -119,9 +100,11 @@ def _section(main: etree._Element, heading: re.Pattern[str]) -> str | None:
 
 def parse_expert_page(html: str, url: str) -> ParsedExpert:
     """Name, position, areas and biography of one expert page; misses are in ``notes``."""
-    root = _tree(html)
+    notes: list[str] = []
+    root = html_tree(html, notes)  # the same parser as articles: a truncated page is noted
     main = _main(root)
-    notes: list[str] = [] if main is not root else ["fallback/no_main"]
+    if main is root:
+        notes.append("fallback/no_main")
     name = _name(main, root, notes)
     return ParsedExpert(
         url=canonical_url(url),
