@@ -23,8 +23,23 @@ from npi_crawler.errors import ArchiveError
 BUSY_TIMEOUT_MS = 30_000
 
 
+STAMP = "%Y-%m-%dT%H:%M:%SZ"  # every time the archive stores: UTC, to the second
+
+
+def stamp(when: dt.datetime) -> str:
+    return when.strftime(STAMP)
+
+
 def utcnow() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp(dt.datetime.now(dt.timezone.utc))
+
+
+def parse_stamp(text: str | None) -> dt.datetime | None:
+    """A time as the archive stores it, back to an aware datetime (None when empty or malformed)."""
+    try:
+        return dt.datetime.strptime(text, STAMP).replace(tzinfo=dt.timezone.utc) if text else None
+    except ValueError:
+        return None
 
 
 def readonly_uri(path: str | os.PathLike) -> str:

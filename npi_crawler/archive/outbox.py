@@ -9,11 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from npi_crawler.archive.db import ArchiveBase, utcnow
-
-
-def _stamp(when: dt.datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+from npi_crawler.archive.db import ArchiveBase, stamp, utcnow
 
 
 class Outbox(ArchiveBase):
@@ -91,7 +87,7 @@ class Outbox(ArchiveBase):
         return the alert ids this process may send: not sent, and not claimed within the last
         ``lapse_seconds`` by a process that ``alive(claimant)`` says may still be sending."""
         now = dt.datetime.now(dt.timezone.utc)
-        fresh = _stamp(now - dt.timedelta(seconds=lapse_seconds))
+        fresh = stamp(now - dt.timedelta(seconds=lapse_seconds))
         mine = []
         with self.atomic() as conn:
             for alert_id in alert_ids:
@@ -107,7 +103,7 @@ class Outbox(ArchiveBase):
                     "VALUES (:alert, :channel, :label, 'sending', 0, :now, :claimant) "
                     "ON CONFLICT (alert_id, channel) DO UPDATE SET status = 'sending', "
                     "last_attempt = excluded.last_attempt, claimed_by = excluded.claimed_by",
-                    {**key, "label": label, "now": _stamp(now), "claimant": claimant},
+                    {**key, "label": label, "now": stamp(now), "claimant": claimant},
                 )
                 mine.append(alert_id)
         return mine

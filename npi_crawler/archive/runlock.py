@@ -14,7 +14,6 @@ plain Scrapy or Scrapyd (npi_crawler.extensions), unless this process already ho
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import fcntl
 import os
@@ -23,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from npi_crawler.archive.db import utcnow
 from npi_crawler.errors import LockUnavailable, RunLocked
 
 # Lock files this process holds now: Scrapy's extension must not lock again what the CLI holds
@@ -95,7 +95,7 @@ def _holder(fd: int) -> str:
 def _write_holder(fd: int, db_path: str | os.PathLike, command: str) -> None:
     """Who holds the lock, for the run that is refused. A disk too full for these few bytes is too
     full for the run's first write: one line now rather than a traceback later."""
-    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = utcnow()
     try:
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

@@ -15,6 +15,7 @@ import click
 
 from npi_crawler import settings as defaults
 from npi_crawler.archive import Archive
+from npi_crawler.archive.db import parse_stamp
 from npi_crawler.cli.crawling import crawl_needs_attention, fail_if_nothing_crawled, format_summary
 from npi_crawler.cli.options import (
     base_url_option,
@@ -224,10 +225,10 @@ def notify(db_path: str, resend_unknown: bool, **opts: Any) -> None:
     sys.exit(code)
 
 
-def _ago(stamp: str | None) -> str:
-    if not stamp:
+def _ago(text: str | None) -> str:
+    then = parse_stamp(text)
+    if then is None:
         return "never"
-    then = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
     seconds = int((dt.datetime.now(dt.timezone.utc) - then).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
@@ -236,11 +237,10 @@ def _ago(stamp: str | None) -> str:
 
 
 def _took(run: dict[str, Any]) -> str:
-    if not run["finished"]:
+    finished, started = parse_stamp(run["finished"]), parse_stamp(run["started"])
+    if finished is None or started is None:
         return "-"
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    delta = dt.datetime.strptime(run["finished"], fmt) - dt.datetime.strptime(run["started"], fmt)
-    return f"{int(delta.total_seconds())} s"
+    return f"{int((finished - started).total_seconds())} s"
 
 
 def _run_line(run: dict[str, Any], per_run: dict[tuple[int, str], int]) -> str:

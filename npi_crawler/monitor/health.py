@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.db import parse_stamp
 from npi_crawler.archive.runlock import lock_holder
 
 STUCK_AFTER = dt.timedelta(hours=6)
@@ -27,15 +28,6 @@ class Health:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _parse(ts: str | None) -> dt.datetime | None:
-    if not ts:
-        return None
-    try:
-        return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    except ValueError:
-        return None
 
 
 def _age(delta: dt.timedelta) -> str:
@@ -62,7 +54,7 @@ def run_health(
     if last is None:
         health.problems.append("no run recorded yet; run 'npi-crawler crawl' (or watch) once")
         return health
-    started = _parse(last["started"])
+    started = parse_stamp(last["started"])
     label = f"run {last['id']} ({last['mode']}, started {last['started']})"
     if last["status"] == "failed":
         health.problems.append(f"{label} failed: no list page answered; see its run_errors")

@@ -11,6 +11,7 @@ from urllib.parse import quote, urljoin
 from feedgen.feed import FeedGenerator
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.db import parse_stamp
 from npi_crawler.constants import SECTION_NAMES
 from npi_crawler.errors import ArchiveError
 from npi_crawler.monitor.messages import match_line
@@ -24,7 +25,7 @@ def _when(published: str | None, first_seen: str) -> dt.datetime:
     """Midnight Japan time of the publication date; the first sighting when there is no date."""
     if published:
         return dt.datetime.fromisoformat(published).replace(tzinfo=JST)
-    return dt.datetime.strptime(first_seen, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    return parse_stamp(first_seen) or dt.datetime.now(dt.timezone.utc)
 
 
 def summary(body: str | None, limit: int = SUMMARY_CHARS) -> str:
