@@ -12,12 +12,14 @@ import copy
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
+from w3lib.encoding import html_body_declared_encoding, html_to_unicode, http_content_type_encoding, read_bom
 
 from npi_crawler.constants import NPI_HOSTS
 from npi_crawler.profile import DEFAULT_PROFILE, Profile, Selector, nomatch_note
@@ -230,6 +232,17 @@ def guess_japanese_encoding(body: bytes) -> str | None:
         if score > best_score:
             best, best_score = encoding, score
     return best
+
+
+def decode_page(body: bytes, content_type: str | None, fallback: Callable[[], str] | None = None) -> str:
+    """A page's bytes as text, the same way wherever a page is read (the spider, ``probe``,
+    ``snapshot``). A declared encoding (Content-Type charset, BOM, ``<meta charset>``) is honoured;
+    an undeclared one is guessed among UTF-8 and the Japanese encodings first, and only then left to
+    ``fallback`` (the spider passes Scrapy's own ``response.text``) or w3lib's default."""
+    declared = http_content_type_encoding(content_type) or read_bom(body)[0] or html_body_declared_encoding(body)
+    if not declared and (guessed := guess_japanese_encoding(body)):
+        return body.decode(guessed)
+    return fallback() if fallback is not None else html_to_unicode(content_type, body)[1]
 
 
 def html_tree(html: str, notes: list[str]) -> etree._Element:

@@ -16,15 +16,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from w3lib.encoding import html_body_declared_encoding, html_to_unicode, http_content_type_encoding, read_bom
-
 from npi_crawler import settings as defaults
 from npi_crawler.constants import NPI_HOSTS
 from npi_crawler.errors import CrawlError
 from npi_crawler.parsing import (
     ListPage,
     ParsedArticle,
-    guess_japanese_encoding,
+    decode_page,
     is_list_url,
     next_page,
     parse_article,
@@ -47,15 +45,6 @@ class Page:
     @property
     def text(self) -> str:
         return decode_page(self.body, self.content_type)
-
-
-def decode_page(body: bytes, content_type: str | None) -> str:
-    """The page as text, decoded as the spider decodes it (spiders.npi.page_text): a declared
-    encoding first, else UTF-8 or the Japanese encoding that reads best."""
-    declared = http_content_type_encoding(content_type) or read_bom(body)[0] or html_body_declared_encoding(body)
-    if not declared and (guessed := guess_japanese_encoding(body)):
-        return body.decode(guessed)
-    return html_to_unicode(content_type, body)[1]
 
 
 def _robots(url: str, user_agent: str, timeout: float) -> object | None:

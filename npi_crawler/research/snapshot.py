@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from w3lib.encoding import html_body_declared_encoding, html_to_unicode, http_content_type_encoding, read_bom
-
 from npi_crawler.archive import Archive
 from npi_crawler.archive.warc import (
     OPEN_SUFFIX,
@@ -24,7 +22,7 @@ from npi_crawler.archive.warc import (
     default_warc_dir,
     read_response,
 )
-from npi_crawler.parsing import canonical_url, guess_japanese_encoding, parse_article
+from npi_crawler.parsing import canonical_url, decode_page, parse_article
 
 
 @dataclass
@@ -103,17 +101,6 @@ def find_snapshot(
     return Snapshot(url=served["url"], served=served, record=record, response=response, gone=gone)
 
 
-def page_text(body: bytes, content_type: str | None) -> str:
-    """A served page as text: its declared encoding (Content-Type, BOM, <meta charset>); an
-    undeclared one is guessed among UTF-8 and the Japanese encodings first, as the crawl does."""
-    declared = http_content_type_encoding(content_type) or read_bom(body)[0] or html_body_declared_encoding(body)
-    if not declared:
-        encoding = guess_japanese_encoding(body)
-        if encoding:
-            return body.decode(encoding)
-    return html_to_unicode(content_type, body)[1]
-
-
 def snapshot_text(snapshot: Snapshot) -> str:
     """The text of the page as served: an article's body as ``parsing.parse_article`` reads it,
     a PDF's text layer, a list page's text."""
@@ -122,4 +109,4 @@ def snapshot_text(snapshot: Snapshot) -> str:
         from npi_crawler.pdftext import extract_text  # pypdf: only for a PDF's text
 
         return extract_text(response.body).text or ""
-    return parse_article(page_text(response.body, response.header("Content-Type")), snapshot.url).body
+    return parse_article(decode_page(response.body, response.header("Content-Type")), snapshot.url).body

@@ -17,7 +17,6 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
-from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from npi_crawler import items
 from npi_crawler.archive import Archive
@@ -33,7 +32,7 @@ from npi_crawler.constants import (
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
     canonical_url,
-    guess_japanese_encoding,
+    decode_page,
     lang_from_url,
     next_page,
     page_number,
@@ -327,17 +326,5 @@ class NpiSpider(scrapy.Spider):
 
 
 def page_text(response: Response) -> str:
-    """The page as text. A declared encoding (Content-Type charset, <meta charset>, BOM) is
-    Scrapy's to honour; an undeclared one is guessed among UTF-8 and the Japanese encodings first,
-    then by Scrapy's general detector."""
-    content_type = header(response, "Content-Type")
-    declared = (
-        http_content_type_encoding(content_type)
-        or read_bom(response.body)[0]
-        or html_body_declared_encoding(response.body)
-    )
-    if not declared:
-        encoding = guess_japanese_encoding(response.body)
-        if encoding:
-            return response.body.decode(encoding)
-    return response.text
+    """The page as text (parsing.decode_page), Scrapy's own detector for what is left undecided."""
+    return decode_page(response.body, header(response, "Content-Type"), fallback=lambda: response.text)
