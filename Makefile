@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DB     ?= npi.db
 
-.PHONY: install system-deps crawl crawl-full watch test lint bench replica try-offline clean
+.PHONY: install system-deps crawl crawl-full watch test lint bench replica try-offline try-watch clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ try-offline: install
 	$(BIN)/python -m tests.site --port 8000 & pid=$$!; sleep 2; \
 	$(BIN)/npi-crawler crawl --db replica.db --base-url http://127.0.0.1:8000/; rc=$$?; \
 	kill $$pid; exit $$rc
+
+## The watcher end to end, offline: a baseline, then a new proposal published on the replica and
+## its alert arriving on NOTIFY (any Apprise URL; without it, printed by a local channel).
+try-watch: install
+	NOTIFY='$(NOTIFY)' scripts/try-watch
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -55,7 +55,7 @@ class _Server(ThreadingHTTPServer):
 class JsonSink:
     """``url(path)`` is an Apprise ``json://`` URL; ``posts`` what arrived (title, message, path)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.posts: list[dict] = []
         self.refused = 0
         self.status = 200
@@ -65,7 +65,7 @@ class JsonSink:
         self.hit = threading.Event()
         self.release = threading.Event()
         self.lock = threading.Lock()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server(("127.0.0.1", port), _Handler)
         self._httpd.sink = self
 
     def url(self, path: str = "hook") -> str:

@@ -340,7 +340,11 @@ def _messy_title(title: str) -> str:
 def new_article(site: Site, *, lang: str, sections: list[str], n: int, seed: int = 99) -> Article:
     """An article dated after everything on ``site``, as a newly published one would be."""
     rng = random.Random(seed * 1000 + n)
-    article = make_article(rng, lang, 1000 + n, (2026, 11, min(28, 20 + n % 8)), sections)
+    return add_unique(site, make_article(rng, lang, 1000 + n, (2026, 11, min(28, 20 + n % 8)), sections))
+
+
+def add_unique(site: Site, article: Article) -> Article:
+    """Add ``article`` under a path no other article has (a generated stamp may repeat one)."""
     while article.path in site.articles:
         article.path = article.path.replace(".html", "1.html")
     return site.add(article)

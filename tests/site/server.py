@@ -11,6 +11,7 @@ connections and hostile pages (``rewrite``: any change to the page's HTML). Each
 from __future__ import annotations
 
 import fnmatch
+import json
 import random
 import re
 import sys
@@ -22,6 +23,8 @@ from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from . import control
+from .control import CONTROL_PREFIX
 from .model import Site
 from .render import Page, render
 
@@ -77,6 +80,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._respond(send_body=False)
+
+    def do_POST(self) -> None:  # noqa: N802
+        """``POST /__replica__/<operation>``: publish, edit or remove an article (control.py)."""
+        replica = self.server.replica
+        if not self.path.startswith(CONTROL_PREFIX):
+            self._send(405, "text/plain", b"method not allowed", True)
+            return
+        try:
+            fields = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            with replica.lock:
+                article = control.apply(replica.site, self.path[len(CONTROL_PREFIX) :], fields)
+                replica._cache.clear()
+            status, answer = 200, control.describe(article, replica.url)
+        except (ValueError, AttributeError) as exc:  # ControlError, bad JSON, a body that is not an object
+            status, answer = 400, {"error": str(exc)}
+        self._send(status, "application/json", json.dumps(answer, ensure_ascii=False).encode("utf-8"), True)
 
     def _respond(self, *, send_body: bool) -> None:
         replica = self.server.replica
@@ -249,7 +268,8 @@ class ReplicaServer:
 
     ``url`` is the base URL to crawl; ``log`` records (method, path, status, headers) of every
     request (status -1 when a fault sent no answer); change ``site`` (under ``lock``) between runs
-    to publish, edit or remove articles. ``add_fault``/``random_faults``/``clear_faults`` make
+    to publish, edit or remove articles (or, from another process, post to its control endpoint:
+    tests/site/control.py). ``add_fault``/``random_faults``/``clear_faults`` make
     paths misbehave. ``delay`` makes every answer wait that many seconds (a slow site).
     ``cache_pages`` renders each path once (for benchmarks of a site that does
     not change while it is served).
