@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -93,7 +94,7 @@ def test_make_try_watch_delivers_one_alert_for_the_published_proposal(tmp_path):
     with JsonSink() as sink:
         env = {
             **os.environ,
-            "BIN": os.path.dirname(os.sys.executable),
+            "BIN": os.path.dirname(sys.executable),
             "PORT": str(_free_port()),
             "NOTIFY": sink.url("alerts"),
             "DB": str(tmp_path / "try.db"),
@@ -108,7 +109,7 @@ def test_make_try_watch_delivers_one_alert_for_the_published_proposal(tmp_path):
 def test_make_try_watch_without_a_channel_prints_the_alert(tmp_path):
     env = {
         **os.environ,
-        "BIN": os.path.dirname(os.sys.executable),
+        "BIN": os.path.dirname(sys.executable),
         "PORT": str(_free_port()),
         "SINK_PORT": str(_free_port()),
         "DB": str(tmp_path / "try.db"),
