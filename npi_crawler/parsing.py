@@ -21,8 +21,8 @@ import lxml.html
 from lxml import etree
 from w3lib.encoding import html_body_declared_encoding, html_to_unicode, http_content_type_encoding, read_bom
 
-from npi_crawler.constants import NPI_HOSTS
 from npi_crawler.profile import DEFAULT_PROFILE, Profile, Selector, nomatch_note
+from npi_crawler.site import NPI_HOSTS
 
 _WS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

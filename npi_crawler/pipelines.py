@@ -20,7 +20,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEGRADED_NOTES, LANGS
+from npi_crawler.constants import DEGRADED_NOTES
 from npi_crawler.extensions import archive_failed, archive_has_failed, current_run_id
 from npi_crawler.items import (
     OK,
@@ -34,6 +34,7 @@ from npi_crawler.items import (
     PdfItem,
 )
 from npi_crawler.parsing import normalize_space
+from npi_crawler.site import LANGS
 
 
 class ValidateArticlePipeline:

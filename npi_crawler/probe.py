@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from npi_crawler import settings as defaults
-from npi_crawler.constants import NPI_HOSTS
 from npi_crawler.errors import CrawlError
 from npi_crawler.parsing import (
     ListPage,
@@ -29,6 +28,7 @@ from npi_crawler.parsing import (
     parse_list_page,
 )
 from npi_crawler.profile import REQUIRED_ARTICLE_KEYS, REQUIRED_LIST_KEYS, Profile
+from npi_crawler.site import NPI_HOSTS
 
 MAX_BYTES = defaults.DOWNLOAD_MAXSIZE
 SHOWN_CHARS = 100  # a value longer than this is cut, with "…"

@@ -32,9 +32,10 @@ from typing import Any
 
 from npi_crawler.archive import Archive, utcnow
 from npi_crawler.archive.matching import Match, MatchIndex, match_rules
-from npi_crawler.constants import DEFAULT_BASE_URL, DEGRADED_NOTES, LANGS
+from npi_crawler.constants import DEGRADED_NOTES
 from npi_crawler.monitor import messages
 from npi_crawler.monitor.rules import Rule
+from npi_crawler.site import DEFAULT_BASE_URL, LANGS
 
 TITLE_NOTES = ("fallback/title_og", "fallback/title_tag", "miss/title")
 DATE_NOTES = ("fallback/date_url", "fallback/date_any", "miss/date")

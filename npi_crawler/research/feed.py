@@ -12,10 +12,10 @@ from feedgen.feed import FeedGenerator
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.db import parse_stamp
-from npi_crawler.constants import SECTION_NAMES
 from npi_crawler.errors import ArchiveError
 from npi_crawler.monitor.messages import match_line
 from npi_crawler.monitor.rules import Rule
+from npi_crawler.site import SECTION_NAMES
 
 JST = dt.timezone(dt.timedelta(hours=9))
 SUMMARY_CHARS = 400

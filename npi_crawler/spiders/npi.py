@@ -20,15 +20,7 @@ from twisted.python.failure import Failure
 
 from npi_crawler import items
 from npi_crawler.archive import Archive
-from npi_crawler.constants import (
-    DEFAULT_BASE_URL,
-    DEFAULT_CONTACT,
-    DEGRADED_NOTES,
-    LANGS,
-    NPI_HOSTS,
-    SECTIONS,
-    user_agent,
-)
+from npi_crawler.constants import DEFAULT_CONTACT, DEGRADED_NOTES, user_agent
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.parsing import (
     canonical_url,
@@ -41,6 +33,7 @@ from npi_crawler.parsing import (
     url_parts,
 )
 from npi_crawler.profile import DEFAULT_PROFILE, profile_setting
+from npi_crawler.site import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
 from npi_crawler.spiders.experts import ExpertFetcher
 from npi_crawler.spiders.pdfs import PdfFetcher
