@@ -9,178 +9,37 @@ so a layout change shows in the crawl stats instead of passing silently.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import lxml.html
 from lxml import etree
 from w3lib.encoding import html_body_declared_encoding, html_to_unicode, http_content_type_encoding, read_bom
 
 from npi_crawler.profile import DEFAULT_PROFILE, Profile, Selector, nomatch_note
-from npi_crawler.site import NPI_HOSTS
-
-_WS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-# -- text and value normalizers ------------------------------------------------------------------
-
-
-def normalize_space(text: str | None) -> str:
-    """Fold every run of whitespace (ideographic and no-break spaces included) to one space.
-
-    Characters themselves are kept: full-width letters and Japanese punctuation are content.
-    """
-    if not text:
-        return ""
-    return _WS.sub(" ", _CONTROL.sub("", text)).strip()
-
-
-def normalize_block(text: str | None) -> str:
-    """Like ``normalize_space`` but keeps single line breaks (from ``<br>``) inside a block."""
-    if not text:
-        return ""
-    lines = (normalize_space(line) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
-
-
-_ERAS = {"令和": 2018, "平成": 1988, "昭和": 1925}
-_MONTHS = {
-    m.lower(): i
-    for i, names in enumerate(
-        [
-            ("January", "Jan"),
-            ("February", "Feb"),
-            ("March", "Mar"),
-            ("April", "Apr"),
-            ("May",),
-            ("June", "Jun"),
-            ("July", "Jul"),
-            ("August", "Aug"),
-            ("September", "Sep", "Sept"),
-            ("October", "Oct"),
-            ("November", "Nov"),
-            ("December", "Dec"),
-        ],
-        start=1,
-    )
-    for m in names
-}
-_NUMERIC_DATE = re.compile(r"(\d{4})\s*[/.\-年]\s*(\d{1,2})\s*[/.\-月]\s*(\d{1,2})")
-_ERA_DATE = re.compile(r"(令和|平成|昭和)\s*(\d{1,2}|元)\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
-_MONTH_FIRST = re.compile(r"([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
-_DAY_FIRST = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})")
-_URL_DATE = re.compile(r"/(\d{4})/(\d{2})/(\d{2})\d{6}\.html?$")
-
-
-def _iso(year: int, month: int, day: int) -> str | None:
-    try:
-        return dt.date(year, month, day).isoformat() if 1900 <= year <= 2200 else None
-    except ValueError:
-        return None
-
-
-def parse_date(text: str | None) -> str | None:
-    """An ISO date (``YYYY-MM-DD``) from the ways NPI pages write dates, or None.
-
-    Accepts ``2025/06/30``, ``2025.6.30``, ``2025年6月30日``, ``令和7年6月30日``, ``June 30, 2025``
-    and ``30 June 2025``, in full- or half-width digits.
-    """
-    if not text:
-        return None
-    text = unicodedata.normalize("NFKC", text)  # safe here: only digits and separators matter
-    if m := _NUMERIC_DATE.search(text):
-        return _iso(int(m[1]), int(m[2]), int(m[3]))
-    if m := _ERA_DATE.search(text):
-        year = 1 if m[2] == "元" else int(m[2])
-        return _iso(_ERAS[m[1]] + year, int(m[3]), int(m[4]))
-    if (m := _MONTH_FIRST.search(text)) and m[1].lower() in _MONTHS:
-        return _iso(int(m[3]), _MONTHS[m[1].lower()], int(m[2]))
-    if (m := _DAY_FIRST.search(text)) and m[2].lower() in _MONTHS:
-        return _iso(int(m[3]), _MONTHS[m[2].lower()], int(m[1]))
-    return None
-
-
-def _path(url: str) -> str:
-    try:
-        return urlsplit(url).path
-    except ValueError:  # unbalanced IPv6 brackets: no path to read either
-        return ""
-
-
-def date_from_url(url: str) -> str | None:
-    """The date in an article URL such as ``/research/2025/06/30150000.html``."""
-    m = _URL_DATE.search(_path(url))
-    return _iso(int(m[1]), int(m[2]), int(m[3])) if m else None
-
-
-def lang_from_url(url: str) -> str:
-    path = _path(url)
-    return "en" if path == "/en" or path.startswith("/en/") else "ja"
-
-
-def url_parts(url: str) -> SplitResult | None:
-    """``urlsplit(url)`` with its port read, or None for a URL that cannot be read: a port out of
-    range or not a number, unbalanced IPv6 brackets, anything else ``urllib`` refuses."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - reading it is the check: it raises on a bad port
-    except ValueError:
-        return None
-    return parts
-
-
-def canonical_url(url: str) -> str:
-    """One spelling per page: lower-case host, ``www.npi.or.jp`` folded into ``npi.or.jp`` (and
-    https for it), default ports, user names and fragments dropped, IPv6 hosts in brackets.
-
-    Never raises: a URL that cannot be read (see ``url_parts``) comes back as given, stripped and
-    without its fragment; ``resolve_link`` is the check for links."""
-    url = url.strip()
-    parts = url_parts(url)
-    if parts is None:
-        return url.partition("#")[0]
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if host in NPI_HOSTS:
-        host, scheme = "npi.or.jp", "https"
-        port = None
-    if ":" in host:  # an IPv6 address: the brackets are part of the URL's syntax
-        host = f"[{host}]"
-    if port and (scheme, port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{port}"
-    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
-
-
-def _is_web_url(url: str) -> bool:
-    """An http(s) URL with a host: the only kind of link the crawler follows."""
-    parts = url_parts(url)
-    return parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-class BadLink(ValueError):
-    """A link whose URL cannot be read (the href is the message)."""
-
-
-def resolve_link(href: str, page_url: str) -> str:
-    """The canonical absolute URL of a link ``href`` on the page at ``page_url``.
-
-    Raises ``BadLink`` for an href that cannot be read (a port out of range, unbalanced IPv6
-    brackets): the caller skips that one link and reports it, and reads the rest of the page."""
-    try:
-        url = urljoin(page_url, href.strip())
-    except ValueError:
-        raise BadLink(href) from None
-    if url_parts(url) is None:
-        raise BadLink(href)
-    return canonical_url(url)
-
+from npi_crawler.site.text import (
+    CJK_SYMBOLS,
+    HALFWIDTH_KANA,
+    HALFWIDTH_PUNCTUATION,
+    HAN,
+    KANA,
+    normalize_block,
+    normalize_space,
+    parse_date,
+)
+from npi_crawler.site.urls import (
+    LIST_PAGE_PATH,
+    BadLink,
+    canonical_url,
+    date_from_url,
+    is_web_url,
+    lang_from_url,
+    resolve_link,
+)
 
 # -- list pages -----------------------------------------------------------------------------------
 
@@ -199,9 +58,6 @@ def has_class(name: str) -> str:
     return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
 
 
-_LIST_PAGE_PATH = re.compile(r"/index(?:_\d+)?\.html?$|/$")
-
-
 # -- bytes to text --------------------------------------------------------------------------------
 
 # Tried in this order on a page that declares no encoding (no charset in Content-Type, no <meta
@@ -209,8 +65,8 @@ _LIST_PAGE_PATH = re.compile(r"/index(?:_\d+)?\.html?$|/$")
 # strict decoding reads as the most Japanese (kana, kanji, Japanese punctuation) wins. General-purpose detectors guess wrong on short
 # Japanese pages (charset-normalizer, which Scrapy uses, reads short EUC-JP as Korean cp949).
 JAPANESE_ENCODINGS = ("euc_jp", "cp932")
-_JAPANESE = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff]")
-_HALFWIDTH_KANA = re.compile(r"[\uff61-\uff9f]")
+_JAPANESE = re.compile(f"[{CJK_SYMBOLS}{KANA}{HAN}]")
+_HALFWIDTH = re.compile(f"[{HALFWIDTH_PUNCTUATION}{HALFWIDTH_KANA}]")
 
 
 def guess_japanese_encoding(body: bytes) -> str | None:
@@ -228,7 +84,7 @@ def guess_japanese_encoding(body: bytes) -> str | None:
         except UnicodeDecodeError:
             continue
         # EUC-JP bytes read as Shift_JIS decode to half-width katakana: a sign of the wrong guess.
-        score = len(_JAPANESE.findall(text)) - 4 * len(_HALFWIDTH_KANA.findall(text))
+        score = len(_JAPANESE.findall(text)) - 4 * len(_HALFWIDTH.findall(text))
         if score > best_score:
             best, best_score = encoding, score
     return best
@@ -264,21 +120,16 @@ def html_tree(html: str, notes: list[str]) -> etree._Element:
     return root
 
 
-def is_list_url(url: str) -> bool:
-    """A list page's URL: ``.../index.html``, ``.../index_2.html`` or a folder (``.../``)."""
-    return bool(_LIST_PAGE_PATH.search(_path(url)))
-
-
 def _article_link(href: str, page_url: str) -> str | None:
     """The article a list entry's link points to, None for any other link (another scheme, a list
     page, a PDF, an author's profile); raises ``BadLink`` for one that cannot be read."""
     if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
         return None
     url = resolve_link(href, page_url)
-    if not _is_web_url(url):
+    if not is_web_url(url):
         return None
     target = urlsplit(url)
-    if _LIST_PAGE_PATH.search(target.path) or target.path.lower().endswith(".pdf"):
+    if LIST_PAGE_PATH.search(target.path) or target.path.lower().endswith(".pdf"):
         return None
     if "/experts/" in target.path:  # an author's profile in the entry, not an article
         return None
@@ -359,7 +210,7 @@ def parse_list_page(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> 
         except BadLink:
             bad.append(href)
             continue
-        if _is_web_url(target):  # not javascript:, mailto: ...
+        if is_web_url(target):  # not javascript:, mailto: ...
             pages.append((normalize_space(a.text_content()) if a is not None else "", target))
     return ListPage(
         entries=list(dict.fromkeys(entries)), pages=pages, notes=notes, bad_links=bad, sources=sources
@@ -676,7 +527,7 @@ def _pdfs(
         except BadLink:
             notes.append("bad_link/pdf")
             continue
-        if _is_web_url(target) and (listed or urlsplit(target).path.lower().endswith(".pdf")):
+        if is_web_url(target) and (listed or urlsplit(target).path.lower().endswith(".pdf")):
             pdfs.append(target)
             sources.setdefault("pdf_link", "fallback/pdf_href")
     return list(dict.fromkeys(pdfs))
@@ -727,7 +578,7 @@ def _authors(
     counts = _link_counts(links)
     for link in links:
         href = link.get("href", "")
-        if _LIST_PAGE_PATH.search(href):
+        if LIST_PAGE_PATH.search(href):
             continue
         name_el, _box, name_selector = _expert_box(link, counts, profile)
         if name_el is None and nomatch_note("author_name") not in notes:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from npi_crawler.parsing import canonical_url, has_class, html_tree, lang_from_url, normalize_space
+from npi_crawler.parsing import has_class, html_tree
+from npi_crawler.site.text import normalize_space
+from npi_crawler.site.urls import canonical_url, lang_from_url
 
 # Headings of the sections of an expert page: what follows them, by language.
 _AREA_HEADING = re.compile(

@@ -33,8 +33,8 @@ from npi_crawler.items import (
     PageRecordItem,
     PdfItem,
 )
-from npi_crawler.parsing import normalize_space
 from npi_crawler.site import LANGS
+from npi_crawler.site.text import normalize_space
 
 
 class ValidateArticlePipeline:

@@ -22,13 +22,13 @@ from npi_crawler.parsing import (
     ListPage,
     ParsedArticle,
     decode_page,
-    is_list_url,
     next_page,
     parse_article,
     parse_list_page,
 )
 from npi_crawler.profile import REQUIRED_ARTICLE_KEYS, REQUIRED_LIST_KEYS, Profile
 from npi_crawler.site import NPI_HOSTS
+from npi_crawler.site.urls import is_list_url
 
 MAX_BYTES = defaults.DOWNLOAD_MAXSIZE
 SHOWN_CHARS = 100  # a value longer than this is cut, with "…"

@@ -12,20 +12,15 @@ from hypothesis import strategies as st
 
 from npi_crawler.parsing import (
     TITLE_MAX_CHARS,
-    BadLink,
     _strip_site_name,
-    canonical_url,
-    date_from_url,
     guess_japanese_encoding,
-    lang_from_url,
     next_page,
-    normalize_space,
     page_number,
     parse_article,
-    parse_date,
     parse_list_page,
-    resolve_link,
 )
+from npi_crawler.site.text import normalize_space, parse_date
+from npi_crawler.site.urls import BadLink, canonical_url, date_from_url, lang_from_url, resolve_link
 from tests.site import generate_site
 from tests.site.render import render
 

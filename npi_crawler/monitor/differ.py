@@ -36,6 +36,7 @@ from npi_crawler.constants import DEGRADED_NOTES
 from npi_crawler.monitor import messages
 from npi_crawler.monitor.rules import Rule
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS
+from npi_crawler.site.urls import list_url
 
 TITLE_NOTES = ("fallback/title_og", "fallback/title_tag", "miss/title")
 DATE_NOTES = ("fallback/date_url", "fallback/date_any", "miss/date")
@@ -134,7 +135,7 @@ def _list_url(run: dict[str, Any]) -> str:
     base = (run.get("base_url") or DEFAULT_BASE_URL).rstrip("/") + "/"
     lang = next((lang for lang in (run.get("langs") or "").split(",") if lang), "ja")
     section = next((s for s in (run.get("sections") or "").split(",") if s), "policy")
-    return f"{base}{'en/' if lang == 'en' else ''}research/{section}/index.html"
+    return list_url(base, lang, section)
 
 
 def diff(archive: Archive, options: DiffOptions | None = None, now: str | None = None) -> DiffResult:

@@ -22,7 +22,8 @@ from npi_crawler.archive.warc import (
     default_warc_dir,
     read_response,
 )
-from npi_crawler.parsing import canonical_url, decode_page, parse_article
+from npi_crawler.parsing import decode_page, parse_article
+from npi_crawler.site.urls import canonical_url
 
 
 @dataclass

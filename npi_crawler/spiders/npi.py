@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.crawler import Crawler
@@ -22,18 +22,10 @@ from npi_crawler import items
 from npi_crawler.archive import Archive
 from npi_crawler.constants import DEFAULT_CONTACT, DEGRADED_NOTES, user_agent
 from npi_crawler.middlewares import RobotsForbidden
-from npi_crawler.parsing import (
-    canonical_url,
-    decode_page,
-    lang_from_url,
-    next_page,
-    page_number,
-    parse_article,
-    parse_list_page,
-    url_parts,
-)
+from npi_crawler.parsing import decode_page, next_page, page_number, parse_article, parse_list_page
 from npi_crawler.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
+from npi_crawler.site.urls import canonical_url, lang_from_url, list_url, site_url
 from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
 from npi_crawler.spiders.experts import ExpertFetcher
 from npi_crawler.spiders.pdfs import PdfFetcher
@@ -121,23 +113,14 @@ class NpiSpider(scrapy.Spider):
 
     # -- URLs -----------------------------------------------------------------------------------
     def site_url(self, url: str) -> str:
-        """Point a link on the NPI hosts at the base URL's host, so a replica or mirror given as
-        ``--base-url`` is crawled whole, even where a page links to npi.or.jp absolutely."""
-        url = canonical_url(url)
-        parts, base = url_parts(url), url_parts(self.base_url)
-        if parts and base and parts.hostname in NPI_HOSTS and base.hostname not in NPI_HOSTS:
-            return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
-        return url
-
-    def list_url(self, lang: str, section: str) -> str:
-        prefix = "en/" if lang == "en" else ""
-        return urljoin(self.base_url, f"{prefix}research/{section}/index.html")
+        """A link as this crawl requests it (``site.urls.site_url``: on a replica's host)."""
+        return site_url(url, self.base_url)
 
     # -- requests -------------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
         for lang in self.langs:
             for section in self.sections:
-                yield self._list_request(self.list_url(lang, section), lang, section, 1)
+                yield self._list_request(list_url(self.base_url, lang, section), lang, section, 1)
         in_scope = {url for url, section in self.known_listings if section in self.sections}
         # Listed in an earlier run but never archived (its fetch failed, or the run was killed):
         # fetch it now, even if this run stops at a first page that holds nothing new.

@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 
 from npi_crawler.archive import Archive
 from npi_crawler.items import ERROR, TOO_LARGE, PdfItem, retryable
-from npi_crawler.parsing import lang_from_url
+from npi_crawler.site.urls import lang_from_url
 from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
 from npi_crawler.spiders.fetchers import LinkedFetcher, answered_without_content, http_failure
 
