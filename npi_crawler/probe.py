@@ -18,16 +18,11 @@ from urllib.parse import urlsplit
 
 from npi_crawler import settings as defaults
 from npi_crawler.errors import CrawlError
-from npi_crawler.parsing import (
-    ListPage,
-    ParsedArticle,
-    decode_page,
-    next_page,
-    parse_article,
-    parse_list_page,
-)
-from npi_crawler.profile import REQUIRED_ARTICLE_KEYS, REQUIRED_LIST_KEYS, Profile
 from npi_crawler.site import NPI_HOSTS
+from npi_crawler.site.articles import ParsedArticle, parse_article
+from npi_crawler.site.decoding import decode_page
+from npi_crawler.site.lists import ListPage, next_page, parse_list_page
+from npi_crawler.site.profile import REQUIRED_ARTICLE_KEYS, REQUIRED_LIST_KEYS, Profile
 from npi_crawler.site.urls import is_list_url
 
 MAX_BYTES = defaults.DOWNLOAD_MAXSIZE

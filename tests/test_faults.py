@@ -331,7 +331,7 @@ def test_short_undeclared_japanese_page_is_decoded_exactly(text, encoding):
     Korean cp949; the spider tries UTF-8 and the Japanese encodings first."""
     from scrapy.http import HtmlResponse
 
-    from npi_crawler.parsing import parse_article
+    from npi_crawler.site.articles import parse_article
     from npi_crawler.spiders.npi import page_text
 
     html = (
@@ -411,7 +411,7 @@ def test_malformed_first_entry_is_an_error_of_the_run_and_the_rest_of_the_list_i
 def test_article_with_an_empty_heading_and_a_100_kb_title_is_archived(small_site, replica, db_path):
     """The <title> fallback on 100 KB of "- " (quadratic before: minutes) is read at once and
     stored cut to TITLE_MAX_CHARS."""
-    from npi_crawler.parsing import TITLE_MAX_CHARS
+    from npi_crawler.site.articles import TITLE_MAX_CHARS
 
     target = first_page_article(small_site)
 

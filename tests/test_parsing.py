@@ -10,15 +10,9 @@ import scrapy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npi_crawler.parsing import (
-    TITLE_MAX_CHARS,
-    _strip_site_name,
-    guess_japanese_encoding,
-    next_page,
-    page_number,
-    parse_article,
-    parse_list_page,
-)
+from npi_crawler.site.articles import TITLE_MAX_CHARS, _strip_site_name, parse_article
+from npi_crawler.site.decoding import guess_japanese_encoding
+from npi_crawler.site.lists import next_page, page_number, parse_list_page
 from npi_crawler.site.text import normalize_space, parse_date
 from npi_crawler.site.urls import BadLink, canonical_url, date_from_url, lang_from_url, resolve_link
 from tests.site import generate_site

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from npi_crawler.errors import SettingsError
-from npi_crawler.parsing import extract_body, last_resort_body, parse_article, parse_list_page
-from npi_crawler.profile import DEFAULT_PROFILE, DEFAULT_SELECTORS, KEYS, load_profile, profile_setting
+from npi_crawler.site.articles import extract_body, last_resort_body, parse_article
+from npi_crawler.site.lists import parse_list_page
+from npi_crawler.site.profile import DEFAULT_PROFILE, DEFAULT_SELECTORS, KEYS, load_profile, profile_setting
 from tests.site import generate_site
 from tests.site.render import REDESIGN_SELECTORS, render
 

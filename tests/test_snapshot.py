@@ -16,7 +16,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from npi_crawler.archive.warc import payload_digest
-from npi_crawler.parsing import parse_article
+from npi_crawler.site.articles import parse_article
 from tests.conftest import export_rows, run_cli
 from tests.crash import check_warc_pointers
 from tests.site import ReplicaServer, generate_site

@@ -22,7 +22,8 @@ from npi_crawler.archive.warc import (
     default_warc_dir,
     read_response,
 )
-from npi_crawler.parsing import decode_page, parse_article
+from npi_crawler.site.articles import parse_article
+from npi_crawler.site.decoding import decode_page
 from npi_crawler.site.urls import canonical_url
 
 
@@ -103,7 +104,7 @@ def find_snapshot(
 
 
 def snapshot_text(snapshot: Snapshot) -> str:
-    """The text of the page as served: an article's body as ``parsing.parse_article`` reads it,
+    """The text of the page as served: an article's body as ``site.articles.parse_article`` reads it,
     a PDF's text layer, a list page's text."""
     response = snapshot.response
     if snapshot.served["kind"] == "pdf":

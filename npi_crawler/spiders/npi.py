@@ -22,9 +22,11 @@ from npi_crawler import items
 from npi_crawler.archive import Archive
 from npi_crawler.constants import DEFAULT_CONTACT, DEGRADED_NOTES, user_agent
 from npi_crawler.middlewares import RobotsForbidden
-from npi_crawler.parsing import decode_page, next_page, page_number, parse_article, parse_list_page
-from npi_crawler.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
+from npi_crawler.site.articles import parse_article
+from npi_crawler.site.decoding import decode_page
+from npi_crawler.site.lists import next_page, page_number, parse_list_page
+from npi_crawler.site.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.site.urls import canonical_url, lang_from_url, list_url, site_url
 from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
 from npi_crawler.spiders.experts import ExpertFetcher
@@ -302,5 +304,5 @@ class NpiSpider(scrapy.Spider):
 
 
 def page_text(response: Response) -> str:
-    """The page as text (parsing.decode_page), Scrapy's own detector for what is left undecided."""
+    """The page as text (site.decoding.decode_page), Scrapy's own detector for what is left undecided."""
     return decode_page(response.body, header(response, "Content-Type"), fallback=lambda: response.text)

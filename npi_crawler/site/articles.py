@@ -1,36 +1,43 @@
-"""Pure functions over NPI's HTML: list pages and article pages to plain data.
+"""An article page to every field of it: title, date, body, authors, PDFs.
 
 Nothing here touches the network, Scrapy or the database, so every function can be tested on a
-saved page. Selectors are the ones documented for the real site; each has a fallback, and every
-fallback taken or field missed is reported in ``notes`` (stat keys such as ``fallback/title_og``),
-so a layout change shows in the crawl stats instead of passing silently.
+saved page. Selectors are the profile's (the ones documented for the real site); each field has
+built-in fallbacks, and every fallback taken or field missed is reported in ``notes``
+(``site.notes``), so a layout change shows in the crawl stats instead of passing silently.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import lxml.html
 from lxml import etree
-from w3lib.encoding import html_body_declared_encoding, html_to_unicode, http_content_type_encoding, read_bom
 
-from npi_crawler.profile import DEFAULT_PROFILE, Profile, Selector, nomatch_note
-from npi_crawler.site.text import (
-    CJK_SYMBOLS,
-    HALFWIDTH_KANA,
-    HALFWIDTH_PUNCTUATION,
-    HAN,
-    KANA,
-    normalize_block,
-    normalize_space,
-    parse_date,
+from npi_crawler.site.notes import (
+    BAD_LINK_AUTHOR,
+    BAD_LINK_PDF,
+    CAP_TITLE,
+    FALLBACK_BODY_EXTRACTOR,
+    FALLBACK_BODY_MAIN,
+    FALLBACK_DATE_ANY,
+    FALLBACK_DATE_URL,
+    FALLBACK_NO_MAIN,
+    FALLBACK_TITLE_OG,
+    FALLBACK_TITLE_TAG,
+    MISS_BODY,
+    MISS_DATE,
+    MISS_TITLE,
+    SOURCE_LINK_TEXT,
+    SOURCE_PDF_HREF,
+    nomatch,
 )
+from npi_crawler.site.profile import DEFAULT_PROFILE, Profile
+from npi_crawler.site.text import normalize_block, normalize_space, parse_date
+from npi_crawler.site.tree import elements, first_links, has_class, html_tree, links_in
 from npi_crawler.site.urls import (
     LIST_PAGE_PATH,
     BadLink,
@@ -40,205 +47,6 @@ from npi_crawler.site.urls import (
     lang_from_url,
     resolve_link,
 )
-
-# -- list pages -----------------------------------------------------------------------------------
-
-
-@dataclass
-class ListPage:
-    entries: list[str]  # absolute article URLs, in page order, without repeats
-    pages: list[tuple[str, str]]  # (label, absolute URL) of every pagination link
-    notes: list[str] = field(default_factory=list)
-    bad_links: list[str] = field(default_factory=list)  # hrefs that could not be read, skipped
-    # profile key -> the selector (or fallback note) that found it, for `npi-crawler probe`
-    sources: dict[str, str] = field(default_factory=dict)
-
-
-def has_class(name: str) -> str:
-    return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
-
-
-# -- bytes to text --------------------------------------------------------------------------------
-
-# Tried in this order on a page that declares no encoding (no charset in Content-Type, no <meta
-# charset>, no BOM). Valid UTF-8 is taken as UTF-8; otherwise the legacy Japanese encoding whose
-# strict decoding reads as the most Japanese (kana, kanji, Japanese punctuation) wins. General-purpose detectors guess wrong on short
-# Japanese pages (charset-normalizer, which Scrapy uses, reads short EUC-JP as Korean cp949).
-JAPANESE_ENCODINGS = ("euc_jp", "cp932")
-_JAPANESE = re.compile(f"[{CJK_SYMBOLS}{KANA}{HAN}]")
-_HALFWIDTH = re.compile(f"[{HALFWIDTH_PUNCTUATION}{HALFWIDTH_KANA}]")
-
-
-def guess_japanese_encoding(body: bytes) -> str | None:
-    """The encoding of an undeclared page: ``utf-8``, ``euc_jp``, ``cp932`` or None (not Japanese
-    text in any of them: leave it to the general detector)."""
-    try:
-        body.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    best, best_score = None, 0
-    for encoding in JAPANESE_ENCODINGS:
-        try:
-            text = body.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        # EUC-JP bytes read as Shift_JIS decode to half-width katakana: a sign of the wrong guess.
-        score = len(_JAPANESE.findall(text)) - 4 * len(_HALFWIDTH.findall(text))
-        if score > best_score:
-            best, best_score = encoding, score
-    return best
-
-
-def decode_page(body: bytes, content_type: str | None, fallback: Callable[[], str] | None = None) -> str:
-    """A page's bytes as text, the same way wherever a page is read (the spider, ``probe``,
-    ``snapshot``). A declared encoding (Content-Type charset, BOM, ``<meta charset>``) is honoured;
-    an undeclared one is guessed among UTF-8 and the Japanese encodings first, and only then left to
-    ``fallback`` (the spider passes Scrapy's own ``response.text``) or w3lib's default."""
-    declared = http_content_type_encoding(content_type) or read_bom(body)[0] or html_body_declared_encoding(body)
-    if not declared and (guessed := guess_japanese_encoding(body)):
-        return body.decode(guessed)
-    return fallback() if fallback is not None else html_to_unicode(content_type, body)[1]
-
-
-def html_tree(html: str, notes: list[str]) -> etree._Element:
-    """The parsed page. libxml2 stops at its resource limits (elements nested 256 deep, a text
-    node over 10 MB) and drops the rest of the page: noted as ``truncated/parser_limit``."""
-    if not html or not html.strip():
-        return lxml.html.fromstring("<html></html>")
-    parser = lxml.html.HTMLParser()
-    try:
-        try:
-            root = lxml.html.fromstring(html, parser=parser)
-        except ValueError:
-            # lxml refuses str input that declares an encoding; the text is already decoded.
-            root = lxml.html.fromstring(html.encode("utf-8", "replace"), parser=parser)
-    except etree.ParserError:  # nothing parseable at all
-        return lxml.html.fromstring("<html></html>")
-    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
-        notes.append("truncated/parser_limit")
-    return root
-
-
-def _article_link(href: str, page_url: str) -> str | None:
-    """The article a list entry's link points to, None for any other link (another scheme, a list
-    page, a PDF, an author's profile); raises ``BadLink`` for one that cannot be read."""
-    if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
-        return None
-    url = resolve_link(href, page_url)
-    if not is_web_url(url):
-        return None
-    target = urlsplit(url)
-    if LIST_PAGE_PATH.search(target.path) or target.path.lower().endswith(".pdf"):
-        return None
-    if "/experts/" in target.path:  # an author's profile in the entry, not an article
-        return None
-    return url
-
-
-def _links(found: list[Any]) -> list[tuple[etree._Element | None, str]]:
-    """(element, href) of what a link key's selector matched: an element with an href, else the
-    first link inside it; or an href an XPath selected as a string."""
-    links: list[tuple[etree._Element | None, str]] = []
-    for item in found:
-        if isinstance(item, str):
-            links.append((None, item.strip()))
-            continue
-        if item.get("href") is None:
-            inner = item.xpath(".//a[@href]")
-            item = inner[0] if inner else None
-        if item is not None:
-            links.append((item, item.get("href", "").strip()))
-    return links
-
-
-def _first_links(
-    profile: Profile, key: str, node: etree._Element
-) -> tuple[list[tuple[etree._Element | None, str]], Selector | None]:
-    """The links of the first selector of ``key`` that finds any under ``node``."""
-    for selector in profile.selectors[key]:
-        if links := _links(selector.select(node)):
-            return links, selector
-    return [], None
-
-
-_LIST_FALLBACKS = (
-    (f"//div[{has_class('box')}]/p/a[@href]", "fallback/list_box"),
-    (f"//*[{has_class('entry_list_area')}]//a[@href]", "fallback/list_area_links"),
-)
-
-
-def _entry_links(root: etree._Element, profile: Profile, notes: list[str], sources: dict[str, str]) -> list[str]:
-    links, selector = _first_links(profile, "list_entry", root)
-    if selector is not None:
-        sources["list_entry"] = selector.text
-        return [href for _el, href in links]
-    notes.append(nomatch_note("list_entry"))
-    for xpath, note in _LIST_FALLBACKS:
-        hrefs = [a.get("href", "").strip() for a in root.xpath(xpath)]
-        if hrefs:
-            notes.append(note)
-            sources["list_entry"] = note
-            return hrefs
-    return []
-
-
-def parse_list_page(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> ListPage:
-    """Entries and pagination of one article-list page, found with ``profile``'s selectors. A
-    link that cannot be read is skipped and listed in ``bad_links``; it never costs the rest of
-    the page."""
-    notes: list[str] = []
-    sources: dict[str, str] = {}
-    root = html_tree(html, notes)
-    entries: list[str] = []
-    pages: list[tuple[str, str]] = []
-    bad: list[str] = []
-    for href in _entry_links(root, profile, notes, sources):
-        try:
-            if article := _article_link(href, url):
-                entries.append(article)
-        except BadLink:
-            bad.append(href)
-    if not entries:
-        notes.append("miss/list_entries")
-    links, selector = _first_links(profile, "pagination", root)
-    if selector is not None:
-        sources["pagination"] = selector.text
-    for a, href in links:
-        try:
-            target = resolve_link(href, url)
-        except BadLink:
-            bad.append(href)
-            continue
-        if is_web_url(target):  # not javascript:, mailto: ...
-            pages.append((normalize_space(a.text_content()) if a is not None else "", target))
-    return ListPage(
-        entries=list(dict.fromkeys(entries)), pages=pages, notes=notes, bad_links=bad, sources=sources
-    )
-
-
-def page_number(label: str) -> int | None:
-    """The page number a pagination link shows: ``2``, ``[2]``, ``Page 2``, ``２``."""
-    m = re.fullmatch(r"\D{0,8}?(\d{1,4})\D{0,3}", unicodedata.normalize("NFKC", label).strip())
-    return int(m[1]) if m else None
-
-
-def next_page(list_page: ListPage, current_url: str, current_number: int) -> str | None:
-    """The URL of the page after ``current_number``, from the numbered pagination links.
-
-    Falls back to a "next"-labelled link when the pager has no numbers.
-    """
-    current = canonical_url(current_url)
-    for label, target in list_page.pages:
-        if page_number(label) == current_number + 1 and target != current:
-            return target
-    for label, target in list_page.pages:
-        if re.search(r"next|次|›|»|>|＞", label, re.I) and target != current:
-            return target
-    return None
-
-
-# -- article pages --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -276,22 +84,20 @@ def _strip_site_name(title: str) -> str:
 def _capped_title(title: str, notes: list[str]) -> str:
     if len(title) <= TITLE_MAX_CHARS:
         return title
-    notes.append("cap/title")
+    notes.append(CAP_TITLE)
     return title[: TITLE_MAX_CHARS - 1].rstrip() + "…"
 
 
-def _elements(found: list[Any]) -> list[etree._Element]:
-    return [f for f in found if not isinstance(f, str)]
 
 
 def _container(root: etree._Element, profile: Profile, notes: list[str], sources: dict[str, str]) -> etree._Element:
     """The element the article's keys look inside: the first ``article`` match, else the page."""
     for selector in profile.selectors["article"]:
-        if found := _elements(selector.select(root)):
+        if found := elements(selector.select(root)):
             sources["article"] = selector.text
             return found[0]
-    notes += [nomatch_note("article"), "fallback/no_main"]
-    sources["article"] = "fallback/no_main"
+    notes += [nomatch("article"), FALLBACK_NO_MAIN]
+    sources["article"] = FALLBACK_NO_MAIN
     return root
 
 
@@ -315,21 +121,21 @@ def _inline_text(node: Any, skip: set[etree._Element]) -> str:
 
 
 _TITLE_FALLBACKS = (
-    ('//meta[@property="og:title"]/@content', "fallback/title_og"),
-    ("//title/text()", "fallback/title_tag"),
+    ('//meta[@property="og:title"]/@content', FALLBACK_TITLE_OG),
+    ("//title/text()", FALLBACK_TITLE_TAG),
 )
 
 
 def _title(
     main: etree._Element, root: etree._Element, profile: Profile, notes: list[str], sources: dict[str, str]
 ) -> str | None:
-    dates = set(_elements(profile.every("date", main)))
+    dates = set(elements(profile.every("date", main)))
     for selector in profile.selectors["title"]:
         for node in selector.select(main):
             if title := _inline_text(node, dates):
                 sources["title"] = selector.text
                 return _capped_title(title, notes)
-    notes.append(nomatch_note("title"))
+    notes.append(nomatch("title"))
     for xpath, note in _TITLE_FALLBACKS:
         values = root.xpath(xpath)
         title = _strip_site_name(values[0]) if values else ""
@@ -337,7 +143,7 @@ def _title(
             notes.append(note)
             sources["title"] = note
             return _capped_title(title, notes)
-    notes.append("miss/title")
+    notes.append(MISS_TITLE)
     return None
 
 
@@ -356,17 +162,17 @@ def _published(main: etree._Element, url: str, profile: Profile, notes: list[str
             if iso := _date_of(node):
                 sources["date"] = selector.text
                 return iso
-    notes.append(nomatch_note("date"))
+    notes.append(nomatch("date"))
     for node in main.xpath(_DATE_ANY):
         if iso := parse_date(node.text_content()):
-            notes.append("fallback/date_any")
-            sources["date"] = "fallback/date_any"
+            notes.append(FALLBACK_DATE_ANY)
+            sources["date"] = FALLBACK_DATE_ANY
             return iso
     if iso := date_from_url(url):
-        notes.append("fallback/date_url")
-        sources["date"] = "fallback/date_url"
+        notes.append(FALLBACK_DATE_URL)
+        sources["date"] = FALLBACK_DATE_URL
         return iso
-    notes.append("miss/date")
+    notes.append(MISS_DATE)
     return None
 
 
@@ -434,7 +240,7 @@ def extract_body(container: etree._Element, profile: Profile = DEFAULT_PROFILE) 
     blocks, footer), and side blocks found by their heading left out."""
     node = copy.deepcopy(container)
     # Author boxes (profile link, name, position) are metadata, not text.
-    links = [el for el, _href in _links(profile.every("author_link", node)) if el is not None]
+    links = [el for el, _href in links_in(profile.every("author_link", node)) if el is not None]
     counts = _link_counts(links)
     for link in links:
         name, box, _selector = _expert_box(link, counts, profile)
@@ -442,7 +248,7 @@ def extract_body(container: etree._Element, profile: Profile = DEFAULT_PROFILE) 
             box.drop_tree()
         elif name is not None and name.getparent() is not None:
             name.drop_tree()
-    for el in _elements(profile.every("drop", node)):
+    for el in elements(profile.every("drop", node)):
         if el is not node and el.getparent() is not None:
             el.drop_tree()
     for el in list(node.iter()):
@@ -488,18 +294,18 @@ def _body(
 ) -> tuple[str, etree._Element]:
     """The body's text, and the element PDFs are looked for in."""
     for selector in profile.selectors["body"]:
-        if areas := _elements(selector.select(main)):
+        if areas := elements(selector.select(main)):
             sources["body"] = selector.text
             return extract_body(areas[0], profile), areas[0]
-    notes.append(nomatch_note("body"))
+    notes.append(nomatch("body"))
     if body := last_resort_body(html, profile):
-        notes.append("fallback/body_extractor")
-        sources["body"] = "fallback/body_extractor"
+        notes.append(FALLBACK_BODY_EXTRACTOR)
+        sources["body"] = FALLBACK_BODY_EXTRACTOR
         return body, main
-    notes.append("fallback/body_main")
-    sources["body"] = "fallback/body_main"
+    notes.append(FALLBACK_BODY_MAIN)
+    sources["body"] = FALLBACK_BODY_MAIN
     node = copy.deepcopy(main)
-    for heading in _elements(profile.every("title", node)):
+    for heading in elements(profile.every("title", node)):
         if heading is not node and heading.getparent() is not None:
             heading.drop_tree()
     return extract_body(node, profile), main
@@ -511,7 +317,7 @@ def _pdfs(
     """The PDFs an article links to: the ``pdf_link`` matches in the article, then any http(s)
     link to a ``.pdf`` in its body (``area``). A PDF link that cannot be read is skipped with the
     note ``bad_link/pdf``."""
-    found, selector = _first_links(profile, "pdf_link", main)
+    found, selector = first_links(profile, "pdf_link", main)
     links = dict.fromkeys((href for _el, href in found), True)
     if selector is not None:
         sources["pdf_link"] = selector.text
@@ -525,11 +331,11 @@ def _pdfs(
         try:
             target = resolve_link(href, url)
         except BadLink:
-            notes.append("bad_link/pdf")
+            notes.append(BAD_LINK_PDF)
             continue
         if is_web_url(target) and (listed or urlsplit(target).path.lower().endswith(".pdf")):
             pdfs.append(target)
-            sources.setdefault("pdf_link", "fallback/pdf_href")
+            sources.setdefault("pdf_link", SOURCE_PDF_HREF)
     return list(dict.fromkeys(pdfs))
 
 
@@ -558,7 +364,7 @@ def _expert_box(
         if box is None or (level and counts.get(box, 0) != 1):
             break
         for selector in profile.selectors["author_name"]:
-            for name in _elements(selector.select(box)):
+            for name in elements(selector.select(box)):
                 if _within(name, box):
                     return name, box, selector.text
         box = box.getparent()
@@ -570,7 +376,7 @@ def _authors(
 ) -> list[tuple[str, str | None]]:
     """(name, profile URL) of each author; a profile link that cannot be read keeps the name,
     without a URL (note ``bad_link/author``)."""
-    found, selector = _first_links(profile, "author_link", main)
+    found, selector = first_links(profile, "author_link", main)
     links = [el for el, _href in found if el is not None]
     if selector is not None:
         sources["author_link"] = selector.text
@@ -581,16 +387,16 @@ def _authors(
         if LIST_PAGE_PATH.search(href):
             continue
         name_el, _box, name_selector = _expert_box(link, counts, profile)
-        if name_el is None and nomatch_note("author_name") not in notes:
-            notes.append(nomatch_note("author_name"))
-        sources.setdefault("author_name", name_selector or "fallback/link_text")
+        if name_el is None and nomatch("author_name") not in notes:
+            notes.append(nomatch("author_name"))
+        sources.setdefault("author_name", name_selector or SOURCE_LINK_TEXT)
         name = normalize_space((name_el if name_el is not None else link).text_content())
         if name:
             try:
                 profile_url: str | None = resolve_link(href, url)
             except BadLink:
                 profile_url = None
-                notes.append("bad_link/author")
+                notes.append(BAD_LINK_AUTHOR)
             authors.setdefault(name, (name, profile_url))
     return list(authors.values())
 
@@ -606,7 +412,7 @@ def parse_article(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> Pa
     published = _published(main, url, profile, notes, sources)
     body, area = _body(main, html, profile, notes, sources)
     if not body:
-        notes.append("miss/body")
+        notes.append(MISS_BODY)
     return ParsedArticle(
         url=canonical_url(url),
         lang=lang_from_url(url),
