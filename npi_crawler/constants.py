@@ -17,24 +17,6 @@ EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL: another run holds the archive; try a
 # Stats whose sum is a run's warnings: parser fallbacks and misses, dropped items, PDF warnings.
 WARNING_PREFIXES = ("npi/parse/", "npi/items/dropped/", "npi/warnings/")
 
-# Parse notes that mean "the documented selectors found nothing" for a field that matters: a known
-# article re-fetched through them keeps its clean version (pipelines), and an alert held by the
-# layout alarm waits for a version without them (monitor.differ).
-DEGRADED_NOTES = frozenset(
-    {
-        "fallback/no_main",
-        "fallback/title_og",
-        "fallback/title_tag",
-        "miss/title",
-        "fallback/body_main",
-        "fallback/body_extractor",  # readability's guess: better than nothing, not the selectors' body
-        "miss/body",
-        "fallback/date_any",
-        "miss/date",
-        "truncated/parser_limit",  # lxml gave up deep in the page: the rest of it is missing
-    }
-)
-
 # Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
 # an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default
 # is the project's page, a placeholder: `npi-crawler doctor` warns while it is in use.

@@ -20,7 +20,6 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEGRADED_NOTES
 from npi_crawler.extensions import archive_failed, archive_has_failed, current_run_id
 from npi_crawler.items import (
     OK,
@@ -34,6 +33,7 @@ from npi_crawler.items import (
     PdfItem,
 )
 from npi_crawler.site import LANGS
+from npi_crawler.site.notes import DEGRADED
 from npi_crawler.site.text import normalize_space
 
 
@@ -135,7 +135,7 @@ class ArchivePipeline(_ArchiveUser):
 
     def _degraded(self, item: ArticleItem) -> bool:
         """The page now parses only through fallbacks where the stored version did not."""
-        worse = set(item.notes) & DEGRADED_NOTES
+        worse = set(item.notes) & DEGRADED
         stored = self.archive.parse_notes(item.url) if worse and self.archive else None
         return stored is not None and bool(worse - set(stored))
 

@@ -20,12 +20,13 @@ from twisted.python.failure import Failure
 
 from npi_crawler import items
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEFAULT_CONTACT, DEGRADED_NOTES, user_agent
+from npi_crawler.constants import DEFAULT_CONTACT, user_agent
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.site.articles import parse_article
 from npi_crawler.site.decoding import decode_page
 from npi_crawler.site.lists import next_page, page_number, parse_list_page
+from npi_crawler.site.notes import DEGRADED
 from npi_crawler.site.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.site.urls import canonical_url, lang_from_url, list_url, site_url
 from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
@@ -96,7 +97,7 @@ class NpiSpider(scrapy.Spider):
             spider.known_urls = archive.known_urls()
             spider.known_listings = archive.known_memberships()
             spider.validators = archive.validators() if spider.full else {}
-            spider.held = archive.held_urls(DEGRADED_NOTES)
+            spider.held = archive.held_urls(DEGRADED)
             stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
