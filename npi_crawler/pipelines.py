@@ -234,7 +234,7 @@ class PdfTextPipeline(_ArchiveUser):
         return PdfItem(url=item.url, status=status, message=message)  # without the bytes
 
     def _store_download(self, archive: Archive, item: PdfItem) -> tuple[str, str | None]:
-        from npi_crawler.pdftext import extract_text  # pypdf: only for crawls that fetch PDFs
+        from npi_crawler.site.pdftext import extract_text  # pypdf: only for crawls that fetch PDFs
 
         body = item.body or b""
         extracted = extract_text(body)

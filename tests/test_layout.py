@@ -23,7 +23,7 @@ MODULES = sorted(
 # Who may import what: an outside library -> the modules (prefixes) allowed to import it.
 OWNERS = {
     "apprise": ("npi_crawler.monitor.channels",),
-    "pypdf": ("npi_crawler.pdftext",),
+    "pypdf": ("npi_crawler.site.pdftext",),
     "scrapy": (
         "npi_crawler.crawl",
         "npi_crawler.spiders",

@@ -9,8 +9,8 @@ import pytest
 from pypdf import PdfWriter
 
 from npi_crawler.errors import SearchError
-from npi_crawler.pdftext import extract_text
 from npi_crawler.research.search import parse_query, snippet
+from npi_crawler.site.pdftext import extract_text
 from npi_crawler.spiders.pdfs import PdfFetcher
 from tests.site.render import minimal_pdf
 

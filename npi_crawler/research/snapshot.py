@@ -108,7 +108,7 @@ def snapshot_text(snapshot: Snapshot) -> str:
     a PDF's text layer, a list page's text."""
     response = snapshot.response
     if snapshot.served["kind"] == "pdf":
-        from npi_crawler.pdftext import extract_text  # pypdf: only for a PDF's text
+        from npi_crawler.site.pdftext import extract_text  # pypdf: only for a PDF's text
 
         return extract_text(response.body).text or ""
     return parse_article(decode_page(response.body, response.header("Content-Type")), snapshot.url).body

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from npi_crawler.archive import Archive
 from npi_crawler.items import ERROR, ExpertItem
 from npi_crawler.middlewares import RobotsForbidden
-from npi_crawler.parsing_experts import parse_expert_page
+from npi_crawler.site.experts import parse_expert_page
 from npi_crawler.site.urls import lang_from_url
 from npi_crawler.spiders.common import STOPPED_META, header, truthy
 from npi_crawler.spiders.fetchers import LinkedFetcher, answered_without_content, http_failure
