@@ -1,4 +1,4 @@
-"""``npi-crawler doctor``'s checks: each is a plain function returning ``Check`` lines.
+"""``npi-crawler doctor``'s checks (the command is in cli/ops.py): plain functions returning ``Check`` lines.
 
 Settings file, the archive (opens, ``PRAGMA integrity_check``, migrations, file permissions, the
 latest run's health), the site (robots.txt and one list page), and every notification channel (a

@@ -1,10 +1,12 @@
-"""``npi-crawler probe``: one page read with the site profile, every field shown with its source.
+"""What ``npi-crawler probe`` (cli/probing.py) shows: one page read with the site profile, every
+field with its source.
 
 ``fetch_page`` gets one page as a crawl would: the site's robots.txt read first (with Protego,
 Scrapy's own robots.txt parser) and obeyed, the crawl's User-Agent, redirects followed on the same
-host only, at most ``DOWNLOAD_MAXSIZE`` bytes. ``probe_html`` parses it with ``parsing`` (the
-crawl's own functions) and says, for each profile key, the value found, the selector or fallback
-that found it, and whether a required key was found by a selector of the profile at all.
+host only, at most ``DOWNLOAD_MAXSIZE`` bytes. ``probe_html`` parses it with ``site.lists`` or
+``site.articles`` (the crawl's own functions) and says, for each profile key, the value found,
+the selector or fallback that found it, and whether a required key was found by a selector of
+the profile at all.
 Plain urllib: one request needs no reactor, and the command starts in a fraction of a second.
 """
 
@@ -22,6 +24,7 @@ from npi_crawler.site import NPI_HOSTS
 from npi_crawler.site.articles import ParsedArticle, parse_article
 from npi_crawler.site.decoding import decode_page
 from npi_crawler.site.lists import ListPage, next_page, parse_list_page
+from npi_crawler.site.notes import FALLBACK
 from npi_crawler.site.profile import REQUIRED_ARTICLE_KEYS, REQUIRED_LIST_KEYS, Profile
 from npi_crawler.site.urls import is_list_url
 
@@ -114,7 +117,7 @@ class Field:
 
     @property
     def by_selector(self) -> bool:
-        return bool(self.source) and not self.source.startswith("fallback/")
+        return bool(self.source) and not self.source.startswith(FALLBACK)
 
     @property
     def matched(self) -> bool:
@@ -178,7 +181,7 @@ def _probe_article(parsed: ParsedArticle) -> Probe:
     body = f"{len(parsed.body)} characters: {shorten(parsed.body)}" if parsed.body else ""
     authors = "; ".join(f"{name} <{url or 'unreadable link'}>" for name, url in parsed.authors)
     fields = [
-        Field("article", "the whole page" if src.get("article", "").startswith("fallback/") else "found", src.get("article", ""), True),
+        Field("article", "the whole page" if src.get("article", "").startswith(FALLBACK) else "found", src.get("article", ""), True),
         Field("title", shorten(parsed.title or ""), src.get("title", ""), True),
         Field("date", parsed.published or "", src.get("date", ""), True),
         Field("body", body, src.get("body", ""), True),
