@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
-from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from npi_crawler import items
@@ -24,13 +23,19 @@ from npi_crawler.constants import DEFAULT_CONTACT, user_agent
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.site.articles import parse_article
-from npi_crawler.site.decoding import decode_page
 from npi_crawler.site.lists import next_page, page_number, parse_list_page
 from npi_crawler.site.notes import DEGRADED
 from npi_crawler.site.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.site.urls import canonical_url, lang_from_url, list_url, site_url
-from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
+from npi_crawler.spiders.common import STOPPED_META, header, page_text, truthy, warc_pointer
 from npi_crawler.spiders.experts import ExpertFetcher
+from npi_crawler.spiders.fetchers import (
+    NOT_MODIFIED,
+    WITHOUT_CONTENT,
+    answered_without_content,
+    conditional_headers,
+    failure_reason,
+)
 from npi_crawler.spiders.pdfs import PdfFetcher
 
 
@@ -162,18 +167,13 @@ class NpiSpider(scrapy.Spider):
         )
 
     def _article_request(self, url: str, *, validators: bool = True) -> scrapy.Request:
-        headers = {}
         etag, last_modified = self.validators.get(url, (None, None)) if validators else (None, None)
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
         return scrapy.Request(
             url,
             callback=self.parse_article,
             errback=self.failed,
-            headers=headers,
-            meta={"npi_kind": "article", "handle_httpstatus_list": [304, 404, 410]},
+            headers=conditional_headers(etag, last_modified),
+            meta={"npi_kind": "article", "handle_httpstatus_list": list(WITHOUT_CONTENT)},
         )
 
     # -- callbacks ------------------------------------------------------------------------------
@@ -220,16 +220,14 @@ class NpiSpider(scrapy.Spider):
     def parse_article(self, response: Response) -> Iterable[Any]:
         url = self.site_url(response.url)
         warc = warc_pointer(response)
-        if response.status == 304:
-            yield items.NotModifiedItem(url=url, warc=warc)
-            return
-        if response.status in (404, 410):
-            if url in self.validators:
+        if answer := answered_without_content(response):
+            status, message = answer
+            if status == NOT_MODIFIED:
+                yield items.NotModifiedItem(url=url, warc=warc)
+            elif url in self.validators:
                 yield items.GoneItem(url=url, status=response.status, warc=warc)
             else:  # listed but missing: a broken link on the site, not a removal
-                yield items.FetchErrorItem(
-                    url=url, kind=f"article:http_{response.status}", message=f"HTTP {response.status}"
-                )
+                yield items.FetchErrorItem(url=url, kind=f"article:{status}", message=message or status)
             return
         self.crawler.stats.inc_value("npi/article/pages")
         if not hasattr(response, "text"):
@@ -286,13 +284,7 @@ class NpiSpider(scrapy.Spider):
         if request.meta.get(STOPPED_META):
             return
         kind = request.meta.get("npi_kind", "request")
-        if failure.check(HttpError):
-            status = failure.value.response.status
-            message = f"HTTP {status}"
-            error = f"http_{status}"
-        else:
-            message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-            error = failure.type.__name__
+        error, message = failure_reason(failure)
         # After redirects, the error belongs to the URL that was listed (the first of the chain).
         url = (request.meta.get("redirect_urls") or [request.url])[0]
         if url != request.url:
@@ -303,7 +295,3 @@ class NpiSpider(scrapy.Spider):
         self.logger.warning("%s page failed: %s (%s)", kind, url, message)
         yield items.FetchErrorItem(url=url, kind=f"{kind}:{error}", message=message)
 
-
-def page_text(response: Response) -> str:
-    """The page as text (site.decoding.decode_page), Scrapy's own detector for what is left undecided."""
-    return decode_page(response.body, header(response, "Content-Type"), fallback=lambda: response.text)
