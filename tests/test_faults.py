@@ -332,7 +332,7 @@ def test_short_undeclared_japanese_page_is_decoded_exactly(text, encoding):
     from scrapy.http import HtmlResponse
 
     from npi_crawler.site.articles import parse_article
-    from npi_crawler.spiders.npi import page_text
+    from npi_crawler.spiders.common import page_text
 
     html = (
         '<html><body><div id="main"><h3 class="ttl_second b30"><div class="date">2024/01/05</div>'

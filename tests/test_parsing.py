@@ -41,11 +41,11 @@ def test_english_article_fields_and_clean_body():
         "sensitive information.\n\n"
         "Members\n\nChair: Professor A\n\nMembers: B, C and D\n\nAppendix (PDF)"
     )
-    assert article.pdfs == [
+    assert article.pdfs == (
         "https://npi.or.jp/en/research/data/0123456789abcdef0123456789abcdef01234567.pdf",
         "https://npi.or.jp/en/research/2022/03/data/appendix.PDF",
-    ]
-    assert article.notes == []
+    )
+    assert article.notes == ()
 
 
 @pytest.mark.parametrize(
@@ -81,11 +81,11 @@ def test_japanese_article_markup_authors_and_full_width():
         "当研究所は設立30周年を記念し、政策論集を刊行しました。\n各分野の研究員が執筆しています。\n\n"
         "目次\n\n外交・安全保障\n\n経済・社会\n\n章\n\n執筆者"
     )
-    assert article.pdfs == ["https://npi.or.jp/research/data/ronshu30.pdf"]
-    assert article.authors == [
+    assert article.pdfs == ("https://npi.or.jp/research/data/ronshu30.pdf",)
+    assert article.authors == (
         ("中曽根 康弘", "https://npi.or.jp/experts/nakasone.html"),
         ("山田 花子", "https://npi.or.jp/experts/yamada.html"),
-    ]
+    )
     assert "戻る" not in article.body and "シェア" not in article.body and "別記事" not in article.body
 
 
@@ -168,7 +168,7 @@ def test_every_replica_article_parses_to_the_model(seed):
             "published": parsed.published,
             "lang": parsed.lang,
             "body": parsed.body,
-            "pdfs": parsed.pdfs,
+            "pdfs": list(parsed.pdfs),
             "authors": [name for name, _ in parsed.authors],
         }
         assert got == {k: want[k] for k in got}, article.path
@@ -432,8 +432,8 @@ def test_unreadable_pdf_and_author_links_are_noted_and_the_rest_kept():
     <a class="btn_bluecorner" href="http://[::1/experts/x.html"><div class="name">Hanako Yamada</div></a>
     </div></div>"""
     article = parse_article(page, "https://npi.or.jp/research/2024/01/02000000.html")
-    assert article.pdfs == ["https://npi.or.jp/b.pdf"]  # no file:, no javascript:
-    assert article.authors == [("Hanako Yamada", None)]
+    assert article.pdfs == ("https://npi.or.jp/b.pdf",)  # no file:, no javascript:
+    assert article.authors == (("Hanako Yamada", None),)
     assert article.notes.count("bad_link/pdf") == 1 and "bad_link/author" in article.notes
 
 

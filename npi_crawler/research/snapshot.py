@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import WarcPointer
 from npi_crawler.archive.warc import (
     OPEN_SUFFIX,
     ArchivedResponse,
     WarcError,
-    WarcPointer,
     default_warc_dir,
     read_response,
 )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import lxml.html
 from lxml import etree
 
+from npi_crawler.archive.records import ArticleRecord, Author
 from npi_crawler.site.notes import (
     BAD_LINK_AUTHOR,
     BAD_LINK_PDF,
@@ -46,20 +47,16 @@ from npi_crawler.site.urls import (
     is_web_url,
     lang_from_url,
     resolve_link,
+    site_url,
 )
 
 
 @dataclass
 class ParsedArticle:
-    url: str
-    lang: str
-    title: str | None
-    published: str | None
-    body: str
-    authors: list[tuple[str, str | None]]  # (name, profile URL)
-    pdfs: list[str]
-    notes: list[str] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)  # key -> selector or fallback (probe)
+    """An article page's record, and where each field came from (what ``probe`` shows)."""
+
+    record: ArticleRecord
+    sources: dict[str, str] = field(default_factory=dict)  # profile key -> selector or fallback
 
 
 _SITE_WORDS = ("研究所", "Institute", "NPI")
@@ -336,7 +333,7 @@ def _pdfs(
         if is_web_url(target) and (listed or urlsplit(target).path.lower().endswith(".pdf")):
             pdfs.append(target)
             sources.setdefault("pdf_link", SOURCE_PDF_HREF)
-    return list(dict.fromkeys(pdfs))
+    return pdfs  # the record drops repeats
 
 
 def _within(el: etree._Element, box: etree._Element) -> bool:
@@ -373,14 +370,14 @@ def _expert_box(
 
 def _authors(
     main: etree._Element, url: str, profile: Profile, notes: list[str], sources: dict[str, str]
-) -> list[tuple[str, str | None]]:
+) -> list[Author]:
     """(name, profile URL) of each author; a profile link that cannot be read keeps the name,
     without a URL (note ``bad_link/author``)."""
     found, selector = first_links(profile, "author_link", main)
     links = [el for el, _href in found if el is not None]
     if selector is not None:
         sources["author_link"] = selector.text
-    authors: dict[str, tuple[str, str | None]] = {}
+    authors: dict[str, Author] = {}
     counts = _link_counts(links)
     for link in links:
         href = link.get("href", "")
@@ -397,13 +394,20 @@ def _authors(
             except BadLink:
                 profile_url = None
                 notes.append(BAD_LINK_AUTHOR)
-            authors.setdefault(name, (name, profile_url))
+            authors.setdefault(name, Author(name, profile_url))
     return list(authors.values())
 
 
-def parse_article(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> ParsedArticle:
+def parse_article(html: str, url: str, profile: Profile = DEFAULT_PROFILE, *, base_url: str | None = None) -> ArticleRecord:
     """Every field of one article page, found with ``profile``'s selectors; selectors that
-    matched nothing, fallbacks taken and fields missed are listed in ``notes``."""
+    matched nothing, fallbacks taken and fields missed are listed in ``notes``. With ``base_url``
+    (a crawl's), the page's own URL and its links are given as that crawl requests them
+    (``site.urls.site_url``: on a replica's host)."""
+    return read_article(html, url, profile, base_url=base_url).record
+
+
+def read_article(html: str, url: str, profile: Profile = DEFAULT_PROFILE, *, base_url: str | None = None) -> ParsedArticle:
+    """``parse_article``'s record, with the selector or fallback that found each field."""
     notes: list[str] = []
     sources: dict[str, str] = {}
     root = html_tree(html, notes)
@@ -413,14 +417,20 @@ def parse_article(html: str, url: str, profile: Profile = DEFAULT_PROFILE) -> Pa
     body, area = _body(main, html, profile, notes, sources)
     if not body:
         notes.append(MISS_BODY)
-    return ParsedArticle(
-        url=canonical_url(url),
+    authors = _authors(main, url, profile, notes, sources)
+    pdfs = _pdfs(main, area, url, profile, notes, sources)
+
+    def crawled(link: str) -> str:
+        return site_url(link, base_url) if base_url else link
+
+    record = ArticleRecord(
+        url=crawled(canonical_url(url)),
         lang=lang_from_url(url),
         title=title,
         published=published,
         body=body,
-        authors=_authors(main, url, profile, notes, sources),
-        pdfs=_pdfs(main, area, url, profile, notes, sources),
-        notes=notes,
-        sources=sources,
+        authors=tuple(Author(name, crawled(link) if link else None) for name, link in authors),
+        pdfs=tuple(crawled(pdf) for pdf in pdfs),
+        notes=tuple(notes),
     )
+    return ParsedArticle(record, sources)

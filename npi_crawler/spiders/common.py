@@ -6,6 +6,7 @@ from typing import Any
 
 from scrapy.http import Response
 
+from npi_crawler.archive.records import WarcPointer
 from npi_crawler.site.decoding import decode_page
 
 # Set on a request that a stop signal dropped from the download queue (crawl.drop_queued_requests):
@@ -20,7 +21,7 @@ def truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true", "yes", "on")
 
 
-def warc_pointer(response: Response) -> dict | None:
+def warc_pointer(response: Response) -> WarcPointer | None:
     """The pointer to the response's WARC record, when the recorder wrote one (None for a
     response built without a request, as in tests)."""
     request = response.request

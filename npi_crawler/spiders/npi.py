@@ -8,6 +8,7 @@ removals are found.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -233,25 +234,14 @@ class NpiSpider(scrapy.Spider):
         if not hasattr(response, "text"):
             yield items.FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
             return
-        parsed = parse_article(page_text(response), url, self.profile)
-        parsed_url = self.site_url(parsed.url)
-        pdfs = [self.site_url(p) for p in parsed.pdfs]
-        authors = [(name, self.site_url(profile) if profile else None) for name, profile in parsed.authors]
-        yield items.ArticleItem(
-            url=parsed_url,
-            lang=parsed.lang,
-            title=parsed.title,
-            published=parsed.published,
-            body=parsed.body,
-            authors=authors,
-            pdfs=pdfs,
-            etag=header(response, "ETag"),
-            last_modified=header(response, "Last-Modified"),
-            notes=parsed.notes,
-            warc=warc,
+        parsed = parse_article(page_text(response), url, self.profile, base_url=self.base_url)
+        # The record as parsed, with what the fetch said about the page.
+        record = dataclasses.replace(
+            parsed, etag=header(response, "ETag"), last_modified=header(response, "Last-Modified"), warc=warc
         )
-        yield from self.pdf_fetcher.requests(pdfs)
-        yield from self.expert_fetcher.requests(profile for _name, profile in authors if profile)
+        yield record
+        yield from self.pdf_fetcher.requests(record.pdfs)
+        yield from self.expert_fetcher.requests(author.profile_url for author in record.authors if author.profile_url)
 
     def _new_article(self, url: str, found_on: str) -> Iterable[Any]:
         """The request for an article not in the archive, while this run has requested fewer
