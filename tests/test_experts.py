@@ -11,16 +11,10 @@ import pytest
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.spiders.experts import ExpertFetcher
-from tests.conftest import run_cli
+from tests.conftest import crawl, run_cli
 from tests.site import ReplicaServer
 
 EXPERT_FIELDS = "url, lang, name, title, areas, biography, status"
-
-
-def crawl(replica: ReplicaServer, db_path: str, *extra: str):
-    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *extra)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result
 
 
 def expert_paths(site) -> set[str]:
