@@ -2,7 +2,13 @@
 
 The facts here (sections, languages, host names, the base URL) are read by every layer: the
 CLI, the archive, the parser, the spider. This file imports nothing, so ``npi-crawler --help``
-does not pay for lxml.
+does not pay for lxml. The rest, one module each (README.md, Layout):
+
+- ``urls``, ``text``, ``notes``: URLs, text and dates, parse-note names (standard library only)
+- ``decoding``: a page's bytes to text
+- ``tree``, ``lists``, ``articles``, ``experts``: the page kinds, HTML to plain data (lxml)
+- ``profile``: every selector the page readers use, as data a user can override
+- ``pdftext``: a PDF's text layer (the only module that imports pypdf)
 """
 
 from __future__ import annotations
