@@ -1,6 +1,6 @@
 """Item pipelines: one class per concern, tunables read in ``from_crawler``, stats under ``npi/``.
 
-``ValidateArticlePipeline`` checks parsed articles (built clean: archive.records); ``ArchivePipeline`` writes the
+``ValidateArticlePipeline`` checks parsed articles; ``ArchivePipeline`` writes the
 spider's facts into the archive; ``PdfTextPipeline`` extracts and stores the text of fetched PDFs.
 The run they belong to is opened and closed by ``extensions.RunLifecycle``; its id is read with
 ``extensions.current_run_id`` when an item is stored, whatever the pipelines' order.

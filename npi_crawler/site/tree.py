@@ -12,6 +12,7 @@ from npi_crawler.site.profile import Profile, Selector
 
 
 def has_class(name: str) -> str:
+    """An XPath predicate: the element has the class ``name`` (among others)."""
     return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
 
 
@@ -35,6 +36,7 @@ def html_tree(html: str, notes: list[str]) -> etree._Element:
 
 
 def elements(found: list[Any]) -> list[etree._Element]:
+    """The elements of a selector's matches (an XPath may also select strings)."""
     return [f for f in found if not isinstance(f, str)]
 
 
