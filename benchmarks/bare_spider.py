@@ -15,8 +15,8 @@ import time
 import scrapy
 from scrapy.crawler import CrawlerProcess
 
-from npi_crawler.constants import SECTIONS
 from npi_crawler.crawl import build_settings
+from npi_crawler.site import SECTIONS
 
 
 class BareSpider(scrapy.Spider):

@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 import lxml.html
 
-from npi_crawler.parsing import extract_body, normalize_space, parse_article
+from npi_crawler.site.articles import extract_body, parse_article
+from npi_crawler.site.text import normalize_space
 from tests.site import generate_site
 from tests.site.render import render
 

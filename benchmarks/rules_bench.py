@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from npi_crawler.archive import Archive  # noqa: E402
 from npi_crawler.archive.matching import Document, MatchIndex, match_rules  # noqa: E402
+from npi_crawler.archive.records import ArticleRecord  # noqa: E402
 from npi_crawler.monitor.differ import DiffOptions, diff  # noqa: E402
 from npi_crawler.monitor.rules import rules_from_table  # noqa: E402
 from npi_crawler.research.rules import check_rules  # noqa: E402
@@ -119,7 +120,7 @@ def store(archive: Archive, docs: list[Document]) -> None:
             "authors": [],
             "pdfs": [url for url, _text in doc.pdfs],
         }
-        archive.store_article(item, run_id=run_id)
+        archive.store_article(ArticleRecord(**item), run_id=run_id)
         for section in doc.sections:
             archive.add_listing(doc.url, section, run_id=run_id)
         for url, text in doc.pdfs:

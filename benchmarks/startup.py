@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import ArticleRecord
 
 BIN = Path(sys.executable).parent
 
@@ -28,15 +29,15 @@ def small_archive(path: str, n: int = 200) -> None:
         for i in range(n):
             url = f"https://npi.or.jp/en/research/2025/06/{i:08d}.html"
             archive.store_article(
-                {
-                    "url": url,
-                    "lang": "en",
-                    "title": f"Economic security note {i}",
-                    "published": f"2025-06-{1 + i % 28:02d}",
-                    "body": "Semiconductor supply chains and economic security. " * 20,
-                    "pdfs": [],
-                    "authors": [],
-                },
+                ArticleRecord(
+                    url=url,
+                    lang="en",
+                    title=f"Economic security note {i}",
+                    published=f"2025-06-{1 + i % 28:02d}",
+                    body="Semiconductor supply chains and economic security. " * 20,
+                    pdfs=[],
+                    authors=[],
+                ),
                 run_id=run_id,
             )
             archive.add_listing(url, "policy", run_id=run_id)

@@ -1,26 +1,11 @@
-"""Facts about the site and the command line that every layer shares.
+"""Facts about the command line and the crawler's identity that every layer shares.
 
 Nothing here imports Scrapy, Apprise, lxml or sqlite-utils: the CLI, the archive and the parser
 all read these names, and ``npi-crawler --help`` must not pay for a crawler it does not start.
+The facts about the site itself (sections, languages, hosts) are in ``npi_crawler.site``.
 """
 
 from __future__ import annotations
-
-SECTIONS: tuple[str, ...] = ("diplomacy", "industry", "economy", "technology", "government", "policy")
-LANGS: tuple[str, ...] = ("ja", "en")
-# The two host names of the one site (shared/npi-site.md): folded into one in every stored URL.
-NPI_HOSTS = frozenset({"npi.or.jp", "www.npi.or.jp"})
-DEFAULT_BASE_URL = "https://npi.or.jp/"
-
-# slug -> (Japanese name, English name), as the site's own list headings say.
-SECTION_NAMES: dict[str, tuple[str, str]] = {
-    "diplomacy": ("外交・安全保障", "Diplomacy and Security"),
-    "industry": ("経済安全保障・産業", "Industry and Trade"),
-    "economy": ("経済・社会", "Economy and Society"),
-    "technology": ("科学技術", "Science and Technology"),
-    "government": ("憲政", "Constitutional Politics"),
-    "policy": ("政策提言", "Policy Proposals"),
-}
 
 # Exit codes (docs/operations.md#exit-codes).
 EXIT_OK = 0
@@ -31,24 +16,6 @@ EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL: another run holds the archive; try a
 
 # Stats whose sum is a run's warnings: parser fallbacks and misses, dropped items, PDF warnings.
 WARNING_PREFIXES = ("npi/parse/", "npi/items/dropped/", "npi/warnings/")
-
-# Parse notes that mean "the documented selectors found nothing" for a field that matters: a known
-# article re-fetched through them keeps its clean version (pipelines), and an alert held by the
-# layout alarm waits for a version without them (monitor.differ).
-DEGRADED_NOTES = frozenset(
-    {
-        "fallback/no_main",
-        "fallback/title_og",
-        "fallback/title_tag",
-        "miss/title",
-        "fallback/body_main",
-        "fallback/body_extractor",  # readability's guess: better than nothing, not the selectors' body
-        "miss/body",
-        "fallback/date_any",
-        "miss/date",
-        "truncated/parser_limit",  # lxml gave up deep in the page: the rest of it is missing
-    }
-)
 
 # Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
 # an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default

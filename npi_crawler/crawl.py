@@ -27,10 +27,10 @@ from twisted.python.failure import Failure
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.warc import check_warc_dir
-from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, SECTIONS
 from npi_crawler.errors import ArchiveError, CrawlError
 from npi_crawler.extensions import ARCHIVE_ERROR_STAT, ARCHIVE_WRITE_ERRORS, RUN_ID_STAT, run_counts
-from npi_crawler.profile import profile_setting
+from npi_crawler.site import DEFAULT_BASE_URL, LANGS, SECTIONS
+from npi_crawler.site.profile import profile_setting
 from npi_crawler.spiders.common import STOPPED_META
 from npi_crawler.spiders.npi import NpiSpider
 from npi_crawler.stops import STOPS

@@ -25,10 +25,11 @@ from scrapy.utils.defer import deferred_from_coro
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.db import sqlite_error_message
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.archive.runlock import held_here, run_lock
 from npi_crawler.constants import WARNING_PREFIXES
 from npi_crawler.errors import ArchiveError, LockUnavailable, NpiError, RunLocked
-from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, NotModifiedItem
+from npi_crawler.items import FetchErrorItem, GoneItem, NotModifiedItem
 
 RUN_ID_STAT = "npi/run_id"
 RUN_STATUS_STAT = "npi/run_status"
@@ -211,7 +212,7 @@ class ProgressLine:
         self.show()
 
     def item_scraped(self, item: Any, **_: Any) -> None:
-        if isinstance(item, ArticleItem):
+        if isinstance(item, ArticleRecord):
             self.progress.articles += 1
         elif isinstance(item, (NotModifiedItem, GoneItem)):
             self.progress.checked += 1

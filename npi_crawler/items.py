@@ -1,8 +1,16 @@
-"""The shapes of what the spider yields. Each item is one fact about the site."""
+"""The shapes of what the spider yields. Each item is one fact about the site.
+
+An article page is the archive's own record (``archive.records.ArticleRecord``); the other facts
+are below. A pointer to the page's WARC record is an ``archive.records.WarcPointer``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only annotations: site.pdftext reads the statuses without the archive package
+    from npi_crawler.archive.records import WarcPointer
 
 # Statuses a download can end in. A transient failure (``error``: timeout, connection lost; or
 # an HTTP 5xx after Scrapy's retries) is tried again by the next run; the others are final until
@@ -22,23 +30,6 @@ def retryable(status: str | None) -> bool:
 
 
 @dataclass
-class ArticleItem:
-    """An article page as parsed. ``notes`` are parse fallbacks and misses (stat keys)."""
-
-    url: str
-    lang: str
-    title: str | None
-    published: str | None  # YYYY-MM-DD
-    body: str
-    authors: list[tuple[str, str | None]] = field(default_factory=list)
-    pdfs: list[str] = field(default_factory=list)
-    etag: str | None = None
-    last_modified: str | None = None
-    notes: list[str] = field(default_factory=list)
-    warc: dict | None = None  # where the page is in the WARC files (npi_crawler/warc_recorder.py)
-
-
-@dataclass
 class ListingItem:
     """``urls`` (in page order) are listed on page ``page`` of ``section``'s list: they belong to
     that section. One item per list page: one transaction, not one per entry."""
@@ -54,7 +45,7 @@ class NotModifiedItem:
     """A known article answered 304 to a conditional GET: still there, unchanged."""
 
     url: str
-    warc: dict | None = None
+    warc: WarcPointer | None = None
 
 
 @dataclass
@@ -63,7 +54,7 @@ class GoneItem:
 
     url: str
     status: int
-    warc: dict | None = None
+    warc: WarcPointer | None = None
 
 
 @dataclass
@@ -85,7 +76,7 @@ class LinkedItem:
     etag: str | None = None
     last_modified: str | None = None
     message: str | None = None
-    warc: dict | None = None  # where the answer is in the WARC files (npi_crawler/warc_recorder.py)
+    warc: WarcPointer | None = None  # where the answer is in the WARC files (npi_crawler/warc_recorder.py)
 
 
 @dataclass
@@ -116,4 +107,4 @@ class PageRecordItem:
 
     url: str
     kind: str
-    warc: dict
+    warc: WarcPointer

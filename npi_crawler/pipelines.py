@@ -1,6 +1,6 @@
 """Item pipelines: one class per concern, tunables read in ``from_crawler``, stats under ``npi/``.
 
-``ValidateArticlePipeline`` checks and normalizes parsed articles; ``ArchivePipeline`` writes the
+``ValidateArticlePipeline`` checks parsed articles; ``ArchivePipeline`` writes the
 spider's facts into the archive; ``PdfTextPipeline`` extracts and stores the text of fetched PDFs.
 The run they belong to is opened and closed by ``extensions.RunLifecycle``; its id is read with
 ``extensions.current_run_id`` when an item is stored, whatever the pipelines' order.
@@ -8,7 +8,6 @@ The run they belong to is opened and closed by ``extensions.RunLifecycle``; its 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import sqlite3
@@ -20,11 +19,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEGRADED_NOTES, LANGS
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.extensions import archive_failed, archive_has_failed, current_run_id
 from npi_crawler.items import (
     OK,
-    ArticleItem,
     ExpertItem,
     FetchErrorItem,
     GoneItem,
@@ -33,12 +31,13 @@ from npi_crawler.items import (
     PageRecordItem,
     PdfItem,
 )
-from npi_crawler.parsing import normalize_space
+from npi_crawler.site import LANGS
+from npi_crawler.site.notes import DEGRADED
 
 
 class ValidateArticlePipeline:
-    """Drops articles that cannot be archived (no URL, unknown language, no title) and
-    normalizes the rest. With ``NPI_REQUIRE_DATE`` an article without any date is dropped too."""
+    """Drops articles that cannot be archived (no URL, unknown language, no title). With
+    ``NPI_REQUIRE_DATE`` an article without any date is dropped too."""
 
     def __init__(self, stats, require_date: bool = False):
         self.stats = stats
@@ -48,14 +47,14 @@ class ValidateArticlePipeline:
     def from_crawler(cls, crawler: Crawler) -> ValidateArticlePipeline:
         return cls(crawler.stats, crawler.settings.getbool("NPI_REQUIRE_DATE"))
 
-    def _drop(self, reason: str, item: ArticleItem) -> DropItem:
+    def _drop(self, reason: str, item: ArticleRecord) -> DropItem:
         self.stats.inc_value(f"npi/items/dropped/{reason}")
         error = DropItem(f"{reason}: {item.url}")
         error.npi_reason = reason  # type: ignore[attr-defined] - read by ArchivePipeline.dropped
         return error
 
     def process_item(self, item: Any) -> Any:
-        if not isinstance(item, ArticleItem):
+        if not isinstance(item, ArticleRecord):
             return item
         for note in item.notes:
             self.stats.inc_value(f"npi/parse/{note}")
@@ -63,17 +62,11 @@ class ValidateArticlePipeline:
             raise self._drop("no_url", item)
         if item.lang not in LANGS:
             raise self._drop("bad_lang", item)
-        title = normalize_space(item.title)
-        if not title:
+        if not item.title:
             raise self._drop("no_title", item)
         if self.require_date and not item.published:
             raise self._drop("no_date", item)
-        return dataclasses.replace(
-            item,
-            title=title,
-            pdfs=list(dict.fromkeys(item.pdfs)),
-            authors=[(normalize_space(n), u) for n, u in item.authors if normalize_space(n)],
-        )
+        return item
 
 
 def _stores(process_item: Callable) -> Callable:
@@ -132,9 +125,9 @@ class ArchivePipeline(_ArchiveUser):
         crawler.signals.connect(pipeline.dropped, signal=signals.item_dropped)
         return pipeline
 
-    def _degraded(self, item: ArticleItem) -> bool:
+    def _degraded(self, item: ArticleRecord) -> bool:
         """The page now parses only through fallbacks where the stored version did not."""
-        worse = set(item.notes) & DEGRADED_NOTES
+        worse = set(item.notes) & DEGRADED
         stored = self.archive.parse_notes(item.url) if worse and self.archive else None
         return stored is not None and bool(worse - set(stored))
 
@@ -142,13 +135,13 @@ class ArchivePipeline(_ArchiveUser):
     def process_item(self, item: Any) -> Any:
         archive = self.archive
         assert archive is not None
-        if isinstance(item, ArticleItem):
+        if isinstance(item, ArticleRecord):
             if self.keep_clean and self._degraded(item):
                 # Most likely a changed layout: keep the clean version (the layout alarm fires).
                 archive.touch_article(item.url, warc=item.warc)
                 self.stats.inc_value("npi/articles/degraded_kept")
                 return item
-            result = archive.store_article(dataclasses.asdict(item), run_id=self.run_id, warc=item.warc)
+            result = archive.store_article(item, run_id=self.run_id)
             self.stats.inc_value(f"npi/articles/{result.status}")
         elif isinstance(item, ListingItem):
             if new := archive.add_listings(item.urls, item.section, run_id=self.run_id):
@@ -190,7 +183,7 @@ class ArchivePipeline(_ArchiveUser):
     def dropped(self, item: Any, exception: BaseException, **_kwargs: Any) -> None:
         """An article the validator dropped is an error of the run, not a silent loss (and,
         never archived, it is fetched again by the next run)."""
-        if self.archive is None or not isinstance(item, ArticleItem) or archive_has_failed(self.crawler):
+        if self.archive is None or not isinstance(item, ArticleRecord) or archive_has_failed(self.crawler):
             return
         reason = getattr(exception, "npi_reason", "invalid")
         try:
@@ -233,7 +226,7 @@ class PdfTextPipeline(_ArchiveUser):
         return PdfItem(url=item.url, status=status, message=message)  # without the bytes
 
     def _store_download(self, archive: Archive, item: PdfItem) -> tuple[str, str | None]:
-        from npi_crawler.pdftext import extract_text  # pypdf: only for crawls that fetch PDFs
+        from npi_crawler.site.pdftext import extract_text  # pypdf: only for crawls that fetch PDFs
 
         body = item.body or b""
         extracted = extract_text(body)

@@ -24,7 +24,7 @@ NPI_REQUIRE_DATE = False
 # must not overwrite the archive with garbage. The re-fetch is counted as npi/articles/degraded_kept.
 NPI_KEEP_CLEAN_VERSION = True
 # The site profile: profile key -> list of CSS selectors (or "xpath:..."), replacing the defaults
-# of npi_crawler/profile.py key by key (docs/configuration.md#selectors). The settings file's
+# of npi_crawler/site/profile.py key by key (docs/configuration.md#selectors). The settings file's
 # [selectors] table sets it; under plain Scrapy: -s 'NPI_SELECTORS={"title": ["h1.post-title"]}'.
 NPI_SELECTORS: dict[str, list[str]] = {}
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).

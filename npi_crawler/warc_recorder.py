@@ -38,11 +38,11 @@ from scrapy.http import Headers, Request, Response
 from scrapy.settings import BaseSettings
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import WarcPointer
 from npi_crawler.archive.warc import (
     DEFAULT_MAX_SIZE,
     IDENTICAL_PAYLOAD,
     WarcError,
-    WarcPointer,
     WarcWriter,
     default_warc_dir,
     payload_digest,
@@ -140,7 +140,7 @@ class WarcRecorderMiddleware:
         if pointer is not None:
             self.stats.inc_value(f"npi/warc/{pointer.record_type}s")
             self.stats.inc_value("npi/warc/bytes", self.writer.bytes_written - before)
-            request.meta[WARC_META] = {**pointer.as_dict(), "directory": str(self.directory), "run_id": self.writer.run_id}
+            request.meta[WARC_META] = pointer  # with the directory and run the archive's warc_files need
         return response
 
     def _write(self, kind: str, request: Request, response: Response) -> WarcPointer | None:

@@ -61,6 +61,14 @@ def cli():
     return run_cli
 
 
+def crawl(replica: ReplicaServer, db_path: str, *extra: str, command: str = "crawl") -> CliRun:
+    """``npi-crawler crawl`` (or ``command``) of the replica into ``db_path`` through the real
+    CLI, as a user runs it; it must succeed."""
+    result = run_cli(command, "--db", db_path, "--base-url", replica.url, *extra)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
 def export_rows(db_path: str) -> list[dict]:
     """The archive's export, without first_seen/last_seen, as the oracle has it. In-process
     (click's CliRunner): export is read-only and imports no crawler, and a fresh interpreter per

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from npi_crawler.archive.warc import OPEN_SUFFIX, WarcPointer, default_warc_dir, payload_digest, read_record
+from npi_crawler.archive.records import WarcPointer
+from npi_crawler.archive.warc import OPEN_SUFFIX, default_warc_dir, payload_digest, read_record
 from tests.site import ReplicaServer, Site, generate_site, new_article
 
 ROOT = Path(__file__).resolve().parent.parent

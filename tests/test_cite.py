@@ -14,7 +14,7 @@ import rispy
 from citeproc import Citation, CitationItem, CitationStylesBibliography, CitationStylesStyle, formatter
 from citeproc.source.json import CiteProcJSON
 
-from tests.conftest import run_cli
+from tests.conftest import crawl, run_cli
 from tests.site import ReplicaServer, generate_site
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
@@ -25,8 +25,7 @@ def crawled(tmp_path_factory):
     site = generate_site(seed=4, n_articles=40, per_page=5)
     db_path = str(tmp_path_factory.mktemp("cite") / "npi.db")
     with ReplicaServer(site) as replica:
-        result = run_cli("crawl", "--db", db_path, "--base-url", replica.url)
-        assert result.returncode == 0, result.stderr
+        crawl(replica, db_path)
         base = replica.url.rstrip("/")
     articles = site.expected_export(base)
     assert any(JAPANESE.search(a["title"]) for a in articles) and any(a["lang"] == "en" for a in articles)
@@ -129,10 +128,10 @@ def test_a_removed_article_is_still_citable(crawled, tmp_path):
     site = crawled["site"].copy()
     db_path = str(tmp_path / "npi.db")
     with ReplicaServer(site) as replica:
-        assert run_cli("crawl", "--db", db_path, "--base-url", replica.url).returncode == 0
+        crawl(replica, db_path)
         gone = site.live()[3]
         site.remove(gone.path)
-        assert run_cli("crawl", "--db", db_path, "--base-url", replica.url, "--full").returncode == 0
+        crawl(replica, db_path, "--full")
         url = replica.url.rstrip("/") + gone.path
     cited = run_cli("cite", "--db", db_path, "--format", "ris", url)
     assert cited.returncode == 0 and rispy.loads(cited.stdout)[0]["urls"] == [url]

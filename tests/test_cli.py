@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.cli import cli
 from npi_crawler.cli.research import EXPORT_FIELDS
 from tests.conftest import run_cli
@@ -87,16 +88,16 @@ def small_archive(db_path):
     for i, lang in enumerate(["ja", "en", "en"]):
         url = f"https://npi.or.jp/{'en/' if lang == 'en' else ''}research/2024/0{i + 1}/01000000.html"
         archive.store_article(
-            {
-                "url": url,
-                "lang": lang,
-                "title": f'Title {i}, "quoted"',
-                "published": f"2024-0{i + 1}-01",
-                "body": "Line one.\n\nLine two, with a comma.",
-                "authors": [("A. Author", None)],
-                "pdfs": [url.replace(".html", ".pdf")],
-                "notes": [],
-            },
+            ArticleRecord(
+                url=url,
+                lang=lang,
+                title=f'Title {i}, "quoted"',
+                published=f"2024-0{i + 1}-01",
+                body="Line one.\n\nLine two, with a comma.",
+                authors=[("A. Author", None)],
+                pdfs=[url.replace(".html", ".pdf")],
+                notes=[],
+            ),
             run_id=None,
         )
         archive.add_listing(url, "policy", run_id=None)

@@ -241,7 +241,7 @@ def test_a_contact_that_is_no_url_or_address_is_refused(tmp_path, value):
 
 
 def test_the_documented_selector_keys_are_the_profile_s_keys_with_its_defaults():
-    from npi_crawler.profile import DEFAULT_SELECTORS, KEYS
+    from npi_crawler.site.profile import DEFAULT_SELECTORS, KEYS
 
     table = DOC[DOC.index("| key | looks in | finds | default selectors |") :].split("\n\n")[0]
     documented = {}

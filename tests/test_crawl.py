@@ -7,14 +7,8 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import export_rows, run_cli
+from tests.conftest import crawl, export_rows
 from tests.site import ReplicaServer, generate_site, new_article
-
-
-def crawl(replica: ReplicaServer, db_path: str, *extra: str):
-    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *extra)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result
 
 
 def article_requests(replica: ReplicaServer, since: int = 0) -> list[str]:

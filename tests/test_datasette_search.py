@@ -14,6 +14,7 @@ pytest.importorskip("datasette")
 from datasette.app import Datasette  # noqa: E402
 
 from npi_crawler.archive import Archive  # noqa: E402
+from npi_crawler.archive.records import ArticleRecord  # noqa: E402
 from npi_crawler.research.datasette import metadata  # noqa: E402
 
 ARTICLES = [
@@ -41,7 +42,7 @@ def datasette(tmp_path_factory):
     with Archive.open(db_path) as archive:
         for lang, n, title, body in ARTICLES:
             article = {"url": url(lang, n), "lang": lang, "title": title, "published": f"2024-01-{n:02d}"}
-            archive.store_article({**article, "body": body, "authors": [], "pdfs": []}, run_id=None)
+            archive.store_article(ArticleRecord(**article, body=body), run_id=None)
         archive.mark_removed(url("en", 7), 404)
     return Datasette([db_path], metadata=metadata(db_path))
 

@@ -22,7 +22,7 @@ from npi_crawler.archive import Archive
 from npi_crawler.archive.runlock import run_lock
 from npi_crawler.cli import cli
 from npi_crawler.monitor.health import run_health
-from tests.conftest import run_cli
+from tests.conftest import crawl, run_cli
 from tests.site import ReplicaServer, generate_site
 from tests.test_cli import free_port
 
@@ -68,8 +68,7 @@ def crawled(tmp_path_factory) -> Iterator[tuple[str, ReplicaServer]]:
     """One real crawl of the replica, shared by this module; the replica keeps serving."""
     db = str(tmp_path_factory.mktemp("crawled") / "npi.db")
     with ReplicaServer(generate_site(seed=1)) as replica:
-        result = run_cli("crawl", "--db", db, "--base-url", replica.url)
-        assert result.returncode == 0, result.stderr
+        crawl(replica, db)
         yield db, replica
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import ArticleRecord
 from tests.conftest import run_cli
 
 
@@ -19,7 +20,7 @@ def archive_file(tmp_path: Path) -> Path:
     with Archive.open(path) as archive:
         run = archive.start_run(mode="incremental", base_url="https://npi.or.jp/", langs=["en"], sections=["policy"])
         archive.store_article(
-            {"url": "https://npi.or.jp/en/research/2024/05/01000000.html", "lang": "en", "title": "T", "published": "2024-05-01", "body": "B", "pdfs": [], "authors": []},
+            ArticleRecord(url="https://npi.or.jp/en/research/2024/05/01000000.html", lang="en", title="T", published="2024-05-01", body="B", pdfs=[], authors=[]),
             run_id=run,
         )
         archive.finish_run(run, status="ok", counts={"list_pages": 1}, stats={})

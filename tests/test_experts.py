@@ -9,17 +9,12 @@ import sqlite3
 import pytest
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.spiders.experts import ExpertFetcher
-from tests.conftest import run_cli
+from tests.conftest import crawl, run_cli
 from tests.site import ReplicaServer
 
 EXPERT_FIELDS = "url, lang, name, title, areas, biography, status"
-
-
-def crawl(replica: ReplicaServer, db_path: str, *extra: str):
-    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *extra)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result
 
 
 def expert_paths(site) -> set[str]:
@@ -154,7 +149,7 @@ def test_the_author_filter_reads_the_name_on_the_expert_page_too(db_path):
         "pdfs": [],
     }
     with Archive.open(db_path) as archive:
-        archive.store_article(article, run_id=None)
+        archive.store_article(ArticleRecord(**article), run_id=None)
         assert list(archive.iter_articles(author="Hanako")) == []
         archive.store_expert(article["authors"][0][1], status="ok", run_id=None, lang="en", name="Hanako Yamada")
         assert [a["url"] for a in archive.iter_articles(author="hanako")] == [article["url"]]

@@ -14,7 +14,8 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import export_rows, run_cli
+from tests.conftest import crawl as run_crawl
+from tests.conftest import export_rows
 from tests.site import ReplicaServer, Site, generate_site
 
 # The fault suite runs the command watchers schedule: watch = crawl, then diff and deliver.
@@ -43,9 +44,7 @@ def offsite():
 
 
 def crawl(replica: ReplicaServer, db_path: str, *extra: str):
-    result = run_cli(COMMAND, "--db", db_path, "--base-url", replica.url, *FAST, *extra)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result
+    return run_crawl(replica, db_path, *FAST, *extra, command=COMMAND)
 
 
 def query(db_path: str, sql: str, params=()) -> list[tuple]:
@@ -331,8 +330,8 @@ def test_short_undeclared_japanese_page_is_decoded_exactly(text, encoding):
     Korean cp949; the spider tries UTF-8 and the Japanese encodings first."""
     from scrapy.http import HtmlResponse
 
-    from npi_crawler.parsing import parse_article
-    from npi_crawler.spiders.npi import page_text
+    from npi_crawler.site.articles import parse_article
+    from npi_crawler.spiders.common import page_text
 
     html = (
         '<html><body><div id="main"><h3 class="ttl_second b30"><div class="date">2024/01/05</div>'
@@ -392,8 +391,7 @@ def test_malformed_first_entry_is_an_error_of_the_run_and_the_rest_of_the_list_i
     replica.add_fault(DIPLOMACY, "rewrite", **insert_after('<div class="entry_list">\n', entries))
     pager = '<a class="link_page" href="http://npi.or.jp:65536/research/diplomacy/index_9.html">9</a>'
     replica.add_fault("/research/diplomacy/index_2.html", "rewrite", **insert_after('"pagination">', pager))
-    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *FAST)
-    assert result.returncode == 0, result.stderr
+    run_crawl(replica, db_path, *FAST)
     assert export_rows(db_path) == small_site.expected_export(replica.url)
     base = replica.url.rstrip("/")
     rows = query(db_path, "SELECT url, kind, message FROM run_errors WHERE kind NOT LIKE 'pdf:%' ORDER BY id")
@@ -411,7 +409,7 @@ def test_malformed_first_entry_is_an_error_of_the_run_and_the_rest_of_the_list_i
 def test_article_with_an_empty_heading_and_a_100_kb_title_is_archived(small_site, replica, db_path):
     """The <title> fallback on 100 KB of "- " (quadratic before: minutes) is read at once and
     stored cut to TITLE_MAX_CHARS."""
-    from npi_crawler.parsing import TITLE_MAX_CHARS
+    from npi_crawler.site.articles import TITLE_MAX_CHARS
 
     target = first_page_article(small_site)
 

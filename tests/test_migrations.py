@@ -10,6 +10,7 @@ import pytest
 
 from npi_crawler.archive import MIGRATIONS, Archive
 from npi_crawler.archive import migrations as storage
+from npi_crawler.archive.records import ArticleRecord
 
 ARTICLE = {
     "url": "https://npi.or.jp/en/research/2025/06/30150000.html",
@@ -33,10 +34,10 @@ def first_release_archive(path: str, monkeypatch: pytest.MonkeyPatch) -> dict:
         run_id = archive.start_run(
             mode="incremental", base_url="https://npi.or.jp/", langs=["en"], sections=[]
         )
-        archive.store_article(ARTICLE, run_id=run_id)
+        archive.store_article(ArticleRecord(**ARTICLE), run_id=run_id)
         archive.add_listing(ARTICLE["url"], "policy", run_id=run_id)
         archive.add_listing(ARTICLE["url"], "industry", run_id=run_id)
-        archive.store_article({**ARTICLE, "body": ARTICLE["body"] + "\n\nAn added line."}, run_id=run_id)
+        archive.store_article(ArticleRecord(**ARTICLE | {"body": ARTICLE["body"] + "\n\nAn added line."}), run_id=run_id)
         archive.record_error(run_id, "https://npi.or.jp/x.html", "article:http_503", "503")
         archive.finish_run(run_id, status="ok", counts={"articles_new": 1}, stats={"npi/run_id": run_id})
         archive.close()

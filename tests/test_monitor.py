@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.errors import ChannelError
 from npi_crawler.monitor.channels import load_channels, redact, scrub
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
@@ -43,7 +44,7 @@ def run(archive: Archive, items: list[tuple[dict, list[str]]], stats: dict | Non
         mode="incremental", base_url="https://npi.or.jp/", langs=["ja", "en"], sections=[]
     )
     for item, sections in items:
-        archive.store_article(item, run_id=run_id)
+        archive.store_article(ArticleRecord(**item), run_id=run_id)
         for section in sections:
             archive.add_listing(item["url"], section, run_id=run_id)
     stats = {"npi/list/pages": 12, "npi/article/pages": len(items), **(stats or {})}
@@ -219,7 +220,7 @@ def test_a_killed_crawl_run_is_diffed_by_the_next_diff(archive):
     diff(archive)
     killed = archive.start_run(mode="incremental", base_url="x", langs=[], sections=[])
     lost = article()
-    archive.store_article(lost, run_id=killed)
+    archive.store_article(ArticleRecord(**lost), run_id=killed)
     archive.add_listing(lost["url"], "policy", run_id=killed)
     waiting = diff(archive)  # the latest run may still be crawling: its articles wait for it
     assert waiting.runs == [] and waiting.new == 0 and waiting.alerts == []

@@ -10,8 +10,9 @@ import select
 import subprocess
 import sys
 
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.extensions import Progress, ProgressLine
-from npi_crawler.items import ArticleItem, FetchErrorItem, NotModifiedItem
+from npi_crawler.items import FetchErrorItem, NotModifiedItem
 from tests.conftest import ROOT, run_cli
 
 
@@ -20,7 +21,7 @@ def test_progress_line_counts_what_the_signals_report():
     ext = ProgressLine(stream, interval=0)
     for _ in range(3):
         ext.response_received()
-    ext.item_scraped(ArticleItem(url="u", lang="en", title="t", published=None, body=""))
+    ext.item_scraped(ArticleRecord(url="u", lang="en", title="t", published=None, body=""))
     ext.item_scraped(NotModifiedItem(url="u"))
     ext.item_scraped(FetchErrorItem(url="u", kind="article:http_503", message="503"))
     assert stream.getvalue().split("\r\x1b[K")[-1] == "crawling: 3 pages, 1 articles, 1 re-checked, 1 errors"

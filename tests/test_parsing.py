@@ -10,22 +10,11 @@ import scrapy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npi_crawler.parsing import (
-    TITLE_MAX_CHARS,
-    BadLink,
-    _strip_site_name,
-    canonical_url,
-    date_from_url,
-    guess_japanese_encoding,
-    lang_from_url,
-    next_page,
-    normalize_space,
-    page_number,
-    parse_article,
-    parse_date,
-    parse_list_page,
-    resolve_link,
-)
+from npi_crawler.site.articles import TITLE_MAX_CHARS, _strip_site_name, parse_article
+from npi_crawler.site.decoding import guess_japanese_encoding
+from npi_crawler.site.lists import next_page, page_number, parse_list_page
+from npi_crawler.site.text import normalize_space, parse_date
+from npi_crawler.site.urls import BadLink, canonical_url, date_from_url, lang_from_url, resolve_link
 from tests.site import generate_site
 from tests.site.render import render
 
@@ -52,11 +41,11 @@ def test_english_article_fields_and_clean_body():
         "sensitive information.\n\n"
         "Members\n\nChair: Professor A\n\nMembers: B, C and D\n\nAppendix (PDF)"
     )
-    assert article.pdfs == [
+    assert article.pdfs == (
         "https://npi.or.jp/en/research/data/0123456789abcdef0123456789abcdef01234567.pdf",
         "https://npi.or.jp/en/research/2022/03/data/appendix.PDF",
-    ]
-    assert article.notes == []
+    )
+    assert article.notes == ()
 
 
 @pytest.mark.parametrize(
@@ -92,11 +81,11 @@ def test_japanese_article_markup_authors_and_full_width():
         "当研究所は設立30周年を記念し、政策論集を刊行しました。\n各分野の研究員が執筆しています。\n\n"
         "目次\n\n外交・安全保障\n\n経済・社会\n\n章\n\n執筆者"
     )
-    assert article.pdfs == ["https://npi.or.jp/research/data/ronshu30.pdf"]
-    assert article.authors == [
+    assert article.pdfs == ("https://npi.or.jp/research/data/ronshu30.pdf",)
+    assert article.authors == (
         ("中曽根 康弘", "https://npi.or.jp/experts/nakasone.html"),
         ("山田 花子", "https://npi.or.jp/experts/yamada.html"),
-    ]
+    )
     assert "戻る" not in article.body and "シェア" not in article.body and "別記事" not in article.body
 
 
@@ -179,7 +168,7 @@ def test_every_replica_article_parses_to_the_model(seed):
             "published": parsed.published,
             "lang": parsed.lang,
             "body": parsed.body,
-            "pdfs": parsed.pdfs,
+            "pdfs": list(parsed.pdfs),
             "authors": [name for name, _ in parsed.authors],
         }
         assert got == {k: want[k] for k in got}, article.path
@@ -443,8 +432,8 @@ def test_unreadable_pdf_and_author_links_are_noted_and_the_rest_kept():
     <a class="btn_bluecorner" href="http://[::1/experts/x.html"><div class="name">Hanako Yamada</div></a>
     </div></div>"""
     article = parse_article(page, "https://npi.or.jp/research/2024/01/02000000.html")
-    assert article.pdfs == ["https://npi.or.jp/b.pdf"]  # no file:, no javascript:
-    assert article.authors == [("Hanako Yamada", None)]
+    assert article.pdfs == ("https://npi.or.jp/b.pdf",)  # no file:, no javascript:
+    assert article.authors == (("Hanako Yamada", None),)
     assert article.notes.count("bad_link/pdf") == 1 and "bad_link/author" in article.notes
 
 

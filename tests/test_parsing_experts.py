@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from npi_crawler.parsing_experts import parse_expert_page
+from npi_crawler.site.experts import parse_expert_page
 from tests.site import ReplicaServer, generate_site
 from tests.site.model import Expert
 from tests.site.render import render

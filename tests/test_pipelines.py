@@ -7,13 +7,14 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.extensions import RunLifecycle
-from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem
+from npi_crawler.items import FetchErrorItem, GoneItem, ListingItem
 from npi_crawler.pipelines import ArchivePipeline, ValidateArticlePipeline
 from npi_crawler.spiders.npi import NpiSpider
 
 
-def item(**changes) -> ArticleItem:
+def item(**changes) -> ArticleRecord:
     fields = dict(
         url="https://npi.or.jp/en/research/2025/06/30150000.html",
         lang="en",
@@ -25,7 +26,7 @@ def item(**changes) -> ArticleItem:
         notes=["fallback/title_og"],
     )
     fields.update(changes)
-    return ArticleItem(**fields)
+    return ArticleRecord(**fields)
 
 
 def validator(**settings):
@@ -34,12 +35,13 @@ def validator(**settings):
     return ValidateArticlePipeline.from_crawler(crawler), crawler.stats
 
 
-def test_validator_normalizes_and_counts_parse_notes():
+def test_the_record_is_built_clean_and_the_validator_passes_it_on_as_it_is():
+    record = item()
+    assert record.title == "Japan's Economic Security"
+    assert record.pdfs == ("https://npi.or.jp/a.pdf",)
+    assert record.authors == (("A", None),)
     pipeline, stats = validator()
-    out = pipeline.process_item(item())
-    assert out.title == "Japan's Economic Security"
-    assert out.pdfs == ["https://npi.or.jp/a.pdf"]
-    assert out.authors == [("A", None)]
+    assert pipeline.process_item(record) is record  # validated, not cleaned again
     assert stats.get_value("npi/parse/fallback/title_og") == 1
 
 

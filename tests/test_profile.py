@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from npi_crawler.errors import SettingsError
-from npi_crawler.parsing import extract_body, last_resort_body, parse_article, parse_list_page
-from npi_crawler.profile import DEFAULT_PROFILE, DEFAULT_SELECTORS, KEYS, load_profile, profile_setting
+from npi_crawler.site.articles import extract_body, last_resort_body, parse_article, read_article
+from npi_crawler.site.lists import parse_list_page
+from npi_crawler.site.profile import DEFAULT_PROFILE, DEFAULT_SELECTORS, KEYS, load_profile, profile_setting
 from tests.site import generate_site
 from tests.site.render import REDESIGN_SELECTORS, render
 
@@ -30,7 +31,7 @@ def fields(parsed) -> dict:
         "title": parsed.title,
         "published": parsed.published,
         "body": parsed.body,
-        "pdfs": parsed.pdfs,
+        "pdfs": list(parsed.pdfs),
         "authors": [name for name, _ in parsed.authors],
     }
 
@@ -97,8 +98,8 @@ def test_the_scrapy_setting_takes_a_dict_or_its_json():
 def test_sources_name_the_selector_that_found_each_field():
     site = generate_site(seed=1)
     article = next(a for a in site.live() if a.authors and a.pdfs and a.show_date)
-    parsed = parse_article(page(site, article.path), BASE + article.path)
-    assert parsed.notes == []
+    parsed = read_article(page(site, article.path), BASE + article.path)
+    assert parsed.record.notes == ()
     assert parsed.sources == {
         "article": "#main",
         "title": "h3.ttl_second",
@@ -116,14 +117,14 @@ def test_a_title_selector_that_misses_is_noted_by_key_and_the_fallback_still_rea
     site = generate_site(seed=1)
     article = site.live()[0]
     html = page(site, article.path).replace("ttl_second", "heading")
-    parsed = parse_article(html, BASE + article.path)
-    assert parsed.title == " ".join(article.title.split())  # from og:title
-    assert parsed.notes[:2] == ["nomatch/title", "fallback/title_og"]
-    assert "nomatch/date" in parsed.notes  # its selector named the heading too
+    parsed = read_article(html, BASE + article.path)
+    assert parsed.record.title == " ".join(article.title.split())  # from og:title
+    assert parsed.record.notes[:2] == ("nomatch/title", "fallback/title_og")
+    assert "nomatch/date" in parsed.record.notes  # its selector named the heading too
     assert parsed.sources["title"] == "fallback/title_og"
     # the same page with a profile that names the new markup: no note at all
     fixed = parse_article(html, BASE + article.path, load_profile({"title": ["h3.heading"], "date": ["h3.heading .date"]}))
-    assert fixed.notes == [] and fields(fixed) == fields(parse_article(page(site, article.path), BASE + article.path))
+    assert fixed.notes == () and fields(fixed) == fields(parse_article(page(site, article.path), BASE + article.path))
 
 
 # -- a redesigned site: the defaults miss, the override reads every field as the oracle says -------
@@ -137,7 +138,7 @@ def test_redesigned_articles_parse_to_the_model_with_the_override(seed):
         parsed = parse_article(page(site, article.path), BASE + article.path, REDESIGNED)
         want = expected[BASE + article.path]
         assert fields(parsed) == {k: want[k] for k in fields(parsed)}, article.path
-        assert parsed.notes == ([] if article.show_date else ["nomatch/date", "fallback/date_url"]), article.path
+        assert parsed.notes == (() if article.show_date else ("nomatch/date", "fallback/date_url")), article.path
 
 
 def test_redesigned_articles_under_the_defaults_name_every_key_that_missed():
@@ -147,7 +148,7 @@ def test_redesigned_articles_under_the_defaults_name_every_key_that_missed():
     for key in ("article", "title", "date", "body", "author_link"):
         assert f"nomatch/{key}" in parsed.notes or key == "author_link", parsed.notes
     assert {"fallback/no_main", "fallback/title_tag", "fallback/date_url", "fallback/body_extractor"} <= set(parsed.notes)
-    assert parsed.authors == []  # the defaults find no author: nothing invented
+    assert parsed.authors == ()  # the defaults find no author: nothing invented
 
 
 @pytest.mark.parametrize("layout", ["redesign", "redesign_lists"])

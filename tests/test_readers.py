@@ -21,17 +21,11 @@ from fcntl import ioctl
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, crawl, run_cli
 from tests.endpoints import JsonSink
 from tests.site import ReplicaServer, generate_site, new_article
 
 pytestmark = pytest.mark.slow
-
-
-def crawl(replica: ReplicaServer, db_path: str, *extra: str):
-    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *extra)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result
 
 
 def export(db_path: str, *args: str) -> list[dict]:

@@ -11,17 +11,11 @@ import sqlite3
 import feedparser
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import crawl, run_cli
 from tests.site import ReplicaServer, generate_site
 from tests.site.model import BROKEN_PDF
 
 SEED, N_ARTICLES, PER_PAGE = 7, 50, 4
-
-
-def crawl(replica: ReplicaServer, db_path: str, *extra: str):
-    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *extra)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from pypdf import PdfWriter
 
 from npi_crawler.errors import SearchError
-from npi_crawler.pdftext import extract_text
 from npi_crawler.research.search import parse_query, snippet
+from npi_crawler.site.pdftext import extract_text
 from npi_crawler.spiders.pdfs import PdfFetcher
 from tests.site.render import minimal_pdf
 
@@ -143,6 +143,7 @@ def test_snippet_marks_every_term_around_the_first_match():
 
 def test_short_terms_latin_whole_words_japanese_substrings_literal_wildcards(tmp_path):
     from npi_crawler.archive import Archive
+    from npi_crawler.archive.records import ArticleRecord
     from npi_crawler.research.search import search
 
     archive = Archive.open(tmp_path / "npi.db")
@@ -162,7 +163,7 @@ def test_short_terms_latin_whole_words_japanese_substrings_literal_wildcards(tmp
             "authors": [],
             "pdfs": [],
         }
-        archive.store_article(article, run_id=None)
+        archive.store_article(ArticleRecord(**article), run_id=None)
 
     def titles(query: str) -> list[str]:
         return [h.title for h in search(archive, query)]

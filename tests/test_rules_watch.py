@@ -14,7 +14,7 @@ import feedparser
 import pytest
 
 from npi_crawler.monitor.rules import load_rules
-from tests.conftest import run_cli
+from tests.conftest import crawl, run_cli
 from tests.endpoints import JsonSink
 from tests.site import new_article
 from tests.site.rules_oracle import count_matches, matched_articles, rule_matches
@@ -43,11 +43,6 @@ def write(tmp_path: Path, name: str, text: str) -> str:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return str(path)
-
-
-def crawl(replica, db_path) -> None:
-    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url)
-    assert result.returncode == 0, result.stderr
 
 
 def test_rules_check_counts_equal_an_independent_count_of_the_replica(replica, site, db_path, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, crawl
 from tests.site import ReplicaServer, generate_site
 
 CHROMIUM = os.environ.get("NPI_CHROMIUM", "/usr/bin/chromium")
@@ -48,8 +48,7 @@ def served(tmp_path):
     db_path = str(tmp_path / "npi.db")
     site = generate_site(seed=5, n_articles=30, per_page=5)
     with ReplicaServer(site) as replica:
-        result = run_cli("crawl", "--db", db_path, "--base-url", replica.url)
-        assert result.returncode == 0, result.stderr
+        crawl(replica, db_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "npi_crawler", "serve", "--db", db_path, "--port", "0"],
         cwd=ROOT,

@@ -16,19 +16,13 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from npi_crawler.archive.warc import payload_digest
-from npi_crawler.parsing import parse_article
-from tests.conftest import export_rows, run_cli
+from npi_crawler.site.articles import parse_article
+from tests.conftest import crawl, export_rows, run_cli
 from tests.crash import check_warc_pointers
 from tests.site import ReplicaServer, generate_site
 from tests.site.render import render
 
 SEED, N_ARTICLES, PER_PAGE = 3, 30, 4
-
-
-def crawl(replica: ReplicaServer, db_path: str, *extra: str):
-    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *extra)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result
 
 
 def warc_records(directory: Path) -> list[dict]:

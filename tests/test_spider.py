@@ -15,7 +15,8 @@ from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
 
 from npi_crawler.archive import Archive
-from npi_crawler.items import ArticleItem, FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
+from npi_crawler.archive.records import ArticleRecord
+from npi_crawler.items import FetchErrorItem, GoneItem, ListingItem, NotModifiedItem
 from npi_crawler.spiders.npi import NpiSpider
 
 PAGES = Path(__file__).parent / "pages"
@@ -61,7 +62,7 @@ def test_an_incremental_run_stops_at_a_page_with_nothing_new(db_path):
         (listing,) = [i for i in items if isinstance(i, ListingItem)]
         for url in listing.urls:
             archive.store_article(
-                {"url": url, "lang": "ja", "title": "t", "published": None, "body": "", "pdfs": [], "authors": []},
+                ArticleRecord(url=url, lang="ja", title="t", published=None, body="", pdfs=[], authors=[]),
                 run_id=run,
             )
         archive.add_listings(listing.urls, "policy", run_id=run)
@@ -80,7 +81,7 @@ def test_an_article_page_yields_the_parsed_article(db_path):
     npi = spider(db_path)
     items, requests = split(npi.parse_article(saved("en_article_report.html", ARTICLE_URL)))
     (article,) = items
-    assert isinstance(article, ArticleItem) and article.url == ARTICLE_URL and article.lang == "en"
+    assert isinstance(article, ArticleRecord) and article.url == ARTICLE_URL and article.lang == "en"
     assert article.title and article.published == "2022-03-31" and article.body
     assert requests == []  # PDFs off in this spider
 
@@ -88,7 +89,7 @@ def test_an_article_page_yields_the_parsed_article(db_path):
 def test_304_is_not_modified_and_404_is_a_removal_only_for_a_known_article(db_path):
     with Archive.open(db_path) as archive:
         archive.store_article(
-            {"url": ARTICLE_URL, "lang": "en", "title": "t", "published": None, "body": "", "pdfs": [], "authors": []},
+            ArticleRecord(url=ARTICLE_URL, lang="en", title="t", published=None, body="", pdfs=[], authors=[]),
             run_id=None,
         )
     npi = spider(db_path, full="1")

@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from npi_crawler.archive import MIGRATIONS, Archive
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.errors import ArchiveError
 
 
@@ -25,7 +26,7 @@ def article(**changes):
         "last_modified": None,
         "notes": [],
     }
-    return {**base, **changes}
+    return ArticleRecord(**{**base, **changes})
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_new_then_unchanged_then_updated_keeps_the_old_version(archive):
     revision = archive.db["revisions"].get(result.revision_id)
     assert revision["title"] == "日本の経済安全保障"
     assert revision["pdfs"] == '["https://npi.or.jp/research/data/a.pdf"]'
-    row = archive.db["articles"].get(article()["url"])
+    row = archive.db["articles"].get(article().url)
     assert row["title"] == "改題" and row["first_run_id"] == run
     assert archive.db["pdfs"].count == 0
     assert [r["name"] for r in archive.db["authors"].rows] == ["山田 花子"]
@@ -55,9 +56,9 @@ def test_new_then_unchanged_then_updated_keeps_the_old_version(archive):
 
 def test_unchanged_store_touches_only_last_seen(archive):
     archive.store_article(article(), run_id=None, now="2026-01-01T00:00:00Z")
-    before = archive.db["articles"].get(article()["url"])
+    before = archive.db["articles"].get(article().url)
     archive.store_article(article(), run_id=None, now="2026-02-01T00:00:00Z")
-    after = archive.db["articles"].get(article()["url"])
+    after = archive.db["articles"].get(article().url)
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {"last_seen", "last_fetched"}
 
@@ -89,15 +90,15 @@ def test_full_text_search_finds_japanese_and_english_substrings(archive):
 
 def test_listing_and_removal_bookkeeping(archive):
     archive.store_article(article(), run_id=None)
-    assert archive.add_listing(article()["url"], "policy", run_id=None) is True
-    assert archive.add_listing(article()["url"], "policy", run_id=None) is False
-    assert archive.known_memberships() == {(article()["url"], "policy")}
-    assert archive.mark_removed(article()["url"], 404) is True
-    assert archive.mark_removed(article()["url"], 404) is False
+    assert archive.add_listing(article().url, "policy", run_id=None) is True
+    assert archive.add_listing(article().url, "policy", run_id=None) is False
+    assert archive.known_memberships() == {(article().url, "policy")}
+    assert archive.mark_removed(article().url, 404) is True
+    assert archive.mark_removed(article().url, 404) is False
     assert list(archive.iter_articles()) == []
     assert len(list(archive.iter_articles(include_removed=True))) == 1
     archive.store_article(article(), run_id=None)  # it came back
-    assert archive.db["articles"].get(article()["url"])["removed_at"] is None
+    assert archive.db["articles"].get(article().url)["removed_at"] is None
 
 
 def test_export_order_and_filters(archive):

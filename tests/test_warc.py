@@ -3,6 +3,7 @@ rotation, damage and a SIGKILL in the middle of a write."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -18,11 +19,11 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from npi_crawler.archive.records import WarcPointer
 from npi_crawler.archive.warc import (
     IDENTICAL_PAYLOAD,
     OPEN_SUFFIX,
     WarcError,
-    WarcPointer,
     WarcWriter,
     payload_digest,
     read_response,
@@ -152,7 +153,7 @@ def test_a_damaged_or_missing_record_is_one_clear_error(tmp_path):
         read_response(
             tmp_path, WarcPointer(pointer.filename, pointer.offset, pointer.length, "x", "<urn:other>", "")
         )
-    wrong = WarcPointer(**{**pointer.as_dict(), "payload_digest": payload_digest(b"another page")})
+    wrong = dataclasses.replace(pointer, payload_digest=payload_digest(b"another page"))
     with pytest.raises(WarcError, match="does not match its digest"):
         read_response(tmp_path, wrong)
     path = tmp_path / pointer.filename
@@ -189,7 +190,7 @@ def test_recover_cuts_a_torn_record_and_leaves_live_files_alone(tmp_path):
 # A writer that a test kills: its disk is slow (writes of 4 KB with a pause), so a SIGKILL lands
 # in the middle of an exchange; it prints each pointer once the writer has returned it.
 CHILD = """
-import json, os, random, sys, time
+import dataclasses, json, os, random, sys, time
 from npi_crawler.archive.warc import WarcWriter
 real_write = os.write
 def slow_write(fd, data):
@@ -202,7 +203,7 @@ with WarcWriter(sys.argv[1], run_id=1, max_size=400_000) as writer:
         body = rng.randbytes(rng.randint(2_000, 60_000))
         url = f"https://npi.or.jp/research/2024/01/{i:08d}.html"
         pointer = writer.write_response(url, status=200, headers=[("Content-Type", "text/html")], body=body)
-        print(json.dumps(pointer.as_dict()), flush=True)
+        print(json.dumps(dataclasses.asdict(pointer)), flush=True)
 """
 
 

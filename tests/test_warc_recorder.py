@@ -12,9 +12,10 @@ from scrapy.utils.test import get_crawler
 from warcio.archiveiterator import ArchiveIterator
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import ArticleRecord, WarcPointer
 from npi_crawler.archive.warc import IDENTICAL_PAYLOAD, OPEN_SUFFIX, SERVER_NOT_MODIFIED, WarcWriter
 from npi_crawler.extensions import RunLifecycle
-from npi_crawler.items import ArticleItem, PageRecordItem
+from npi_crawler.items import PageRecordItem
 from npi_crawler.pipelines import ArchivePipeline, WarcPagePipeline
 from npi_crawler.spiders.common import WARC_META
 from npi_crawler.spiders.npi import NpiSpider
@@ -40,7 +41,7 @@ class Run:
         self.articles.open_spider()
         self.pages.open_spider()
 
-    def fetch(self, url: str, kind: str | None, status: int = 200, body: bytes = PAGE, **headers) -> dict | None:
+    def fetch(self, url: str, kind: str | None, status: int = 200, body: bytes = PAGE, **headers) -> WarcPointer | None:
         """One answer through the recorder, its pointer stored as the pipelines would."""
         request = Request(url, meta={"npi_kind": kind} if kind else {}, headers=headers)
         cls = HtmlResponse if status == 200 else Response
@@ -52,7 +53,7 @@ class Run:
             self.pages.process_item(PageRecordItem(url=url, kind="list", warc=warc))
         elif warc and kind == "article" and status == 200:
             self.articles.process_item(
-                ArticleItem(url=url, lang="en", title="T", published=None, body="Text", warc=warc)
+                ArticleRecord(url=url, lang="en", title="T", published=None, body="Text", warc=warc)
             )
         return warc
 
@@ -73,21 +74,21 @@ def records(warc_dir) -> list:
 def test_what_is_written_for_each_page_and_answer(db_path, tmp_path):
     run = Run(db_path, tmp_path / "w")
     first = run.fetch(ARTICLE, "article", Authorization="Basic c2VjcmV0", **{"Proxy-Authorization": "Basic eA=="})
-    assert (first["record_type"], first["status"], first["run_id"]) == ("response", 200, 1)
+    assert (first.record_type, first.status, first.run_id) == ("response", 200, 1)
     again = run.fetch(ARTICLE, "article")  # a 200 with the same payload: headers only
-    assert (again["record_type"], again["refers_to"]) == ("revisit", first["record_id"])
+    assert (again.record_type, again.refers_to) == ("revisit", first.record_id)
     not_modified = run.fetch(ARTICLE, "article", status=304, body=b"")
-    assert (not_modified["record_type"], not_modified["status"], not_modified["refers_to"]) == (
+    assert (not_modified.record_type, not_modified.status, not_modified.refers_to) == (
         "revisit",
         304,
-        first["record_id"],
+        first.record_id,
     )
     assert run.fetch(ARTICLE.replace("30150000", "01000000"), "article", status=304, body=b"") is None
     gone = run.fetch(ARTICLE, "article", status=404, body=b"<html>Not found</html>")
-    assert (gone["record_type"], gone["status"]) == ("response", 404)
-    assert run.fetch(LIST, "list")["record_type"] == "response"
+    assert (gone.record_type, gone.status) == ("response", 404)
+    assert run.fetch(LIST, "list").record_type == "response"
     assert run.fetch(LIST, "list") is None  # an unchanged list page is not written again
-    assert run.fetch(LIST, "list", body=PAGE + b"<!-- new entry -->")["record_type"] == "response"
+    assert run.fetch(LIST, "list", body=PAGE + b"<!-- new entry -->").record_type == "response"
     assert run.fetch(LIST, "list", status=404) is None
     assert run.fetch(ARTICLE, "article", status=503) is None
     assert run.fetch("https://npi.or.jp/robots.txt", None) is None

@@ -7,6 +7,7 @@ import pytest
 
 from npi_crawler.archive import MIGRATIONS, Archive
 from npi_crawler.archive import migrations as steps
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.errors import SearchError
 from npi_crawler.research.search import index_for, is_latin, parse_query, search
 
@@ -46,12 +47,12 @@ def archive(db_path, monkeypatch):
         m.setattr(steps, "MIGRATIONS", [step for step in MIGRATIONS if step[0] < "005"])
         with Archive.open(db_path) as old:
             for a in EARLY:
-                old.store_article(a, run_id=None, now=NOW)
+                old.store_article(ArticleRecord(**a), run_id=None, now=NOW)
             assert "articles_words" not in old.db.table_names()
     archive = Archive.open(db_path)
     assert "005_word_index" in archive.applied_migrations()
     for a in LATE:
-        archive.store_article(a, run_id=None, now=NOW)
+        archive.store_article(ArticleRecord(**a), run_id=None, now=NOW)
     archive.store_pdf(PDF, status="ok", run_id=None, text="Export controls on quantum sensors and sanctions.")
     yield archive
     archive.close()
@@ -74,7 +75,7 @@ def test_stemming_finds_inflected_forms_and_never_a_word_inside_another(archive)
 
 
 def test_triggers_follow_inserts_edits_and_deletes_and_skip_untouched_text(archive):
-    archive.store_article({**LATE[1], "body": "Cafe owners were sanctioned."}, run_id=None, now=NOW)
+    archive.store_article(ArticleRecord(**LATE[1] | {"body": "Cafe owners were sanctioned."}), run_id=None, now=NOW)
     assert archive.count_matches("articles_words", '"naive"') == 0
     assert archive.count_matches("articles_words", '"owner"') == 1
     assert archive.count_matches("articles_words", '"sanction"') == 3
@@ -98,7 +99,7 @@ def test_a_touch_reindexes_nothing(archive):
     archive.touch_article(LATE[1]["url"])
     archive.touch_pdf(PDF, run_id=None)
     assert index_writes() - before == 2  # the two rows themselves, no index row
-    archive.store_article({**LATE[1], "body": "Edited."}, run_id=None, now=NOW)
+    archive.store_article(ArticleRecord(**LATE[1] | {"body": "Edited."}), run_id=None, now=NOW)
     assert index_writes() - before > 10  # an edit re-indexes: both indexes, delete and insert
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from npi_crawler.archive.db import ArchiveBase, utcnow
+from npi_crawler.archive.records import ArticleRecord, WarcPointer
 from npi_crawler.archive.warcrecords import link_warc
 
 
@@ -20,10 +21,10 @@ class StoreResult:
 
 
 def content_hash(
-    title: str | None, published: str | None, body: str, pdfs: list[str], authors: list[str]
+    title: str | None, published: str | None, body: str, pdfs: Sequence[str], authors: Sequence[str]
 ) -> str:
     """What counts as the article's content: an edit to any of these is a new revision."""
-    canonical = json.dumps([title, published, body, pdfs, authors], ensure_ascii=False)
+    canonical = json.dumps([title, published, body, list(pdfs), list(authors)], ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -158,30 +159,27 @@ class ArticleStore(ArchiveBase):
         return None if row is None else json.loads(row[0] or "[]")
 
     # -- writes ---------------------------------------------------------------------------------
-    def store_article(
-        self, article: dict[str, Any], *, run_id: int | None, now: str | None = None, warc: Any = None
-    ) -> StoreResult:
-        """Insert or update one parsed article (keys as ``items.ArticleItem``), atomically, with
-        the pointer to its WARC record (``warc``, see archive/warcrecords.py) when there is one.
+    def store_article(self, article: ArticleRecord, *, run_id: int | None, now: str | None = None) -> StoreResult:
+        """Insert or update one parsed article, atomically, with the pointer to its WARC record
+        (``article.warc``, see archive/warcrecords.py) when there is one.
 
         An edit keeps the previous version in ``revisions``. A page that reappears after a
         removal is live again.
         """
-        pdfs = list(dict.fromkeys(article["pdfs"]))
         row = {
-            "url": article["url"],
-            "lang": article["lang"],
-            "title": article["title"],
-            "published": article["published"],
-            "body": article["body"],
+            "url": article.url,
+            "lang": article.lang,
+            "title": article.title,
+            "published": article.published,
+            "body": article.body,
             "hash": content_hash(
-                article["title"], article["published"], article["body"], pdfs, [n for n, _ in article["authors"]]
+                article.title, article.published, article.body, article.pdfs, [a.name for a in article.authors]
             ),
             "now": now or utcnow(),
             "run_id": run_id,
-            "etag": article.get("etag"),
-            "last_modified": article.get("last_modified"),
-            "notes": json.dumps(article.get("notes") or []),
+            "etag": article.etag,
+            "last_modified": article.last_modified,
+            "notes": json.dumps(list(article.notes)),
         }
         with self.atomic() as conn:
             old = conn.execute("SELECT content_hash FROM articles WHERE url = :url", row).fetchone()
@@ -193,8 +191,8 @@ class ArticleStore(ArchiveBase):
                     result.revision_id = _keep_revision(conn, row)
                 _update_article(conn, row)
             if result.status != "unchanged":
-                _replace_links(conn, article["url"], pdfs, article["authors"])
-            link_warc(conn, warc, url=article["url"], kind="article", content_hash=row["hash"])
+                _replace_links(conn, article.url, article.pdfs, article.authors)
+            link_warc(conn, article.warc, url=article.url, kind="article", content_hash=row["hash"])
         return result
 
     def add_listing(self, url: str, section: str, *, run_id: int | None, now: str | None = None) -> bool:
@@ -223,7 +221,7 @@ class ArticleStore(ArchiveBase):
                 conn.execute("UPDATE articles SET last_seen = :now WHERE url = :url", params)
         return new
 
-    def touch_article(self, url: str, now: str | None = None, warc: Any = None) -> None:
+    def touch_article(self, url: str, now: str | None = None, warc: WarcPointer | None = None) -> None:
         """A conditional GET answered 304 (``warc``: its revisit record), or a page kept as
         stored (its response record): the article is still there as stored."""
         with self.atomic() as conn:
@@ -233,7 +231,7 @@ class ArticleStore(ArchiveBase):
             )
             link_warc(conn, warc, url=url, kind="article")
 
-    def mark_removed(self, url: str, status: int, now: str | None = None, warc: Any = None) -> bool:
+    def mark_removed(self, url: str, status: int, now: str | None = None, warc: WarcPointer | None = None) -> bool:
         """The article's own page answered 404/410 (``warc``: that answer's record). True when it
         was live until now."""
         with self.atomic() as conn:
@@ -348,7 +346,7 @@ def _update_article(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
 
 
 def _replace_links(
-    conn: sqlite3.Connection, url: str, pdfs: list[str], authors: Iterable[tuple[str, str | None]]
+    conn: sqlite3.Connection, url: str, pdfs: Sequence[str], authors: Iterable[tuple[str, str | None]]
 ) -> None:
     conn.execute("DELETE FROM pdfs WHERE article_url = :url", {"url": url})
     conn.executemany(

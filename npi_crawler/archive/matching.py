@@ -36,19 +36,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from npi_crawler.site.text import JAPANESE
+
 WORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
 SNIPPET_CHARS = 60  # characters of context on each side of the first match
 
-# Han (with 々〆〇 and the compatibility ideographs), hiragana, katakana (with ー), half-width katakana.
-_CJK = (
-    "\u3005-\u3007\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-    "\uff66-\uff9f\U00020000-\U0003134f"
-)
-CJK = re.compile(f"[{_CJK}]")
-_CJK_RUN = re.compile(f"[{_CJK}]+")
+CJK = re.compile(f"[{JAPANESE}]")
+_CJK_RUN = re.compile(f"[{JAPANESE}]+")
 # A space after or before a CJK character (starts with the literal space: the regex engine skips
 # to spaces instead of trying a lookbehind at every character).
-_SPACE_NEAR_CJK = re.compile(f" (?:(?<=[{_CJK}] )|(?=[{_CJK}]))")
+_SPACE_NEAR_CJK = re.compile(f" (?:(?<=[{JAPANESE}] )|(?=[{JAPANESE}]))")
 
 
 class RuleLike(Protocol):

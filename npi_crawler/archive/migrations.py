@@ -12,8 +12,8 @@ from typing import Any
 
 import sqlite_utils
 
-from npi_crawler.constants import SECTION_NAMES, SECTIONS
 from npi_crawler.errors import ArchiveError
+from npi_crawler.site import SECTION_NAMES, SECTIONS
 
 
 def _cols(spec: str) -> dict[str, type]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from npi_crawler.archive.db import ArchiveBase, utcnow
+from npi_crawler.archive.records import WarcPointer
 from npi_crawler.archive.warcrecords import link_warc
 
 # Columns a download (re)writes; a failed fetch writes only status, error and when.
@@ -24,7 +25,7 @@ class PdfStore(ArchiveBase):
         )
 
     def store_pdf(
-        self, url: str, *, status: str, run_id: int | None, now: str | None = None, warc: Any = None, **download: Any
+        self, url: str, *, status: str, run_id: int | None, now: str | None = None, warc: WarcPointer | None = None, **download: Any
     ) -> None:
         """Insert or update one PDF's row. ``download`` holds the columns of a completed download
         (etag, last_modified, content_type, size, sha256, pages, text); without them only the
@@ -52,7 +53,7 @@ class PdfStore(ArchiveBase):
                 f"UPDATE pdf_texts SET {assignments}, last_fetched = :now, run_id = :run_id WHERE url = :url", row
             )
 
-    def touch_pdf(self, url: str, *, run_id: int | None, warc: Any = None) -> None:
+    def touch_pdf(self, url: str, *, run_id: int | None, warc: WarcPointer | None = None) -> None:
         """A conditional GET of a PDF answered 304 (``warc``: its revisit record)."""
         with self.atomic() as conn:
             conn.execute(

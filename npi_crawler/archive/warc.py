@@ -31,7 +31,7 @@ import io
 import os
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from npi_crawler import __version__
+from npi_crawler.archive.records import WarcPointer
 from npi_crawler.errors import ArchiveError
 
 WARC_VERSION = "1.1"
@@ -82,39 +83,6 @@ def check_warc_dir(directory: str | os.PathLike) -> None:
         raise WarcError(f"the WARC folder {path} cannot be made: {existing} is a file; {advice}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise WarcError(f"the WARC folder {path} cannot be written (permission denied on {existing}); {advice}")
-
-
-@dataclass(frozen=True)
-class WarcPointer:
-    """Where a record is: what the archive stores to find it again."""
-
-    filename: str  # the final name (….warc.gz), relative to the WARC directory
-    offset: int  # of the record's gzip member in the file
-    length: int  # bytes of that gzip member
-    payload_digest: str  # WARC-Payload-Digest, "sha1:<base32>"
-    record_id: str  # WARC-Record-ID, "<urn:uuid:…>"
-    date: str  # WARC-Date
-    record_type: str = "response"  # or "revisit"
-    status: int | None = None  # the HTTP status the record holds
-    refers_to: str | None = None  # a revisit's WARC-Refers-To: the response it confirms
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> WarcPointer:
-        """The pointer an archive's ``warc_records`` row holds (npi_crawler/archive/warcrecords.py)."""
-        return cls(
-            row["filename"],
-            row["file_offset"],
-            row["record_length"],
-            row["payload_digest"],
-            row["record_id"],
-            row["captured"],
-            row["record_type"],
-            row["status"],
-            row["refers_to"],
-        )
 
 
 @dataclass
@@ -291,7 +259,10 @@ class WarcWriter:
         digest = first.rec_headers.get_header("WARC-Payload-Digest")
         status = int(first.http_headers.get_statuscode())
         refers_to = first.rec_headers.get_header("WARC-Refers-To")
-        return WarcPointer(self._final_name, offset, length, digest, record_id, date, first.rec_type, status, refers_to)
+        return WarcPointer(
+            self._final_name, offset, length, digest, record_id, date, first.rec_type, status, refers_to,
+            directory=str(self.directory), run_id=self.run_id,
+        )
 
     # -- files ------------------------------------------------------------------------------------
     @property

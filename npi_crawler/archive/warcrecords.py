@@ -4,17 +4,19 @@ A pointer is stored in the same transaction as the row it is evidence for (an ar
 PDF's row, a 304, a removal), and only once the record is on disk (``archive.warc`` fsyncs it
 before it returns the pointer): the archive never points to a record that is not there.
 
-The ``warc`` mappings these functions take are what the crawl's WARC middleware puts on a
-response (``npi_crawler.warc_recorder``): ``WarcPointer.as_dict()`` plus ``directory`` and ``run_id``.
+The pointers these functions take are what the crawl's WARC middleware puts on a request
+(``npi_crawler.warc_recorder``): ``WarcPointer``s with their ``directory`` and ``run_id``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 from npi_crawler.archive.db import ArchiveBase
+from npi_crawler.archive.records import WarcPointer
 
 # What a revisit confirms, per kind: the hash of the version stored now.
 _CURRENT_HASH = {
@@ -29,7 +31,7 @@ _RECORD_COLUMNS = (
 
 def link_warc(
     conn: sqlite3.Connection,
-    warc: Mapping[str, Any] | None,
+    warc: WarcPointer | None,
     *,
     url: str,
     kind: str,
@@ -38,29 +40,30 @@ def link_warc(
     """Record where the fetch of ``url`` is (nothing when ``warc`` is None), inside the caller's
     transaction. ``content_hash`` names the version the record holds (an article's content_hash,
     a PDF's sha256); a revisit without one confirms the version stored now."""
-    if not warc:
+    if warc is None:
         return
-    if content_hash is None and warc["record_type"] == "revisit" and kind in _CURRENT_HASH:
+    if content_hash is None and warc.record_type == "revisit" and kind in _CURRENT_HASH:
         row = conn.execute(_CURRENT_HASH[kind], {"url": url}).fetchone()
         content_hash = row[0] if row else None
+    params = {**asdict(warc), "url": url, "kind": kind, "content_hash": content_hash}
     conn.execute(
         "INSERT OR IGNORE INTO warc_files (filename, directory, run_id, created) "
         "VALUES (:filename, :directory, :run_id, :date)",
-        warc,
+        params,
     )
     conn.execute(
         "INSERT INTO warc_records (url, kind, record_type, status, content_hash, filename, file_offset, "
         "record_length, payload_digest, record_id, refers_to, captured, run_id) VALUES (:url, :kind, "
         ":record_type, :status, :content_hash, :filename, :offset, :length, :payload_digest, :record_id, "
         ":refers_to, :date, :run_id)",
-        {**warc, "url": url, "kind": kind, "content_hash": content_hash},
+        params,
     )
 
 
 class WarcRecordStore(ArchiveBase):
     """Writes of the crawl's WARC pointers, and the reads of ``snapshot``."""
 
-    def add_warc_record(self, url: str, kind: str, warc: Mapping[str, Any]) -> None:
+    def add_warc_record(self, url: str, kind: str, warc: WarcPointer) -> None:
         """A fetch that stores no row of its own (a list page): its pointer alone."""
         with self.atomic() as conn:
             link_warc(conn, warc, url=url, kind=kind)

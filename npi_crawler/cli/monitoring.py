@@ -37,7 +37,8 @@ from npi_crawler.cli.runtime import (
     locked_crawl,
     one_line_errors,
 )
-from npi_crawler.constants import EXIT_ATTENTION, LANGS, SECTIONS
+from npi_crawler.constants import EXIT_ATTENTION
+from npi_crawler.site import LANGS, SECTIONS
 
 RESEND_UNKNOWN = "npi-crawler notify --resend-unknown"
 

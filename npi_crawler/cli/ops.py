@@ -35,7 +35,7 @@ def doctor(
     passes, 1 otherwise.
     """
     from npi_crawler import __version__
-    from npi_crawler.doctor import Check, check_archive, check_contact, check_site
+    from npi_crawler.cli.doctor import Check, check_archive, check_contact, check_site
 
     contact, agent = crawl_identity(contact)
     checks: list[Check] = [_settings_check(), check_contact(contact, agent)]
@@ -61,7 +61,7 @@ def doctor(
 
 
 def _settings_check():
-    from npi_crawler.doctor import Check
+    from npi_crawler.cli.doctor import Check
 
     error = click.get_current_context().find_root().meta.get(META_ERROR)
     if error:
@@ -71,7 +71,7 @@ def _settings_check():
 
 
 def _channel_checks(notify_urls: tuple[str, ...], config: str | None, body: str) -> list:
-    from npi_crawler.doctor import Check, check_notifications
+    from npi_crawler.cli.doctor import Check, check_notifications
 
     urls = list(dict.fromkeys([*notify_urls, *configured_notify_urls()]))
     if not urls and not config:

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from npi_crawler import settings as defaults
-from npi_crawler.constants import DEFAULT_BASE_URL, LANGS, SECTIONS
+from npi_crawler.site import DEFAULT_BASE_URL, LANGS, SECTIONS
 
 Decorator = Callable[[Callable], Callable]
 

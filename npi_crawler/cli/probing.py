@@ -62,9 +62,9 @@ def probe(url: str | None, html_file: str | None, page_url: str | None, kind: st
     as a crawl does (robots.txt, the User-Agent), or reads a saved one (--html FILE --url URL).
     Exit 3 when a required key (list_entry; article, title, date, body) was found by no selector.
     """
-    from npi_crawler.parsing import decode_page
-    from npi_crawler.probe import fetch_page, format_probe, probe_html
-    from npi_crawler.profile import load_profile
+    from npi_crawler.cli.probe import fetch_page, format_probe, probe_html
+    from npi_crawler.site.decoding import decode_page
+    from npi_crawler.site.profile import load_profile
 
     address, saved = _page(url, html_file, page_url)
     profile = load_profile(file_settings().selectors)

@@ -19,7 +19,7 @@ from npi_crawler.cli.options import author_option, date_options, db_option, filt
 from npi_crawler.cli.rules import configured_rules, find_rule
 from npi_crawler.cli.runtime import one_line_errors
 from npi_crawler.cli.textwidth import fit, fit_around, output_columns
-from npi_crawler.constants import LANGS, SECTIONS
+from npi_crawler.site import LANGS, SECTIONS
 
 EXPORT_FIELDS = ("url", "lang", "title", "published", "sections", "authors", "body", "pdfs", "first_seen", "last_seen")
 SEARCH_FIELDS = ("rank", "published", "lang", "sections", "title", "url", "match", "pdf_url", "snippet")

@@ -12,7 +12,7 @@ one line naming the file and the key (exit 2). The values become the defaults of
 Besides the options, three tables: ``[scrapy]`` (any Scrapy or ``NPI_*`` setting, like ``-s``),
 ``[notify] urls`` (Apprise URLs; secrets are better in ``NPI_NOTIFY_URLS``), ``[[rule]]``
 (watcher rules, validated by monitor.rules) and ``[selectors]`` (the site profile's keys,
-npi_crawler/profile.py; every selector compiled here, before any run).
+npi_crawler/site/profile.py; every selector compiled here, before any run).
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def _read_selectors(settings: FileSettings, data: dict[str, Any], path: str) -> 
     if not isinstance(selectors, dict):
         raise SettingsError(f"{path}: 'selectors' must be a table ([selectors])")
     if selectors:
-        from npi_crawler.profile import load_profile  # lxml: only for a file that has the table
+        from npi_crawler.site.profile import load_profile  # lxml: only for a file that has the table
 
         load_profile(selectors, where=f"{path}: [selectors]")
         settings.selectors = {k: [v] if isinstance(v, str) else list(v) for k, v in selectors.items()}

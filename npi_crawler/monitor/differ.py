@@ -32,14 +32,14 @@ from typing import Any
 
 from npi_crawler.archive import Archive, utcnow
 from npi_crawler.archive.matching import Match, MatchIndex, match_rules
-from npi_crawler.constants import DEFAULT_BASE_URL, DEGRADED_NOTES, LANGS
 from npi_crawler.monitor import messages
 from npi_crawler.monitor.rules import Rule
+from npi_crawler.site import DEFAULT_BASE_URL, LANGS
+from npi_crawler.site.notes import BODY_NOTES, DATE_NOTES, DEGRADED, MISS_LIST_ENTRIES, NOMATCH, TITLE_NOTES
+from npi_crawler.site.urls import list_url
 
-TITLE_NOTES = ("fallback/title_og", "fallback/title_tag", "miss/title")
-DATE_NOTES = ("fallback/date_url", "fallback/date_any", "miss/date")
-BODY_NOTES = ("fallback/body_main", "fallback/body_extractor", "miss/body")
-NOMATCH_STAT = "npi/parse/nomatch/"  # + a [selectors] key: no selector of it matched on a page
+NOMATCH_STAT = f"npi/parse/{NOMATCH}"  # + a [selectors] key: no selector of it matched on a page
+MISSED_ENTRIES_STAT = f"npi/parse/{MISS_LIST_ENTRIES}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def layout_problem(run: dict[str, Any], min_pages: int = 3) -> str | None:
     if run.get("status") == "failed":  # nothing was fetched: the site is down, not redesigned
         return None
     stats = json.loads(run.get("stats") or "{}")
-    empty = int(stats.get("npi/parse/miss/list_entries", 0))
+    empty = int(stats.get(MISSED_ENTRIES_STAT, 0))
     pages = int(stats.get("npi/article/pages", 0))
     bad = max(sum(int(stats.get(f"npi/parse/{k}", 0)) for k in notes) for notes in (TITLE_NOTES, DATE_NOTES, BODY_NOTES))
     if empty:
@@ -133,7 +133,7 @@ def _list_url(run: dict[str, Any]) -> str:
     base = (run.get("base_url") or DEFAULT_BASE_URL).rstrip("/") + "/"
     lang = next((lang for lang in (run.get("langs") or "").split(",") if lang), "ja")
     section = next((s for s in (run.get("sections") or "").split(",") if s), "policy")
-    return f"{base}{'en/' if lang == 'en' else ''}research/{section}/index.html"
+    return list_url(base, lang, section)
 
 
 def diff(archive: Archive, options: DiffOptions | None = None, now: str | None = None) -> DiffResult:
@@ -212,7 +212,7 @@ def _released(archive: Archive, runs: list[dict[str, Any]], min_pages: int) -> l
     all of them once a run fetched enough article pages to show the layout is right again (a
     page that always parses through a fallback is not held for ever). Nothing without a run."""
     proven = any(int(json.loads(r.get("stats") or "{}").get("npi/article/pages", 0)) >= min_pages for r in runs)
-    held = archive.held_events(degraded_notes=() if proven else DEGRADED_NOTES) if runs else []
+    held = archive.held_events(degraded_notes=() if proven else DEGRADED) if runs else []
     events: list[Event] = []
     for event_id, kind, url, section in held:
         article = archive.alert_article(url)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from npi_crawler.constants import SECTION_NAMES
+from npi_crawler.site import SECTION_NAMES
 
 PREFIX = "NPI"
 EXCERPT_CHARS = 300

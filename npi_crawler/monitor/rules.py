@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from npi_crawler.constants import LANGS, SECTIONS
 from npi_crawler.errors import SettingsError
+from npi_crawler.site import LANGS, SECTIONS
 from npi_crawler.tomlfile import read_toml
 
 KEYS = ("name", "any", "all", "none", "tags", "sections", "langs")

@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 
 from npi_crawler.archive import Archive
 from npi_crawler.errors import ArchiveError
+from npi_crawler.site.text import JAPANESE
+from npi_crawler.site.urls import canonical_url, lang_from_url
 
 PUBLISHER = {"en": "Nakasone Peace Institute", "ja": "中曽根康弘世界平和研究所"}
 PLACE = {"en": "Tokyo", "ja": "東京"}
@@ -54,8 +56,7 @@ FORMATS = ("csl-json", "bibtex", "ris")
 
 Article = Mapping[str, Any]
 
-# Hiragana, katakana, CJK ideographs (with extension A and compatibility), half-width katakana.
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+_JAPANESE = re.compile(f"[{JAPANESE}]")
 
 
 def citation_type(article: Article) -> str:
@@ -68,8 +69,7 @@ def citation_type(article: Article) -> str:
 def citation_key(url: str) -> str:
     """A stable key from the article's path: /en/research/2025/06/30150000.html gives
     ``npi-en-2025-06-30150000``; the same in every format, so a BibTeX key matches a CSL id."""
-    path = urlsplit(url).path
-    lang = "en" if path == "/en" or path.startswith("/en/") else "ja"
+    path, lang = urlsplit(url).path, lang_from_url(url)
     path = re.sub(r"^/en(?=/|$)", "", path)
     path = re.sub(r"^/research(?=/)", "", path)
     path = re.sub(r"\.html?$", "", path)
@@ -110,7 +110,7 @@ def split_name(name: str) -> dict[str, str]:
     """A CSL name: ``{"literal": name}`` for Japanese script and single words, else family and
     given (see the module's notes)."""
     name = " ".join(name.split())
-    if _CJK.search(name):
+    if _JAPANESE.search(name):
         return {"literal": name}
     if "," in name:
         family, given = (part.strip() for part in name.split(",", 1))
@@ -326,8 +326,6 @@ def export_citations(archive: Archive, fmt: str, out: TextIO, **filters: Any) ->
 def cite(archive: Archive, url: str, fmt: str) -> str:
     """The citation of the archived article at ``url`` (as given, or canonical: www. folded,
     fragment dropped), removed from the site or not. Raises ArchiveError when it is not archived."""
-    from npi_crawler.parsing import canonical_url
-
     row = archive.find_article(url, canonical_url(url))
     if row is None:
         raise ArchiveError(

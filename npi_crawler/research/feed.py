@@ -6,16 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 from feedgen.feed import FeedGenerator
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.db import parse_stamp
-from npi_crawler.constants import SECTION_NAMES
 from npi_crawler.errors import ArchiveError
 from npi_crawler.monitor.messages import match_line
 from npi_crawler.monitor.rules import Rule
+from npi_crawler.site import SECTION_NAMES
+from npi_crawler.site.urls import list_url
 
 JST = dt.timezone(dt.timedelta(hours=9))
 SUMMARY_CHARS = 400
@@ -50,14 +51,14 @@ def build_feed(archive: Archive, section: str, *, langs: Iterable[str] = (), lim
     base = _base_url(archive)
     lang = langs[0] if len(langs) == 1 else None
     name_ja, name_en = SECTION_NAMES[section]
-    list_url = urljoin(base, f"{'en/' if lang == 'en' else ''}research/{section}/index.html")
+    link = list_url(base, lang or "ja", section)
     title = name_en if lang == "en" else name_ja if lang == "ja" else f"{name_en} / {name_ja}"
     return _atom(
         _newest(rows, limit),
-        feed_id=list_url + (f"#{lang}" if lang else ""),
+        feed_id=link + (f"#{lang}" if lang else ""),
         title=f"Nakasone Peace Institute: {title}",
         subtitle=f"Articles in NPI's {name_en} list, from the npi-crawler archive",
-        link=list_url,
+        link=link,
         lang=lang,
     )
 

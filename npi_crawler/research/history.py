@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from npi_crawler.archive import Archive
 from npi_crawler.errors import ArchiveError
-from npi_crawler.parsing import canonical_url
+from npi_crawler.site.urls import canonical_url
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import Any
 
 from npi_crawler.archive import Archive
 from npi_crawler.errors import SearchError
+from npi_crawler.site.text import CJK_SYMBOLS, HANGUL, JAPANESE
 
 MIN_FTS_CHARS = 3  # the trigram tokenizer's smallest match
 SNIPPET_CHARS = 70  # characters of context on each side of the first match
@@ -59,8 +60,8 @@ class Hit:
         return asdict(self)
 
 
-# Japanese script (kana, CJK ideographs, half-width katakana) and Hangul: the trigram index's.
-_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7af]")
+# Japanese script (with CJK punctuation) and Hangul: the trigram index's.
+_CJK = re.compile(f"[{CJK_SYMBOLS}{JAPANESE}{HANGUL}]")
 _LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 _FTS_OPERATORS = {"AND", "OR", "NOT", "NEAR"}

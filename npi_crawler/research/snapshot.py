@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import WarcPointer
 from npi_crawler.archive.warc import (
     OPEN_SUFFIX,
     ArchivedResponse,
     WarcError,
-    WarcPointer,
     default_warc_dir,
     read_response,
 )
-from npi_crawler.parsing import canonical_url, decode_page, parse_article
+from npi_crawler.site.articles import parse_article
+from npi_crawler.site.decoding import decode_page
+from npi_crawler.site.urls import canonical_url
 
 
 @dataclass
@@ -102,11 +104,11 @@ def find_snapshot(
 
 
 def snapshot_text(snapshot: Snapshot) -> str:
-    """The text of the page as served: an article's body as ``parsing.parse_article`` reads it,
+    """The text of the page as served: an article's body as ``site.articles.parse_article`` reads it,
     a PDF's text layer, a list page's text."""
     response = snapshot.response
     if snapshot.served["kind"] == "pdf":
-        from npi_crawler.pdftext import extract_text  # pypdf: only for a PDF's text
+        from npi_crawler.site.pdftext import extract_text  # pypdf: only for a PDF's text
 
         return extract_text(response.body).text or ""
     return parse_article(decode_page(response.body, response.header("Content-Type")), snapshot.url).body

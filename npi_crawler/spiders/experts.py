@@ -20,10 +20,15 @@ from twisted.python.failure import Failure
 from npi_crawler.archive import Archive
 from npi_crawler.items import ERROR, ExpertItem
 from npi_crawler.middlewares import RobotsForbidden
-from npi_crawler.parsing import lang_from_url
-from npi_crawler.parsing_experts import parse_expert_page
-from npi_crawler.spiders.common import STOPPED_META, header, truthy
-from npi_crawler.spiders.fetchers import LinkedFetcher, answered_without_content, http_failure
+from npi_crawler.site.experts import parse_expert_page
+from npi_crawler.site.urls import lang_from_url
+from npi_crawler.spiders.common import STOPPED_META, header, page_text, truthy
+from npi_crawler.spiders.fetchers import (
+    WITHOUT_CONTENT,
+    LinkedFetcher,
+    answered_without_content,
+    http_failure,
+)
 
 KEY_META = "npi_expert_url"  # the URL as ``authors.profile_url`` holds it, whatever the redirects
 ROBOTS_FORBIDDEN = "robots_forbidden"  # final until a --full run asks again, as an HTTP 404
@@ -64,7 +69,7 @@ class ExpertFetcher(LinkedFetcher):
         for url in urls:
             headers = self.headers_for(url, recheck=recheck)
             if headers is not None:
-                meta = {"npi_kind": "expert", KEY_META: url, "handle_httpstatus_list": [304, 404, 410]}
+                meta = {"npi_kind": "expert", KEY_META: url, "handle_httpstatus_list": list(WITHOUT_CONTENT)}
                 yield scrapy.Request(url, callback=self.parse, errback=self.failed, headers=headers, meta=meta)
 
     def parse(self, response: Response) -> Iterator[ExpertItem]:
@@ -75,8 +80,6 @@ class ExpertFetcher(LinkedFetcher):
         if not hasattr(response, "text"):
             yield ExpertItem(url=url, status="not_html", message=f"{header(response, 'Content-Type')}")
             return
-        from npi_crawler.spiders.npi import page_text  # the spider's decoding (it imports this module)
-
         parsed = parse_expert_page(page_text(response), url)
         yield ExpertItem(
             url=url,

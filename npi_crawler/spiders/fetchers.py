@@ -17,6 +17,11 @@ from twisted.python.failure import Failure
 from npi_crawler.items import retryable
 from npi_crawler.middlewares import host_allowed
 
+# Answers a re-check reads itself instead of Scrapy dropping them as errors (``handle_httpstatus_list``):
+# unchanged (304), gone (404, 410).
+WITHOUT_CONTENT = (304, 404, 410)
+NOT_MODIFIED = "not_modified"
+
 
 class LinkedFetcher:
     """The archived state of the linked URLs and the run's bookkeeping. ``kind`` names the
@@ -66,12 +71,26 @@ class LinkedFetcher:
             return None
         self.requested.add(url)
         self._inc(f"npi/{self.kind}/requests")
-        headers = {}
-        if final and etag:
-            headers["If-None-Match"] = etag
-        if final and last_modified:
-            headers["If-Modified-Since"] = last_modified
-        return headers
+        return conditional_headers(etag, last_modified) if final else {}
+
+
+def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """The headers of a conditional GET: a 304 answer when the file is as archived."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def failure_reason(failure: Failure) -> tuple[str, str]:
+    """(status, message) of a failed request: ``http_<code>`` for an HTTP error status, else the
+    exception's name, with its message."""
+    if http := http_failure(failure):
+        return http
+    name = failure.type.__name__
+    return name, f"{name}: {failure.getErrorMessage()}"
 
 
 def http_failure(failure: Failure) -> tuple[str, str] | None:
@@ -86,7 +105,7 @@ def answered_without_content(response: Response) -> tuple[str, str | None] | Non
     """(status, message) of a response that carries no file: ``not_modified`` for a 304, the
     HTTP status for a 404/410; None for a response to read."""
     if response.status == 304:
-        return "not_modified", None
+        return NOT_MODIFIED, None
     if response.status in (404, 410):
         return f"http_{response.status}", f"HTTP {response.status}"
     return None

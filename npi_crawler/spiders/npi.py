@@ -8,41 +8,35 @@ removals are found.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
-from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from npi_crawler import items
 from npi_crawler.archive import Archive
-from npi_crawler.constants import (
-    DEFAULT_BASE_URL,
-    DEFAULT_CONTACT,
-    DEGRADED_NOTES,
-    LANGS,
-    NPI_HOSTS,
-    SECTIONS,
-    user_agent,
-)
+from npi_crawler.constants import DEFAULT_CONTACT, user_agent
 from npi_crawler.middlewares import RobotsForbidden
-from npi_crawler.parsing import (
-    canonical_url,
-    decode_page,
-    lang_from_url,
-    next_page,
-    page_number,
-    parse_article,
-    parse_list_page,
-    url_parts,
-)
-from npi_crawler.profile import DEFAULT_PROFILE, profile_setting
-from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
+from npi_crawler.site import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
+from npi_crawler.site.articles import parse_article
+from npi_crawler.site.lists import next_page, page_number, parse_list_page
+from npi_crawler.site.notes import DEGRADED
+from npi_crawler.site.profile import DEFAULT_PROFILE, profile_setting
+from npi_crawler.site.urls import canonical_url, lang_from_url, list_url, site_url
+from npi_crawler.spiders.common import STOPPED_META, header, page_text, truthy, warc_pointer
 from npi_crawler.spiders.experts import ExpertFetcher
+from npi_crawler.spiders.fetchers import (
+    NOT_MODIFIED,
+    WITHOUT_CONTENT,
+    answered_without_content,
+    conditional_headers,
+    failure_reason,
+)
 from npi_crawler.spiders.pdfs import PdfFetcher
 
 
@@ -109,7 +103,7 @@ class NpiSpider(scrapy.Spider):
             spider.known_urls = archive.known_urls()
             spider.known_listings = archive.known_memberships()
             spider.validators = archive.validators() if spider.full else {}
-            spider.held = archive.held_urls(DEGRADED_NOTES)
+            spider.held = archive.held_urls(DEGRADED)
             stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
@@ -128,23 +122,14 @@ class NpiSpider(scrapy.Spider):
 
     # -- URLs -----------------------------------------------------------------------------------
     def site_url(self, url: str) -> str:
-        """Point a link on the NPI hosts at the base URL's host, so a replica or mirror given as
-        ``--base-url`` is crawled whole, even where a page links to npi.or.jp absolutely."""
-        url = canonical_url(url)
-        parts, base = url_parts(url), url_parts(self.base_url)
-        if parts and base and parts.hostname in NPI_HOSTS and base.hostname not in NPI_HOSTS:
-            return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
-        return url
-
-    def list_url(self, lang: str, section: str) -> str:
-        prefix = "en/" if lang == "en" else ""
-        return urljoin(self.base_url, f"{prefix}research/{section}/index.html")
+        """A link as this crawl requests it (``site.urls.site_url``: on a replica's host)."""
+        return site_url(url, self.base_url)
 
     # -- requests -------------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
         for lang in self.langs:
             for section in self.sections:
-                yield self._list_request(self.list_url(lang, section), lang, section, 1)
+                yield self._list_request(list_url(self.base_url, lang, section), lang, section, 1)
         in_scope = {url for url, section in self.known_listings if section in self.sections}
         # Listed in an earlier run but never archived (its fetch failed, or the run was killed):
         # fetch it now, even if this run stops at a first page that holds nothing new.
@@ -183,18 +168,13 @@ class NpiSpider(scrapy.Spider):
         )
 
     def _article_request(self, url: str, *, validators: bool = True) -> scrapy.Request:
-        headers = {}
         etag, last_modified = self.validators.get(url, (None, None)) if validators else (None, None)
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
         return scrapy.Request(
             url,
             callback=self.parse_article,
             errback=self.failed,
-            headers=headers,
-            meta={"npi_kind": "article", "handle_httpstatus_list": [304, 404, 410]},
+            headers=conditional_headers(etag, last_modified),
+            meta={"npi_kind": "article", "handle_httpstatus_list": list(WITHOUT_CONTENT)},
         )
 
     # -- callbacks ------------------------------------------------------------------------------
@@ -241,40 +221,27 @@ class NpiSpider(scrapy.Spider):
     def parse_article(self, response: Response) -> Iterable[Any]:
         url = self.site_url(response.url)
         warc = warc_pointer(response)
-        if response.status == 304:
-            yield items.NotModifiedItem(url=url, warc=warc)
-            return
-        if response.status in (404, 410):
-            if url in self.validators:
+        if answer := answered_without_content(response):
+            status, message = answer
+            if status == NOT_MODIFIED:
+                yield items.NotModifiedItem(url=url, warc=warc)
+            elif url in self.validators:
                 yield items.GoneItem(url=url, status=response.status, warc=warc)
             else:  # listed but missing: a broken link on the site, not a removal
-                yield items.FetchErrorItem(
-                    url=url, kind=f"article:http_{response.status}", message=f"HTTP {response.status}"
-                )
+                yield items.FetchErrorItem(url=url, kind=f"article:{status}", message=message or status)
             return
         self.crawler.stats.inc_value("npi/article/pages")
         if not hasattr(response, "text"):
             yield items.FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
             return
-        parsed = parse_article(page_text(response), url, self.profile)
-        parsed_url = self.site_url(parsed.url)
-        pdfs = [self.site_url(p) for p in parsed.pdfs]
-        authors = [(name, self.site_url(profile) if profile else None) for name, profile in parsed.authors]
-        yield items.ArticleItem(
-            url=parsed_url,
-            lang=parsed.lang,
-            title=parsed.title,
-            published=parsed.published,
-            body=parsed.body,
-            authors=authors,
-            pdfs=pdfs,
-            etag=header(response, "ETag"),
-            last_modified=header(response, "Last-Modified"),
-            notes=parsed.notes,
-            warc=warc,
+        parsed = parse_article(page_text(response), url, self.profile, base_url=self.base_url)
+        # The record as parsed, with what the fetch said about the page.
+        record = dataclasses.replace(
+            parsed, etag=header(response, "ETag"), last_modified=header(response, "Last-Modified"), warc=warc
         )
-        yield from self.pdf_fetcher.requests(pdfs)
-        yield from self.expert_fetcher.requests(profile for _name, profile in authors if profile)
+        yield record
+        yield from self.pdf_fetcher.requests(record.pdfs)
+        yield from self.expert_fetcher.requests(author.profile_url for author in record.authors if author.profile_url)
 
     def _new_article(self, url: str, found_on: str) -> Iterable[Any]:
         """The request for an article not in the archive, while this run has requested fewer
@@ -307,13 +274,7 @@ class NpiSpider(scrapy.Spider):
         if request.meta.get(STOPPED_META):
             return
         kind = request.meta.get("npi_kind", "request")
-        if failure.check(HttpError):
-            status = failure.value.response.status
-            message = f"HTTP {status}"
-            error = f"http_{status}"
-        else:
-            message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-            error = failure.type.__name__
+        error, message = failure_reason(failure)
         # After redirects, the error belongs to the URL that was listed (the first of the chain).
         url = (request.meta.get("redirect_urls") or [request.url])[0]
         if url != request.url:
@@ -324,7 +285,3 @@ class NpiSpider(scrapy.Spider):
         self.logger.warning("%s page failed: %s (%s)", kind, url, message)
         yield items.FetchErrorItem(url=url, kind=f"{kind}:{error}", message=message)
 
-
-def page_text(response: Response) -> str:
-    """The page as text (parsing.decode_page), Scrapy's own detector for what is left undecided."""
-    return decode_page(response.body, header(response, "Content-Type"), fallback=lambda: response.text)

@@ -17,9 +17,14 @@ from twisted.python.failure import Failure
 
 from npi_crawler.archive import Archive
 from npi_crawler.items import ERROR, TOO_LARGE, PdfItem, retryable
-from npi_crawler.parsing import lang_from_url
+from npi_crawler.site.urls import lang_from_url
 from npi_crawler.spiders.common import STOPPED_META, header, truthy, warc_pointer
-from npi_crawler.spiders.fetchers import LinkedFetcher, answered_without_content, http_failure
+from npi_crawler.spiders.fetchers import (
+    WITHOUT_CONTENT,
+    LinkedFetcher,
+    answered_without_content,
+    http_failure,
+)
 
 
 class PdfFetcher(LinkedFetcher):
@@ -79,7 +84,7 @@ class PdfFetcher(LinkedFetcher):
                     "npi_kind": "pdf",
                     "download_maxsize": self.maxsize,
                     "download_warnsize": 0,
-                    "handle_httpstatus_list": [304, 404, 410],
+                    "handle_httpstatus_list": list(WITHOUT_CONTENT),
                 },
             )
 

@@ -1,4 +1,4 @@
-"""``npi-crawler doctor``'s checks: each is a plain function returning ``Check`` lines.
+"""``npi-crawler doctor``'s checks (the command is in cli/ops.py): plain functions returning ``Check`` lines.
 
 Settings file, the archive (opens, ``PRAGMA integrity_check``, migrations, file permissions, the
 latest run's health), the site (robots.txt and one list page), and every notification channel (a
@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 from npi_crawler.archive import MIGRATIONS, Archive, integrity_check
 from npi_crawler.constants import DEFAULT_CONTACT
 from npi_crawler.monitor.health import run_health
+from npi_crawler.site.urls import list_url
 
 SITE_TIMEOUT = 15.0
 
@@ -168,8 +169,7 @@ def check_site(
     status, detail = _get(robots, user_agent, timeout)
     # 404 is a valid answer: no robots.txt means everything is allowed.
     checks.append(Check("site robots", status in (200, 404), f"{robots}: {detail}"))
-    prefix = "en/" if lang == "en" else ""
-    page = urljoin(base_url, f"{prefix}research/{section}/index.html")
+    page = list_url(base_url, lang, section)
     status, detail = _get(page, user_agent, timeout)
     checks.append(Check("site list", status == 200, f"{page}: {detail}"))
     return checks

@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from npi_crawler.parsing import canonical_url, has_class, html_tree, lang_from_url, normalize_space
+from npi_crawler.site.notes import (
+    FALLBACK_EXPERT_NAME_CLASS,
+    FALLBACK_EXPERT_NAME_TITLE,
+    FALLBACK_EXPERT_TITLE_POST,
+    FALLBACK_NO_MAIN,
+    MISS_EXPERT_NAME,
+    MISS_EXPERT_TITLE,
+)
+from npi_crawler.site.text import normalize_space
+from npi_crawler.site.tree import has_class, html_tree
+from npi_crawler.site.urls import canonical_url, lang_from_url
 
 # Headings of the sections of an expert page: what follows them, by language.
 _AREA_HEADING = re.compile(
@@ -57,13 +67,13 @@ def _name(main: etree._Element, root: etree._Element, notes: list[str]) -> str |
     ):
         if name := _text(el):
             if not el.get("class", "").split().count("b05"):
-                notes.append("fallback/expert_name_class")
+                notes.append(FALLBACK_EXPERT_NAME_CLASS)
             return name
     for title in root.xpath('//meta[@property="og:title"]/@content') + root.xpath("//title/text()"):
         if name := _strip_site_name(title):
-            notes.append("fallback/expert_name_title")
+            notes.append(FALLBACK_EXPERT_NAME_TITLE)
             return name
-    notes.append("miss/expert_name")
+    notes.append(MISS_EXPERT_NAME)
     return None
 
 
@@ -73,9 +83,9 @@ def _title(main: etree._Element, notes: list[str]) -> str | None:
             return text
     for el in main.xpath(f".//*[{has_class('post')} or {has_class('position')}]"):
         if (text := _text(el)) and len(text) <= _MAX_TITLE:
-            notes.append("fallback/expert_title_post")
+            notes.append(FALLBACK_EXPERT_TITLE_POST)
             return text
-    notes.append("miss/expert_title")
+    notes.append(MISS_EXPERT_TITLE)
     return None
 
 
@@ -104,7 +114,7 @@ def parse_expert_page(html: str, url: str) -> ParsedExpert:
     root = html_tree(html, notes)  # the same parser as articles: a truncated page is noted
     main = _main(root)
     if main is root:
-        notes.append("fallback/no_main")
+        notes.append(FALLBACK_NO_MAIN)
     name = _name(main, root, notes)
     return ParsedExpert(
         url=canonical_url(url),

@@ -1,10 +1,12 @@
-"""``npi-crawler probe``: one page read with the site profile, every field shown with its source.
+"""What ``npi-crawler probe`` (cli/probing.py) shows: one page read with the site profile, every
+field with its source.
 
 ``fetch_page`` gets one page as a crawl would: the site's robots.txt read first (with Protego,
 Scrapy's own robots.txt parser) and obeyed, the crawl's User-Agent, redirects followed on the same
-host only, at most ``DOWNLOAD_MAXSIZE`` bytes. ``probe_html`` parses it with ``parsing`` (the
-crawl's own functions) and says, for each profile key, the value found, the selector or fallback
-that found it, and whether a required key was found by a selector of the profile at all.
+host only, at most ``DOWNLOAD_MAXSIZE`` bytes. ``probe_html`` parses it with ``site.lists`` or
+``site.articles`` (the crawl's own functions) and says, for each profile key, the value found,
+the selector or fallback that found it, and whether a required key was found by a selector of
+the profile at all.
 Plain urllib: one request needs no reactor, and the command starts in a fraction of a second.
 """
 
@@ -17,18 +19,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from npi_crawler import settings as defaults
-from npi_crawler.constants import NPI_HOSTS
 from npi_crawler.errors import CrawlError
-from npi_crawler.parsing import (
-    ListPage,
-    ParsedArticle,
-    decode_page,
-    is_list_url,
-    next_page,
-    parse_article,
-    parse_list_page,
-)
-from npi_crawler.profile import REQUIRED_ARTICLE_KEYS, REQUIRED_LIST_KEYS, Profile
+from npi_crawler.site import NPI_HOSTS
+from npi_crawler.site.articles import ParsedArticle, read_article
+from npi_crawler.site.decoding import decode_page
+from npi_crawler.site.lists import ListPage, next_page, parse_list_page
+from npi_crawler.site.notes import FALLBACK
+from npi_crawler.site.profile import REQUIRED_ARTICLE_KEYS, REQUIRED_LIST_KEYS, Profile
+from npi_crawler.site.urls import is_list_url
 
 MAX_BYTES = defaults.DOWNLOAD_MAXSIZE
 SHOWN_CHARS = 100  # a value longer than this is cut, with "…"
@@ -119,7 +117,7 @@ class Field:
 
     @property
     def by_selector(self) -> bool:
-        return bool(self.source) and not self.source.startswith("fallback/")
+        return bool(self.source) and not self.source.startswith(FALLBACK)
 
     @property
     def matched(self) -> bool:
@@ -155,7 +153,7 @@ def probe_html(html: str, url: str, profile: Profile, kind: str | None = None) -
     kind = kind or page_kind(url)
     if kind == "list":
         return _probe_list(parse_list_page(html, url, profile), url)
-    return _probe_article(parse_article(html, url, profile))
+    return _probe_article(read_article(html, url, profile))
 
 
 def _probe_list(listing: ListPage, url: str) -> Probe:
@@ -179,19 +177,19 @@ def _probe_list(listing: ListPage, url: str) -> Probe:
 
 
 def _probe_article(parsed: ParsedArticle) -> Probe:
-    src = parsed.sources
-    body = f"{len(parsed.body)} characters: {shorten(parsed.body)}" if parsed.body else ""
-    authors = "; ".join(f"{name} <{url or 'unreadable link'}>" for name, url in parsed.authors)
+    src, article = parsed.sources, parsed.record
+    body = f"{len(article.body)} characters: {shorten(article.body)}" if article.body else ""
+    authors = "; ".join(f"{name} <{url or 'unreadable link'}>" for name, url in article.authors)
     fields = [
-        Field("article", "the whole page" if src.get("article", "").startswith("fallback/") else "found", src.get("article", ""), True),
-        Field("title", shorten(parsed.title or ""), src.get("title", ""), True),
-        Field("date", parsed.published or "", src.get("date", ""), True),
+        Field("article", "the whole page" if src.get("article", "").startswith(FALLBACK) else "found", src.get("article", ""), True),
+        Field("title", shorten(article.title or ""), src.get("title", ""), True),
+        Field("date", article.published or "", src.get("date", ""), True),
         Field("body", body, src.get("body", ""), True),
-        Field("pdf_link", shorten(", ".join(parsed.pdfs)), src.get("pdf_link", "")),
+        Field("pdf_link", shorten(", ".join(article.pdfs)), src.get("pdf_link", "")),
         Field("author_link", shorten(authors), src.get("author_link", "")),
-        Field("author_name", shorten(", ".join(name for name, _ in parsed.authors)), src.get("author_name", "")),
+        Field("author_name", shorten(", ".join(name for name, _ in article.authors)), src.get("author_name", "")),
     ]
-    return Probe(parsed.url, "article", fields, parsed.notes)
+    return Probe(article.url, "article", fields, list(article.notes))
 
 
 def _source_line(f: Field, profile: Profile) -> str:

@@ -10,9 +10,9 @@ expression, which may also select an attribute or text (``xpath://time/@datetime
 Every selector is compiled, and evaluated once on an empty page, when the profile is loaded: one
 that does not compile is a ``SettingsError`` (one line, exit 2) before anything is fetched.
 
-When every selector of a key matches nothing on a page, the parser notes ``nomatch/<key>`` in the
-page's ``parse_notes`` (and the stat ``npi/parse/nomatch/<key>``): the layout alarm and ``probe``
-name the key from it.
+When every selector of a key matches nothing on a page, the parser notes ``nomatch/<key>``
+(``site.notes.nomatch``) in the page's ``parse_notes`` (and the stat ``npi/parse/nomatch/<key>``):
+the layout alarm and ``probe`` name the key from it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from lxml.cssselect import CSSSelector
 from npi_crawler.errors import SettingsError
 
 XPATH_PREFIX = "xpath:"
-NOMATCH = "nomatch/"  # parse note prefix: "nomatch/title" = no selector of key "title" matched
 
 # key -> (where its selectors are evaluated, what they select). In the order a page is read.
 KEYS: dict[str, str] = {
@@ -108,10 +107,6 @@ class Profile:
 
     def texts(self, key: str) -> list[str]:
         return [s.text for s in self.selectors[key]]
-
-
-def nomatch_note(key: str) -> str:
-    return NOMATCH + key
 
 
 # XPath 1.0's functions and node tests: libxml2 looks a function up only when a step reaches it,
