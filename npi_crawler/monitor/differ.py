@@ -258,7 +258,8 @@ def _plan(
     archive: Archive, events: list[Event], watched: set[tuple[str, str]], rules: list[Rule], options: DiffOptions
 ) -> list[Planned]:
     """The article alerts ``events`` call for: one per event at most, and an article announced
-    as new is not announced again as changed or joined in the same batch."""
+    as new is not alerted as changed in the same batch (its first alert shows it as it is now).
+    Which channel gets an article once is the outbox's unique index, not the plan's."""
     wanted = {"new": True, "joined": True, "changed": options.alert_changes, "removed": options.alert_removals}
     announced = {a["url"] for _e, kind, a in events if kind == "new"}
     new_urls = [a["url"] for _e, kind, a in events if kind == "new"]
@@ -266,7 +267,7 @@ def _plan(
     tags_of = {rule.name: rule.tags for rule in rules}
     planned = []
     for event_id, kind, article in events:
-        if not wanted[kind] or (kind in ("changed", "joined") and article["url"] in announced):
+        if not wanted[kind] or (kind == "changed" and article["url"] in announced):
             continue
         found = matches.get(article["url"], []) if kind == "new" else []
         if message := _article_message(kind, article, watched, options.scope, found, tags_of):

@@ -6,7 +6,6 @@ differ stores the formatted message in the outbox, so a retry sends exactly what
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -97,32 +96,24 @@ def format_attention(problems: list[str], admin_tag: str) -> dict[str, Any]:
 
 def format_flood(messages: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     """One summary for a burst over the flood limit, routed to every channel that would have had
-    any of its alerts (the union of their tags). Paragraphs: the explanation, one per item, and
-    the count of the rest (``flood_parts`` reads them back to fit a channel)."""
+    any of its alerts (the union of their tags). Its ``parts`` are the data it is made of (the
+    explanation, one item per alert listed, how many more), stored with it (``alerts.parts``) so
+    that delivery fits the list to each channel (``messages_fit.fit_list``) from the data."""
     tags = list(dict.fromkeys(t for m in messages for t in m["tags"]))
-    parts = [
-        f"{len(messages)} alerts at once, more than the limit of {limit} (NPI_ALERT_FLOOD_LIMIT): "
+    parts = {
+        "head": f"{len(messages)} alerts at once, more than the limit of {limit} (NPI_ALERT_FLOOD_LIMIT): "
         "the site may have been reorganised or its URLs changed. They are recorded in the events "
         "table and summed up here instead of being sent one by one.",
-    ]
-    parts += [f"{m['title']}\n{m['url']}" for m in messages[:limit]]
-    if len(messages) > limit:
-        parts.append(more_line(len(messages) - limit))
-    return {"title": f"[{PREFIX}] {len(messages)} new items at once", "body": "\n\n".join(parts), "tags": tags}
+        "items": [f"{m['title']}\n{m['url']}" for m in messages[:limit]],
+        "more": max(0, len(messages) - limit),
+    }
+    title = f"[{PREFIX}] {len(messages)} new items at once"
+    body = "\n\n".join([parts["head"], *parts["items"], *([more_line(parts["more"])] if parts["more"] else [])])
+    return {"title": title, "body": body, "tags": tags, "parts": parts}
 
 
 def more_line(n: int) -> str:
     return f"... and {n} more (npi-crawler status; table events)"
-
-
-def flood_parts(body: str) -> tuple[str, list[str], int]:
-    """(explanation, items, how many more) of a flood summary's body, to fit it to a channel."""
-    head, *items = body.split("\n\n")
-    more = 0
-    if items and (m := re.fullmatch(r"\.\.\. and (\d+) more .*", items[-1])):
-        more = int(m[1])
-        items.pop()
-    return head, items, more
 
 
 def digest_title(n: int) -> str:

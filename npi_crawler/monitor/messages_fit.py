@@ -152,16 +152,17 @@ def _shorten(lines: list[str], kept: list[int], free: list[int], budget: int) ->
 
 
 def fit_list(
-    title: str, head: str, items: Sequence[str], more: Callable[[int], str], limits: Limits
+    title: str, head: str, items: Sequence[str], more: Callable[[int], str], limits: Limits, left: int = 0
 ) -> tuple[str, str, int]:
     """A message listing ``items`` (each one or more lines) after ``head``: as many whole items
-    as fit, then ``more(n)`` for the n left out. Returns (title, body, items shown)."""
+    as fit, then ``more(n)`` for the n left out (``left`` of them were left out before: a flood
+    summary lists its first items only). Returns (title, body, items shown)."""
 
     def body(k: int) -> str:
         parts = [head] if head else []
         parts += list(items[:k])
-        if k < len(items):
-            parts.append(more(len(items) - k))
+        if k < len(items) or left:
+            parts.append(more(len(items) - k + left))
         return "\n\n".join(parts)
 
     if limits.title > 0:
