@@ -5,12 +5,14 @@ Apprise to a local endpoint."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import sqlite3
 
 import pytest
 
-from npi_crawler.archive import Archive
+from npi_crawler.archive import Archive, utcnow
 from npi_crawler.monitor.channels import load_channels
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, diff
@@ -92,22 +94,32 @@ def test_two_pending_alerts_for_one_article_reach_a_channel_once_even_in_one_dig
         assert rows == [{"status": "sent", "announces": x["url"]}]
 
 
-def test_a_lapsed_claim_on_an_article_gives_way_to_another_alert(archive):
+@pytest.mark.parametrize("claimant, alive", [(f"{socket.gethostname()}:{os.getppid()}", True), ("gone:1", False)])
+def test_an_article_another_process_is_sending_waits_and_a_lapsed_claim_gives_way(archive, claimant, alive):
     baseline(archive)
     a = article()
     run(archive, [(a, ["policy"])])
     diff(archive)
+    (first,) = archive.pending_alerts()
+    second = joined_alert(archive, a["url"])
     with JsonSink() as sink:
         channels = load_channels([sink.url()])
-        (first,) = archive.pending_alerts()
-        # a process that died while sending the first alert (a host:pid that is not running)
+        # a process (alive: this test's parent; or one that died) claimed the second alert's delivery
         archive.conn.execute(
             "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_attempt, claimed_by, announces) "
-            "VALUES (?, ?, 'x', 'sending', 0, '2000-01-01T00:00:00Z', 'gone:1', ?)",
-            [first["id"], channels[0].id, a["url"]],
+            "VALUES (?, ?, 'x', 'sending', 0, ?, ?, ?)",
+            [second, channels[0].id, utcnow() if alive else "2000-01-01T00:00:00Z", claimant, a["url"]],
         )
-        assert deliver(archive, channels).alerts_sent == 1
-    assert len(sink.posts) == 1
+        result = deliver(archive, channels)
+    if alive:  # it is being sent right now: neither alert goes, both wait for the next run
+        assert sink.posts == [] and result.pending == 2
+    else:  # the first alert takes the article over; the second finds it delivered
+        assert len(sink.posts) == 1 and result.pending == 0 and result.alerts_sent == 2
+        rows = archive.rows("SELECT alert_id, status, last_error FROM deliveries ORDER BY alert_id")
+        assert rows == [
+            {"alert_id": first["id"], "status": "sent", "last_error": None},
+            {"alert_id": second, "status": "failed", "last_error": "claim lapsed"},
+        ]
 
 
 def test_an_archive_from_before_the_index_keeps_its_deliveries(db_path, monkeypatch):
