@@ -44,12 +44,6 @@ PDFS = [
 ]
 
 
-@pytest.fixture
-def archive(db_path):
-    with Archive.open(db_path) as archive:
-        yield archive
-
-
 def baseline(archive: Archive, **options) -> None:
     run(archive, [(article(), ["policy"])])
     diff(archive, DiffOptions(**options))
@@ -327,20 +321,25 @@ def test_new_proposals_name_every_author_and_link_every_pdf(replica, site, db_pa
     assert any(p["message"].count("Authors: 伊藤 誠, 山田 花子") for p in sink.posts)
 
 
+def changed_on_replica(replica, site, db_path, lang: str, operation: str, fields: dict, *options: str):
+    """A baseline, then ``operation`` (edit, remove) on the first policy article in ``lang``
+    through the replica's control endpoint, then ``watch --full`` with ``options`` twice (the
+    second has nothing new): (that article, its URL, what the channel received)."""
+    with JsonSink() as sink:
+        watch(replica, db_path, sink)
+        target = sorted((a for a in site.live() if "policy" in a.sections and a.lang == lang), key=lambda a: a.path)[0]
+        url = replica.url.rstrip("/") + target.path
+        send(replica.url, operation, {"url": url, **fields})
+        for _ in range(2):
+            watch(replica, db_path, sink, "--full", *options)
+    return target, url, sink.posts
+
+
 @pytest.mark.slow
 def test_watch_full_changes_after_an_appended_paragraph_sends_one_alert_quoting_it(replica, site, db_path):
     """The issue's acceptance test: one alert, quoting the added text; its commands show the rest."""
-    with JsonSink() as sink:
-        watch(replica, db_path, sink)
-        target = sorted(
-            (a for a in site.live() if "policy" in a.sections and a.lang == "en"), key=lambda a: a.path
-        )[0]
-        url = replica.url.rstrip("/") + target.path
-        added = "The institute added this closing paragraph after publication."
-        send(replica.url, "edit", {"url": url, "append": added})
-        watch(replica, db_path, sink, "--full", "--changes")
-        watch(replica, db_path, sink, "--full", "--changes")  # nothing new: nothing sent
-    (post,) = sink.posts
+    added = "The institute added this closing paragraph after publication."
+    target, url, (post,) = changed_on_replica(replica, site, db_path, "en", "edit", {"append": added}, "--changes")
     assert post["title"] == f"[NPI policy/en] Updated: {' '.join(target.title.split())}"
     body = post["message"]
     assert f"\n+ {added}\n" in body and body.endswith("\n" + url)
@@ -353,21 +352,11 @@ def test_watch_full_changes_after_an_appended_paragraph_sends_one_alert_quoting_
 
 @pytest.mark.slow
 def test_watch_full_removals_names_the_last_version_and_the_snapshot_that_shows_it(replica, site, db_path):
-    with JsonSink() as sink:
-        watch(replica, db_path, sink)
-        target = sorted(
-            (a for a in site.live() if "policy" in a.sections and a.lang == "ja"), key=lambda a: a.path
-        )[0]
-        url = replica.url.rstrip("/") + target.path
-        send(replica.url, "remove", {"url": url})
-        watch(replica, db_path, sink, "--full", "--removals")
-    (post,) = sink.posts
+    target, url, (post,) = changed_on_replica(replica, site, db_path, "ja", "remove", {}, "--removals")
     assert post["title"] == f"[NPI policy/ja] Removed: {' '.join(target.title.split())}"
-    lines = post["message"].split("\n")
     assert "Removed: its page answered HTTP 404 at " in post["message"]
-    (last,) = [line for line in lines if line.startswith("Last version: stored ")]
-    served = last.split(", last served ")[1]
+    (last,) = [line for line in post["message"].split("\n") if line.startswith("Last version: stored ")]
     snapshot = command_of(post["message"], "As served")
-    assert snapshot[snapshot.index("--at") + 1] == served
+    assert snapshot[snapshot.index("--at") + 1] == last.split(", last served ")[1]
     shown = run_cli(*snapshot)
     assert shown.returncode == 0 and target.title in shown.stdout  # the page as it was served, byte for byte

@@ -18,18 +18,8 @@ from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, diff
 from npi_crawler.monitor.rules import rules_from_table
 from tests.endpoints import JsonSink
+from tests.test_alert_content import baseline
 from tests.test_monitor import article, run
-
-
-@pytest.fixture
-def archive(db_path):
-    with Archive.open(db_path) as archive:
-        yield archive
-
-
-def baseline(archive: Archive, **options) -> None:
-    run(archive, [(article(), ["policy"])])
-    diff(archive, DiffOptions(**options))
 
 
 def test_a_flood_summary_is_fitted_from_its_stored_parts_not_its_text(archive):
@@ -59,13 +49,18 @@ def joined_alert(archive: Archive, url: str) -> int:
     return archive.enqueue_alert("2026-11-21T00:00:00Z", None, None, "joined", message)["id"]
 
 
-def test_the_archive_refuses_a_second_delivery_of_one_article_to_one_channel(archive):
+def two_alerts_for_one_article(archive: Archive) -> tuple[dict, dict, int]:
+    """A new article, its pending alert, and a second alert announcing it (it joined a section)."""
     baseline(archive)
     a = article()
     run(archive, [(a, ["policy"])])
     diff(archive)
     (first,) = archive.pending_alerts()
-    second = joined_alert(archive, a["url"])
+    return a, first, joined_alert(archive, a["url"])
+
+
+def test_the_archive_refuses_a_second_delivery_of_one_article_to_one_channel(archive):
+    a, first, second = two_alerts_for_one_article(archive)
     insert = "INSERT INTO deliveries (alert_id, channel, label, status, attempts, announces) VALUES (?, 'c', 'x', ?, 0, ?)"
     archive.conn.execute(insert, [first["id"], "sent", a["url"]])
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed: deliveries.announces"):
@@ -96,12 +91,7 @@ def test_two_pending_alerts_for_one_article_reach_a_channel_once_even_in_one_dig
 
 @pytest.mark.parametrize("claimant, alive", [(f"{socket.gethostname()}:{os.getppid()}", True), ("gone:1", False)])
 def test_an_article_another_process_is_sending_waits_and_a_lapsed_claim_gives_way(archive, claimant, alive):
-    baseline(archive)
-    a = article()
-    run(archive, [(a, ["policy"])])
-    diff(archive)
-    (first,) = archive.pending_alerts()
-    second = joined_alert(archive, a["url"])
+    a, first, second = two_alerts_for_one_article(archive)
     with JsonSink() as sink:
         channels = load_channels([sink.url()])
         # a process (alive: this test's parent; or one that died) claimed the second alert's delivery
