@@ -1,8 +1,9 @@
 """What changed between two versions of an article: the one diff that ``--changes`` alerts and
 ``npi-crawler history`` show.
 
-Pure functions over two versions (title, date, authors, PDFs, body). The body is compared sentence
-by sentence, so an edit shows as the sentences it added or removed, not as a rewritten paragraph:
+Pure functions over two versions (title, date, authors, PDFs, body). The body is compared
+paragraph by paragraph, then the paragraphs that differ sentence by sentence, so an edit shows as
+the sentences it added or removed, not as a rewritten paragraph:
 Japanese is split after 。！？ and English after . ! ? (and every paragraph ends a sentence). A
 sentence edited in place (similar enough to the one it replaced) is shown once, its edit marked
 inline with wdiff's markers, ``[-removed-]{+added+}``: Japanese compared by characters, English by
@@ -12,6 +13,7 @@ words (a run of letters and digits, a space, a punctuation mark).
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,8 +103,8 @@ def compare(old: VersionLike, new: VersionLike) -> Changes:
         changes.published = (old.published or "", new.published or "")
     if list(old.authors) != list(new.authors):
         changes.authors = (list(old.authors), list(new.authors))
-    changes.pdfs_added = [url for url in new.pdfs if url not in set(old.pdfs)]
-    changes.pdfs_removed = [url for url in old.pdfs if url not in set(new.pdfs)]
+    changes.pdfs_added = [url for url in new.pdfs if url not in old.pdfs]
+    changes.pdfs_removed = [url for url in old.pdfs if url not in new.pdfs]
     changes.sentences = body_diff(old.body, new.body)
     return changes
 
@@ -170,10 +172,9 @@ def _block(old: Sequence[str], new: Sequence[str]) -> list[tuple[str, str]]:
     if old and new and len(old) * len(new) <= MAX_PAIRS:
         start = 0
         for j, sentence in enumerate(new):
-            best, at = max(
-                ((_similarity(old[i], sentence), i) for i in range(start, len(old))), default=(0.0, -1)
-            )
-            if best >= SIMILAR:
+            scores = {i: _similarity(old[i], sentence) for i in range(start, len(old))}
+            at = max(scores, key=scores.__getitem__, default=None)  # the first of the most similar
+            if at is not None and scores[at] >= SIMILAR:
                 pairs[j], start = at, at + 1
     out: list[tuple[str, str]] = []
     i = 0
@@ -192,15 +193,9 @@ def _removed_first(ops: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Within a run of removals and additions with no edit between them, removals first (the
     order a unified diff reads in)."""
     out: list[tuple[str, str]] = []
-    run: list[tuple[str, str]] = []
-    for item in [*ops, ("~", "")]:
-        if item[0] == "~":
-            out += [x for x in run if x[0] == "-"] + [x for x in run if x[0] == "+"]
-            run = []
-            if item[1]:
-                out.append(item)
-        else:
-            run.append(item)
+    for edited, group in itertools.groupby(ops, key=lambda item: item[0] == "~"):
+        run = list(group)
+        out += run if edited else sorted(run, key=lambda item: item[0] != "-")  # stable: "-" first
     return out
 
 
