@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from npi_crawler.archive import Archive
 from tests.site import ReplicaServer, Site, generate_site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,13 @@ def replica(site: Site) -> Iterator[ReplicaServer]:
 @pytest.fixture
 def db_path(tmp_path: Path) -> str:
     return str(tmp_path / "npi.db")
+
+
+@pytest.fixture
+def archive(db_path: str) -> Iterator[Archive]:
+    """An archive file, open (the monitor's library tests)."""
+    with Archive.open(db_path) as archive:
+        yield archive
 
 
 class CliRun:

@@ -229,18 +229,17 @@ def test_history_shows_the_diff_after_an_edit_and_a_full_crawl(db_path):
         crawl(replica, db_path)
         url = replica.url.rstrip("/") + target.path
         before = run_cli("history", "--db", db_path, url)
-        assert before.returncode == 0 and "1 version" in before.stdout and "@@" not in before.stdout
+        assert before.returncode == 0 and "1 version" in before.stdout and " -> " not in before.stdout
         with replica.lock:
             site.edit(target.path, title="Corrected title 訂正", append="An added closing paragraph.")
         crawl(replica, db_path, "--full")
     result = run_cli("history", "--db", db_path, url)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "2 versions" in out and "version 2:" in out
-    assert "+title: Corrected title 訂正" in out
-    assert f"-title: {old_title}" in out
-    assert "+An added closing paragraph." in out
-    assert out.count("@@") >= 2
+    assert "2 versions" in out and "version 2: stored" in out and "Corrected title 訂正" in out
+    # what changed, as a --changes alert says it (monitor/changes.py): the old title, the added sentence
+    changes = out.split("version 1 -> 2 (stored ", 1)[1].splitlines()[1:]
+    assert changes == [f"Title was: {old_title}", "+ An added closing paragraph."]
     unknown = run_cli("history", "--db", db_path, replica.url + "en/research/1999/01/01000000.html")
     assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no article" in unknown.stderr
 

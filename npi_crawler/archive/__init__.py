@@ -11,6 +11,7 @@ connection: runs, articles, PDFs, the differ's events, the outbox, full-text que
 
 from __future__ import annotations
 
+from npi_crawler.archive.alertdata import AlertData
 from npi_crawler.archive.articles import ArticleStore, StoreResult, article_filters, content_hash
 from npi_crawler.archive.db import BUSY_TIMEOUT_MS, integrity_check, utcnow
 from npi_crawler.archive.events import EventStore
@@ -26,7 +27,7 @@ from npi_crawler.errors import ArchiveError
 
 
 class Archive(
-    RunStore, ArticleStore, PdfStore, EventStore, WatchStore, Outbox, FullText, WarcRecordStore, ExpertStore
+    RunStore, ArticleStore, PdfStore, EventStore, WatchStore, Outbox, AlertData, FullText, WarcRecordStore, ExpertStore
 ):
     """An NPI archive in one SQLite file. Open with ``Archive.open(path)``; use it in ``with``."""
 

@@ -33,14 +33,20 @@ class EventStore(ArchiveBase):
         return row[0] if row and row[1] == "running" and row[0] not in diffed else -1
 
     def alert_article(self, url: str) -> dict[str, Any]:
-        """An article as alerts show it, its sections read now (all its listings are stored)."""
+        """An article as alerts show it, its sections read now (all its listings are stored),
+        with its authors' names and its PDFs' URLs in page order."""
         row = self.rows(
             "SELECT url, lang, title, published, coalesce(body, '') AS body, first_run_id, "
             "(SELECT json_group_array(section) FROM (SELECT section FROM article_sections "
-            "WHERE article_url = a.url ORDER BY section)) AS sections FROM articles a WHERE url = :url",
+            "WHERE article_url = a.url ORDER BY section)) AS sections, "
+            "(SELECT json_group_array(name) FROM (SELECT name FROM authors "
+            "WHERE article_url = a.url ORDER BY position)) AS authors, "
+            "(SELECT json_group_array(url) FROM (SELECT url FROM pdfs "
+            "WHERE article_url = a.url ORDER BY position)) AS pdfs FROM articles a WHERE url = :url",
             {"url": url},
         )[0]
-        row["sections"] = json.loads(row["sections"])
+        for key in ("sections", "authors", "pdfs"):
+            row[key] = json.loads(row[key])
         return row
 
     # -- facts without events -------------------------------------------------------------------

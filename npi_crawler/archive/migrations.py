@@ -277,6 +277,36 @@ def _m007_experts(db: sqlite_utils.Database) -> None:
     )
     db["authors"].create_index(["profile_url"])
 
+
+def _m011_outbox_facts(db: sqlite_utils.Database) -> None:
+    """The outbox's facts as data (issue 18). ``deliveries.announces``: the article a delivery of
+    an announcing alert (``new``, ``joined``) gives its channel, and ONE unique index that lets an
+    article be sent (or being sent, or sent without an answer) to a channel once, whichever alert
+    announces it; before, the differ, the outbox and delivery each checked it in their own way.
+    ``alerts.parts``: a flood summary's explanation, items and count of the rest (JSON), which
+    delivery fits to a channel instead of reading its text back. A flood summary queued before
+    this step has none and is fitted as any message is."""
+    db.execute("ALTER TABLE deliveries ADD COLUMN announces TEXT")
+    db.execute("ALTER TABLE alerts ADD COLUMN parts TEXT")
+    db.execute(
+        "UPDATE deliveries SET announces = (SELECT a.article_url FROM alerts a WHERE a.id = deliveries.alert_id "
+        "AND a.kind IN ('new', 'joined'))"
+    )
+    # What the index would refuse, kept as history: a stale claim gives way (its alert then finds
+    # the article delivered), a later repeat keeps its row without the fact.
+    later = (
+        "announces IS NOT NULL AND status IN ('sending', 'sent', 'unknown') AND EXISTS (SELECT 1 FROM deliveries d "
+        "WHERE d.announces = deliveries.announces AND d.channel = deliveries.channel "
+        "AND d.status IN ('sending', 'sent', 'unknown') AND d.alert_id < deliveries.alert_id)"
+    )
+    db.execute(f"UPDATE deliveries SET status = 'failed', last_error = 'claim lapsed' WHERE status = 'sending' AND {later}")
+    db.execute(f"UPDATE deliveries SET announces = NULL WHERE {later}")
+    db.execute(
+        "CREATE UNIQUE INDEX deliveries_announced_once ON deliveries (announces, channel) "
+        "WHERE announces IS NOT NULL AND status IN ('sending', 'sent', 'unknown')"
+    )
+
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
@@ -286,6 +316,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_word_index", _m005_word_index),
     ("006_warc", _m006_warc),
     ("007_experts", _m007_experts),
+    ("011_outbox_facts", _m011_outbox_facts),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -2,14 +2,25 @@
 
 A delivery is claimed (``sending``, by host:pid) in a committed transaction before it is sent and
 marked ``sent`` in its own commit right after the channel accepted it (monitor/delivery.py).
+
+An article reaches a channel once, whichever alert announces it (``ANNOUNCEMENTS``: a rule, a
+section it joined later, ``--send-latest``): the delivery of an announcing alert carries the
+article's URL (``deliveries.announces``), and a unique index allows one delivery per (article,
+channel) that is being sent, sent, or sent without an answer (migration 011). A claim that the
+index refuses is an article the channel has, or is being sent by another process right now.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from npi_crawler.archive.db import ArchiveBase, stamp, utcnow
+
+ANNOUNCEMENTS = ("new", "joined")  # alert kinds that announce an article: once per article and channel
 
 
 class Outbox(ArchiveBase):
@@ -18,8 +29,9 @@ class Outbox(ArchiveBase):
     ) -> dict[str, Any]:
         """A new pending alert (inside the differ's transaction); its event counts as alerted."""
         cur = self.conn.execute(
-            "INSERT INTO alerts (created, run_id, kind, event_id, article_url, title, body, tags, rules, status, "
-            "attempts) VALUES (:now, :run_id, :kind, :event_id, :url, :title, :body, :tags, :rules, 'pending', 0)",
+            "INSERT INTO alerts (created, run_id, kind, event_id, article_url, title, body, tags, rules, parts, "
+            "status, attempts) VALUES (:now, :run_id, :kind, :event_id, :url, :title, :body, :tags, :rules, :parts, "
+            "'pending', 0)",
             {
                 "now": now,
                 "run_id": run_id,
@@ -30,6 +42,7 @@ class Outbox(ArchiveBase):
                 "body": message["body"],
                 "tags": ",".join(message["tags"]),
                 "rules": ",".join(message.get("rules") or ()) or None,
+                "parts": json.dumps(message["parts"], ensure_ascii=False) if message.get("parts") else None,
             },
         )
         if event_id is not None:
@@ -66,47 +79,53 @@ class Outbox(ArchiveBase):
             )
             return conn.execute("UPDATE deliveries SET status = 'failed' WHERE status = 'unknown'").rowcount
 
-    def announced_elsewhere(self) -> set[tuple[int, str]]:
-        """(pending alert id, channel id) where that channel was already sent another alert that
-        announces the same article (``new`` or ``joined``): one article reaches a channel once,
-        whichever rule, section or run announced it first."""
-        return {
-            (r[0], r[1])
-            for r in self.conn.execute(
-                "SELECT p.id, d.channel FROM alerts p "
-                "JOIN alerts o ON o.article_url = p.article_url AND o.id != p.id AND o.kind IN ('new', 'joined') "
-                "JOIN deliveries d ON d.alert_id = o.id AND d.status IN ('sent', 'unknown') "
-                "WHERE p.status = 'pending' AND p.kind IN ('new', 'joined')"
-            )
-        }
+    def announced(self) -> set[tuple[str, str]]:
+        """(article URL, channel id) of every article a channel has had (sent, or sent without an
+        answer), whichever alert announced it: what the index keeps once."""
+        sql = "SELECT announces, channel FROM deliveries WHERE announces IS NOT NULL AND status IN ('sent', 'unknown')"
+        return {(r[0], r[1]) for r in self.conn.execute(sql)}
 
     def claim_deliveries(
-        self, alert_ids: list[int], channel: str, label: str, claimant: str, *, lapse_seconds: int, alive: Any
-    ) -> list[int]:
-        """Mark (alert, channel) pairs ``sending`` by ``claimant`` in one committed transaction and
-        return the alert ids this process may send: not sent, and not claimed within the last
-        ``lapse_seconds`` by a process that ``alive(claimant)`` says may still be sending."""
+        self,
+        alert_ids: list[int],
+        channel: str,
+        label: str,
+        claimant: str,
+        *,
+        lapse_seconds: int,
+        alive: Callable[[str | None], bool],
+        announces: Mapping[int, str] | None = None,
+    ) -> tuple[list[int], list[int]]:
+        """Mark (alert, channel) pairs ``sending`` by ``claimant`` in one committed transaction.
+
+        Returns (mine, covered): the alert ids this process may send (not sent, not claimed
+        within the last ``lapse_seconds`` by a process that ``alive(claimant)`` says may still be
+        sending), and those that announce (``announces``: alert id -> article URL) an article the
+        channel has had, or gets in this very claim: they count as delivered to it."""
         now = dt.datetime.now(dt.timezone.utc)
+        claim = {"channel": channel, "label": label, "now": stamp(now), "claimant": claimant}
         fresh = stamp(now - dt.timedelta(seconds=lapse_seconds))
-        mine = []
+
+        def busy(row: Any) -> bool:
+            return row[0] == "sending" and (row[1] or "") > fresh and alive(row[2])
+
+        mine: list[int] = []
+        covered: list[int] = []
         with self.atomic() as conn:
             for alert_id in alert_ids:
-                key = {"alert": alert_id, "channel": channel}
+                key = {"alert": alert_id, "channel": channel, "url": (announces or {}).get(alert_id)}
                 row = conn.execute(
                     "SELECT status, last_attempt, claimed_by FROM deliveries WHERE alert_id = :alert AND channel = :channel",
                     key,
                 ).fetchone()
-                if row and (row[0] in ("sent", "unknown") or (row[0] == "sending" and (row[1] or "") > fresh and alive(row[2]))):
+                if row and (row[0] in ("sent", "unknown") or busy(row)):
                     continue
-                conn.execute(
-                    "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_attempt, claimed_by) "
-                    "VALUES (:alert, :channel, :label, 'sending', 0, :now, :claimant) "
-                    "ON CONFLICT (alert_id, channel) DO UPDATE SET status = 'sending', "
-                    "last_attempt = excluded.last_attempt, claimed_by = excluded.claimed_by",
-                    {**key, "label": label, "now": stamp(now), "claimant": claimant},
-                )
-                mine.append(alert_id)
-        return mine
+                outcome = _claim(conn, {**claim, **key}, mine, busy)
+                if outcome == "mine":
+                    mine.append(alert_id)
+                elif outcome == "covered":
+                    covered.append(alert_id)
+        return mine, covered
 
     def record_deliveries(self, alert_ids: list[int], channel: str, *, ok: bool | None, error: str | None) -> None:
         """The outcome of one send to ``channel`` of these alerts, committed at once (``ok`` None:
@@ -164,3 +183,39 @@ class Outbox(ArchiveBase):
             "ORDER BY id LIMIT :limit",
             {"max": max_attempts, "limit": limit},
         )
+
+
+_UPSERT = (
+    "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_attempt, claimed_by, announces) "
+    "VALUES (:alert, :channel, :label, 'sending', 0, :now, :claimant, :url) "
+    "ON CONFLICT (alert_id, channel) DO UPDATE SET status = 'sending', "
+    "last_attempt = excluded.last_attempt, claimed_by = excluded.claimed_by, announces = excluded.announces"
+)
+_HOLDER = (
+    "SELECT status, last_attempt, claimed_by, alert_id FROM deliveries WHERE announces = :url AND channel = :channel "
+    "AND status IN ('sending', 'sent', 'unknown')"
+)
+
+
+def _claim(conn: sqlite3.Connection, params: dict[str, Any], mine: list[int], busy: Callable[[Any], bool]) -> str:
+    """Claim one (alert, channel) delivery, ``sending`` by this claimant now: ``mine``. When the
+    unique index refuses it (the alert's article is on this channel already): ``covered`` if the
+    channel has it, or gets it from an alert claimed just before (``mine``: one digest); ``busy``
+    if another live process is sending it now; a claim that lapsed (its process died) gives way."""
+    try:
+        conn.execute(_UPSERT, params)
+        return "mine"
+    except sqlite3.IntegrityError:
+        holder = conn.execute(_HOLDER, params).fetchone()
+        if holder is None:
+            raise
+    if holder[0] in ("sent", "unknown") or holder[3] in mine:
+        return "covered"
+    if busy(holder):
+        return "busy"
+    conn.execute(
+        "UPDATE deliveries SET status = 'failed', last_error = 'claim lapsed' WHERE alert_id = :holder AND channel = :channel",
+        {"holder": holder[3], "channel": params["channel"]},
+    )
+    conn.execute(_UPSERT, params)
+    return "mine"

@@ -216,7 +216,8 @@ def feed(section, rule_name, rules_file, langs, db_path, limit, output):
 @db_option
 @one_line_errors
 def history(url, db_path):
-    """Every stored version of an article, with a unified diff between consecutive ones."""
+    """Every stored version of an article, and what changed between consecutive ones: the old
+    title, date and authors, PDFs added and removed, sentences added (+), removed (-), edited (~)."""
     from npi_crawler.research.history import format_history
 
     with Archive.open(db_path, readonly=True) as archive:

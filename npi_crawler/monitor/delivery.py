@@ -9,7 +9,9 @@ one message on one channel at most (docs/alerts.md).
 Every message is fitted to its channel's limits (monitor.messages_fit) unless the channel's URL
 chose Apprise's own ``overflow=split``; a digest too long for one message is packed into several
 that fit, each claimed and marked on its own. An article announced by several alerts (a rule, a
-section it joined, ``--send-latest``) reaches a channel once.
+section it joined, ``--send-latest``) reaches a channel once: the outbox's unique index on
+(article, channel) refuses the claim of a second one (archive/outbox.py), which then counts as
+delivered there.
 
 A message sent without an answer in time (monitor.channels.READ_TIMEOUT) may have arrived: its
 delivery is ``unknown``, never re-sent by itself (that was a duplicate every run), reported, and
@@ -18,19 +20,20 @@ re-sent only by ``notify --resend-unknown``. That channel gets nothing more in t
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from npi_crawler.archive import Archive
-from npi_crawler.monitor.messages import digest_item, digest_title, flood_parts, format_digest, more_line
-from npi_crawler.monitor.messages_fit import Limits, chosen_overflow, fit, fit_list, fits, pack
+from npi_crawler.archive.outbox import ANNOUNCEMENTS
+from npi_crawler.monitor.messages import digest_item, digest_title, format_digest, more_line
+from npi_crawler.monitor.messages_fit import Limits, chosen_overflow, fit, fit_list, pack
 from npi_crawler.stops import STOPS
 
 CLAIM_SECONDS = 600  # a delivery claimed by a process that died is retried after this long
 CLAIMANT = f"{socket.gethostname()}:{os.getpid()}"
-ANNOUNCEMENTS = ("new", "joined")  # alerts that announce an article: once per article and channel
 
 
 @dataclass
@@ -77,7 +80,6 @@ def _batches(alerts: list[dict[str, Any]], channels: list, route: dict, done: se
     batches = []
     for channel in channels:
         mine = [a for a in alerts if channel in route[a["id"]] and (a["id"], channel.id) not in done]
-        mine = _once_per_article(mine, channel.id, done)
         articles = [a for a in mine if a["kind"] != "attention"]
         if options.digest or (options.flood_limit and len(articles) > options.flood_limit):
             batches += [(channel, [a]) for a in mine if a["kind"] == "attention"]
@@ -88,20 +90,8 @@ def _batches(alerts: list[dict[str, Any]], channels: list, route: dict, done: se
     return batches
 
 
-def _once_per_article(alerts: list[dict[str, Any]], channel_id: str, done: set) -> list[dict[str, Any]]:
-    """The first of several pending alerts announcing one article is sent; the others count as
-    done for this channel (it has the article)."""
-    seen: set[str] = set()
-    kept = []
-    for alert in alerts:
-        url = alert.get("article_url")
-        if alert["kind"] in ANNOUNCEMENTS and url:
-            if url in seen:
-                done.add((alert["id"], channel_id))
-                continue
-            seen.add(url)
-        kept.append(alert)
-    return kept
+def _announces(alert: dict[str, Any]) -> bool:
+    return alert["kind"] in ANNOUNCEMENTS and bool(alert.get("article_url"))
 
 
 def _split_by_apprise(channel: Any) -> bool:
@@ -122,11 +112,17 @@ def _message(channel: Any, batch: list[dict[str, Any]]) -> tuple[str, str]:
     if _split_by_apprise(channel):
         return title, body
     limits = Limits.of(channel.server)
-    if len(batch) == 1 and batch[0]["kind"] == "flood" and not fits(title, body, limits):
-        head, items, more = flood_parts(body)
-        title, body, _shown = fit_list(title, head, items, lambda n: more_line(n + more), limits)
+    parts = _flood_parts(batch[0]) if len(batch) == 1 else None
+    if parts:
+        title, body, _shown = fit_list(title, parts["head"], parts["items"], more_line, limits, left=parts["more"])
         return title, body
     return fit(title, body, limits)
+
+
+def _flood_parts(alert: dict[str, Any]) -> dict[str, Any] | None:
+    """The data a flood summary is made of (``messages.format_flood``), as stored in the outbox."""
+    parts = alert.get("parts")
+    return json.loads(parts) if isinstance(parts, str) else parts
 
 
 def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryResult, send: Any) -> dict[int, str]:
@@ -136,9 +132,16 @@ def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryRe
     for channel, batch in batches:
         if channel.id in silent:
             continue
-        ids = archive.claim_deliveries(
-            [a["id"] for a in batch], channel.id, channel.label, CLAIMANT, lapse_seconds=CLAIM_SECONDS, alive=_alive
+        ids, covered = archive.claim_deliveries(
+            [a["id"] for a in batch],
+            channel.id,
+            channel.label,
+            CLAIMANT,
+            lapse_seconds=CLAIM_SECONDS,
+            alive=_alive,
+            announces={a["id"]: a["article_url"] for a in batch if _announces(a)},
         )
+        done.update((i, channel.id) for i in covered)  # the channel has the article from another alert
         batch = [a for a in batch if a["id"] in ids]
         if not batch:  # another process is sending these right now
             continue
@@ -186,7 +189,10 @@ def deliver(
     from npi_crawler.monitor.channels import send, targets
 
     route = {a["id"]: targets(a, channels) for a in alerts}
-    done = archive.sent_deliveries() | archive.announced_elsewhere()
+    announced = archive.announced()
+    done = archive.sent_deliveries() | {
+        (a["id"], c.id) for a in alerts if _announces(a) for c in route[a["id"]] if (a["article_url"], c.id) in announced
+    }
     batches = _batches(alerts, channels, route, done, options)
     if options.dry_run:
         result.plan = [(channel.label, *_message(channel, batch)) for channel, batch in batches]

@@ -32,7 +32,7 @@ from typing import Any
 
 from npi_crawler.archive import Archive, utcnow
 from npi_crawler.archive.matching import Match, MatchIndex, match_rules
-from npi_crawler.monitor import messages
+from npi_crawler.monitor import changes, messages
 from npi_crawler.monitor.rules import Rule
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS
 from npi_crawler.site.notes import BODY_NOTES, DATE_NOTES, DEGRADED, MISS_LIST_ENTRIES, NOMATCH, TITLE_NOTES
@@ -258,7 +258,8 @@ def _plan(
     archive: Archive, events: list[Event], watched: set[tuple[str, str]], rules: list[Rule], options: DiffOptions
 ) -> list[Planned]:
     """The article alerts ``events`` call for: one per event at most, and an article announced
-    as new is not announced again as changed or joined in the same batch."""
+    as new is not alerted as changed in the same batch (its first alert shows it as it is now).
+    Which channel gets an article once is the outbox's unique index, not the plan's."""
     wanted = {"new": True, "joined": True, "changed": options.alert_changes, "removed": options.alert_removals}
     announced = {a["url"] for _e, kind, a in events if kind == "new"}
     new_urls = [a["url"] for _e, kind, a in events if kind == "new"]
@@ -266,12 +267,25 @@ def _plan(
     tags_of = {rule.name: rule.tags for rule in rules}
     planned = []
     for event_id, kind, article in events:
-        if not wanted[kind] or (kind in ("changed", "joined") and article["url"] in announced):
+        if not wanted[kind] or (kind == "changed" and article["url"] in announced):
             continue
         found = matches.get(article["url"], []) if kind == "new" else []
-        if message := _article_message(kind, article, watched, options.scope, found, tags_of):
+        article = _details(archive, event_id, kind, article)
+        if message := _article_message(kind, article, watched, options.scope, found, tags_of, archive.path):
             planned.append((event_id, kind, message))
     return planned
+
+
+def _details(archive: Archive, event_id: int, kind: str, article: dict[str, Any]) -> dict[str, Any]:
+    """What an alert about an edit or a removal shows besides the article: what the edit changed
+    and when the version before it was last served; the removed article's last version."""
+    if kind == "changed" and (versions := archive.edit_versions(event_id)):
+        old, new = ({k: v for k, v in version.items() if k != "content_hash"} for version in versions)
+        served = archive.last_served(article["url"], versions[0]["content_hash"])
+        return {**article, "change": changes.compare(changes.Text(**old), changes.Text(**new)), "before_served": served}
+    if kind == "removed":
+        return {**article, "last_version": archive.last_version(article["url"])}
+    return article
 
 
 def _article_message(
@@ -281,6 +295,7 @@ def _article_message(
     scope: Scope,
     matches: list[Match],
     tags_of: dict[str, tuple[str, ...]],
+    db: str | None = None,
 ) -> dict[str, Any] | None:
     """The alert for one event, or None when neither a watched section nor a rule calls for it.
     The policy's tags (``all``, language, sections) only where a watched section applies."""
@@ -289,13 +304,13 @@ def _article_message(
         section = article["section"]
         if section not in scope.sections or (lang, section) not in watched:
             return None
-        return messages.format_article(article, kind, [section], tags=messages.alert_tags(lang, [section]))
+        return messages.format_article(article, kind, [section], tags=messages.alert_tags(lang, [section]), db=db)
     sections = [s for s in scope.sections if s in article["sections"] and (lang, s) in watched]
     if not sections and not matches:
         return None
     tags = messages.alert_tags(lang, article["sections"]) if sections else []
     tags += [tag for match in matches for tag in tags_of.get(match.rule, ())]
-    return messages.format_article(article, kind, sections, matches, list(dict.fromkeys(tags)))
+    return messages.format_article(article, kind, sections, matches, list(dict.fromkeys(tags)), db=db)
 
 
 def _enqueue_articles(
@@ -351,6 +366,8 @@ def _send_latest(archive: Archive, now: str, run_id: int | None, options: DiffOp
         sections = [s for s in pick["sections"] if s in article["sections"]]
         tags = messages.alert_tags(article["lang"], article["sections"]) if sections else []
         tags += [tag for match in pick["matches"] for tag in tags_of.get(match.rule, ())]
-        message = messages.format_article(article, "new", sections, pick["matches"], list(dict.fromkeys(tags)))
+        message = messages.format_article(
+            article, "new", sections, pick["matches"], list(dict.fromkeys(tags)), db=archive.path
+        )
         result.alerts.append(archive.enqueue_alert(now, run_id, archive.new_event_id(url), "new", message))
         result.test_alerts += 1

@@ -2,20 +2,36 @@
 
 Formatting is apart from sending (monitor/channels.py): every channel gets the same text, and the
 differ stores the formatted message in the outbox, so a retry sends exactly what was first meant.
+
+An article alert carries the next step: its date, authors and sections; for a new article a short
+excerpt (``EXCERPT_CHARS``), a rule's snippet only when it shows more than the excerpt, and a
+``PDF: URL`` line per PDF; for an edit what changed (monitor/changes.py) and the ``history`` and
+``snapshot`` commands that show the rest; for a removal the last version's date and the
+``snapshot --at`` command that shows it as served. The article's URL is always the last line, the
+one that fitting to a channel keeps longest (monitor/messages_fit.py).
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from npi_crawler.archive.matching import fold, is_cjk
+from npi_crawler.monitor.changes import is_japanese, sentences
 from npi_crawler.site import SECTION_NAMES
+from npi_crawler.site.text import HIRAGANA
 
 PREFIX = "NPI"
-EXCERPT_CHARS = 300
+# An excerpt is about this long (characters): a Japanese character says about as much as two
+# English letters. Cut at a sentence end when one falls in the second half, else at a word.
+EXCERPT_CHARS = {"ja": 120, "en": 250}
 ATTENTION_TITLE = "npi-crawler needs attention"
 KIND_LABEL = {"new": "", "changed": "Updated: ", "removed": "Removed: "}  # joined: "Now in <section>: "
+DEFAULT_DB = "npi.db"  # the CLI's --db default: commands in alerts name --db only when it differs
+_SPACE = re.compile(" ")
+_JA_BREAK = re.compile(f"(?<=[、，・」』）〕】 ])|(?<=[{HIRAGANA}])(?=[^{HIRAGANA}、。，．！？」』）])")
 
 
 def alert_tags(lang: str, sections: Iterable[str]) -> list[str]:
@@ -25,10 +41,44 @@ def alert_tags(lang: str, sections: Iterable[str]) -> list[str]:
     return ["all", lang, *sections, *(f"{s}-{lang}" for s in sections)]
 
 
-def excerpt(body: str, limit: int = EXCERPT_CHARS) -> str:
-    text = " ".join(body.split("\n\n")[:3]).strip()
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def excerpt(body: str, lang: str = "en") -> str:
+    """The opening of ``body``, about ``EXCERPT_CHARS[lang]`` characters: whole sentences when
+    they fill at least half of that, else cut at a word (Japanese: after 、 or a particle before
+    the next word) with …."""
+    limit = EXCERPT_CHARS.get(lang, EXCERPT_CHARS["en"])
+    text = _opening(body, limit * 2)
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in sentences(text):
+        joined = _join(kept, sentence)
+        if len(joined) > limit:
+            break
+        kept = joined
+    if len(kept) * 2 >= limit:
+        return kept
+    head = text[: limit - 1]
+    pattern = _JA_BREAK if is_japanese(head) else _SPACE
+    breaks = [m.start() for m in pattern.finditer(head)]
+    at = max((b for b in breaks if b * 2 >= limit), default=limit - 1)
+    return head[:at].rstrip(" ,;:、，") + "…"
+
+
+def _opening(body: str, enough: int) -> str:
+    """The first paragraphs of ``body``, white space folded, up to about ``enough`` characters."""
+    text = ""
+    for paragraph in body.split("\n\n"):
+        if len(text) >= enough:
+            break
+        text = _join(text, " ".join(paragraph.split()))
+    return text
+
+
+def _join(text: str, more: str) -> str:
+    """Two pieces of text as one line: no space after Japanese punctuation, one otherwise."""
+    if not text or not more:
+        return text or more
+    return text + ("" if text[-1] in "。！？」』）" else " ") + more
 
 
 def section_name(section: str, lang: str) -> str:
@@ -42,32 +92,56 @@ def match_line(match: Any) -> str:
     return f"Match in {where}: {match.snippet}"
 
 
+def adds_to(match: Any, shown: str) -> bool:
+    """Whether a rule's snippet says more than the alert shows already: a match in a PDF always
+    does, one in the title never (the title is the alert's title), one in the body when the
+    words it marks are not in the excerpt ``shown``."""
+    if match.where != "body":
+        return match.where == "pdf"
+    marked = re.search(r"\[([^\[\]]+)\]", match.snippet)
+    if marked is None:
+        return True
+    words = re.escape(marked[1])
+    pattern = words if is_cjk(marked[1]) else rf"(?<!\w){words}(?!\w)"
+    return re.search(pattern, fold(shown), re.IGNORECASE) is None
+
+
+def command(*words: str, db: str | None = None) -> str:
+    """An ``npi-crawler`` command line, ready to paste (``--db`` when the archive is not the default)."""
+    args = list(words) + (["--db", db] if db and db != DEFAULT_DB else [])
+    return " ".join(["npi-crawler", *(shlex.quote(a) for a in args)])
+
+
 def format_article(
     article: dict[str, Any],
     kind: str,
     watched_sections: list[str],
     matches: Sequence[Any] = (),
     tags: list[str] | None = None,
+    *,
+    db: str | None = None,
 ) -> dict[str, Any]:
     """Title, body and tags of one article alert. ``watched_sections`` picks the prefix (for
     ``joined``, the section it joined); ``matches`` are the rules it matched (``matching.Match``),
-    named in a ``Rules:`` line with the first one's snippet; ``tags`` default to the policy's."""
+    named in a ``Rules:`` line with the first one's snippet when it adds to the excerpt; ``tags``
+    default to the policy's. ``article`` is ``alert_article``'s row; a ``changed`` one also has
+    ``change`` (``changes.Changes``) and ``before_served``, a ``removed`` one ``last_version``.
+    ``db``: the archive's path, for the commands the alert names."""
     lang = article["lang"]
     first = (watched_sections or article["sections"] or ["npi"])[0]
     label = f"Now in {section_name(first, lang)}: " if kind == "joined" else KIND_LABEL.get(kind, "")
     title = f"[{PREFIX} {first}/{lang}] {label}{article['title']}"
     names = [section_name(s, lang) for s in article["sections"] if s in SECTION_NAMES]
-    lines = [
-        f"Date: {article.get('published') or 'unknown'}",
-        f"Sections: {', '.join(names) or 'none'}",
-    ]
-    if matches:
-        lines += [f"Rules: {', '.join(m.rule for m in matches)}", match_line(matches[0])]
-    lines.append("")
-    if kind == "removed":
-        lines.append("The article's page now answers 404/410.")
-    elif body := excerpt(article.get("body") or ""):
-        lines.append(body)
+    lines = [f"Date: {article.get('published') or 'unknown'}"]
+    if article.get("authors"):
+        lines.append(f"Authors: {', '.join(article['authors'])}")
+    lines.append(f"Sections: {', '.join(names) or 'none'}")
+    if kind == "changed":
+        lines += _changed_lines(article, db)
+    elif kind == "removed":
+        lines += _removed_lines(article, db)
+    else:
+        lines += _new_lines(article, matches)
     lines += ["", article["url"]]
     return {
         "url": article["url"],
@@ -76,6 +150,46 @@ def format_article(
         "tags": tags if tags is not None else alert_tags(lang, article["sections"]),
         "rules": [m.rule for m in matches],
     }
+
+
+def _new_lines(article: dict[str, Any], matches: Sequence[Any]) -> list[str]:
+    """What a new article's alert says after its header: the rules and a snippet that adds to
+    the excerpt, the excerpt, a line per PDF."""
+    shown = excerpt(article.get("body") or "", article["lang"])
+    lines = []
+    if matches:
+        lines.append(f"Rules: {', '.join(m.rule for m in matches)}")
+        if adds_to(matches[0], shown):
+            lines.append(match_line(matches[0]))
+    lines += ["", shown] if shown else []
+    pdfs = article.get("pdfs") or []
+    return lines + ([""] + [f"PDF: {url}" for url in pdfs] if pdfs else [])
+
+
+def _changed_lines(article: dict[str, Any], db: str | None) -> list[str]:
+    """What changed (``changes.Changes.lines``), then the commands that show the rest."""
+    change = article.get("change")
+    url = article["url"]
+    lines = [""] + (change.lines() if change else ["(only fields the alert does not show changed)"])
+    lines += ["", f"History: {command('history', url, db=db)}"]
+    if article.get("before_served"):
+        lines.append(f"Before the edit: {command('snapshot', url, '--at', article['before_served'], db=db)}")
+    return lines
+
+
+def _removed_lines(article: dict[str, Any], db: str | None) -> list[str]:
+    """When the page went, the last version's date, and the command that shows it as served."""
+    last = article.get("last_version") or {}
+    status = f"HTTP {last['removed_status']}" if last.get("removed_status") else "404/410"
+    lines = ["", f"Removed: its page answered {status} at {last.get('removed_at') or 'the last full run'}."]
+    if last.get("stored"):
+        served = f", last served {last['served']}" if last.get("served") else ""
+        lines.append(f"Last version: stored {last['stored'][:10]}{served}")
+    lines.append("")
+    if last.get("served"):
+        lines.append(f"As served: {command('snapshot', article['url'], '--at', last['served'], db=db)}")
+    lines.append(f"History: {command('history', article['url'], db=db)}")
+    return lines
 
 
 def format_attention(problems: list[str], admin_tag: str) -> dict[str, Any]:
@@ -97,32 +211,24 @@ def format_attention(problems: list[str], admin_tag: str) -> dict[str, Any]:
 
 def format_flood(messages: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     """One summary for a burst over the flood limit, routed to every channel that would have had
-    any of its alerts (the union of their tags). Paragraphs: the explanation, one per item, and
-    the count of the rest (``flood_parts`` reads them back to fit a channel)."""
+    any of its alerts (the union of their tags). Its ``parts`` are the data it is made of (the
+    explanation, one item per alert listed, how many more), stored with it (``alerts.parts``) so
+    that delivery fits the list to each channel (``messages_fit.fit_list``) from the data."""
     tags = list(dict.fromkeys(t for m in messages for t in m["tags"]))
-    parts = [
-        f"{len(messages)} alerts at once, more than the limit of {limit} (NPI_ALERT_FLOOD_LIMIT): "
+    parts = {
+        "head": f"{len(messages)} alerts at once, more than the limit of {limit} (NPI_ALERT_FLOOD_LIMIT): "
         "the site may have been reorganised or its URLs changed. They are recorded in the events "
         "table and summed up here instead of being sent one by one.",
-    ]
-    parts += [f"{m['title']}\n{m['url']}" for m in messages[:limit]]
-    if len(messages) > limit:
-        parts.append(more_line(len(messages) - limit))
-    return {"title": f"[{PREFIX}] {len(messages)} new items at once", "body": "\n\n".join(parts), "tags": tags}
+        "items": [f"{m['title']}\n{m['url']}" for m in messages[:limit]],
+        "more": max(0, len(messages) - limit),
+    }
+    title = f"[{PREFIX}] {len(messages)} new items at once"
+    body = "\n\n".join([parts["head"], *parts["items"], *([more_line(parts["more"])] if parts["more"] else [])])
+    return {"title": title, "body": body, "tags": tags, "parts": parts}
 
 
 def more_line(n: int) -> str:
     return f"... and {n} more (npi-crawler status; table events)"
-
-
-def flood_parts(body: str) -> tuple[str, list[str], int]:
-    """(explanation, items, how many more) of a flood summary's body, to fit it to a channel."""
-    head, *items = body.split("\n\n")
-    more = 0
-    if items and (m := re.fullmatch(r"\.\.\. and (\d+) more .*", items[-1])):
-        more = int(m[1])
-        items.pop()
-    return head, items, more
 
 
 def digest_title(n: int) -> str:

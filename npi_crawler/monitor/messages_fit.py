@@ -15,7 +15,9 @@ What Apprise 2.2.0 does (read in apprise/plugins/base.py, ``_apply_overflow``):
   and the outbox's retry sends the first ones again: a duplicate, which the outbox exists to avoid.
 
 So npi-crawler fits each message to its channel itself, before Apprise sees it: the title and
-every URL line stay whole; the other lines are shortened (longest first), then dropped (from the
+every link line stay whole (a URL, ``PDF: URL``, ``History: npi-crawler history URL``: half a link
+or a command is no use); the other lines are shortened (longest first), then dropped (from the
+bottom), then the link lines other than the last one (the article's URL) are dropped (from the
 bottom), then the title is shortened, and only as a last resort is anything cut hard. A list
 (a digest, the flood summary) keeps as many whole items as fit and ends "… and N more", or is
 packed into several messages (``pack``) that the outbox can mark sent one by one. A channel whose
@@ -39,6 +41,10 @@ MIN_TITLE = 40  # a title shortened to share a small budget keeps at least this 
 ELLIPSIS = "…"
 MERGE_SEPARATOR = 2  # Apprise joins title and body with "\r\n" when the service has no title
 URL_LINE = re.compile(r"\s*[a-z][a-z0-9+.-]*://\S+\s*", re.IGNORECASE)
+# A line kept whole or dropped, never cut: a URL, or a short label and a URL or a command.
+LINK_LINE = re.compile(
+    r"\s*(?:[A-Z][\w ,'()-]{0,40}: )?(?:[a-z][a-z0-9+.-]*://\S+|npi-crawler \S.*?)\s*", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -103,28 +109,33 @@ def fits(title: str, body: str, limits: Limits) -> bool:
 
 
 def fit(title: str, body: str, limits: Limits) -> tuple[str, str]:
-    """(title, body) shortened to fit ``limits``, keeping the title and URL lines whole as long
-    as they fit at all."""
+    """(title, body) shortened to fit ``limits``, keeping the title and link lines whole as long
+    as they fit at all, and the last link line (an alert's URL) longest."""
     if fits(title, body, limits):
         return title, body
     if limits.title > 0:
         title = cut(title, limits.title)
     lines = [line.rstrip() for line in body.split("\n")]
     kept = list(range(len(lines)))
-    free = [i for i in kept if not URL_LINE.fullmatch(lines[i])]
+    links = [i for i in kept if LINK_LINE.fullmatch(lines[i])]
+    free = [i for i in kept if i not in links]
+    droppable = free + links[:-1]  # in the order they go: text from the bottom, then links
     while True:
         shortened = _shorten(lines, kept, free, body_budget(title, limits))
         if fits(title, shortened, limits):
             return title, shortened
-        if not free:
+        if not droppable:
             break
-        kept.remove(free.pop())  # drop the lowest line that is not a URL
+        gone = droppable.pop(len(free) - 1 if free else -1)  # the lowest text line, else link line
+        kept.remove(gone)
+        if gone in free:
+            free.remove(gone)
     if limits.title <= 0 or limits.shared:
         title = cut(title, max(MIN_TITLE, body_budget("", limits) - measure(shortened) - MERGE_SEPARATOR))
         if fits(title, shortened, limits):
             return title, shortened
-    urls = [lines[i].strip() for i in kept]
-    body = urls[-1] if urls else ""
+    last = lines[links[-1]].strip() if links else ""
+    body = url[0].strip() if (url := URL_LINE.search(last)) else last  # the URL of a labelled line
     if not fits(title, body, limits):
         title = cut(title, body_budget("", limits) - measure(body) - MERGE_SEPARATOR)
     if not fits(title, body, limits):
@@ -152,16 +163,17 @@ def _shorten(lines: list[str], kept: list[int], free: list[int], budget: int) ->
 
 
 def fit_list(
-    title: str, head: str, items: Sequence[str], more: Callable[[int], str], limits: Limits
+    title: str, head: str, items: Sequence[str], more: Callable[[int], str], limits: Limits, left: int = 0
 ) -> tuple[str, str, int]:
     """A message listing ``items`` (each one or more lines) after ``head``: as many whole items
-    as fit, then ``more(n)`` for the n left out. Returns (title, body, items shown)."""
+    as fit, then ``more(n)`` for the n left out (``left`` of them were left out before: a flood
+    summary lists its first items only). Returns (title, body, items shown)."""
 
     def body(k: int) -> str:
         parts = [head] if head else []
         parts += list(items[:k])
-        if k < len(items):
-            parts.append(more(len(items) - k))
+        if k < len(items) or left:
+            parts.append(more(len(items) - k + left))
         return "\n\n".join(parts)
 
     if limits.title > 0:

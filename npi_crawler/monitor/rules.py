@@ -58,12 +58,6 @@ class Rule:
         """The terms that make an article match (``any`` then ``all``), without repeats."""
         return tuple(dict.fromkeys(self.any + self.all))
 
-    def applies_to(self, lang: str, sections: tuple[str, ...] | list[str]) -> bool:
-        """Whether an article in ``lang`` and ``sections`` is within the rule's reach at all."""
-        if self.langs and lang not in self.langs:
-            return False
-        return not self.sections or bool(set(self.sections) & set(sections))
-
 
 def normalize_term(term: str) -> str:
     """A term as it is matched and compared: NFKC (full-width ＡＩ is AI), spaces folded."""

@@ -1,12 +1,13 @@
-"""An article's stored versions and the unified diffs between them (from ``revisions``)."""
+"""An article's stored versions and what changed between them (from ``revisions``): the same
+diff as a ``--changes`` alert shows (monitor/changes.py)."""
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from npi_crawler.archive import Archive
 from npi_crawler.errors import ArchiveError
+from npi_crawler.monitor.changes import compare
 from npi_crawler.site.urls import canonical_url
 
 
@@ -21,17 +22,6 @@ class Version:
     body: str
     pdfs: list[str]
     authors: list[str]
-
-    def lines(self) -> list[str]:
-        """The version as text lines, for diffing: header fields, then one line per block."""
-        head = [
-            f"title: {self.title or ''}",
-            f"published: {self.published or ''}",
-            f"authors: {', '.join(self.authors)}",
-            f"pdfs: {' '.join(self.pdfs)}",
-            "",
-        ]
-        return head + [b for b in self.body.split("\n\n")]
 
 
 def versions(archive: Archive, url: str) -> list[Version]:
@@ -56,16 +46,13 @@ def versions(archive: Archive, url: str) -> list[Version]:
     ]
 
 
-def diff(old: Version, new: Version, url: str = "") -> list[str]:
-    return list(
-        difflib.unified_diff(
-            old.lines(),
-            new.lines(),
-            fromfile=f"version {old.number} ({old.stored})",
-            tofile=f"version {new.number} ({new.stored})",
-            lineterm="",
-        )
-    )
+def diff(old: Version, new: Version) -> list[str]:
+    """What changed from ``old`` to ``new``, as a ``--changes`` alert says it, under a heading."""
+    heading = f"version {old.number} -> {new.number} (stored {new.stored} by run {old.run_id}):"
+    return [
+        heading,
+        *(compare(old, new).lines() or ["(no change in the title, date, authors, PDFs or text)"]),
+    ]
 
 
 def format_history(archive: Archive, url: str) -> str:

@@ -15,7 +15,8 @@ import unicodedata
 # used to spell their own.
 
 CJK_SYMBOLS = "\u3000-\u303f"  # ideographic space, 、。「」, 々〆〇 ...
-KANA = "\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff"  # hiragana, katakana (with ー), katakana extensions
+HIRAGANA = "\u3040-\u309f"
+KANA = HIRAGANA + "\u30a0-\u30ff\u31f0-\u31ff"  # hiragana, katakana (with ー), katakana extensions
 HALFWIDTH_KANA = "\uff66-\uff9f"  # ｦ-ﾟ
 HALFWIDTH_PUNCTUATION = "\uff61-\uff65"  # ｡｢｣､･
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # ideographs, extensions, compatibility
