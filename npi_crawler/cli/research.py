@@ -227,10 +227,18 @@ def history(url, db_path):
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="0: any free port.")
+@click.option(
+    "--show-deliveries",
+    is_flag=True,
+    help="Also show the deliveries table and alerts' errors, which name the notification channels.",
+)
 @one_line_errors
-def serve(db_path, host, port):
-    """Browse and query the archive in Datasette (search, canned queries, CSV/JSON)."""
+def serve(db_path, host, port, show_deliveries):
+    """Read and query the archive in Datasette: article pages with citations, the Search page
+    (as npi-crawler search), canned queries, CSV/JSON."""
     from npi_crawler.research.datasette import serve as run_serve
 
-    run_serve(db_path, host=host, port=port, echo=lambda line: click.echo(line, err=True))
+    run_serve(
+        db_path, host=host, port=port, show_deliveries=show_deliveries, echo=lambda line: click.echo(line, err=True)
+    )
 

@@ -272,6 +272,31 @@ def ris_record(article: Article, key: str | None = None) -> str:
     return "\n".join([*lines, "ER  - "]) + "\n"
 
 
+# -- Highwire meta tags ---------------------------------------------------------------------------
+
+
+def highwire_tags(article: Article) -> list[tuple[str, str]]:
+    """The ``citation_*`` meta tags of an article's page (Highwire Press's names, which Zotero's
+    connector and Google Scholar read from a page's head): the same facts as the other formats,
+    the institute as author when the page names none."""
+    lang = _lang(article)
+    tags = [("citation_title", article.get("title") or article["url"])]
+    tags += [("citation_author", name) for name in _cited_names(article)]
+    if issued := _date_parts(article.get("published")):
+        tags.append(("citation_publication_date", "{:04d}/{:02d}/{:02d}".format(*issued)))
+    tags += [("citation_pdf_url", pdf) for pdf in article.get("pdfs") or ()]
+    tags += [("citation_language", lang), ("citation_publisher", PUBLISHER[lang])]
+    if citation_type(article) == "report":
+        tags.append(("citation_technical_report_institution", PUBLISHER[lang]))
+    tags.append(("citation_abstract_html_url", article["url"]))
+    return [(name, " ".join(value.split())) for name, value in tags]
+
+
+def _cited_names(article: Article) -> list[str]:
+    """Whom a citation credits, each as one string: a literal name, else "Family, Given"."""
+    return [_ris_name(parts) for parts in cited_authors(article)]
+
+
 # -- whole exports --------------------------------------------------------------------------------
 
 
