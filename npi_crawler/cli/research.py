@@ -173,7 +173,14 @@ def total_line(shown: int, total: int) -> str | None:
 @date_options
 @author_option
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N results.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "urls"]),
+    default="table",
+    show_default=True,
+    help="urls: one article URL a line (for cite, history, snapshot, xargs).",
+)
 @click.option("--fts", "raw", is_flag=True, help="QUERY is an FTS5 expression (OR, NOT, NEAR, prefix*).")
 @one_line_errors
 def search(db_path, query, langs, sections, since, until, author, limit, fmt, raw):
@@ -183,8 +190,8 @@ def search(db_path, query, langs, sections, since, until, author, limit, fmt, ra
     words, stemmed (sanction finds sanctions); Japanese as substrings, two characters (憲法) too;
     full-width letters and line breaks inside Japanese words are folded as watcher rules fold
     them; --fts expressions as substrings in any language. When more articles match than --limit,
-    a line on stderr says how many. The table fits the terminal (or COLUMNS); URLs, JSON and CSV
-    are never cut; JSON and CSV give each hit's score and the total.
+    the table says how many (on stderr); JSON and CSV give each hit's score and the total. The
+    table fits the terminal (or COLUMNS); URLs, JSON and CSV are never cut.
     """
     from npi_crawler.research.search import search as run_search
 
@@ -207,10 +214,13 @@ def search(db_path, query, langs, sections, since, until, author, limit, fmt, ra
         whole_lines()
         if fmt == "json":
             click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        elif fmt == "urls":
+            for row in rows:
+                click.echo(row["url"])
         else:
             write_rows(rows, sys.stdout, fmt, SEARCH_FIELDS)
-    if cut := total_line(len(rows), hits.total):
-        click.echo(cut, err=True)
+    if fmt == "table" and (cut := total_line(len(rows), hits.total)):
+        click.echo(cut, err=True)  # JSON and CSV say it in their total field
 
 
 @click.command()
