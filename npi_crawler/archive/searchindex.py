@@ -158,6 +158,8 @@ def create_folded_indexes(conn: sqlite3.Connection) -> None:
             conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('rank', 'bm25({TITLE_WEIGHT}, 1.0)')")
     _triggers(conn, "articles", ("title", "body"))
     _triggers(conn, "pdf_texts", ("text",))
-    # Search counts its hits in the indexes alone, less the removed articles: listed by this.
+    # Search counts its hits in the indexes alone: less the removed articles (listed by the first
+    # index), or among the live articles of a language and dates (the second covers those).
     conn.execute("CREATE INDEX IF NOT EXISTS articles_removed ON articles (removed_at) WHERE removed_at IS NOT NULL")
+    conn.execute("CREATE INDEX IF NOT EXISTS articles_live ON articles (published, lang) WHERE removed_at IS NULL")
     reindex(conn)
