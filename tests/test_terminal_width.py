@@ -13,16 +13,10 @@ from tests.conftest import run_cli
 from tests.site import ReplicaServer, generate_site
 
 WIDTHS = (60, 80, 120)
-RULES = """
-[[rule]]
-name = "chips"
-any = ["半導体", "semiconductors", "経済安全保障と半導体のサプライチェーン"]
-
-[[rule]]
-name = "security-policy"
-any = ["economic security"]
-all = ["This paper"]
-"""
+RULES = (  # the [[rule]] tables as one array of inline tables: the same to the TOML reader
+    'rule = [{ name = "chips", any = ["半導体", "semiconductors", "経済安全保障と半導体のサプライチェーン"] },\n'
+    '  { name = "security-policy", any = ["economic security"], all = ["This paper"] }]\n'
+)
 
 
 def width(line: str) -> int:

@@ -47,6 +47,19 @@ class Plan:
         return " AND ".join(self.phrases[kind])
 
 
+# table -> (its alias, the columns a hit is, the table, the joins to the article, scan weights)
+_SOURCES = {
+    "articles": ("a", "a.url, a.rowid", "articles a", "", [("a.title", TITLE_WEIGHT), ("a.body", 1.0)]),
+    "pdf_texts": (
+        "t",
+        "a.url, t.url",
+        "pdf_texts t",
+        "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url",
+        [("t.text", 1.0)],
+    ),
+}
+
+
 def _probe(table: str, kind: str, alias: str, key: str) -> str:
     # Listed once per statement (SQLite materializes an uncorrelated IN): a probe per candidate
     # row would start an FTS5 query for each, 10-20 us, for every row the ranked index yields.
@@ -105,40 +118,33 @@ class FullText(ArchiveBase):
         """(article URL, rowid, rank) of the articles whose title and body match ``plan``, best
         first (lower is better). ``in_title``: only those whose title holds a phrase of the
         ranked index (True) or only the others (False)."""
-        if plan.ranked is None:
-            conditions, params = _where(plan, filters, "articles", "a", None)
-            score, score_params = _scan_score(plan, [("a.title", TITLE_WEIGHT), ("a.body", 1.0)])
-            sql = (
-                f"SELECT a.url, a.rowid, {score} AS score FROM articles a WHERE {conditions} "
-                "ORDER BY score, a.published DESC LIMIT :limit"
-            )
-            return list(self.conn.execute(sql, {**params, **score_params, "limit": limit}))
-        index = f"articles_{plan.ranked}"
-        conditions, params = _where(plan, filters, "articles", "a", plan.ranked)
-        sql = (
-            f"SELECT a.url, a.rowid, {index}.rank FROM {index} JOIN articles a ON a.rowid = {index}.rowid "
-            f"WHERE {index} MATCH :match AND {conditions} ORDER BY {index}.rank LIMIT :limit"
-        )
-        return list(self.conn.execute(sql, {**params, "match": _title_match(plan, in_title), "limit": limit}))
+        match = _title_match(plan, in_title) if plan.ranked else ""
+        return self._ranked_rows("articles", plan, filters, limit, match)
 
     def pdf_hits(self, plan: Plan, filters: dict[str, Any], limit: int) -> list[tuple[str, str, float]]:
         """(article URL, PDF URL, rank) of the linked PDFs whose text matches ``plan``."""
-        joins = "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url"
+        return self._ranked_rows("pdf_texts", plan, filters, limit, plan.match(plan.ranked) if plan.ranked else "")
+
+    def _ranked_rows(self, table: str, plan: Plan, filters: dict[str, Any], limit: int, match: str) -> list[tuple]:
+        """Rows of ``table`` (articles, or the PDF texts with the article linking each) matching
+        ``plan``, best first: ranked inside the index (``match`` its MATCH), or by the weighted
+        occurrences of the scan terms when no index can."""
+        alias, columns, first, joins, weights = _SOURCES[table]
         if plan.ranked is None:
-            conditions, params = _where(plan, filters, "pdf_texts", "t", None)
-            score, score_params = _scan_score(plan, [("t.text", 1.0)])
+            conditions, params = _where(plan, filters, table, alias, None)
+            score, score_params = _scan_score(plan, weights)
             sql = (
-                f"SELECT a.url, t.url, {score} AS score FROM pdf_texts t {joins} WHERE t.text IS NOT NULL AND "
-                f"{conditions} ORDER BY score, a.published DESC LIMIT :limit"
+                f"SELECT {columns}, {score} AS score FROM {first} {joins} WHERE {conditions} "
+                "ORDER BY score, a.published DESC LIMIT :limit"
             )
             return list(self.conn.execute(sql, {**params, **score_params, "limit": limit}))
-        index = f"pdf_texts_{plan.ranked}"
-        conditions, params = _where(plan, filters, "pdf_texts", "t", plan.ranked)
+        index = f"{table}_{plan.ranked}"
+        conditions, params = _where(plan, filters, table, alias, plan.ranked)
         sql = (
-            f"SELECT a.url, t.url, {index}.rank FROM {index} JOIN pdf_texts t ON t.rowid = {index}.rowid {joins} "
+            f"SELECT {columns}, {index}.rank FROM {index} JOIN {first} ON {alias}.rowid = {index}.rowid {joins} "
             f"WHERE {index} MATCH :match AND {conditions} ORDER BY {index}.rank LIMIT :limit"
         )
-        return list(self.conn.execute(sql, {**params, "match": plan.match(plan.ranked), "limit": limit}))
+        return list(self.conn.execute(sql, {**params, "match": match, "limit": limit}))
 
     def count_hits(self, plan: Plan, filters: dict[str, Any], *, text: bool = True, pdfs: bool = True) -> int:
         """How many articles (filters applied) match ``plan`` in their own text or through a
