@@ -188,15 +188,29 @@ class FullText(ArchiveBase):
             pdf_where = f"{index} MATCH :pdf_match AND {pdf_where}"
             params["pdf_match"] = plan.match(plan.ranked)
             source = f"{index} JOIN pdf_texts t ON t.rowid = {index}.rowid"
-        if text:
-            in_text, text_params = _conditions(plan, "articles", "a")
-            pdf_where += f" AND NOT ({' AND '.join(in_text)})"
-            params.update(text_params)
-        sql = (
-            f"SELECT count(DISTINCT a.url) FROM {source} JOIN pdfs p ON p.url = t.url "
+        linking = (
+            f"SELECT DISTINCT a.rowid FROM {source} JOIN pdfs p ON p.url = t.url "
             f"JOIN articles a ON a.url = p.article_url WHERE {pdf_where}"
         )
-        return self.one(sql, params)
+        if not text:
+            return self.one(f"SELECT count(*) FROM ({linking})", params)
+        if plan.ranked is None or plan.scan:
+            in_text, text_params = _conditions(plan, "articles", "a")
+            return self.one(
+                f"SELECT count(*) FROM articles a WHERE a.rowid IN ({linking}) AND NOT ({' AND '.join(in_text)})",
+                {**params, **text_params},
+            )
+        # The articles linking a matching PDF (few), less those of them whose own text matches:
+        # found by running the text index's query once over the few, not by listing every text
+        # match (31,000 rowids for a common word: 10 ms).
+        index = f"articles_{plan.ranked}"
+        more, text_params = _conditions(plan, "articles", index, skip=plan.ranked)
+        both = " AND ".join([f"{index} MATCH :text_match", *more, f"+{index}.rowid IN (SELECT r FROM linking)"])
+        sql = (
+            f"WITH linking(r) AS MATERIALIZED ({linking}) "
+            f"SELECT (SELECT count(*) FROM linking) - (SELECT count(*) FROM {index} WHERE {both})"
+        )
+        return self.one(sql, {**params, **text_params, "text_match": plan.match(plan.ranked)})
 
     def check_expression(self, expression: str) -> None:
         """Raise sqlite3.OperationalError (FTS5's message) when ``expression`` is no FTS5 query
