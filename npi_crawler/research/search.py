@@ -101,7 +101,7 @@ def _invalid(why: str) -> SearchError:
 def parse_query(text: str, *, raw: bool = False) -> Query:
     """Split ``text`` into words and "quoted phrases", folded; every one must match (AND)."""
     if len(text) > MAX_QUERY_CHARS:
-        return _too_long(f"{len(text):,} characters; at most {MAX_QUERY_CHARS:,} are searched")
+        raise _invalid(f"{len(text):,} characters; at most {MAX_QUERY_CHARS:,} are searched; shorten it")
     if raw:
         expression = _QUOTED.sub(lambda m: '"' + fold(m[1]) + '"', unicodedata.normalize("NFKC", text))
         words = [fold(a or b) for a, b in _RAW_TERM.findall(expression)]
@@ -113,12 +113,8 @@ def parse_query(text: str, *, raw: bool = False) -> Query:
     if not terms and not (expression or "").strip():
         raise _invalid("it is empty; give at least one word")
     if len(terms) > MAX_TERMS:
-        return _too_long(f"{len(terms):,} words and phrases; at most {MAX_TERMS} are searched together")
+        raise _invalid(f"{len(terms):,} words and phrases; at most {MAX_TERMS} are searched together; shorten it")
     return Query(terms=terms, expression=expression)
-
-
-def _too_long(why: str) -> Query:
-    raise _invalid(f"{why}; shorten it")
 
 
 def kind_of(term: str, *, substrings: bool = False) -> str:
