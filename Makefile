@@ -49,11 +49,10 @@ bench: install
 replica: install
 	$(BIN)/python -m tests.site --port 8000
 
-## Crawl the bundled replica into replica.db, without the network.
+## Crawl the bundled replica into $(DB) (npi.db: the archive the README's tour reads), without the
+## network. An archive that holds a crawl of the real site is refused, never mixed with the replica.
 try-offline: install
-	$(BIN)/python -m tests.site --port 8000 & pid=$$!; sleep 2; \
-	$(BIN)/npi-crawler crawl --db replica.db --base-url http://127.0.0.1:8000/; rc=$$?; \
-	kill $$pid; exit $$rc
+	$(BIN)/python scripts/try-offline --db $(DB) --port 8000
 
 ## The watcher end to end, offline: a baseline, then a new proposal published on the replica and
 ## its alert arriving on NOTIFY (any Apprise URL; without it, printed by a local channel).

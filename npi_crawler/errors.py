@@ -21,7 +21,10 @@ class ArchiveError(NpiError):
 
 
 class SearchError(ArchiveError):
-    """A search query cannot be run."""
+    """A search query is not valid (empty, too long, an FTS5 expression FTS5 refuses): the
+    user's input, so a usage error, never a fault of the archive."""
+
+    exit_code = EXIT_USAGE
 
 
 class CrawlError(NpiError):

@@ -201,7 +201,8 @@ class ProgressLine:
     def from_crawler(cls, crawler: Crawler) -> ProgressLine:
         if not crawler.settings.getbool("NPI_PROGRESS"):
             raise NotConfigured
-        ext = cls(sys.stderr)
+        # Its own ESC [ K, past the terminal gate (cli/textwidth.py), which removes any ESC.
+        ext = cls(getattr(sys.stderr, "unfiltered", sys.stderr))
         crawler.signals.connect(ext.response_received, signal=signals.response_received)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)

@@ -83,7 +83,10 @@ def test_csl_json_renders_in_harvard_with_japanese_names_whole():
         in rendered
     )
     assert "(Accessed: November 24, 2026)" in rendered
-    assert "日付のない記事 (no date)" in rendered
+    # No author: the institute is the author, and the title is printed once.
+    undated = next(line for line in rendered.splitlines() if UNDATED["url"] in line)
+    assert undated.startswith("中曽根康弘世界平和研究所 (no date) 日付のない記事")
+    assert undated.count("日付のない記事") == 1
 
 
 def test_csl_items_carry_type_dates_language_and_pdfs():
@@ -98,7 +101,8 @@ def test_csl_items_carry_type_dates_language_and_pdfs():
     ]
     assert page["container-title"] == "中曽根康弘世界平和研究所" and page["language"] == "ja"
     assert page["author"] == [{"literal": "中曽根 康弘"}, {"literal": "山田 花子"}]
-    assert "issued" not in undated and "accessed" not in undated and "author" not in undated
+    assert "issued" not in undated and "accessed" not in undated
+    assert undated["author"] == [{"literal": "中曽根康弘世界平和研究所"}]  # the institute, when no author
 
 
 def test_bibtex_parsed_by_bibtexparser_round_trips_titles_and_names():
@@ -133,6 +137,7 @@ def test_bibtex_parsed_by_bibtexparser_round_trips_titles_and_names():
     # One unsplittable name each: BibTeX sees a single last name, no first name to abbreviate.
     assert [(n.last, n.first) for n in page["author"]] == [(["{中曽根 康弘}"], []), (["{山田 花子}"], [])]
     assert "date" not in entries["npi-ja-2019-01-01000000"].fields_dict
+    assert [n.last for n in entries["npi-ja-2019-01-01000000"]["author"]] == [["{中曽根康弘世界平和研究所}"]]
 
 
 def test_ris_read_by_rispy():
@@ -147,7 +152,7 @@ def test_ris_read_by_rispy():
     assert report["author_address"] == "NAKASONE Yasuhiro: President" and "author_address" not in page
     assert page["title"] == JA_PAGE["title"] and page["authors"] == ["中曽根 康弘", "山田 花子"]
     assert (page["publisher"], page["language"]) == ("中曽根康弘世界平和研究所", "ja")
-    assert "year" not in undated and "authors" not in undated
+    assert "year" not in undated and undated["authors"] == ["中曽根康弘世界平和研究所"]
 
 
 def test_every_replica_article_is_one_citation_in_each_format():

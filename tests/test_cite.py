@@ -14,6 +14,7 @@ import rispy
 from citeproc import Citation, CitationItem, CitationStylesBibliography, CitationStylesStyle, formatter
 from citeproc.source.json import CiteProcJSON
 
+from npi_crawler.research.citations import PUBLISHER
 from tests.conftest import crawl, run_cli
 from tests.site import ReplicaServer, generate_site
 
@@ -52,7 +53,8 @@ def test_csl_json_is_one_item_per_article_and_renders(crawled):
         assert (item["title"], item["URL"], item["language"]) == (article["title"], article["url"], article["lang"])
         assert item["issued"] == {"date-parts": [[int(p) for p in article["published"].split("-")]]}
         names = [a.get("literal") or f"{a['given']} {a['family']}" for a in item.get("author", [])]
-        assert names == article["authors"]  # Japanese names whole, English ones split and rejoined
+        # Japanese names whole, English ones split and rejoined; none: the institute
+        assert names == (article["authors"] or [PUBLISHER[article["lang"]]])
         affiliations = [n.removeprefix("Affiliation: ") for n in item.get("note", "").splitlines() if n.startswith("Affiliation: ")]
         assert affiliations == positions(crawled, article)
     style = CitationStylesStyle("harvard-cite-them-right", validate=False)
@@ -62,6 +64,7 @@ def test_csl_json_is_one_item_per_article_and_renders(crawled):
     rendered = [str(entry) for entry in bibliography.bibliography()]
     assert len(rendered) == len(items)
     assert all(any(item["title"] in entry for entry in rendered) for item in items)
+    assert all(entry.count(item["title"]) == 1 for item in items for entry in rendered if item["URL"] in entry)
 
 
 def test_bibtex_is_one_entry_per_article_with_title_and_url(crawled):
@@ -75,8 +78,8 @@ def test_bibtex_is_one_entry_per_article_with_title_and_url(crawled):
     for entry in library.entries:
         article = articles[entry["url"]]
         assert entry["title"] == article["title"]  # Japanese titles round-trip
-        names = [" ".join([*n.first, *n.last]).strip("{}") for n in entry.fields_dict["author"].value] if article["authors"] else []
-        assert names == article["authors"]
+        names = [" ".join([*n.first, *n.last]).strip("{}") for n in entry.fields_dict["author"].value]
+        assert names == (article["authors"] or [PUBLISHER[article["lang"]]])
         if article["authors"]:
             assert entry["affiliation"] == "; ".join(positions(crawled, article))
 
@@ -87,7 +90,8 @@ def test_ris_is_one_record_per_article(crawled):
     records = rispy.loads(text)
     for record, article in zip(records, crawled["articles"], strict=True):
         assert (record["title"], record["urls"], record["language"]) == (article["title"], [article["url"]], article["lang"])
-        assert [n if JAPANESE.search(n) else " ".join(reversed(n.split(", "))) for n in record.get("authors", [])] == article["authors"]
+        names = [n if JAPANESE.search(n) or "," not in n else " ".join(reversed(n.split(", "))) for n in record["authors"]]
+        assert names == (article["authors"] or [PUBLISHER[article["lang"]]])
         assert record.get("author_address", "") == "; ".join(positions(crawled, article))
 
 

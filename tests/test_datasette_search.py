@@ -1,10 +1,12 @@
-"""Datasette over a real archive file, queried in-process with Datasette's own client: the
-`search` canned query routes like `npi-crawler search` (English to the stemmed word index,
-Japanese to the trigram index); the articles table's search box stays on the trigram index."""
+"""Datasette over a real archive file with npi-crawler's plugin, queried in-process with
+Datasette's own client: the Search page is `npi-crawler search` (English stemmed, Japanese terms
+of two characters too, the total), the articles table's search box stays Datasette's own, and the
+delivery bookkeeping is never shown."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -48,9 +50,10 @@ def datasette(tmp_path_factory):
 
 
 def get(ds: Datasette, path: str, **params: str) -> list[dict]:
+    """Rows of a table page, or the hits of the Search page."""
     response = asyncio.run(ds.client.get(f"/npi/{path}.json?" + urlencode({**params, "_shape": "array"})))
     assert response.status_code == 200, response.text
-    return response.json()
+    return response.json()["hits"] if path == "search" else response.json()
 
 
 def numbers(rows: list[dict]) -> list[int]:
@@ -67,16 +70,36 @@ def test_english_goes_to_the_word_index_stemmed_best_first(datasette):
     assert numbers(get(datasette, "search", q="AI")) == [5]  # a word of its own beside kana
 
 
-def test_japanese_goes_to_the_trigram_index(datasette):
+def test_japanese_goes_to_the_trigram_index_and_two_characters_to_the_bigram_index(datasette):
     rows = get(datasette, "search", q="経済安全保障")
     assert numbers(rows) == [5, 6]  # the title match first
     assert "[経済安全保障]" in rows[1]["snippet"]
     assert numbers(get(datasette, "search", q="経済　半導体")) == [5]  # a full-width space separates
+    assert numbers(get(datasette, "search", q="憲法")) == [6]  # two characters
+    assert numbers(get(datasette, "search", q="ｎａｔｏ")) == [5]  # full-width, folded as in rules
 
 
-@pytest.mark.parametrize("q", ["", '"', "NOT (", "a*b:c", "   "])
-def test_any_input_is_searched_as_text_never_an_error(datasette, q):
-    assert get(datasette, "search", q=q) == []
+def test_the_search_page_says_the_total_and_shows_no_sql(datasette):
+    response = asyncio.run(datasette.client.get("/npi/search.json?" + urlencode({"q": "sanction", "limit": 2})))
+    body = response.json()
+    assert (body["total"], len(body["hits"])) == (3, 2)
+    page = asyncio.run(datasette.client.get("/npi/search?" + urlencode({"q": "sanction", "limit": 2}))).text
+    assert "2 of 3 articles match sanction" in page and "limit=52" in page  # how to see more
+    assert not re.search(r"\bselect\b[^<>]*\bfrom\b", page, re.I) and "articles_words" not in page
+
+
+@pytest.mark.parametrize("q", ["", "NOT (", "a*b:c", "   ", "x" * 1001, '"'])
+def test_any_input_is_searched_as_text_or_said_to_be_not_valid(datasette, q):
+    response = asyncio.run(datasette.client.get("/npi/search.json?" + urlencode({"q": q})))
+    body = response.json()
+    assert body["hits"] == []
+    if response.status_code != 200:  # too long, or nothing left to search for
+        assert response.status_code == 400 and body["error"].startswith("the query is not valid: ")
+
+
+def test_a_bad_filter_is_one_line_on_the_page(datasette):
+    response = asyncio.run(datasette.client.get("/npi/search.json?" + urlencode({"q": "x", "since": "2021-13-99"})))
+    assert response.status_code == 400 and "since is a date like" in response.json()["error"]
 
 
 def test_the_table_search_box_keeps_the_trigram_index(datasette):

@@ -32,7 +32,7 @@ def test_schema_doc_matches_a_fresh_archive(db_path):
     actual = {
         name: {c.name for c in archive.db[name].columns}
         for name in archive.db.table_names()
-        if not re.search(r"_(fts|words)_(data|idx|docsize|config|content)$", name)  # FTS5's shadow tables
+        if not re.search(r"_(fts|words|bigrams)_(data|idx|docsize|config|content)$", name)  # FTS5's shadow tables
     }
     archive.close()
     documented = documented_schema()
@@ -65,3 +65,46 @@ def test_docs_links_resolve(doc):
     text = (DOCS / doc).read_text(encoding="utf-8")
     for target in re.findall(r"\]\(([^)#:]+)\)", text):
         assert (DOCS / target).resolve().exists(), f"{doc} links to missing {target}"
+
+
+def readme_block(after: str) -> list[str]:
+    """The commands of the first ```sh block after the line starting with ``after``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?)```", readme[readme.index(after) :], re.S)[1]
+    return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_the_readme_tour_of_the_archive_runs_as_written_after_try_offline(tmp_path):
+    """`make try-offline` (scripts/try-offline, here on a free port), then every command of the
+    tour's reading block, verbatim, in a shell, with the archive name they default to."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONWARNINGS": "ignore"}
+    offline = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "try-offline"), "--port", "0"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert offline.returncode == 0 and (tmp_path / "npi.db").exists(), offline.stderr
+    alerts = (DOCS / "alerts.md").read_text(encoding="utf-8")
+    (tmp_path / "rules.toml").write_text(re.findall(r"```toml\n(.*?)```", alerts, re.S)[0], encoding="utf-8")
+    commands = readme_block("Reading the archive")
+    assert len(commands) > 15 and any(c.startswith("npi-crawler serve") for c in commands)
+    script = []
+    for n, command in enumerate(commands, 1):
+        if command.startswith("npi-crawler serve"):  # it serves until stopped: until it says where
+            serve = re.sub(r"\s+#.*$", "", command).replace("serve", "serve --port 0", 1)
+            script.append(f"({serve} 2>&1 & echo $! > serve.pid) | grep -m1 Serving")
+            script.append("kill $(cat serve.pid)")
+        elif command.startswith("sqlite3") and not shutil.which("sqlite3"):
+            continue  # the one tool of the tour that is not npi-crawler's
+        else:
+            script.append(command)
+        script.append(f'[ $? = 0 ] || {{ echo "FAILED: command {n} of the tour" >&2; exit 1; }}')
+    run = subprocess.run(["bash", "-c", "\n".join(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Serving npi.db" in run.stdout and "no article matches" not in run.stderr
+    for made in ("npi.jsonl", "proposals.csv", "versions.csv", "proposals.json", "policy-en.atom", "page.html"):
+        assert (tmp_path / made).stat().st_size > 0, made

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from npi_crawler.archive import MIGRATIONS, Archive
+from npi_crawler.archive import MIGRATIONS, Archive, ArchiveError
 from npi_crawler.archive import migrations as storage
 from npi_crawler.archive.records import ArticleRecord
 
@@ -121,3 +121,45 @@ def test_a_new_step_is_applied_once_in_its_own_transaction(db_path, monkeypatch)
     assert "901_broken" not in archive.applied_migrations()
     assert archive.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
     archive.close()
+
+
+FOLDED = [  # what the indexes of raw text (before 009) could not find
+    {**ARTICLE, "url": ARTICLE["url"].replace("30150000", "30150001"), "lang": "ja",
+     "title": "ＡＩ政策と半導\n体", "body": "ＥＵの規則。憲法の議論。", "pdfs": [], "authors": []},
+    {**ARTICLE, "url": ARTICLE["url"].replace("30150000", "30150002"), "title": "Sanctions",
+     "body": "NATO加盟国のsanction。", "pdfs": [], "authors": []},
+]  # fmt: skip
+
+
+def test_009_reindexes_the_folded_text_and_keeps_every_row(db_path, monkeypatch):
+    """An archive made before 009 (raw-text indexes) is upgraded in place: every row kept, the
+    old indexes and triggers replaced, and the terms only folding finds are found."""
+    first_release_archive(db_path, monkeypatch)
+    with monkeypatch.context() as m:
+        m.setattr(storage, "MIGRATIONS", [s for s in MIGRATIONS if s[0] < "009"])
+        with Archive.open(db_path) as old:
+            for article in FOLDED:
+                old.store_article(ArticleRecord(**article), run_id=None)
+            old.store_pdf(ARTICLE["pdfs"][0], status="ok", run_id=None, text="ＧＸ投資の報告")
+            assert "articles_bigrams" not in old.db.table_names()
+    with pytest.raises(ArchiveError, match="older npi-crawler .*009_folded_search.*npi-crawler migrate"):
+        Archive.open(db_path, readonly=True)  # a reader never migrates; it says what to run
+    before = snapshot(db_path)
+
+    from npi_crawler.research.search import search
+
+    with Archive.open(db_path) as archive:
+        assert "009_folded_search" in archive.applied_migrations()
+        triggers = {r[0] for r in archive.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert {"articles_ai", "articles_words_ai", "pdf_texts_au"}.isdisjoint(triggers)
+        found = {q: [h.url[-13:-5] for h in search(archive, q)] for q in ("AI", "半導体", "EU", "憲法", "ai政策", "nato")}
+        assert found == {
+            "AI": ["30150001"], "半導体": ["30150001"], "EU": ["30150001"], "憲法": ["30150001"],
+            "ai政策": ["30150001"], "nato": ["30150002"],
+        }  # fmt: skip
+        pdf = search(archive, "gx")
+        assert [(h.url, h.match) for h in pdf] == [(ARTICLE["url"], "pdf")] and "[GX]" in pdf[0].snippet
+    assert snapshot(db_path) == before  # the texts themselves untouched
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()

@@ -154,10 +154,11 @@ def test_fts_column_filters_search_the_index_that_has_the_column(searchable):
     assert all("[title]" not in h["snippet"] for h in hits)
     pdf = search_json(searchable["db"], "--fts", "text: pdfonlyterm")
     assert pdf and {h["match"] for h in pdf} == {"pdf"}
-    for expression in ("nosuch: 半導体", "title: (半導体"):
+    for expression in ("nosuch: 半導体", "title: (半導体", '"半導体', "NOT", "半導体 AND"):
         bad = run_cli("search", "--db", searchable["db"], "--fts", expression)
-        assert bad.returncode == 1 and bad.stdout == "", expression
-        assert bad.stderr.startswith("Error: not a valid FTS5 query") and bad.stderr.count("\n") == 1
+        assert bad.returncode == 2 and bad.stdout == "", expression  # a usage error
+        assert bad.stderr.startswith("Error: the query is not valid: ") and bad.stderr.count("\n") == 1
+        assert "damaged" not in bad.stderr and "FTS5 expression" in bad.stderr
 
 
 def test_scores_are_relevance_higher_first_never_negative_zero(searchable):

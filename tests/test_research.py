@@ -256,3 +256,16 @@ def test_commands_on_a_missing_archive_say_so_in_one_line(tmp_path):
         assert result.returncode == 1, args
         assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_a_cut_list_says_the_total_and_how_to_see_every_match(archive):
+    every = search(archive, "研究会")  # --limit 1000: every match
+    assert len(every) > 20 and {h["total"] for h in every} == {len(every)}
+    cut = run_cli("search", "--db", archive["db"], "研究会")
+    assert cut.returncode == 0 and cut.stdout.count("研究会") >= 20
+    assert cut.stderr == f"20 of {len(every)} articles shown, best first; --limit {len(every)} shows them all\n"
+    rows = list(csv.DictReader(io.StringIO(run_cli("search", "--db", archive["db"], "--format", "csv", "研究会").stdout)))
+    assert len(rows) == 20 and {r["total"] for r in rows} == {str(len(every))}
+    assert all(float(r["score"]) >= 0 for r in rows)  # the documented score column
+    whole = run_cli("search", "--db", archive["db"], "--limit", str(len(every)), "研究会")
+    assert whole.stderr == ""  # nothing cut, nothing to say

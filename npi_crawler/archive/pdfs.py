@@ -17,6 +17,12 @@ class PdfStore(ArchiveBase):
         """Every archived PDF URL -> (status, etag, last_modified)."""
         return self.fetch_states("pdf_texts")
 
+    def pdf_statuses(self, urls: list[str]) -> dict[str, tuple[str, int | None]]:
+        """PDF URL -> (status, pages) of those of ``urls`` that were fetched."""
+        marks = ", ".join("?" * len(urls))
+        rows = self.tuples(f"SELECT url, status, pages FROM pdf_texts WHERE url IN ({marks})", urls) if urls else []
+        return {url: (status, pages) for url, status, pages in rows}
+
     def linked_pdfs(self) -> list[tuple[str, str]]:
         """(PDF URL, article URL) of every live article's PDF links, in page order."""
         return self.tuples(

@@ -1,13 +1,11 @@
 """Canned queries: SQL a researcher runs by name in Datasette (``npi-crawler serve``).
 
 Kept here because every SQL statement of the project lives in archive/; research/datasette.py
-puts them into Datasette's metadata.
+puts them into Datasette's metadata. The Search page is no canned query: it runs ``npi-crawler
+search`` itself (research/datasette_plugin.py), two-character Japanese terms and PDFs included.
 """
 
-from npi_crawler.archive.fulltext import DATASETTE_SEARCH
-
 QUERIES = {
-    "search": DATASETTE_SEARCH,
     "latest_policy_proposals": {
         "title": "Latest policy proposals",
         "description": "The 50 newest articles in the Policy Proposals list (政策提言), both languages.",

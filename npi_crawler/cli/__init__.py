@@ -23,14 +23,20 @@ from npi_crawler.cli.research import cite, export, feed, history, search, serve
 from npi_crawler.cli.rules import rules
 from npi_crawler.cli.runtime import apply_settings
 from npi_crawler.cli.snapshot import snapshot
+from npi_crawler.cli.textwidth import terminal_gate
 from npi_crawler.stops import STOPS, Stopped
 
 
 class OneLineGroup(click.Group):
     """click's group, with every error on ONE line (click prints a usage error as the usage, a
-    hint and the error: three lines a cron mail or a log does not need)."""
+    hint and the error: three lines a cron mail or a log does not need), and everything written
+    through the terminal gate (cli/textwidth.py: no control characters, human output fitted)."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        with terminal_gate():
+            return self._main(*args, standalone_mode=standalone_mode, **kwargs)
+
+    def _main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:

@@ -37,6 +37,7 @@ from npi_crawler.cli.runtime import (
     locked_crawl,
     one_line_errors,
 )
+from npi_crawler.cli.textwidth import fit_table, output_columns
 from npi_crawler.constants import EXIT_ATTENTION
 from npi_crawler.site import LANGS, SECTIONS
 
@@ -244,13 +245,16 @@ def _took(run: dict[str, Any]) -> str:
     return f"{int((finished - started).total_seconds())} s"
 
 
-def _run_line(run: dict[str, Any], per_run: dict[tuple[int, str], int]) -> str:
+RUN_HEADER = ["run", "started", "took", "mode", "status", "pages", "new", "chg", "rem", "alerts s/p/u", "warn", "diff"]
+
+
+def _run_row(run: dict[str, Any], per_run: dict[tuple[int, str], int]) -> list[str]:
     alerts = "/".join(str(per_run.get((run["id"], s), 0)) for s in ("sent", "pending", "unrouted"))
-    return (
-        f"  {run['id']:>3}  {run['started']:<20}  {_took(run):>5}  {run['mode']:<11}  {run['status']:<7}  "
-        f"{run['list_pages'] or 0:>5}  {run['articles_new'] or 0:>3} {run['articles_updated'] or 0:>3} "
-        f"{run['articles_removed'] or 0:>3}  {alerts:>12}  {run['warnings'] or 0:>4}  {run['diff_outcome'] or 'not yet'}"
-    )
+    counts = ("list_pages", "articles_new", "articles_updated", "articles_removed")
+    return [
+        str(run["id"]), run["started"], _took(run), run["mode"], run["status"],
+        *(str(run[c] or 0) for c in counts), alerts, str(run["warnings"] or 0), run["diff_outcome"] or "not yet",
+    ]  # fmt: skip
 
 
 @click.command()
@@ -279,9 +283,9 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         + (f"{last['id']} {_ago(last['started'])}, {last['status']}" if last else "never")
     )
     if runs:
-        click.echo("  run  started               took   mode         status   pages  new chg rem  alerts s/p/u  warn  diff")
-    for run in runs:
-        click.echo(_run_line(run, per_run))
+        table = [RUN_HEADER, *(_run_row(run, per_run) for run in runs)]
+        for line in fit_table(table, "><><<>>>>>><", output_columns()):
+            click.echo(line)
     click.echo(
         f"alerts     {totals.get('sent', 0)} sent, {pending} pending ({stuck} stuck after {max_attempts}+ failures), "
         f"{totals.get('unrouted', 0)} unrouted"

@@ -18,22 +18,34 @@ from npi_crawler.archive.articles import VERSION_FIELDS
 from npi_crawler.cli.options import author_option, date_options, db_option, filter_options, rules_option
 from npi_crawler.cli.rules import configured_rules, find_rule
 from npi_crawler.cli.runtime import one_line_errors
-from npi_crawler.cli.textwidth import fit, fit_around, output_columns
+from npi_crawler.cli.textwidth import fit, fit_around, output_columns, whole_lines
 from npi_crawler.site import LANGS, SECTIONS
 
 EXPORT_FIELDS = ("url", "lang", "title", "published", "sections", "authors", "body", "pdfs", "first_seen", "last_seen")
-SEARCH_FIELDS = ("rank", "published", "lang", "sections", "title", "url", "match", "pdf_url", "snippet")
+SEARCH_FIELDS = ("rank", "published", "lang", "sections", "title", "url", "match", "pdf_url", "score", "total", "snippet")
 CITATION_FORMATS = ("csl-json", "bibtex", "ris")  # research/citations.py writes them
+# OWASP's CSV injection rule: a cell a spreadsheet would read as a formula (or whose leading tab
+# or carriage return hides one) starts with a quote instead, which spreadsheets show as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """The spreadsheet gate: a text cell starting like a formula gets a leading ``'``."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     """List fields (sections, authors, pdfs) as JSON arrays, in every CSV the commands write: a
-    name or URL may itself hold a comma, and ``json.loads`` reads the cell back exactly."""
-    return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in row.items()}
+    name or URL may itself hold a comma, and ``json.loads`` reads the cell back exactly. Every
+    cell passes the spreadsheet gate."""
+    return {
+        k: spreadsheet_safe(json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v) for k, v in row.items()
+    }
 
 
 def write_rows(rows: Any, out: TextIO, fmt: str, fields: tuple[str, ...]) -> None:
-    """Rows as JSON Lines or CSV (exactly ``fields``, in that order)."""
+    """Rows as JSON Lines or CSV (exactly ``fields``, in that order). Every CSV the commands write
+    is written here, through the spreadsheet gate."""
     if fmt == "jsonl":
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -89,6 +101,7 @@ def export(db_path: str, fmt: str, output: str, include_removed: bool, revisions
             )
         _export_citations(db_path, fmt, output, include_removed=include_removed, **filters)
         return
+    whole_lines()
     fields = VERSION_FIELDS if revisions else EXPORT_FIELDS
     if include_removed:
         fields = (*fields, "removed_at")
@@ -102,6 +115,7 @@ def export(db_path: str, fmt: str, output: str, include_removed: bool, revisions
 def _export_citations(db_path: str, fmt: str, output: str, **filters: Any) -> None:
     from npi_crawler.research.citations import export_citations
 
+    whole_lines()
     with Archive.open(db_path, readonly=True) as archive:
         with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
             export_citations(archive, fmt, out, **filters)
@@ -117,6 +131,7 @@ def cite(url: str, db_path: str, fmt: str) -> None:
     their positions: BibTeX for LaTeX, CSL-JSON or RIS for Zotero, Mendeley, EndNote."""
     from npi_crawler.research.citations import cite as citation
 
+    whole_lines()
     with Archive.open(db_path, readonly=True) as archive:
         click.echo(citation(archive, url, fmt), nl=False)
 
@@ -144,6 +159,13 @@ def _print_hits(rows: list[dict[str, Any]], query: str, columns: int | None) -> 
         click.echo(f"     {snippet}")
 
 
+def total_line(shown: int, total: int) -> str | None:
+    """What a cut list says: how many matched in all and how to see them (None: not cut)."""
+    if shown >= total:
+        return None
+    return f"{shown} of {total:,} articles shown, best first; --limit {total} shows them all"
+
+
 @click.command()
 @click.argument("query")
 @db_option
@@ -151,16 +173,25 @@ def _print_hits(rows: list[dict[str, Any]], query: str, columns: int | None) -> 
 @date_options
 @author_option
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N results.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "urls"]),
+    default="table",
+    show_default=True,
+    help="urls: one article URL a line (for cite, history, snapshot, xargs).",
+)
 @click.option("--fts", "raw", is_flag=True, help="QUERY is an FTS5 expression (OR, NOT, NEAR, prefix*).")
 @one_line_errors
 def search(db_path, query, langs, sections, since, until, author, limit, fmt, raw):
     """Full-text search of titles, bodies and linked PDFs, best match first.
 
     Every word must match (a "quoted phrase" matches as a whole). English words are matched as
-    words, stemmed (sanction finds sanctions); Japanese as substrings of 3+ characters, shorter
-    ones (憲法) more slowly; --fts expressions as substrings in any language. The table fits the
-    terminal (or COLUMNS); URLs, JSON and CSV are never cut.
+    words, stemmed (sanction finds sanctions); Japanese as substrings, two characters (憲法) too;
+    full-width letters and line breaks inside Japanese words are folded as watcher rules fold
+    them; --fts expressions as substrings in any language. When more articles match than --limit,
+    the table says how many (on stderr); JSON and CSV give each hit's score and the total. The
+    table fits the terminal (or COLUMNS); URLs, JSON and CSV are never cut.
     """
     from npi_crawler.research.search import search as run_search
 
@@ -176,13 +207,20 @@ def search(db_path, query, langs, sections, since, until, author, limit, fmt, ra
             limit=limit,
             raw=raw,
         )
-    rows = [{"rank": i, **h.as_dict()} for i, h in enumerate(hits, 1)]
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-    elif fmt == "csv":
-        write_rows(rows, sys.stdout, fmt, SEARCH_FIELDS)
-    else:
+    rows = [{"rank": i, **h.as_dict(), "total": hits.total} for i, h in enumerate(hits, 1)]
+    if fmt == "table":
         _print_hits(rows, query, output_columns())
+    else:
+        whole_lines()
+        if fmt == "json":
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        elif fmt == "urls":
+            for row in rows:
+                click.echo(row["url"])
+        else:
+            write_rows(rows, sys.stdout, fmt, SEARCH_FIELDS)
+    if fmt == "table" and (cut := total_line(len(rows), hits.total)):
+        click.echo(cut, err=True)  # JSON and CSV say it in their total field
 
 
 @click.command()
@@ -228,10 +266,18 @@ def history(url, db_path):
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="0: any free port.")
+@click.option(
+    "--show-deliveries",
+    is_flag=True,
+    help="Also show the deliveries table and alerts' errors, which name the notification channels.",
+)
 @one_line_errors
-def serve(db_path, host, port):
-    """Browse and query the archive in Datasette (search, canned queries, CSV/JSON)."""
+def serve(db_path, host, port, show_deliveries):
+    """Read and query the archive in Datasette: article pages with citations, the Search page
+    (as npi-crawler search), canned queries, CSV/JSON."""
     from npi_crawler.research.datasette import serve as run_serve
 
-    run_serve(db_path, host=host, port=port, echo=lambda line: click.echo(line, err=True))
+    run_serve(
+        db_path, host=host, port=port, show_deliveries=show_deliveries, echo=lambda line: click.echo(line, err=True)
+    )
 

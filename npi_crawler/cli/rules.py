@@ -12,6 +12,7 @@ import click
 from npi_crawler.archive import Archive
 from npi_crawler.cli.options import WholeNumber, db_option
 from npi_crawler.cli.runtime import file_settings, one_line_errors
+from npi_crawler.cli.textwidth import whole_lines
 from npi_crawler.monitor.rules import DOCS, Rule, RulesError, load_rules
 
 
@@ -86,6 +87,7 @@ def rules(action: str, rules_path: str | None, db_path: str, latest: int, fmt: s
         total = archive.article_counts()[0]
         reports = check_rules(archive, checked, latest)
     if fmt == "json":
+        whole_lines()
         click.echo(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
         _print_report(reports, source, total, db_path)

@@ -31,7 +31,8 @@ Decisions (see docs/research.md):
   family/given would let styles reorder, comma-separate or abbreviate it ("中曽根, 康."). A
   Latin-script name is split: a token in capitals is the family name (NAKASONE Yasuhiro, the
   Japanese convention), else the last token (Taro Nakasone); a name with a comma is already
-  "Family, Given"; a single word stays literal.
+  "Family, Given"; a single word stays literal. An article that names no author is credited to
+  the institute (the publisher's name, one literal name), so styles never print its title twice.
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ def author_names(article: Article) -> list[str]:
     return [name for name, _ in authors_of(article)]
 
 
+def cited_authors(article: Article) -> list[dict[str, str]]:
+    """CSL names of whom a citation credits: the authors, or the institute itself (one literal
+    name) when the page names none. Styles put the title in an authorless item's author place
+    and then print it again ("Commentary (2025) Commentary, ..."); a corporate author is what a
+    reference manager records for an institute's unsigned paper."""
+    names = author_names(article)
+    if not names:
+        return [{"literal": PUBLISHER[_lang(article)]}]
+    return [split_name(n) for n in names]
+
+
 def _affiliations(article: Article) -> list[str]:
     """``name: position`` for each author whose position is known."""
     return [f"{name}: {affiliation}" for name, affiliation in authors_of(article) if affiliation]
@@ -149,9 +161,7 @@ def csl_item(article: Article) -> dict[str, Any]:
         "language": lang,
         "URL": article["url"],
     }
-    authors = [split_name(n) for n in author_names(article)]
-    if authors:
-        item["author"] = authors
+    item["author"] = cited_authors(article)
     if issued := _date_parts(article.get("published")):
         item["issued"] = {"date-parts": [issued]}
     if accessed := _date_parts(article.get("last_seen")):
@@ -191,8 +201,7 @@ def bibtex_escape(text: str) -> str:
     return _BIBTEX_SPECIAL_RE.sub(lambda m: _BIBTEX_SPECIAL[m[0]], " ".join(text.split()))
 
 
-def _bibtex_name(name: str) -> str:
-    parts = split_name(name)
+def _bibtex_name(parts: dict[str, str]) -> str:
     if "literal" in parts:  # braced: BibTeX must not split it into first and last names
         return "{" + bibtex_escape(parts["literal"]) + "}"
     return f"{bibtex_escape(parts['family'])}, {bibtex_escape(parts['given'])}"
@@ -206,8 +215,7 @@ def bibtex_entry(article: Article, key: str | None = None) -> str:
         # The inner braces keep the title's capitals (Japan, Indo-Pacific) from being lower-cased.
         ("title", "{" + bibtex_escape(article.get("title") or article["url"]) + "}"),
     ]
-    if names := author_names(article):
-        fields.append(("author", " and ".join(_bibtex_name(n) for n in names)))
+    fields.append(("author", " and ".join(_bibtex_name(n) for n in cited_authors(article))))
     if affiliations := _affiliations(article):
         fields.append(("affiliation", bibtex_escape("; ".join(affiliations))))
     if report:
@@ -233,8 +241,7 @@ def bibtex_entry(article: Article, key: str | None = None) -> str:
 # -- RIS ------------------------------------------------------------------------------------------
 
 
-def _ris_name(name: str) -> str:
-    parts = split_name(name)
+def _ris_name(parts: dict[str, str]) -> str:
     return parts["literal"] if "literal" in parts else f"{parts['family']}, {parts['given']}"
 
 
@@ -247,7 +254,7 @@ def ris_record(article: Article, key: str | None = None) -> str:
         ("ID", key or citation_key(article["url"])),
         ("TI", article.get("title") or article["url"]),
     ]
-    tags += [("AU", _ris_name(n)) for n in author_names(article)]
+    tags += [("AU", _ris_name(n)) for n in cited_authors(article)]
     if affiliations := _affiliations(article):
         tags.append(("AD", "; ".join(affiliations)))
     if issued := _date_parts(article.get("published")):
@@ -263,6 +270,31 @@ def ris_record(article: Article, key: str | None = None) -> str:
     tags += [("L1", pdf) for pdf in article.get("pdfs") or ()]
     lines = [f"{tag}  - {' '.join(value.split())}" for tag, value in tags]
     return "\n".join([*lines, "ER  - "]) + "\n"
+
+
+# -- Highwire meta tags ---------------------------------------------------------------------------
+
+
+def highwire_tags(article: Article) -> list[tuple[str, str]]:
+    """The ``citation_*`` meta tags of an article's page (Highwire Press's names, which Zotero's
+    connector and Google Scholar read from a page's head): the same facts as the other formats,
+    the institute as author when the page names none."""
+    lang = _lang(article)
+    tags = [("citation_title", article.get("title") or article["url"])]
+    tags += [("citation_author", name) for name in _cited_names(article)]
+    if issued := _date_parts(article.get("published")):
+        tags.append(("citation_publication_date", "{:04d}/{:02d}/{:02d}".format(*issued)))
+    tags += [("citation_pdf_url", pdf) for pdf in article.get("pdfs") or ()]
+    tags += [("citation_language", lang), ("citation_publisher", PUBLISHER[lang])]
+    if citation_type(article) == "report":
+        tags.append(("citation_technical_report_institution", PUBLISHER[lang]))
+    tags.append(("citation_abstract_html_url", article["url"]))
+    return [(name, " ".join(value.split())) for name, value in tags]
+
+
+def _cited_names(article: Article) -> list[str]:
+    """Whom a citation credits, each as one string: a literal name, else "Family, Given"."""
+    return [_ris_name(parts) for parts in cited_authors(article)]
 
 
 # -- whole exports --------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``npi-crawler serve``: Datasette over the archive, with its metadata, search and canned queries.
+"""``npi-crawler serve``: Datasette over the archive, with its metadata, canned queries and the
+reading room plugin (research/datasette_plugin: article pages, the Search page, citations).
 
 Datasette is an optional extra (``pip install 'npi-crawler[serve]'``): it brings a web stack the
 crawler itself does not need.
@@ -57,9 +58,19 @@ COLUMNS = {
     },
 }
 
-def metadata(db_path: str) -> dict[str, Any]:
-    """Datasette metadata for the archive at ``db_path`` (its database name is the file's stem)."""
+# The monitor's bookkeeping: listed nowhere; the deliveries (a hash of each channel's URL) are
+# refused to everyone, and the plugin's authorizer reads them as NULL in any SQL.
+PRIVATE_TABLES = {"deliveries": {"hidden": True, "allow": False}}
+HIDDEN_TABLES = ("migrations", "watch_scopes", "watch_rules")
+
+
+def metadata(db_path: str, *, show_deliveries: bool = False) -> dict[str, Any]:
+    """Datasette metadata for the archive at ``db_path`` (its database name is the file's stem).
+    ``show_deliveries``: the delivery tables too (they name the notification channels)."""
     name = Path(db_path).stem
+    tables = {t: {"hidden": True} for t in HIDDEN_TABLES}
+    if not show_deliveries:
+        tables.update(PRIVATE_TABLES)
     return {
         "title": "NPI archive",
         "description": "Articles of the Nakasone Peace Institute (中曽根康弘世界平和研究所), "
@@ -75,9 +86,10 @@ def metadata(db_path: str) -> dict[str, Any]:
                 "description": SOURCE,
                 "tables": {
                     "articles": {
-                        "description": "One row per article page. Search matches any substring of "
-                        "3+ characters in the title or body (FTS5 trigram), in both languages, newest "
-                        "first; the Search query ranks the matches and stems English words.",
+                        "description": "One row per article page; click an article's key to read it. "
+                        "This table's search box matches any substring of 3+ characters of the title or "
+                        "body (FTS5 trigram), newest first; the Search page searches as npi-crawler "
+                        "search does (ranked, English stemmed, two-character Japanese terms, PDFs).",
                         "fts_table": "articles_fts",
                         "fts_pk": "rowid",
                         "sort_desc": "published",
@@ -96,28 +108,36 @@ def metadata(db_path: str) -> dict[str, Any]:
                     "article_sections": {"description": "Which lists each article is on."},
                     "runs": {"description": "One row per crawl."},
                     "run_errors": {"description": "Requests that failed, and PDF warnings."},
+                    **tables,
                 },
                 "queries": QUERIES,
             }
         },
+        "plugins": {"npi-crawler": {"show_deliveries": show_deliveries}},
     }
 
 
-def serve(db_path: str, *, host: str = "127.0.0.1", port: int = 8001, echo=print) -> None:
+def serve(
+    db_path: str, *, host: str = "127.0.0.1", port: int = 8001, show_deliveries: bool = False, echo=print
+) -> None:
     """Run Datasette on the archive until interrupted. ``port`` 0 picks a free port; the URL is
     printed (through ``echo``) once the socket is listening."""
     try:
         import uvicorn
         from datasette.app import Datasette
-        from datasette.utils.asgi import Response  # noqa: F401 - fail early if incomplete
+        from datasette.plugins import pm
+
+        from npi_crawler.research import datasette_plugin
     except ImportError:
         raise ArchiveError(
             "Datasette is not installed; install it with: pip install 'npi-crawler[serve]'"
         ) from None
     Archive.open(db_path, readonly=True).close()  # a bad --db is one line, before the server starts
+    if not pm.is_registered(datasette_plugin):  # run from a source tree: no entry point installed
+        pm.register(datasette_plugin, name="npi_crawler")
     ds = Datasette(
         [db_path],
-        metadata=metadata(db_path),
+        metadata=metadata(db_path, show_deliveries=show_deliveries),
         settings={"default_page_size": 50, "sql_time_limit_ms": 3000, "truncate_cells_html": 200},
     )
     import asyncio

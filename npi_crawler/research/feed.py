@@ -4,6 +4,7 @@ can follow NPI, including the lists the site offers no feed for."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,18 @@ from npi_crawler.site.urls import list_url
 
 JST = dt.timezone(dt.timedelta(hours=9))
 SUMMARY_CHARS = 400
+
+# What XML 1.0 refuses (outside its Char production: control characters, surrogates, U+FFFE,
+# U+FFFF) and the other noncharacters Unicode reserves (U+FDD0-U+FDEF, the last two of every
+# plane): one such character in a title made lxml refuse the whole feed.
+_NONCHARACTERS = "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17))
+_NOT_XML = re.compile(f"[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\ufdd0-\ufdef{_NONCHARACTERS}]")
+
+
+def xml_safe(text: str | None) -> str:
+    """The XML gate: ``text`` without the characters an XML document cannot hold (see above).
+    Every text the feed and the Datasette pages' meta tags write passes through it."""
+    return _NOT_XML.sub("", text or "")
 
 
 def _when(published: str | None, first_seen: str) -> dt.datetime:
@@ -107,9 +120,9 @@ def _atom(
 ) -> bytes:
     """An Atom document of export-shaped ``rows``; ``lead`` puts a line before an entry's summary."""
     fg = FeedGenerator()
-    fg.id(feed_id)
-    fg.title(title)
-    fg.subtitle(subtitle)
+    fg.id(xml_safe(feed_id))
+    fg.title(xml_safe(title))
+    fg.subtitle(xml_safe(subtitle))
     fg.author({"name": "Nakasone Peace Institute (NPI)", "uri": "https://npi.or.jp/"})
     fg.link(href=link, rel="alternate")
     fg.generator("npi-crawler")
@@ -119,16 +132,17 @@ def _atom(
     fg.updated(newest or dt.datetime.now(dt.timezone.utc))
     for row in rows:
         entry = fg.add_entry(order="append")
-        entry.id(row["url"])
-        entry.title(row["title"] or row["url"])
-        entry.link(href=row["url"], rel="alternate")
+        url = xml_safe(row["url"])
+        entry.id(url)
+        entry.title(xml_safe(row["title"] or row["url"]))
+        entry.link(href=url, rel="alternate")
         when = _when(row["published"], row["first_seen"])
         entry.updated(when)
         entry.published(when)
         text = summary(row["body"]) or row["title"]
-        entry.summary(f"{lead[row['url']]}\n\n{text}" if lead and row["url"] in lead else text)
+        entry.summary(xml_safe(f"{lead[row['url']]}\n\n{text}" if lead and row["url"] in lead else text))
         for author in row["authors"]:
-            entry.author({"name": author})
+            entry.author({"name": xml_safe(author)})
         for slug in row["sections"]:
             entry.category(term=slug, label=SECTION_NAMES.get(slug, (slug, slug))[1])
     return fg.atom_str(pretty=True)

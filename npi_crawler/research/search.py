@@ -1,23 +1,32 @@
 """Full-text search over the archive: article titles and bodies, and the text of linked PDFs.
 
-Two kinds of index, and ``search`` picks the one that fits the query:
+One text for search and watcher rules (issue 22): the indexes hold the text folded as rules fold
+it (``matching.fold``: NFKC, so ＡＩ is AI and ｶﾀｶﾅ is カタカナ; a PDF's line break inside a
+Japanese word removed, so 半導 体 is 半導体), and every term of a query is folded the same way,
+then goes to the index that finds it as a rule matches it (archive/searchindex.py):
 
-- **English words** (``articles_words``, ``pdf_texts_words``: FTS5 ``porter unicode61``) when
-  every term is in Latin script (*sanction*, *"supply chains"*, *AI*, *G7*): stemmed, so
-  *sanction* finds *sanctions*, *sanctioned*, *sanctioning*; whole words, so *ally* never matches
-  inside *finally* and *AI* never inside *Taiwan*. A query the word index finds nothing for (a
-  fragment such as *semicon*) is run again through the trigram index, which finds substrings.
-- **Trigrams** (``articles_fts``, ``pdf_texts_fts``: FTS5 ``trigram``) for any term in Japanese
-  script or of digits only (2024 is part of 2024年), and for ``--fts``. Trigrams match any
-  substring of three or more characters, so Japanese (no spaces between words) is searchable
-  without a dictionary. A shorter term (憲法) cannot use a trigram index: it is matched with
-  ``LIKE`` over the same text, as a filter on the indexed terms when there are any, or as a scan
-  ranked by where and how often it occurs when there are none.
+- **English words** (a term without Japanese script, ``matching.is_cjk``): the word index, stemmed
+  (*sanction* finds *sanctions*, *sanctioned*), whole (*ally* never matches inside *finally*, *AI*
+  never inside *Taiwan*; Japanese characters around a word are word boundaries: *AI* in 生成AIの).
+- **Japanese terms** of three or more characters: the trigram index, any substring (半導体 inside
+  次世代半導体産業, AI半導体).
+- **Japanese terms of two characters** (憲法, 外交): the bigram index, where each pair of adjacent
+  Japanese characters is one token.
+- Anything shorter, or a two-character term mixing scripts (米, A党): a scan of the folded text,
+  which reads every article (the only slow kind).
+
+So every article a rule matches for a term is a search hit for that term. A query of words the
+word index finds nothing for (a fragment: *semicon*) runs again with its words as substrings.
+
+Ranking: matches in the article itself first, by bm25 (title weighted 10 to 1), those whose title
+holds a term above all others; then articles matching only through a linked PDF. ``search``
+also counts every match (``Hits.total``), so a cut list says "20 of 31".
 
 The user's words are quoted before they reach FTS5, so ``NOT``, ``-``, ``*``, ``:`` or a stray
-quote are searched for as text instead of raising a syntax error; ``raw=True`` passes an FTS5
-expression through unchanged to the trigram indexes and turns a syntax error into one
-``SearchError`` line.
+quote are searched for as text; ``raw=True`` passes an FTS5 expression to the trigram indexes
+(after NFKC, its quoted phrases folded). An expression FTS5 refuses, an empty query or one longer
+than ``MAX_QUERY_CHARS`` / ``MAX_TERMS`` is one ``SearchError`` line saying the query is not
+valid (exit 2), never mistaken for a fault of the archive.
 """
 
 from __future__ import annotations
@@ -25,23 +34,31 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.fulltext import Plan, word_spans
+from npi_crawler.archive.matching import CJK, fold, is_cjk
 from npi_crawler.errors import SearchError
-from npi_crawler.site.text import CJK_SYMBOLS, HANGUL, JAPANESE
 
 MIN_FTS_CHARS = 3  # the trigram tokenizer's smallest match
 SNIPPET_CHARS = 70  # characters of context on each side of the first match
+# A query is a few words: each term adds a phrase to every ranked row's bm25 and to every
+# snippet, so a pasted page (12 KB: 1,700 words) took 26 s on 1,000 articles.
+MAX_QUERY_CHARS = 1000
+MAX_TERMS = 32
+# bm25 saturates: a term adds at most (k1 + 1) * idf, idf < ln(10^9) for any archive. This bonus
+# per term puts every title match above every other match, so scores follow the order.
+TITLE_BONUS = 2.2 * math.log(1e9)
 
 
 @dataclass
 class Query:
-    terms: list[str]  # every word or "quoted phrase", as typed
-    fts: str | None  # FTS5 expression over the terms of 3+ characters (None: no such term)
-    short: list[str]  # terms of 1-2 characters, matched with LIKE
+    terms: list[str]  # every word or "quoted phrase", folded
+    expression: str | None = None  # --fts: the FTS5 expression
 
 
 @dataclass
@@ -60,44 +77,71 @@ class Hit:
         return asdict(self)
 
 
-# Japanese script (with CJK punctuation) and Hangul: the trigram index's.
-_CJK = re.compile(f"[{CJK_SYMBOLS}{JAPANESE}{HANGUL}]")
-_LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
+class Hits(list):
+    """The hits shown (a list of ``Hit``) and ``total``: how many articles match in all."""
+
+    def __init__(self, hits: Iterable[Hit] = (), total: int = 0):
+        super().__init__(hits)
+        self.total = total
+
+
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 _FTS_OPERATORS = {"AND", "OR", "NOT", "NEAR"}
-_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 # The words of an FTS5 expression, for the snippet: "phrases" and bare words; column filters
 # (``title:``, ``{title body}:``) are not words of the text, so they match neither group.
 _WORD_CHARS = r'[^\s"(){}*^:,+-]'
 _RAW_TERM = re.compile(rf'"([^"]+)"|\{{[^}}]*\}}\s*:|{_WORD_CHARS}+\s*:|({_WORD_CHARS}+)')
+_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def _invalid(why: str) -> SearchError:
+    return SearchError(f"the query is not valid: {why}")
 
 
 def parse_query(text: str, *, raw: bool = False) -> Query:
-    """Split ``text`` into words and "quoted phrases"; every one must match (AND)."""
+    """Split ``text`` into words and "quoted phrases", folded; every one must match (AND)."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise _invalid(f"{len(text):,} characters; at most {MAX_QUERY_CHARS:,} are searched; shorten it")
     if raw:
-        if not text.strip():
-            raise SearchError("the search query is empty; give at least one word")
-        words = [a or b for a, b in _RAW_TERM.findall(text)]
+        expression = _QUOTED.sub(lambda m: '"' + fold(m[1]) + '"', unicodedata.normalize("NFKC", text))
+        words = [fold(a or b) for a, b in _RAW_TERM.findall(expression)]
         terms = [w for w in words if w and w not in _FTS_OPERATORS]
-        return Query(terms=terms, fts=text, short=[])
-    terms = [(m[1] if m[1] is not None else m[2]).strip() for m in _TOKEN.finditer(text)]
-    terms = [t for t in terms if t]
-    if not terms:
-        raise SearchError("the search query is empty; give at least one word")
-    long_terms = [t for t in terms if len(t) >= MIN_FTS_CHARS]
-    fts = " ".join('"' + t.replace('"', '""') + '"' for t in long_terms) or None
-    return Query(terms=terms, fts=fts, short=[t for t in terms if len(t) < MIN_FTS_CHARS])
+    else:
+        expression = None
+        terms = [fold(m[1] if m[1] is not None else m[2]) for m in _TOKEN.finditer(text)]
+        terms = [t for t in dict.fromkeys(terms) if t]
+    if not terms and not (expression or "").strip():
+        raise _invalid("it is empty; give at least one word")
+    if len(terms) > MAX_TERMS:
+        raise _invalid(f"{len(terms):,} words and phrases; at most {MAX_TERMS} are searched together; shorten it")
+    return Query(terms=terms, expression=expression)
 
 
-def is_latin(term: str) -> bool:
-    """A term the word index can find: a Latin letter in it and no Japanese script."""
-    return bool(_LATIN_LETTER.search(term)) and not _CJK.search(term)
+def kind_of(term: str, *, substrings: bool = False) -> str:
+    """The index that finds a folded term: ``words``, ``fts`` (trigrams), ``bigrams``, or ``scan``
+    (none can). ``substrings``: English words as substrings too (the fallback for fragments)."""
+    if not is_cjk(term):
+        return "fts" if substrings and len(term) >= MIN_FTS_CHARS else "words"
+    if len(term) >= MIN_FTS_CHARS:
+        return "fts"
+    return "bigrams" if len(term) == 2 and all(CJK.match(c) for c in term) else "scan"
 
 
-def index_for(query: Query, *, raw: bool = False) -> str:
-    """``"words"`` (the English word index) when every term is in Latin script, else
-    ``"trigram"``; ``--fts`` expressions are written for the trigram index."""
-    return "words" if not raw and all(is_latin(t) for t in query.terms) else "trigram"
+def plan_for(query: Query, *, substrings: bool = False) -> Plan:
+    """Which index finds each term, and which one ranks (trigrams, else bigrams, else words:
+    the index of the rarer, longer terms narrows first)."""
+    if query.expression is not None:
+        return Plan(phrases={"fts": ()}, ranked="fts", expression=query.expression)
+    phrases: dict[str, list[str]] = {}
+    scan = []
+    for term in query.terms:
+        kind = kind_of(term, substrings=substrings)
+        if kind == "scan":
+            scan.append(term)
+        else:
+            phrases.setdefault(kind, []).append('"' + term.replace('"', '""') + '"')
+    ranked = next((k for k in ("fts", "bigrams", "words") if k in phrases), None)
+    return Plan(phrases={k: tuple(v) for k, v in phrases.items()}, ranked=ranked, scan=tuple(scan))
 
 
 def search(
@@ -111,108 +155,89 @@ def search(
     limit: int = 20,
     raw: bool = False,
     author: str | None = None,
-) -> list[Hit]:
-    """Articles matching ``text``, best first: matches in the article itself ranked by bm25 (title
-    weighted 10 to 1 over body), then articles that match only through a linked PDF. English goes
-    to the word index, the rest to the trigram index (see the module's notes). ``author``: only
-    articles by an author whose name holds it (``article_filters``)."""
+) -> Hits:
+    """Articles matching ``text``, best first, at most ``limit``, with the total in ``total``
+    (see the module's notes). ``author``: only articles by an author whose name holds it."""
     query = parse_query(text, raw=raw)
     filters = {"langs": langs, "sections": sections, "since": since, "until": until, "author": author}
-    if index_for(query, raw=raw) == "words":
-        hits = _word_search(archive, query, filters, limit)
-        if hits:
-            return hits
-        # Nothing as a word: perhaps a fragment (semicon). Substrings are the trigram index's job.
-    return _trigram_search(archive, query, filters, limit, raw=raw)
+    if raw:
+        return _raw_search(archive, query, filters, limit)
+    plan = plan_for(query)
+    hits = _run(archive, plan, query, filters, limit)
+    if not hits and set(plan.phrases) == {"words"} and not plan.scan:
+        # Nothing as words: perhaps a fragment (semicon). Substrings are the trigram index's job.
+        hits = _run(archive, plan_for(query, substrings=True), query, filters, limit)
+    return hits
 
 
-def _trigram_search(
-    archive: Archive, query: Query, filters: dict[str, Any], limit: int, *, raw: bool = False
-) -> list[Hit]:
-    if not raw:
-        text_hits = archive.text_hits(query.fts, query.short, filters, limit)
-        pdf_hits = archive.pdf_hits(query.fts, query.short, filters, limit * 2)
+def _run(archive: Archive, plan: Plan, query: Query, filters: dict[str, Any], limit: int) -> Hits:
+    """Text hits (title matches first), then PDF-only hits, hydrated, with the total."""
+    if plan.ranked is None:
+        found = {url: rank for url, _, rank in archive.text_hits(plan, filters, limit)}
     else:
-        text_hits, pdf_hits = _raw_hits(archive, query, filters, limit)
-    seen = {url for url, _ in text_hits}
-    ranked: list[tuple[str, str | None, float, str]] = [(url, None, s, "text") for url, s in text_hits]
-    for url, pdf_url, score in pdf_hits:
-        if url not in seen:
-            seen.add(url)
-            ranked.append((url, pdf_url, score, "pdf"))
-    return _hydrate(archive, ranked[:limit], query)
+        bonus = len(plan.phrases[plan.ranked]) * TITLE_BONUS
+        found = {url: rank - bonus for url, _, rank in archive.text_hits(plan, filters, limit, in_title=True)}
+        if len(found) < limit:
+            body = archive.text_hits(plan, filters, limit - len(found), in_title=False)
+            found.update((url, rank) for url, _, rank in body)
+    ranked = [(url, None, rank, "text") for url, rank in found.items()]
+    saturated = len(found) >= limit
+    if not saturated:
+        # Rows beyond the wanted hits: a PDF of an article already found, or a second PDF of one.
+        asked = (limit - len(found)) * 2 + len(found)
+        rows = archive.pdf_hits(plan, filters, asked)
+        for url, pdf_url, rank in rows:
+            if url not in found and len(ranked) < limit:
+                found[url] = rank
+                ranked.append((url, pdf_url, rank, "pdf"))
+        saturated = len(ranked) >= limit or len(rows) >= asked
+    total = archive.count_hits(plan, filters) if saturated else len(ranked)
+    return Hits(_hydrate(archive, ranked, query, plan), total)
 
 
-def _word_search(archive: Archive, query: Query, filters: dict[str, Any], limit: int) -> list[Hit]:
-    """``search`` through the word index: articles whose title holds a term first, then those
-    holding them elsewhere, then those matching only through a PDF; each part by bm25. Snippets
-    are FTS5's, the stemmed forms marked. The body-only part is ranked only when the title
-    matches are fewer than ``limit``: a common word (policy, in half the archive) is then ranked
-    over the few thousand titles that hold it, not over every article."""
-    phrases = ['"' + t.replace('"', '""') + '"' for t in query.terms]
-    # bm25 saturates: a term adds at most (k1 + 1) * idf, idf < ln(10^9) for any archive. This
-    # bonus puts every title match above every other match, so scores follow the order.
-    bonus = len(phrases) * 2.2 * math.log(1e9)
-    found = {url: (rowid, rank - bonus) for url, rowid, rank in archive.word_hits(phrases, filters, limit, in_title=True)}
-    if len(found) < limit:
-        body = archive.word_hits(phrases, filters, limit - len(found), in_title=False)
-        found.update((url, (rowid, rank)) for url, rowid, rank in body)
-    in_pdfs: dict[str, tuple[str, int, float]] = {}
-    if len(found) < limit:
-        for url, pdf_url, rowid, rank in archive.pdf_word_hits(phrases, filters, limit * 2):
-            if url not in found and url not in in_pdfs and len(found) + len(in_pdfs) < limit:
-                in_pdfs[url] = (pdf_url, rowid, rank)
-    text_snippets = archive.word_snippets("articles_words", phrases, [rowid for rowid, _ in found.values()])
-    pdf_snippets = archive.word_snippets("pdf_texts_words", phrases, [rowid for _, rowid, _ in in_pdfs.values()])
-    ranked = [(url, None, rank, "text") for url, (_, rank) in found.items()]
-    ranked += [(url, pdf_url, rank, "pdf") for url, (pdf_url, _, rank) in in_pdfs.items()]
-    snippets = {url: text_snippets.get(rowid, "") for url, (rowid, _) in found.items()}
-    snippets.update((url, pdf_snippets.get(rowid, "")) for url, (_, rowid, _) in in_pdfs.items())
-    return _hydrate(archive, ranked, query, snippets)
-
-
-def _raw_hits(
-    archive: Archive, query: Query, filters: dict[str, Any], limit: int
-) -> tuple[list[tuple[str, float]], list[tuple[str, str, float]]]:
-    """Run an FTS5 expression against both indexes. A column filter names the columns of one
-    index (``title:``/``body:`` for articles, ``text:`` for PDFs): the other index, which has no
-    such column, is left out. An expression neither index accepts is one ``SearchError``."""
-    errors: list[str] = []
-
-    def run(hits: Any, *args: Any) -> list:
+def _raw_search(archive: Archive, query: Query, filters: dict[str, Any], limit: int) -> Hits:
+    """An FTS5 expression against both trigram indexes. A column filter names the columns of
+    one index (``title:``/``body:`` for articles, ``text:`` for PDFs): the other index, which has
+    no such column, is left out. An expression FTS5 refuses is one ``SearchError``."""
+    try:
+        archive.check_expression(query.expression)
+    except sqlite3.OperationalError as exc:
+        reason = str(exc).removeprefix("fts5: ")
+        raise _invalid(f"{reason} in the FTS5 expression; leave out --fts to search the words as typed") from None
+    plan = plan_for(query)
+    sides = {}
+    for side, run in (("text", archive.text_hits), ("pdf", archive.pdf_hits)):
         try:
-            return hits(query.fts, query.short, filters, *args)
+            sides[side] = run(plan, filters, limit if side == "text" else limit * 2)
         except sqlite3.OperationalError as exc:
-            message = str(exc)
-            if not ("fts5" in message or "syntax" in message or "no such column" in message):
+            if "no such column" not in str(exc):
                 raise
-            errors.append(message)
-            return []
-
-    text_hits = run(archive.text_hits, limit)
-    pdf_hits = run(archive.pdf_hits, limit * 2)
-    if len(errors) == 2 or any("no such column" not in e for e in errors):
-        raise SearchError(
-            f"not a valid FTS5 query ({errors[0]}); leave out --fts to search the words as typed"
-        ) from None
-    return text_hits, pdf_hits
+            sides[side] = None  # a column this kind of index does not have
+    text_hits, pdf_hits = sides["text"] or [], sides["pdf"] or []
+    seen = {url for url, *_ in text_hits}
+    ranked = [(url, None, rank, "text") for url, _, rank in text_hits]
+    for url, pdf_url, rank in pdf_hits:
+        if url not in seen and len(ranked) < limit:
+            seen.add(url)
+            ranked.append((url, pdf_url, rank, "pdf"))
+    total = archive.count_hits(plan, filters, text=sides["text"] is not None, pdfs=sides["pdf"] is not None)
+    return Hits(_hydrate(archive, ranked, query, plan), total)
 
 
 def _hydrate(
-    archive: Archive,
-    ranked: list[tuple[str, str | None, float, str]],
-    query: Query,
-    snippets: dict[str, str] | None = None,
+    archive: Archive, ranked: list[tuple[str, str | None, float, str]], query: Query, plan: Plan
 ) -> list[Hit]:
-    """Hits from (url, pdf url, rank, match) rows; ``snippets`` by URL where FTS5 made them."""
+    """Hits from (url, pdf url, rank, match) rows, each with a snippet of its folded text."""
     rows = archive.hit_rows(url for url, *_ in ranked)
-    hits = []
-    for url, pdf_url, score, match in ranked:
+    texts = []
+    for url, pdf_url, _, match in ranked:
         row = rows[url]
-        if snippets and snippets.get(url):
-            shown = " ".join(snippets[url].split())
-        else:
-            shown = snippet(_context(archive, row, pdf_url if match == "pdf" else None, query), query.terms)
+        body = archive.pdf_text(pdf_url) if match == "pdf" else row["body"]
+        texts.append((fold(row["title"] or ""), fold(body or "")))
+    snippets = _snippets(texts, query, plan)
+    hits = []
+    for (url, pdf_url, score, match), shown in zip(ranked, snippets, strict=True):
+        row = rows[url]
         hits.append(
             Hit(
                 url=url,
@@ -229,13 +254,29 @@ def _hydrate(
     return hits
 
 
-def _context(archive: Archive, row: dict[str, Any], pdf_url: str | None, query: Query) -> str:
-    """The text a snippet is cut from: the PDF's for a PDF hit, else the body (with the title
-    when only the title holds a term)."""
-    if pdf_url:
-        return archive.pdf_text(pdf_url) or ""
-    body = row["body"] or ""
-    return body if _find(body, query.terms) is not None else f"{row['title']}\n{body}"
+def _snippets(texts: list[tuple[str, str]], query: Query, plan: Plan) -> list[str]:
+    """One snippet per (folded title, folded body or PDF text): around the first match in the
+    body (in the title when only the title holds one), every term in view marked."""
+    words = list(plan.phrases.get("words", ())) if query.expression is None else []
+    substrings = [t for t in query.terms if words == [] or kind_of(t) != "words"]
+    bodies, titles = [b for _, b in texts], [t for t, _ in texts]
+    body_words, title_words = word_spans(bodies, words), word_spans(titles, words)
+    out = []
+    for i, (title, body) in enumerate(texts):
+        spans = body_words[i] + _substring_spans(body, substrings)
+        if spans or not title:
+            out.append(snippet(body, spans))
+        else:
+            out.append(snippet(title, title_words[i] + _substring_spans(title, substrings)))
+    return out
+
+
+def _substring_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Every occurrence of each term in ``text``, letters compared case-insensitively."""
+    if not terms or not text:
+        return []
+    pattern = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    return [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
 
 
 def relevance(rank: float) -> float:
@@ -246,34 +287,18 @@ def relevance(rank: float) -> float:
     return round(-rank, 4) + 0.0
 
 
-def _find(text: str, terms: list[str]) -> int | None:
-    found = []
-    for term in terms:
-        if len(term) < MIN_FTS_CHARS and _ASCII_WORD.fullmatch(term):
-            m = re.search(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", text, re.IGNORECASE)
-            i = m.start() if m else -1
-        else:
-            i = text.lower().find(term.lower()) if term else -1
-        if i >= 0:
-            found.append(i)
-    return min(found) if found else None
-
-
-def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
-    """A one-line window of ``text`` around the first match, every term in it marked [like this]."""
-    flat = " ".join(text.split())
-    start = _find(flat, terms)
-    if start is None:
-        return flat[: 2 * width] + ("…" if len(flat) > 2 * width else "")
-    lo, hi = max(0, start - width), min(len(flat), start + width)
-    window = flat[lo:hi]
-    pattern = "|".join(
-        rf"(?<![A-Za-z0-9]){re.escape(t)}(?![A-Za-z0-9])"
-        if len(t) < MIN_FTS_CHARS and _ASCII_WORD.fullmatch(t)
-        else re.escape(t)
-        for t in sorted(terms, key=len, reverse=True)
-        if t
-    )
-    if pattern:
-        window = re.sub(f"({pattern})", r"[\1]", window, flags=re.IGNORECASE)
-    return ("…" if lo > 0 else "") + window + ("…" if hi < len(flat) else "")
+def snippet(text: str, spans: list[tuple[int, int]], width: int = SNIPPET_CHARS) -> str:
+    """A one-line window of ``text`` around its first span, every span in view marked [like this]."""
+    spans = sorted(set(spans))
+    if not spans:
+        return text[: 2 * width] + ("…" if len(text) > 2 * width else "")
+    start = spans[0][0]
+    lo, hi = max(0, start - width), min(len(text), start + width)
+    parts, at = [], lo
+    for s, e in spans:
+        if s < at or e > hi:
+            continue  # overlapping an earlier mark, or not wholly in view
+        parts += [text[at:s], "[", text[s:e], "]"]
+        at = e
+    parts.append(text[at:hi])
+    return ("…" if lo > 0 else "") + "".join(parts) + ("…" if hi < len(text) else "")
