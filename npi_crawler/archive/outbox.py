@@ -7,6 +7,7 @@ marked ``sent`` in its own commit right after the channel accepted it (monitor/d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from npi_crawler.archive.db import ArchiveBase, stamp, utcnow
@@ -108,11 +109,18 @@ class Outbox(ArchiveBase):
                 mine.append(alert_id)
         return mine
 
-    def record_deliveries(self, alert_ids: list[int], channel: str, *, ok: bool | None, error: str | None) -> None:
+    def record_deliveries(
+        self, alert_ids: list[int], channel: str, *, ok: bool | None, error: str | None, completed: Iterable[int] = ()
+    ) -> None:
         """The outcome of one send to ``channel`` of these alerts, committed at once (``ok`` None:
-        sent without an answer, status ``unknown``)."""
+        sent without an answer, status ``unknown``), with the alerts it ``completed`` (every channel
+        they go to has them now) marked ``sent`` in the same transaction."""
         now = utcnow()
         with self.atomic() as conn:
+            conn.executemany(
+                "UPDATE alerts SET status = 'sent', sent_at = :now WHERE id = :id AND status = 'pending'",
+                [{"now": now, "id": i} for i in completed],
+            )
             conn.executemany(
                 "UPDATE deliveries SET status = :status, attempts = attempts + 1, last_error = :error, "
                 "last_attempt = :now, sent_at = :sent_at WHERE alert_id = :alert AND channel = :channel",
@@ -135,7 +143,8 @@ class Outbox(ArchiveBase):
         with self.atomic() as conn:
             conn.executemany("UPDATE alerts SET status = 'unrouted' WHERE id = ?", [(i,) for i in unrouted])
             conn.executemany(
-                "UPDATE alerts SET status = 'sent', sent_at = :now WHERE id = :id", [{"now": now, "id": i} for i in sent]
+                "UPDATE alerts SET status = 'sent', sent_at = :now WHERE id = :id AND status = 'pending'",
+                [{"now": now, "id": i} for i in sent],
             )
             conn.executemany(
                 "UPDATE alerts SET attempts = attempts + 1, last_error = :error, last_attempt = :now WHERE id = :id",
