@@ -14,7 +14,7 @@ import pytest
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.errors import ChannelError
-from npi_crawler.monitor.channels import load_channels, redact, scrub
+from npi_crawler.monitor.channels import bind, load_channels, redact, scrub
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, Scope, diff, layout_problem
 from tests.conftest import ROOT
@@ -302,7 +302,7 @@ def test_a_delivery_claimed_by_another_process_is_not_sent_twice(archive):
             archive.db.execute(
                 "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_attempt, claimed_by) "
                 "VALUES (?, ?, 'x', 'sending', 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)",
-                [alert["id"], channels[0].id, f"{socket.gethostname()}:{other.pid}"],
+                [alert["id"], bind(channels, archive.channel_key())[0].id, f"{socket.gethostname()}:{other.pid}"],
             )
             assert deliver(archive, channels).sent == 0 and sink.posts == []
         finally:

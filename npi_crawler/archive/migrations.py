@@ -277,6 +277,22 @@ def _m007_experts(db: sqlite_utils.Database) -> None:
     )
     db["authors"].create_index(["profile_url"])
 
+def _m010_channel_ids(db: sqlite_utils.Database) -> None:
+    """Channel ids under the archive's channel key (issue 23.8; archive/channelkey.py). An older
+    version stored 16 hex digits of an unsalted SHA-256 of the channel's URL, from which the URL
+    (its secrets) could be recovered offline by guessing. Each stored id becomes the HMAC of itself
+    under the key, which is how a channel's id is now made from its URL: every delivery keeps its
+    channel (nothing is sent twice), configured or not, and no old id stays in the file."""
+    from npi_crawler.archive.channelkey import channel_id, channel_key
+
+    if db.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone() is None:
+        return  # nothing to rekey: the key is made when a channel first needs an id
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    key = channel_key(path)
+    db.conn.create_function("npi_channel_id", 1, lambda old: channel_id(key, old), deterministic=True)
+    db.execute("UPDATE deliveries SET channel = npi_channel_id(channel)")
+
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
@@ -286,6 +302,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_word_index", _m005_word_index),
     ("006_warc", _m006_warc),
     ("007_experts", _m007_experts),
+    ("010_channel_ids", _m010_channel_ids),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

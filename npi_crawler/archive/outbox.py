@@ -37,6 +37,12 @@ class Outbox(ArchiveBase):
             self.conn.execute("UPDATE events SET alerted = 1 WHERE id = :id", {"id": event_id})
         return {"id": int(cur.lastrowid), "kind": kind, "article_url": message.get("url"), **message}
 
+    def channel_key(self) -> bytes:
+        """The key channel ids are made with, kept beside the archive (archive/channelkey.py)."""
+        from npi_crawler.archive.channelkey import channel_key
+
+        return channel_key(self.path)
+
     def pending_alerts(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM alerts WHERE status = 'pending' ORDER BY id")
 

@@ -20,12 +20,13 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
+from npi_crawler.archive.channelkey import channel_id
 from npi_crawler.errors import ChannelError
 
 # Apprise URL parameters whose values are settings, never secrets: a scrubbed message keeps them
@@ -124,11 +125,20 @@ def scrub(message: str, secrets: str | Iterable[str]) -> str:
 
 @dataclass
 class Channel:
-    id: str  # a hash of the full URL: identifies the channel in the outbox without storing secrets
+    fingerprint: str  # a digest of the full URL; in memory only, never stored (it is guessable)
     label: str  # redacted, safe to print
     tags: frozenset[str]
     server: Any = field(repr=False)  # an Apprise plugin instance
     secrets: frozenset[str] = field(repr=False, default=frozenset())
+    key: bytes | None = field(repr=False, default=None)  # the archive's channel key (bind)
+
+    @property
+    def id(self) -> str:
+        """The channel in the outbox: a keyed hash of its URL (archive/channelkey.py), which a
+        copy of the database alone does not let anyone test guesses against."""
+        if self.key is None:
+            raise RuntimeError("a channel has an id only once bound to an archive's key (channels.bind)")
+        return channel_id(self.key, self.fingerprint)
 
     def matches(self, tags: Iterable[str]) -> bool:
         """Untagged channels (``--notify`` URLs) get everything; a channel tagged ``always`` too
@@ -181,7 +191,7 @@ def _channel(server: Any) -> Channel:
     url = server.url(privacy=False)  # before _patient: the id of a channel must not change
     _patient(server)
     return Channel(
-        id=hashlib.sha256(url.encode()).hexdigest()[:16],
+        fingerprint=hashlib.sha256(url.encode()).hexdigest()[:16],
         label=redact(url),
         tags=frozenset(str(t) for t in server.tags),
         server=server,
@@ -276,7 +286,12 @@ def load_channels(urls: Iterable[str] = (), config: str | None = None) -> list[C
     their secrets are masked in every log record of this process (``guard_logs``)."""
     channels = _from_urls(urls) + (_from_config(config) if config else [])
     guard_logs(channels)
-    return list({c.id: c for c in channels}.values())
+    return list({c.fingerprint: c for c in channels}.values())
+
+
+def bind(channels: Iterable[Channel], key: bytes) -> list[Channel]:
+    """``channels`` with their ids under ``key``, an archive's channel key."""
+    return [replace(c, key=key) for c in channels]
 
 
 def targets(alert: dict[str, Any], channels: list[Channel]) -> list[Channel]:

@@ -193,8 +193,9 @@ def deliver(
         if options.dry_run:
             result.plan = [("(no channel)", a["title"], a["body"]) for a in alerts]
         return result
-    from npi_crawler.monitor.channels import send, targets
+    from npi_crawler.monitor.channels import bind, send, targets
 
+    channels = bind(channels, archive.channel_key())
     route = {a["id"]: targets(a, channels) for a in alerts}
     done = archive.sent_deliveries() | archive.announced_elsewhere()
     batches = _batches(alerts, channels, route, done, options)
