@@ -17,25 +17,32 @@ from typing import Any
 import click
 
 from npi_crawler import settings as defaults
+from npi_crawler.constants import SETTING_RANGES
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, SECTIONS
 
 Decorator = Callable[[Callable], Callable]
 
 
 class Seconds(click.ParamType):
-    """A finite number of seconds, 0 or more (``inf`` and ``nan`` would hang a crawl)."""
+    """A finite number of seconds, 0 or more and at most ``high`` (``inf``, ``nan`` or ``1e308``
+    would hang a crawl, or hold its lock for ever)."""
 
     name = "seconds"
+
+    def __init__(self, high: float = 3600) -> None:
+        self.high = high
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         if isinstance(value, bool):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         try:
             seconds = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         if not math.isfinite(seconds) or seconds < 0:
             self.fail(f"{value!r} is not a number of seconds, 0 or more", param, ctx)
+        if seconds > self.high:
+            self.fail(f"{value!r} is more than {self.high:g} seconds", param, ctx)
         return seconds
 
 
@@ -86,7 +93,8 @@ class Moment(click.ParamType):
         return f"{m[1]}T{m[2]}:{m[3]}" + (f":{m[4]}" if m[4] else "")
 
 
-SECONDS = Seconds()
+SECONDS = Seconds()  # a timeout: up to an hour
+DELAY = Seconds(high=SETTING_RANGES["DOWNLOAD_DELAY"][1])
 DATE = DatePrefix()
 MOMENT = Moment()
 
@@ -200,12 +208,15 @@ contact_option = click.option(
     help="Your URL or e-mail address, shown in the User-Agent so the site can reach you "
     "(env NPI_CONTACT; sets NPI_CONTACT).",
 )
+_CONCURRENCY = tuple(int(n) for n in SETTING_RANGES["CONCURRENT_REQUESTS_PER_DOMAIN"])
 politeness_options = stack(
-    click.option("--delay", type=SECONDS, help="Seconds between requests (sets DOWNLOAD_DELAY)."),
+    click.option(
+        "--delay", type=DELAY, help=f"Seconds between requests, 0 to {DELAY.high:g} (sets DOWNLOAD_DELAY)."
+    ),
     click.option(
         "--concurrency",
-        type=WholeNumber(min=1, max=64),
-        help="Requests at once per host, 1 to 64 (sets CONCURRENT_REQUESTS_PER_DOMAIN).",
+        type=WholeNumber(min=_CONCURRENCY[0], max=_CONCURRENCY[1]),
+        help=f"Requests at once per host, {_CONCURRENCY[0]} to {_CONCURRENCY[1]} (sets CONCURRENT_REQUESTS_PER_DOMAIN).",
     ),
     contact_option,
 )
