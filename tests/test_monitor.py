@@ -258,7 +258,7 @@ def test_channels_are_validated_up_front_without_leaking_secrets(tmp_path):
     with pytest.raises(ChannelError) as bad:
         load_channels(["json://127.0.0.1/ok", "nosuchservice://user:topsecret@example.com/x"])
     assert "#2" in str(bad.value) and "topsecret" not in str(bad.value)
-    with pytest.raises(ChannelError, match="no such file"):
+    with pytest.raises(ChannelError, match="does not exist"):
         load_channels(config=str(tmp_path / "missing.yml"))
     junk = tmp_path / "junk.yml"
     junk.write_text("urls:\n  - nosuchservice://x\n")
