@@ -11,9 +11,16 @@ Real processes, the replica over HTTP on 127.0.0.1 where a crawl is involved."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +178,202 @@ def test_a_misspelt_key_in_an_apprise_yaml_config_is_refused(tmp_path, db_path):
         good.write_text(f"urls:\n  - {sink.url('team')}:\n      tag: policy\n      format: text\n      +X-Team: npi\n")
         assert run_cli("notify", "--db", db_path, "--config", str(good)).returncode == 0
         assert [p["path"] for p in sink.posts] == ["/team"]
+
+
+# -- 16: tracebacks -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory):
+    """A crawled replica (Japanese and English articles, WARC files), the replica still serving."""
+    folder = tmp_path_factory.mktemp("crawled")
+    db = folder / "npi.db"
+    site = generate_site(seed=3, n_articles=24, per_page=4)
+    with ReplicaServer(site) as replica:
+        result = run_cli("crawl", "--db", str(db), "--base-url", replica.url)
+        assert result.returncode == 0, result.stderr
+        conn = sqlite3.connect(db)
+        try:
+            ja = conn.execute(
+                "SELECT url FROM articles WHERE lang = 'ja' AND title GLOB '*[^ -~]*' ORDER BY url LIMIT 1"
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        yield {"db": db, "replica": replica, "ja": ja, "warcs": folder / "npi-warc"}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def locked_folder():
+    """An archive in a folder of mode 0700 owned by someone else (the shipped systemd unit's
+    StateDirectoryMode=0700), and how to run the CLI as a user who is not its owner."""
+    base = Path(tempfile.mkdtemp(prefix="npi-hostile-"))
+    os.chmod(base, 0o755)
+    folder = base / "state"
+    folder.mkdir()
+    from npi_crawler.archive import Archive
+
+    Archive.open(folder / "npi.db").close()
+    os.chmod(folder, 0o700)
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: no way to run as another user")
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    else:
+        os.chmod(folder, 0o000)  # not root: the owner itself cannot enter a folder of mode 000
+        prefix = []
+    try:
+        yield folder / "npi.db", prefix
+    finally:
+        os.chmod(folder, 0o700)
+        shutil.rmtree(base)
+
+
+def run_as(prefix: list[str], *args: str, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "HOME": "/tmp"}
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "npi_crawler", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, **kwargs
+    )
+
+
+def test_an_archive_folder_this_user_cannot_enter_is_one_line(locked_folder, crawled):
+    db, prefix = locked_folder
+    os.chmod(db.parent, 0o700)
+    before = digest(db)
+    os.chmod(db.parent, 0o700 if prefix else 0o000)
+    replica = crawled["replica"]
+    requests = len(replica.log)
+    for args in (["status"], ["export"], ["search", "x"], ["crawl", "--base-url", replica.url]):
+        result = run_as(prefix, *args, "--db", str(db))
+        line = one_line(result, 1)
+        assert f"{db} cannot be reached" in line and f"may not enter the folder {db.parent}" in line, line
+    doctor = run_as(prefix, "doctor", "--db", str(db), "--base-url", replica.url, "--no-notify")
+    assert doctor.returncode == 1 and doctor.stderr == "", doctor.stderr
+    assert f"FAIL  archive       {db} cannot be reached" in doctor.stdout, doctor.stdout
+    assert len(replica.log) - requests == 2  # doctor's robots.txt and list page; the crawl sent nothing
+    os.chmod(db.parent, 0o700)
+    assert digest(db) == before
+
+
+@pytest.mark.parametrize("args,name", [
+    (["search", "\udcff\udcfe"], "QUERY"),
+    (["export", "--author", "\udcff"], "'--author'"),
+    (["cite", "http://x/\udcff"], "URL"),
+    (["history", "http://x/\udcff"], "URL"),
+    (["status", "--db", "caf\udce9.db"], "'--db'"),
+])
+def test_bytes_that_are_not_utf8_in_an_argument_are_one_line(crawled, args, name):
+    extra = [] if "--db" in args else ["--db", str(crawled["db"])]
+    line = one_line(run_cli(*args, *extra), 2)
+    assert name in line and "is not UTF-8 text" in line, line
+
+
+def test_any_output_encoding_writes_the_text_or_an_escape_never_a_traceback(crawled):
+    db = str(crawled["db"])
+    ascii_env = {"LC_ALL": "C", "PYTHONIOENCODING": "ascii"}
+    result = run_cli("search", "半導体", "--format", "csv", "--db", db, env=ascii_env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "半導体" in result.stdout  # UTF-8, as click already wrote its own output there
+    latin = {"PYTHONIOENCODING": "latin-1"}
+    ja = crawled["ja"]
+    for args in (["search", "半導体"], ["history", ja], ["cite", ja], ["snapshot", ja, "--format", "text"]):
+        result = run_cli(*args, "--db", db, env=latin)
+        assert result.returncode == 0, result.stderr
+        warning = result.stderr.strip().splitlines()[-1]
+        assert warning.startswith("warning: the output's encoding (latin-1) cannot hold some characters"), result.stderr
+        assert "Traceback" not in result.stderr and re.search(r"\\u[0-9a-f]{4}", result.stdout), result.stdout[:200]
+
+
+@pytest.mark.parametrize("args", [
+    ["export", "-o", "/dev/full"],
+    ["export", "--format", "bibtex", "-o", "/dev/full"],
+    ["feed", "--section", "policy", "-o", "/dev/full"],
+    ["search", "policy", ">"],
+    ["export", ">"],
+    ["status", ">"],
+])
+def test_a_full_output_disk_is_one_line(crawled, args):
+    db = crawled["db"]
+    before = digest(db)
+    redirect = args[-1] == ">"
+    command = [sys.executable, "-m", "npi_crawler", *(args[:-1] if redirect else args), "--db", str(db)]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(command, cwd=ROOT, stdout=full if redirect else subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "/dev/full" in lines[0] and "is full" in lines[0], proc.stderr
+    assert digest(db) == before
+
+
+def test_a_log_file_on_a_full_disk_is_one_line_before_the_run(crawled, tmp_path):
+    replica = crawled["replica"]
+    requests = len(replica.log)
+    result = run_cli("crawl", "--db", str(tmp_path / "npi.db"), "--base-url", replica.url, "--log-file", "/dev/full")
+    line = one_line(result, 1)
+    assert line.startswith("Error: --log-file: the disk holding /dev/full") and "is full" in line, line
+    assert len(replica.log) == requests and not (tmp_path / "npi.db").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["search", "x", "--limit", "99999999999999999999"],
+    ["feed", "--section", "policy", "--limit", "99999999999999999999"],
+    ["status", "--runs", "99999999999999999999"],
+    ["rules", "check", "--latest", "99999999999999999999"],
+])
+def test_a_number_too_large_is_one_line(crawled, args):
+    line = one_line(run_cli(*args, "--db", str(crawled["db"])), 2)
+    assert "is not in the range" in line, line
+
+
+@pytest.mark.parametrize("damage", ["directory", "fifo", "huge length", "negative offset"])
+def test_snapshot_of_a_damaged_warc_pointer_is_one_line(crawled, tmp_path, damage):
+    db = tmp_path / "npi.db"
+    shutil.copy(crawled["db"], db)
+    warcs = tmp_path / "warcs"
+    shutil.copytree(crawled["warcs"], warcs)
+    ja = crawled["ja"]
+    conn = sqlite3.connect(db)
+    with conn:
+        filename = conn.execute(
+            "SELECT filename FROM warc_records WHERE url = ? AND record_type = 'response'", (ja,)
+        ).fetchone()[0]
+        if damage == "huge length":
+            conn.execute("UPDATE warc_records SET record_length = 9000000000000000000 WHERE url = ?", (ja,))
+        elif damage == "negative offset":
+            conn.execute("UPDATE warc_records SET file_offset = -5 WHERE url = ?", (ja,))
+    conn.close()
+    if damage == "directory":
+        (warcs / filename).unlink()
+        (warcs / filename).mkdir()
+    elif damage == "fifo":
+        (warcs / filename).unlink()
+        os.mkfifo(warcs / filename)
+    result = run_cli("snapshot", ja, "--db", str(db), "--warc-dir", str(warcs), timeout=30)
+    line = one_line(result, 1)
+    expected = {
+        "directory": "is a directory, not a file",
+        "fifo": "is a FIFO (named pipe), not a file",
+        "huge length": "ends before the record",
+        "negative offset": "its warc_records row is damaged",
+    }
+    assert expected[damage] in line, line
+
+
+# -- 18: the clock set back ------------------------------------------------------------------------------
+
+
+def test_status_with_the_clock_set_back_says_so(crawled, tmp_path):
+    db = tmp_path / "npi.db"
+    shutil.copy(crawled["db"], db)
+    conn = sqlite3.connect(db)
+    with conn:  # the last run started 30 days ahead of this machine's clock
+        conn.execute("UPDATE runs SET started = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+30 days')")
+    conn.close()
+    result = run_cli("status", "--db", str(db))
+    first = result.stdout.splitlines()[0]
+    assert "-" not in first.split("last run")[1].split(",")[0], first  # no "-2591990 s ago"
+    assert "in the future" in first and "check the clock" in first, first
+    assert result.returncode == 3 and "check the clock" in result.stderr, result.stderr

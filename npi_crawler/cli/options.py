@@ -64,13 +64,38 @@ class DatePrefix(click.ParamType):
         return text
 
 
+MAX_COUNT = 1_000_000_000  # any count a command takes (--limit, --runs...): SQLite's and C's ints hold it
+
+
 class WholeNumber(click.IntRange):
-    """click's IntRange, refusing true/false from the settings file (Python's bool is an int)."""
+    """click's IntRange, refusing true/false from the settings file (Python's bool is an int),
+    and never unbounded: ``--limit 99999999999999999999`` was an OverflowError in SQLite."""
+
+    def __init__(self, min: int | None = None, max: int | None = MAX_COUNT, **kwargs: Any) -> None:  # noqa: A002
+        super().__init__(min=min, max=max, **kwargs)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, bool) or isinstance(value, float):
             self.fail(f"{value!r} is not a whole number", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class Text(click.ParamType):
+    """Text typed by a person (a query, a name, a URL, the archive's path): it must be UTF-8.
+    Bytes that are not arrive as lone surrogates (Python's ``surrogateescape``) and were a
+    UnicodeEncodeError traceback in SQLite or at the output."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):
+            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            self.fail(
+                f"'{shown}' is not UTF-8 text; check the terminal's encoding (a UTF-8 locale such as LANG=C.UTF-8)",
+                param,
+                ctx,
+            )
+        return value
 
 
 class Moment(click.ParamType):
@@ -93,6 +118,8 @@ class Moment(click.ParamType):
         return f"{m[1]}T{m[2]}:{m[3]}" + (f":{m[4]}" if m[4] else "")
 
 
+TEXT = Text()
+COUNT = WholeNumber(min=1)
 SECONDS = Seconds()  # a timeout: up to an hour
 DELAY = Seconds(high=SETTING_RANGES["DOWNLOAD_DELAY"][1])
 DATE = DatePrefix()
@@ -132,7 +159,7 @@ def stack(*options: Decorator) -> Decorator:
 
 
 db_option = click.option(
-    "--db", "db_path", default="npi.db", show_default=True, metavar="PATH", help="The SQLite archive file."
+    "--db", "db_path", type=TEXT, default="npi.db", show_default=True, metavar="PATH", help="The SQLite archive file."
 )
 base_url_option = click.option(
     "--base-url",
@@ -163,6 +190,7 @@ def _a_name(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 
 author_option = click.option(
     "--author",
+    type=TEXT,
     metavar="NAME",
     callback=_a_name,
     help="Only articles by this author: a name or part of one, as the article or the expert's page "

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from npi_crawler.cli.options import SECONDS, contact_option
+from npi_crawler.cli.options import SECONDS, TEXT, contact_option
 from npi_crawler.cli.runtime import OneLineError, file_settings, one_line_errors
 from npi_crawler.constants import DEFAULT_CONTACT, EXIT_ATTENTION, EXIT_USAGE, user_agent
 
@@ -42,7 +42,7 @@ SAVED_PAGE = click.Path(exists=True, dir_okay=False)
 
 
 @click.command()
-@click.argument("url", required=False)
+@click.argument("url", type=TEXT, required=False)
 @click.option("--html", "html_file", type=SAVED_PAGE, metavar="FILE", help="Probe this saved page (offline); its address in --url.")
 @click.option("--url", "page_url", metavar="URL", help="The address of the page given with --html.")
 @click.option(
