@@ -1,4 +1,5 @@
-"""Reading a file a user names: the settings file, a rules file, an Apprise config file.
+"""Reading a file a user names: the settings file, a rules file, an Apprise config file, a saved
+page for ``probe --html``.
 
 One reader for all of them, so that each refuses the same things in the same words (one line
 naming the file, raised as the caller's error class), before anything else happens:
@@ -52,9 +53,9 @@ def open_regular(path: str | os.PathLike, *, what: str, error: type[NpiError]) -
     return os.fdopen(fd, "rb")
 
 
-def read_text(path: str | os.PathLike, *, what: str, error: type[NpiError], max_bytes: int) -> str:
-    """The text of the regular file at ``path``: at most ``max_bytes``, UTF-8 (a leading BOM
-    dropped). Every failure is ``error`` with one line."""
+def read_bytes(path: str | os.PathLike, *, what: str, error: type[NpiError], max_bytes: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``max_bytes``. Every failure is
+    ``error`` with one line."""
     shown = os.fspath(path)
     with open_regular(path, what=what, error=error) as f:
         try:
@@ -63,6 +64,14 @@ def read_text(path: str | os.PathLike, *, what: str, error: type[NpiError], max_
             raise error(f"{what} {shown} cannot be read ({exc.strerror})") from None
     if len(data) > max_bytes:
         raise error(f"{what} {shown} is larger than {max_bytes // 1000} KB; is it the right file?")
+    return data
+
+
+def read_text(path: str | os.PathLike, *, what: str, error: type[NpiError], max_bytes: int) -> str:
+    """The text of the regular file at ``path``: at most ``max_bytes``, UTF-8 (a leading BOM
+    dropped). Every failure is ``error`` with one line."""
+    shown = os.fspath(path)
+    data = read_bytes(path, what=what, error=error, max_bytes=max_bytes)
     try:
         return data.removeprefix(BOM).decode("utf-8")
     except UnicodeDecodeError as exc:

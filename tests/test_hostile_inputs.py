@@ -92,10 +92,12 @@ def _file_args(kind: str, path: str) -> list[str]:
         return ["--settings", path, "status", "--db", "/nonexistent/npi.db"]
     if kind == "rules":
         return ["rules", "check", path, "--db", "/nonexistent/npi.db"]
+    if kind == "page":
+        return ["probe", "--html", path, "--url", "https://npi.or.jp/research/2024/01/01000000.html"]
     return ["notify", "--config", path, "--db", "/nonexistent/npi.db"]
 
 
-@pytest.mark.parametrize("kind,code", [("settings", 2), ("rules", 2), ("config", 1)])
+@pytest.mark.parametrize("kind,code", [("settings", 2), ("rules", 2), ("config", 1), ("page", 2)])
 @pytest.mark.parametrize("source", ["fifo", "/dev/zero", "directory"])
 def test_only_a_regular_file_is_read_as_settings_rules_or_apprise_config(tmp_path, fifo, kind, code, source):
     path = {"fifo": str(fifo), "/dev/zero": "/dev/zero", "directory": str(tmp_path)}[source]
@@ -103,7 +105,7 @@ def test_only_a_regular_file_is_read_as_settings_rules_or_apprise_config(tmp_pat
     result = run_cli(*_file_args(kind, path), timeout=30)  # a FIFO hung, /dev/zero grew to 24 GB
     line = one_line(result, code)
     assert time.monotonic() - started < 20
-    what = {"fifo": "is a FIFO (named pipe), not a file", "/dev/zero": "is a character device, not a file", "directory": "is a directory, not a file"}
+    what = {"fifo": "is a FIFO (named pipe), not a file", "/dev/zero": "is a character device, not a file", "directory": "is a directory"}
     assert what[source] in line and path in line, line
 
 
