@@ -33,6 +33,16 @@ _KINDS = {
 }
 
 
+def not_regular(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it exists and is not a regular file ("a FIFO (named pipe)"), else
+    None. Follows symbolic links, as opening it would."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    return None if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
 def open_regular(path: str | os.PathLike, *, what: str, error: type[NpiError]) -> BinaryIO:
     """``path`` opened for reading in binary, when it is a regular file; otherwise ``error`` with
     one line saying what it is instead (``what`` names it: "settings file", "--config")."""

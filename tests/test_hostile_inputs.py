@@ -379,3 +379,18 @@ def test_status_with_the_clock_set_back_says_so(crawled, tmp_path):
     assert "-" not in first.split("last run")[1].split(",")[0], first  # no "-2591990 s ago"
     assert "in the future" in first and "check the clock" in first, first
     assert result.returncode == 3 and "check the clock" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("command", [["status"], ["export"], ["search", "x"], ["crawl"], ["doctor", "--no-notify"]])
+def test_an_archive_that_is_a_fifo_is_one_line_not_a_hang(tmp_path, command):
+    """SQLite's open of a FIFO waits for a writer and retries through signals: status hung,
+    deaf to SIGTERM, and crawl called the FIFO a damaged archive."""
+    db = tmp_path / "npi.db"
+    os.mkfifo(db)
+    extra = ["--base-url", "http://127.0.0.1:9/"] if command[0] in ("crawl", "doctor") else []
+    result = run_cli(*command, "--db", str(db), *extra, timeout=30)
+    if command[0] == "doctor":
+        assert result.returncode == 1 and f"FAIL  archive       {db} is a FIFO (named pipe), not a file" in result.stdout
+    else:
+        assert f"{db} is a FIFO (named pipe), not a file" in one_line(result, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["npi.db"]  # no lock file, no WAL

@@ -364,10 +364,13 @@ def preflight(path: str) -> None:
     from pathlib import Path
 
     from npi_crawler.archive.db import integrity_check, readonly_uri, sqlite_error_message
+    from npi_crawler.userfile import not_regular
 
     file = Path(path)
     if file.is_dir():
         raise ArchiveError(f"{path} is a directory; give --db a file path such as npi.db")
+    if kind := not_regular(path):
+        raise ArchiveError(f"{path} is {kind}, not a file; give --db an archive file such as npi.db")
     if not file.exists():
         if not file.parent.is_dir():
             raise ArchiveError(f"the folder {file.parent} does not exist; create it or choose another --db")
