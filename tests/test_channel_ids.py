@@ -86,7 +86,7 @@ def test_an_older_archive_is_rekeyed_and_no_alert_is_sent_again(tmp_path):
         migrated = run_cli("migrate", "--db", db_path)
         assert migrated.returncode == 0, migrated.stderr
         after = deliveries(db_path)
-        assert [(r[0], r[2], r[3]) for r in after] == [(r[0], r[2], r[3]) for r in before]  # every row kept
+        assert sorted((r[0], r[2], r[3]) for r in after) == sorted((r[0], r[2], r[3]) for r in before)  # every row kept
         assert not {row[1] for row in after} & {legacy_id(u) for u in urls.values()}  # no old id left
         assert guess(db_path, list(urls.values())) == []
 
@@ -156,3 +156,16 @@ def test_a_bad_channel_key_is_one_line_and_nothing_is_sent(tmp_path, kind):
         assert sink.posts == []
     if kind == "symlink":
         assert (tmp_path / "elsewhere").read_text() == "0" * 64 + "\n"
+
+
+def test_a_dry_run_makes_no_key_file(tmp_path):
+    from npi_crawler.archive import Archive
+
+    db_path = str(tmp_path / "npi.db")
+    with Archive.open(db_path) as archive:
+        run_id = archive.start_run(mode="incremental", base_url="", langs=(), sections=())
+        archive.finish_run(run_id, status="ok", counts={}, stats={"npi/list/pages": 12})
+    with JsonSink() as sink:
+        result = run_cli("notify", "--db", db_path, "--notify", sink.url(), "--dry-run")
+        assert result.returncode == 0, result.stderr
+    assert not Path(db_path + ".channel-key").exists()

@@ -41,14 +41,17 @@ def channel_id(key: bytes, fingerprint: str) -> str:
     return hmac.new(key, fingerprint.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def channel_key(db_path: str | os.PathLike) -> bytes:
-    """The archive's key, made (0600, never replacing another) when it has none yet. Raises
-    ArchiveError (one line) when it cannot be read or made, or is not a key."""
+def channel_key(db_path: str | os.PathLike, *, create: bool = True) -> bytes:
+    """The archive's key, made (0600, never replacing another) when it has none yet; without
+    ``create`` (a dry run writes nothing) a key of this process instead. Raises ArchiveError (one
+    line) when it cannot be read or made, or is not a key."""
     if os.fspath(db_path) in ("", ":memory:"):
         return _MEMORY_KEY
     path = key_path(db_path)
     key = _read(path)
-    return key if key is not None else _make(path)
+    if key is None:
+        key = _make(path) if create else _MEMORY_KEY
+    return key
 
 
 def _read(path: Path) -> bytes | None:

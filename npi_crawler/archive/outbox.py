@@ -37,11 +37,11 @@ class Outbox(ArchiveBase):
             self.conn.execute("UPDATE events SET alerted = 1 WHERE id = :id", {"id": event_id})
         return {"id": int(cur.lastrowid), "kind": kind, "article_url": message.get("url"), **message}
 
-    def channel_key(self) -> bytes:
+    def channel_key(self, *, create: bool = True) -> bytes:
         """The key channel ids are made with, kept beside the archive (archive/channelkey.py)."""
         from npi_crawler.archive.channelkey import channel_key
 
-        return channel_key(self.path)
+        return channel_key(self.path, create=create)
 
     def pending_alerts(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM alerts WHERE status = 'pending' ORDER BY id")

@@ -195,7 +195,7 @@ def deliver(
         return result
     from npi_crawler.monitor.channels import bind, send, targets
 
-    channels = bind(channels, archive.channel_key())
+    channels = bind(channels, archive.channel_key(create=not options.dry_run))  # a dry run writes no file
     route = {a["id"]: targets(a, channels) for a in alerts}
     done = archive.sent_deliveries() | archive.announced_elsewhere()
     batches = _batches(alerts, channels, route, done, options)
