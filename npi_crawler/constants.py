@@ -14,6 +14,31 @@ EXIT_USAGE = 2  # a bad flag, settings-file key or value (click's own code for u
 EXIT_ATTENTION = 3  # the run finished but needs a person: layout alarm, stuck alerts, a failed last run
 EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL: another run holds the archive; try again later
 
+# What the crawl's numeric settings may be (inclusive), checked with their types before anything is
+# opened or locked (cli/scrapy_values.py for -s and [scrapy], cli/options.py for --delay and
+# --concurrency). Outside these, a run never sends a request (no slot, no thread, a delay of
+# 1e12 s), never gives up on one, or holds the run lock for days: issue 23.11, docs/configuration.md.
+SETTING_RANGES: dict[str, tuple[float, float]] = {
+    "DOWNLOAD_DELAY": (0, 600),  # seconds between two requests
+    "DOWNLOAD_DELAY_JITTER": (0, 1),  # each delay is DOWNLOAD_DELAY +- this fraction
+    "AUTOTHROTTLE_START_DELAY": (0, 600),
+    "AUTOTHROTTLE_MAX_DELAY": (0, 600),
+    "AUTOTHROTTLE_TARGET_CONCURRENCY": (0.1, 64),
+    "CONCURRENT_REQUESTS": (1, 256),
+    "CONCURRENT_REQUESTS_PER_DOMAIN": (1, 64),
+    "CONCURRENT_REQUESTS_PER_IP": (0, 64),  # 0: per domain instead
+    "CONCURRENT_ITEMS": (1, 10_000),
+    "REACTOR_THREADPOOL_MAXSIZE": (1, 100),  # DNS lookups run in these threads
+    "DOWNLOAD_TIMEOUT": (1, 3600),
+    "DNS_TIMEOUT": (1, 600),
+    "RETRY_TIMES": (0, 20),
+    "NPI_RETRY_AFTER_MAX": (0, 3600),  # the longest Retry-After the run waits for
+    "NPI_STOP_GRACE": (0, 600),  # seconds a stop waits for requests in flight
+}
+# Any other number: finite, 0 or more (but priorities), and at most this (an exact integer in a
+# float, and what SQLite and the C code under Scrapy take without an OverflowError).
+MAX_SETTING_NUMBER = 2**53
+
 # Stats whose sum is a run's warnings: parser fallbacks and misses, dropped items, PDF warnings.
 WARNING_PREFIXES = ("npi/parse/", "npi/items/dropped/", "npi/warnings/")
 

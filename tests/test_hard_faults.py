@@ -416,7 +416,7 @@ def test_channels_wait_30_s_for_an_answer_unless_their_url_says_otherwise_and_ke
     plain = apprise.Apprise()
     plain.add(url)
     [server] = plain.find()
-    assert patient.id == hashlib.sha256(server.url(privacy=False).encode()).hexdigest()[:16]
+    assert patient.fingerprint == hashlib.sha256(server.url(privacy=False).encode()).hexdigest()[:16]
 
 
 # -- a channel's secrets never reach a log, stdout, stderr or the archive -------------------------

@@ -28,6 +28,7 @@ OWNERS = {
     "lxml": ("npi_crawler.site",),  # pages are read by the site package only
     "pypdf": ("npi_crawler.site.pdftext",),
     "readability": ("npi_crawler.site.articles",),  # the last-resort body
+    "yaml": ("npi_crawler.monitor.channels",),  # Apprise's YAML parser, for its config files' keys
     "scrapy": (
         "npi_crawler.crawl",
         "npi_crawler.spiders",

@@ -14,7 +14,7 @@ import pytest
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.errors import ChannelError
-from npi_crawler.monitor.channels import load_channels, redact, scrub
+from npi_crawler.monitor.channels import bind, load_channels, redact, scrub
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, Scope, diff, layout_problem
 from tests.conftest import ROOT
@@ -258,7 +258,7 @@ def test_channels_are_validated_up_front_without_leaking_secrets(tmp_path):
     with pytest.raises(ChannelError) as bad:
         load_channels(["json://127.0.0.1/ok", "nosuchservice://user:topsecret@example.com/x"])
     assert "#2" in str(bad.value) and "topsecret" not in str(bad.value)
-    with pytest.raises(ChannelError, match="no such file"):
+    with pytest.raises(ChannelError, match="does not exist"):
         load_channels(config=str(tmp_path / "missing.yml"))
     junk = tmp_path / "junk.yml"
     junk.write_text("urls:\n  - nosuchservice://x\n")
@@ -302,7 +302,7 @@ def test_a_delivery_claimed_by_another_process_is_not_sent_twice(archive):
             archive.db.execute(
                 "INSERT INTO deliveries (alert_id, channel, label, status, attempts, last_attempt, claimed_by) "
                 "VALUES (?, ?, 'x', 'sending', 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)",
-                [alert["id"], channels[0].id, f"{socket.gethostname()}:{other.pid}"],
+                [alert["id"], bind(channels, archive.channel_key())[0].id, f"{socket.gethostname()}:{other.pid}"],
             )
             assert deliver(archive, channels).sent == 0 and sink.posts == []
         finally:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,65 @@ def test_plain_scrapy_takes_the_same_lock(db_path, replica):
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT count(*), max(status) FROM runs").fetchone() == (1, "ok")
     conn.close()
+
+
+def test_a_hard_link_of_the_archive_shares_its_run_lock(tmp_path):
+    """Issue 23.3: the lock was keyed on the real path, so a crawl through a hard link in another
+    folder ran beside one through the original name: two WAL files over one database file, and
+    integrity_check then failed. The lock is the archive file's own (device and inode)."""
+    site = generate_site(seed=1)
+    first, other = tmp_path / "a" / "npi.db", tmp_path / "b" / "npi.db"
+    first.parent.mkdir()
+    other.parent.mkdir()
+    with ReplicaServer(site, delay=0.15) as replica:
+        crawl = [sys.executable, "-m", "npi_crawler", "crawl", "--base-url", replica.url, "--db"]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        assert subprocess.run([*crawl, str(first)], cwd=ROOT, env=env, capture_output=True, timeout=180).returncode == 0
+        os.link(first, other)
+        proc = subprocess.Popen([*crawl, str(first), "--full"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        before = len(replica.log)
+        while len(replica.log) < before + 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the first crawl ended before the second started"
+        requests = len(replica.log)
+        second = subprocess.run([*crawl, str(other), "--full"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+        assert second.returncode == EXIT_LOCKED, second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "another npi-crawler run is using" in lines[0], second.stderr
+        assert "hard link" in lines[0]
+        assert lock_holder(other) is not None  # status through the other name sees the run too
+        _out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        assert len(replica.log) - requests < 200  # only the first crawl's own requests went on
+    conn = sqlite3.connect(other)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert [r[0] for r in conn.execute("SELECT status FROM runs ORDER BY id")] == ["ok", "ok"]
+    finally:
+        conn.close()
+    assert lock_holder(first) is None and lock_holder(other) is None
+
+
+def test_a_hard_link_is_locked_in_process_too_and_sqlite_keeps_its_locks(tmp_path):
+    """Holding or testing the lock opens the archive file itself; closing that descriptor while
+    SQLite has the file open would drop SQLite's own POSIX locks (its WAL read lock among them)."""
+    from npi_crawler.archive import Archive
+
+    first, other = tmp_path / "npi.db", tmp_path / "other.db"
+    Archive.open(first).close()
+    os.link(first, other)
+    with run_lock(first, "crawl"):
+        with pytest.raises(RunLocked, match="hard link"):
+            with run_lock(other, "watch"):
+                pytest.fail("two holders of one file")
+    with Archive.open(first) as archive:
+        archive.conn.execute("SELECT count(*) FROM articles").fetchone()  # WAL mode: a shared lock on the file
+        with run_lock(first, "crawl"):
+            assert lock_holder(other) is not None
+        assert lock_holder(first) is None
+        # Another process's last connection checkpoints and deletes the WAL when it can lock the
+        # file exclusively: it must not, while this process still has the archive open.
+        closer = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM runs').fetchall(); c.close()"
+        subprocess.run([sys.executable, "-c", closer, str(first)], check=True, timeout=60)
+        assert Path(str(first) + "-wal").exists()

@@ -119,3 +119,32 @@ def test_a_run_killed_by_sigkill_is_marked_killed_by_the_next_run(tmp_path):
         assert run_cli("crawl", "--db", db_path, "--base-url", replica.url).returncode == 0
         assert runs(db_path) == ["killed", "ok"]
         assert export_rows(db_path) == site.expected_export(replica.url)
+
+
+def test_status_after_a_stop_during_delivery_counts_the_alert_that_went_out(tmp_path):
+    """Issue 23.6: the delivery was recorded, but its alert was settled (``sent``) only after the
+    whole delivery pass, which a stop cut short: status said "0 sent, 3 pending"."""
+    site = generate_site(seed=5, n_articles=30, per_page=3)
+    db_path = str(tmp_path / "npi.db")
+    with JsonSink() as endpoint, ReplicaServer(site) as replica:
+        endpoint.delay = 1.5
+        watch = ["watch", "--db", db_path, "--base-url", replica.url, "--notify", endpoint.url()]
+        assert run_cli(*watch).returncode == 0  # baseline
+        for i in range(1, 4):
+            new_article(site, lang="en", sections=["policy"], n=i)
+        proc = start(*watch)
+        deadline = time.monotonic() + 60
+        while not endpoint.posts and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err
+        assert len(endpoint.posts) == 1
+        status = run_cli("status", "--db", db_path)
+        assert "alerts     1 sent, 2 pending" in status.stdout, status.stdout
+        conn = sqlite3.connect(db_path)
+        try:
+            rows = conn.execute("SELECT a.status, d.status FROM alerts a LEFT JOIN deliveries d ON d.alert_id = a.id").fetchall()
+        finally:
+            conn.close()
+        assert all((alert == "sent") == (delivery == "sent") for alert, delivery in rows), rows

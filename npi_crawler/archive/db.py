@@ -20,6 +20,7 @@ import sqlite_utils
 
 from npi_crawler.archive.searchindex import register_functions
 from npi_crawler.errors import ArchiveError
+from npi_crawler.userfile import not_regular
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -64,6 +65,8 @@ def _check_path(path: str, *, create: bool) -> None:
     file = Path(path)
     if file.is_dir():
         raise ArchiveError(f"{path} is a directory; give --db a file path such as npi.db")
+    if kind := not_regular(path):  # a FIFO: SQLite's open waits for a writer, deaf to Ctrl-C
+        raise ArchiveError(f"{path} is {kind}, not a file; give --db an archive file such as npi.db")
     if file.exists():
         return
     if not create:

@@ -278,6 +278,21 @@ def _m007_experts(db: sqlite_utils.Database) -> None:
     )
     db["authors"].create_index(["profile_url"])
 
+def _m010_channel_ids(db: sqlite_utils.Database) -> None:
+    """Channel ids under the archive's channel key (issue 23.8; archive/channelkey.py). An older
+    version stored 16 hex digits of an unsalted SHA-256 of the channel's URL, from which the URL
+    (its secrets) could be recovered offline by guessing. Each stored id becomes the HMAC of itself
+    under the key, which is how a channel's id is now made from its URL: every delivery keeps its
+    channel (nothing is sent twice), configured or not, and no old id stays in the file."""
+    from npi_crawler.archive.channelkey import channel_id, channel_key
+
+    if db.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone() is None:
+        return  # nothing to rekey: the key is made when a channel first needs an id
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    key = channel_key(path)
+    db.conn.create_function("npi_channel_id", 1, lambda old: channel_id(key, old), deterministic=True)
+    db.execute("UPDATE deliveries SET channel = npi_channel_id(channel)")
+
 
 def _m011_outbox_facts(db: sqlite_utils.Database) -> None:
     """The outbox's facts as data (issue 18). ``deliveries.announces``: the article a delivery of
@@ -318,6 +333,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("006_warc", _m006_warc),
     ("007_experts", _m007_experts),
     ("009_folded_search", lambda db: create_folded_indexes(db.conn)),
+    ("010_channel_ids", _m010_channel_ids),
     ("011_outbox_facts", _m011_outbox_facts),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -380,10 +396,13 @@ def preflight(path: str) -> None:
     from pathlib import Path
 
     from npi_crawler.archive.db import integrity_check, readonly_uri, sqlite_error_message
+    from npi_crawler.userfile import not_regular
 
     file = Path(path)
     if file.is_dir():
         raise ArchiveError(f"{path} is a directory; give --db a file path such as npi.db")
+    if kind := not_regular(path):
+        raise ArchiveError(f"{path} is {kind}, not a file; give --db an archive file such as npi.db")
     if not file.exists():
         if not file.parent.is_dir():
             raise ArchiveError(f"the folder {file.parent} does not exist; create it or choose another --db")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from npi_crawler.archive.db import ArchiveBase, stamp, utcnow
@@ -48,6 +48,12 @@ class Outbox(ArchiveBase):
         if event_id is not None:
             self.conn.execute("UPDATE events SET alerted = 1 WHERE id = :id", {"id": event_id})
         return {"id": int(cur.lastrowid), "kind": kind, "article_url": message.get("url"), **message}
+
+    def channel_key(self, *, create: bool = True) -> bytes:
+        """The key channel ids are made with, kept beside the archive (archive/channelkey.py)."""
+        from npi_crawler.archive.channelkey import channel_key
+
+        return channel_key(self.path, create=create)
 
     def pending_alerts(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM alerts WHERE status = 'pending' ORDER BY id")
@@ -127,11 +133,18 @@ class Outbox(ArchiveBase):
                     covered.append(alert_id)
         return mine, covered
 
-    def record_deliveries(self, alert_ids: list[int], channel: str, *, ok: bool | None, error: str | None) -> None:
+    def record_deliveries(
+        self, alert_ids: list[int], channel: str, *, ok: bool | None, error: str | None, completed: Iterable[int] = ()
+    ) -> None:
         """The outcome of one send to ``channel`` of these alerts, committed at once (``ok`` None:
-        sent without an answer, status ``unknown``)."""
+        sent without an answer, status ``unknown``), with the alerts it ``completed`` (every channel
+        they go to has them now) marked ``sent`` in the same transaction."""
         now = utcnow()
         with self.atomic() as conn:
+            conn.executemany(
+                "UPDATE alerts SET status = 'sent', sent_at = :now WHERE id = :id AND status = 'pending'",
+                [{"now": now, "id": i} for i in completed],
+            )
             conn.executemany(
                 "UPDATE deliveries SET status = :status, attempts = attempts + 1, last_error = :error, "
                 "last_attempt = :now, sent_at = :sent_at WHERE alert_id = :alert AND channel = :channel",
@@ -154,7 +167,8 @@ class Outbox(ArchiveBase):
         with self.atomic() as conn:
             conn.executemany("UPDATE alerts SET status = 'unrouted' WHERE id = ?", [(i,) for i in unrouted])
             conn.executemany(
-                "UPDATE alerts SET status = 'sent', sent_at = :now WHERE id = :id", [{"now": now, "id": i} for i in sent]
+                "UPDATE alerts SET status = 'sent', sent_at = :now WHERE id = :id AND status = 'pending'",
+                [{"now": now, "id": i} for i in sent],
             )
             conn.executemany(
                 "UPDATE alerts SET attempts = attempts + 1, last_error = :error, last_attempt = :now WHERE id = :id",

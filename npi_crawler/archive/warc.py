@@ -44,6 +44,7 @@ from warcio.warcwriter import WARCWriter
 from npi_crawler import __version__
 from npi_crawler.archive.records import WarcPointer
 from npi_crawler.errors import ArchiveError
+from npi_crawler.userfile import open_regular
 
 WARC_VERSION = "1.1"
 DEFAULT_MAX_SIZE = 100_000_000  # bytes per file before rotating (see docs/research.md)
@@ -429,13 +430,23 @@ def read_record(directory: str | os.PathLike, pointer: WarcPointer) -> ArchivedR
     kind; a revisit holds no payload, its digest is the response's it confirms). Raises WarcError
     when the record is missing, damaged or another one."""
     path = _locate(Path(directory), pointer.filename)
-    with open(path, "rb") as fh:
-        fh.seek(pointer.offset)
-        data = fh.read(pointer.length)
-    if len(data) != pointer.length:
-        raise WarcError(
-            f"{pointer.filename} ends before the record at offset {pointer.offset}; the file was cut short"
-        )
+    # Only a regular file (a directory, a FIFO that would hang), and only bytes that are in it:
+    # the pointer comes from the archive, which a damaged or edited file may make say anything.
+    with open_regular(path, what="the WARC file", error=WarcError) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        offset, length = pointer.offset, pointer.length
+        if not (isinstance(offset, int) and isinstance(length, int)) or offset < 0 or length <= 0:
+            raise WarcError(
+                f"the archive's record of {pointer.record_id} says offset {offset!r}, length {length!r} in "
+                f"{pointer.filename}: its warc_records row is damaged"
+            )
+        if offset + length > size:
+            raise WarcError(
+                f"{pointer.filename} ({size} bytes) ends before the record at offset {offset} ({length} bytes): "
+                "the file was cut short, or the archive's record of it is damaged"
+            )
+        fh.seek(offset)
+        data = fh.read(length)
     try:
         record = next(iter(ArchiveIterator(io.BytesIO(data))))
         body = record.raw_stream.read()

@@ -8,6 +8,7 @@ Scrapy, Apprise, pypdf or feedgen only when they run and need them, so ``--help`
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from typing import Any
@@ -21,7 +22,7 @@ from npi_crawler.cli.ops import doctor
 from npi_crawler.cli.probing import probe
 from npi_crawler.cli.research import cite, export, feed, history, search, serve
 from npi_crawler.cli.rules import rules
-from npi_crawler.cli.runtime import apply_settings
+from npi_crawler.cli.runtime import apply_settings, finish_output, tolerant_output
 from npi_crawler.cli.snapshot import snapshot
 from npi_crawler.cli.textwidth import terminal_gate
 from npi_crawler.stops import STOPS, Stopped
@@ -82,15 +83,23 @@ def main() -> None:
         # Scrapy's own ScrapyDeprecationWarning is no DeprecationWarning subclass; matched by
         # module so that `--help` need not import Scrapy for its class.
         warnings.filterwarnings("ignore", category=Warning, module=r"scrapy(\.|$)")
+    tolerant_output()  # any text, any locale: never a UnicodeEncodeError (cli/runtime.py)
+    # A log file that stops taking bytes mid-run (a full disk) loses records, not the run: no
+    # "--- Logging error ---" traceback per record (the run's last line says so, cli/runtime.py).
+    logging.raiseExceptions = False
     # SIGINT and SIGTERM are inputs (npi_crawler.stops): never a traceback, never recorded as ok.
     # Inside a command, one_line_errors turns Stopped into its one line and exit code; this is for
     # a signal that arrives before or after the command itself.
+    code: Any = 0
     try:
         with STOPS.handling():
             cli(prog_name="npi-crawler")
+    except SystemExit as exc:
+        code = exc.code
     except Stopped as exc:
         click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
+    sys.exit(finish_output(code))
 
 
 __all__ = ["cli", "main"]

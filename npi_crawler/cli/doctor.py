@@ -21,6 +21,7 @@ from npi_crawler.archive import MIGRATIONS, Archive, integrity_check
 from npi_crawler.constants import DEFAULT_CONTACT
 from npi_crawler.monitor.health import run_health
 from npi_crawler.site.urls import list_url
+from npi_crawler.userfile import not_regular
 
 SITE_TIMEOUT = 15.0
 
@@ -87,6 +88,8 @@ def check_archive(db_path: str) -> list[Check]:
     path = Path(db_path)
     if not path.exists():
         return [Check("archive", False, f"{db_path} does not exist; run 'npi-crawler crawl --db {db_path}'")]
+    if kind := not_regular(path):  # a FIFO would hang the integrity check
+        return [Check("archive", False, f"{db_path} is {kind}, not a file; give --db the archive file")]
     checks = [_check_permissions(path), _check_run_lock(db_path)]
     try:
         # Read-only: doctor must not change the file it examines (nor apply migrations).

@@ -18,6 +18,7 @@ from npi_crawler.archive import Archive
 from npi_crawler.archive.db import parse_stamp
 from npi_crawler.cli.crawling import crawl_needs_attention, fail_if_nothing_crawled, format_summary
 from npi_crawler.cli.options import (
+    COUNT,
     base_url_option,
     db_option,
     max_attempts_option,
@@ -39,6 +40,7 @@ from npi_crawler.cli.runtime import (
 )
 from npi_crawler.cli.textwidth import fit_table, output_columns
 from npi_crawler.constants import EXIT_ATTENTION
+from npi_crawler.monitor.health import CLOCK_SLACK
 from npi_crawler.site import LANGS, SECTIONS
 
 RESEND_UNKNOWN = "npi-crawler notify --resend-unknown"
@@ -232,15 +234,21 @@ def _ago(text: str | None) -> str:
     if then is None:
         return "never"
     seconds = int((dt.datetime.now(dt.timezone.utc) - then).total_seconds())
+    if seconds < -CLOCK_SLACK.total_seconds():  # the clock was set back since: no negative age
+        return f"started {_span(-seconds)} in the future (check the clock)"
+    return f"{_span(max(seconds, 0))} ago"
+
+
+def _span(seconds: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def _took(run: dict[str, Any]) -> str:
     finished, started = parse_stamp(run["finished"]), parse_stamp(run["started"])
-    if finished is None or started is None:
+    if finished is None or started is None or finished < started:  # unknown, or the clock moved back mid-run
         return "-"
     return f"{int((finished - started).total_seconds())} s"
 
@@ -260,7 +268,7 @@ def _run_row(run: dict[str, Any], per_run: dict[tuple[int, str], int]) -> list[s
 @click.command()
 @db_option
 @click.option(
-    "--runs", "limit", type=click.IntRange(min=1), default=10, show_default=True, help="How many runs to show."
+    "--runs", "limit", type=COUNT, default=10, show_default=True, help="How many runs to show."
 )
 @max_attempts_option
 @one_line_errors

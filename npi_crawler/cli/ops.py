@@ -8,7 +8,7 @@ import click
 
 from npi_crawler.cli.options import SECONDS, base_url_option, channel_options, contact_option, db_option
 from npi_crawler.cli.probing import crawl_identity
-from npi_crawler.cli.runtime import META_ERROR, configured_notify_urls, file_settings
+from npi_crawler.cli.runtime import META_ERROR, configured_notify_urls, file_settings, os_error_message
 from npi_crawler.errors import ChannelError
 
 
@@ -39,7 +39,10 @@ def doctor(
 
     contact, agent = crawl_identity(contact)
     checks: list[Check] = [_settings_check(), check_contact(contact, agent)]
-    checks += check_archive(db_path)
+    try:
+        checks += check_archive(db_path)
+    except OSError as exc:  # a folder this user may not enter (StateDirectoryMode=0700): a failed check
+        checks.append(Check("archive", False, os_error_message(exc)))
     settings = file_settings()
     langs = settings.value("crawl", "langs") or ("en",)
     sections = settings.value("crawl", "sections") or ("policy",)

@@ -17,25 +17,32 @@ from typing import Any
 import click
 
 from npi_crawler import settings as defaults
+from npi_crawler.constants import SETTING_RANGES
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, SECTIONS
 
 Decorator = Callable[[Callable], Callable]
 
 
 class Seconds(click.ParamType):
-    """A finite number of seconds, 0 or more (``inf`` and ``nan`` would hang a crawl)."""
+    """A finite number of seconds, 0 or more and at most ``high`` (``inf``, ``nan`` or ``1e308``
+    would hang a crawl, or hold its lock for ever)."""
 
     name = "seconds"
+
+    def __init__(self, high: float = 3600) -> None:
+        self.high = high
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         if isinstance(value, bool):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         try:
             seconds = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         if not math.isfinite(seconds) or seconds < 0:
             self.fail(f"{value!r} is not a number of seconds, 0 or more", param, ctx)
+        if seconds > self.high:
+            self.fail(f"{value!r} is more than {self.high:g} seconds", param, ctx)
         return seconds
 
 
@@ -57,13 +64,38 @@ class DatePrefix(click.ParamType):
         return text
 
 
+MAX_COUNT = 1_000_000_000  # any count a command takes (--limit, --runs...): SQLite's and C's ints hold it
+
+
 class WholeNumber(click.IntRange):
-    """click's IntRange, refusing true/false from the settings file (Python's bool is an int)."""
+    """click's IntRange, refusing true/false from the settings file (Python's bool is an int),
+    and never unbounded: ``--limit 99999999999999999999`` was an OverflowError in SQLite."""
+
+    def __init__(self, min: int | None = None, max: int | None = MAX_COUNT, **kwargs: Any) -> None:  # noqa: A002
+        super().__init__(min=min, max=max, **kwargs)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, bool) or isinstance(value, float):
             self.fail(f"{value!r} is not a whole number", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class Text(click.ParamType):
+    """Text typed by a person (a query, a name, a URL, the archive's path): it must be UTF-8.
+    Bytes that are not arrive as lone surrogates (Python's ``surrogateescape``) and were a
+    UnicodeEncodeError traceback in SQLite or at the output."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):
+            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            self.fail(
+                f"'{shown}' is not UTF-8 text; check the terminal's encoding (a UTF-8 locale such as LANG=C.UTF-8)",
+                param,
+                ctx,
+            )
+        return value
 
 
 class Moment(click.ParamType):
@@ -86,7 +118,10 @@ class Moment(click.ParamType):
         return f"{m[1]}T{m[2]}:{m[3]}" + (f":{m[4]}" if m[4] else "")
 
 
-SECONDS = Seconds()
+TEXT = Text()
+COUNT = WholeNumber(min=1)
+SECONDS = Seconds()  # a timeout: up to an hour
+DELAY = Seconds(high=SETTING_RANGES["DOWNLOAD_DELAY"][1])
 DATE = DatePrefix()
 MOMENT = Moment()
 
@@ -124,7 +159,7 @@ def stack(*options: Decorator) -> Decorator:
 
 
 db_option = click.option(
-    "--db", "db_path", default="npi.db", show_default=True, metavar="PATH", help="The SQLite archive file."
+    "--db", "db_path", type=TEXT, default="npi.db", show_default=True, metavar="PATH", help="The SQLite archive file."
 )
 base_url_option = click.option(
     "--base-url",
@@ -155,6 +190,7 @@ def _a_name(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 
 author_option = click.option(
     "--author",
+    type=TEXT,
     metavar="NAME",
     callback=_a_name,
     help="Only articles by this author: a name or part of one, as the article or the expert's page "
@@ -200,12 +236,15 @@ contact_option = click.option(
     help="Your URL or e-mail address, shown in the User-Agent so the site can reach you "
     "(env NPI_CONTACT; sets NPI_CONTACT).",
 )
+_CONCURRENCY = tuple(int(n) for n in SETTING_RANGES["CONCURRENT_REQUESTS_PER_DOMAIN"])
 politeness_options = stack(
-    click.option("--delay", type=SECONDS, help="Seconds between requests (sets DOWNLOAD_DELAY)."),
+    click.option(
+        "--delay", type=DELAY, help=f"Seconds between requests, 0 to {DELAY.high:g} (sets DOWNLOAD_DELAY)."
+    ),
     click.option(
         "--concurrency",
-        type=WholeNumber(min=1, max=64),
-        help="Requests at once per host, 1 to 64 (sets CONCURRENT_REQUESTS_PER_DOMAIN).",
+        type=WholeNumber(min=_CONCURRENCY[0], max=_CONCURRENCY[1]),
+        help=f"Requests at once per host, {_CONCURRENCY[0]} to {_CONCURRENCY[1]} (sets CONCURRENT_REQUESTS_PER_DOMAIN).",
     ),
     contact_option,
 )

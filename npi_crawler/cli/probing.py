@@ -11,9 +11,12 @@ import sys
 
 import click
 
-from npi_crawler.cli.options import SECONDS, contact_option
+from npi_crawler import settings as defaults
+from npi_crawler.cli.options import SECONDS, TEXT, contact_option
 from npi_crawler.cli.runtime import OneLineError, file_settings, one_line_errors
 from npi_crawler.constants import DEFAULT_CONTACT, EXIT_ATTENTION, EXIT_USAGE, user_agent
+from npi_crawler.errors import SettingsError
+from npi_crawler.userfile import read_bytes
 
 
 def crawl_identity(contact: str | None) -> tuple[str, str]:
@@ -42,7 +45,7 @@ SAVED_PAGE = click.Path(exists=True, dir_okay=False)
 
 
 @click.command()
-@click.argument("url", required=False)
+@click.argument("url", type=TEXT, required=False)
 @click.option("--html", "html_file", type=SAVED_PAGE, metavar="FILE", help="Probe this saved page (offline); its address in --url.")
 @click.option("--url", "page_url", metavar="URL", help="The address of the page given with --html.")
 @click.option(
@@ -69,8 +72,8 @@ def probe(url: str | None, html_file: str | None, page_url: str | None, kind: st
     address, saved = _page(url, html_file, page_url)
     profile = load_profile(file_settings().selectors)
     if saved:
-        with open(saved, "rb") as f:
-            html, fetched = decode_page(f.read(), None), f"saved page {saved}"
+        page = read_bytes(saved, what="--html", error=SettingsError, max_bytes=defaults.DOWNLOAD_MAXSIZE)
+        html, fetched = decode_page(page, None), f"saved page {saved}"
     else:
         _contact, agent = crawl_identity(contact)
         page = fetch_page(address, user_agent=agent, timeout=timeout)

@@ -15,9 +15,17 @@ import click
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.articles import VERSION_FIELDS
-from npi_crawler.cli.options import author_option, date_options, db_option, filter_options, rules_option
+from npi_crawler.cli.options import (
+    COUNT,
+    TEXT,
+    author_option,
+    date_options,
+    db_option,
+    filter_options,
+    rules_option,
+)
 from npi_crawler.cli.rules import configured_rules, find_rule
-from npi_crawler.cli.runtime import one_line_errors
+from npi_crawler.cli.runtime import one_line_errors, output_file
 from npi_crawler.cli.textwidth import fit, fit_around, output_columns, whole_lines
 from npi_crawler.site import LANGS, SECTIONS
 
@@ -108,7 +116,7 @@ def export(db_path: str, fmt: str, output: str, include_removed: bool, revisions
     with Archive.open(db_path, readonly=True) as archive:
         read = archive.iter_versions if revisions else archive.iter_articles
         rows = read(include_removed=include_removed, **filters)
-        with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
+        with output_file(output) as out:
             write_rows(rows, out, fmt, fields)
 
 
@@ -117,12 +125,12 @@ def _export_citations(db_path: str, fmt: str, output: str, **filters: Any) -> No
 
     whole_lines()
     with Archive.open(db_path, readonly=True) as archive:
-        with click.open_file(output, "w", encoding="utf-8", lazy=False) as out:
+        with output_file(output) as out:
             export_citations(archive, fmt, out, **filters)
 
 
 @click.command()
-@click.argument("url")
+@click.argument("url", type=TEXT)
 @db_option
 @click.option("--format", "fmt", type=click.Choice(CITATION_FORMATS), default="bibtex", show_default=True)
 @one_line_errors
@@ -167,12 +175,12 @@ def total_line(shown: int, total: int) -> str | None:
 
 
 @click.command()
-@click.argument("query")
+@click.argument("query", type=TEXT)
 @db_option
 @filter_options
 @date_options
 @author_option
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N results.")
+@click.option("--limit", type=COUNT, default=20, show_default=True, help="At most N results.")
 @click.option(
     "--format",
     "fmt",
@@ -225,11 +233,11 @@ def search(db_path, query, langs, sections, since, until, author, limit, fmt, ra
 
 @click.command()
 @click.option("--section", type=click.Choice(SECTIONS), help="The list to make a feed of.")
-@click.option("--rule", "rule_name", metavar="NAME", help="A watcher rule's matches instead (docs/alerts.md#rules).")
+@click.option("--rule", "rule_name", type=TEXT, metavar="NAME", help="A watcher rule's matches instead (docs/alerts.md#rules).")
 @rules_option
 @click.option("--lang", "langs", type=click.Choice(LANGS), multiple=True, help="Only this language.")
 @db_option
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest N entries.")
+@click.option("--limit", type=COUNT, default=50, show_default=True, help="Newest N entries.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default="-", help="File (default: stdout).")
 @one_line_errors
 def feed(section, rule_name, rules_file, langs, db_path, limit, output):
@@ -245,12 +253,12 @@ def feed(section, rule_name, rules_file, langs, db_path, limit, output):
             document = build_rule_feed(archive, rule, langs=langs, limit=limit)
         else:
             document = build_feed(archive, section, langs=langs, limit=limit)
-    with click.open_file(output, "wb") as out:
+    with output_file(output, "wb") as out:
         out.write(document)
 
 
 @click.command()
-@click.argument("url")
+@click.argument("url", type=TEXT)
 @db_option
 @one_line_errors
 def history(url, db_path):

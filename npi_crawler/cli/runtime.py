@@ -6,9 +6,14 @@ Imports nothing heavy: Scrapy is imported by ``locked_crawl`` only, when a comma
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import errno
 import functools
+import io
+import os
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +38,9 @@ class OneLineError(click.ClickException):
 
 
 def one_line_errors(func: Callable) -> Callable:
-    """Library errors become ``Error: <message>`` with their exit code, never a traceback."""
+    """Library errors become ``Error: <message>`` with their exit code, never a traceback; so do
+    the operating system's (a folder this user cannot enter, a full disk, the output closed), a
+    number too large for SQLite, and text that is not UTF-8 where it must be."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -46,8 +53,90 @@ def one_line_errors(func: Callable) -> Callable:
             from npi_crawler.archive.db import sqlite_error_message
 
             raise OneLineError(sqlite_error_message(exc, kwargs.get("db_path", "the archive"))) from None
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # the reader went away (`| head`): nothing more to say
+                quiet_output()
+                raise SystemExit(0) from None
+            # No file named: a write to the standard output (files are written through output_file).
+            raise OneLineError(os_error_message(exc, _stdout_name() if exc.filename is None else None)) from None
+        except OverflowError as exc:
+            raise OneLineError(f"a number is too large ({exc}); give a smaller one", 2) from None
+        except UnicodeEncodeError as exc:
+            if "surrogates" not in str(exc):
+                raise
+            raise OneLineError(
+                "an argument or a file name is not UTF-8 text; check the terminal's encoding (a UTF-8 locale such "
+                "as LANG=C.UTF-8)",
+                2,
+            ) from None
 
     return wrapper
+
+
+def os_error_message(exc: OSError, what: str | None = None) -> str:
+    """One line for an error of the operating system, naming the file (``what`` when the error
+    does not: "the standard output") and what to do."""
+    name = what or (os.fsdecode(exc.filename) if exc.filename is not None else "the output")
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if not os.path.isabs(name) and not os.path.exists(name):  # "the output": no file to name
+            return f"{name} cannot be written: its disk is full ({reason}); free some space, then run again"
+        from npi_crawler.archive.db import disk_full_message
+
+        return disk_full_message(name, reason)
+    if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename is not None:
+        return _permission_message(name, reason)
+    return f"{name}: {reason}"
+
+
+def _permission_message(path: str, reason: str) -> str:
+    """Which folder on the way to ``path`` this user may not enter (the shipped systemd unit
+    makes the archive's folder 0700, its service user's own), else the file itself."""
+    folder = os.path.dirname(os.path.abspath(path))
+    blocked = None
+    while True:
+        if not os.access(folder, os.X_OK):
+            blocked = folder  # keep the outermost one: the first a user meets
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    if blocked is None:
+        return f"{path} cannot be read or written by this user ({reason}); check its permissions, or run as its owner"
+    try:
+        info = os.stat(blocked)
+        owner = f" (owner uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o})"
+    except OSError:
+        owner = ""
+    return (
+        f"{path} cannot be reached ({reason}): this user (uid {os.getuid()}) may not enter the folder {blocked}{owner}; "
+        "run as the user who owns it (e.g. sudo -u npi npi-crawler ..., as the shipped systemd units run)"
+    )
+
+
+def quiet_output() -> None:
+    """Send what is still buffered for the standard output nowhere: its reader is gone or its disk
+    is full, and the interpreter's last flush must not print a traceback about it."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (a test's captured stream)
+        pass
+
+
+@contextmanager
+def output_file(path: str, mode: str = "w") -> Iterator[Any]:
+    """``path`` opened for writing (``-`` the standard output), a failure to open or write it one
+    line naming it: ``export -o /dev/full`` was a traceback."""
+    shown = _stdout_name() if path == "-" else path
+    try:
+        with click.open_file(path, mode, encoding=None if "b" in mode else "utf-8", lazy=False) as out:
+            yield out
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise
+        raise OneLineError(os_error_message(exc, shown)) from None
 
 
 # -- the settings file ----------------------------------------------------------------------------
@@ -118,6 +207,70 @@ def crawl_settings(
     return settings
 
 
+# -- the standard streams ---------------------------------------------------------------------------
+
+ESCAPES = "npi-crawler-escape"
+_escaped: list[str] = []  # the encodings that could not hold a character this run wrote
+
+
+def _escape(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Encoding error handler of stdout and stderr: a byte that was not UTF-8 in an argument or a
+    file name (a lone surrogate, ``surrogateescape``) goes out as that byte; a character the
+    stream's encoding cannot hold as a ``\\uXXXX`` escape, remembered for one warning line."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = exc.object[exc.start : exc.end]
+    if all("\udc80" <= ch <= "\udcff" for ch in text):
+        return bytes(ord(ch) - 0xDC00 for ch in text), exc.end
+    _escaped.append(exc.encoding)
+    return codecs.backslashreplace_errors(exc)
+
+
+def tolerant_output() -> None:
+    """Make stdout and stderr able to write anything: ``LC_ALL=C`` (or ``PYTHONIOENCODING=ascii``)
+    gets UTF-8, as click's own ``echo`` already wrote (ASCII is a misconfigured locale, not a
+    choice); another encoding that cannot hold a character (``latin-1`` and 半導体) gets an escape
+    and one warning line at the end (``finish_output``), never a UnicodeEncodeError traceback."""
+    codecs.register_error(ESCAPES, _escape)
+    for stream in (sys.stdout, sys.stderr):
+        if not isinstance(stream, io.TextIOWrapper):
+            continue
+        try:
+            ascii_only = codecs.lookup(stream.encoding).name == "ascii"
+            stream.reconfigure(encoding="utf-8" if ascii_only else stream.encoding, errors=ESCAPES)
+        except (LookupError, ValueError, OSError):
+            pass
+
+
+def _stdout_name() -> str:
+    """The file the standard output was redirected to (``>/dev/full``), else what it is."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}")
+    except (OSError, ValueError, AttributeError):
+        return "the standard output"
+    return target if target.startswith("/") else "the standard output"
+
+
+def finish_output(code: Any) -> Any:
+    """The exit code, once what is still buffered for stdout is written: a full disk or a closed
+    output is one line (exit 1, unless the command already failed), and characters the output's
+    encoding could not hold are one warning line."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        quiet_output()
+        if exc.errno != errno.EPIPE and code in (0, None):
+            click.echo(f"Error: {os_error_message(exc, _stdout_name())}", err=True)
+            code = 1
+    if _escaped:
+        click.echo(
+            f"warning: the output's encoding ({_escaped[0]}) cannot hold some characters; they were written as "
+            "\\uXXXX escapes (set PYTHONIOENCODING=utf-8, or a UTF-8 locale such as LANG=C.UTF-8)",
+            err=True,
+        )
+    return code
+
+
 # -- output: --quiet, --verbose, --log-file -------------------------------------------------------
 
 
@@ -136,6 +289,10 @@ class RunOutput:
                     pass
             except OSError as exc:
                 raise click.BadParameter(f"cannot write {log_file} ({exc.strerror})", param_hint="--log-file") from None
+            # Its first line, written now: a file that takes no byte (a full disk, /dev/full) is one
+            # line before the run starts, not a traceback per log record during it.
+            ctx = click.get_current_context(silent=True)
+            self.to_log_file(f"{ctx.info_name if ctx else 'run'} started (pid {os.getpid()})")
 
     @property
     def log_level(self) -> str:
@@ -154,14 +311,18 @@ class RunOutput:
     def to_log_file(self, text: str) -> None:
         if self.log_file:
             stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-            with open(self.log_file, "a", encoding="utf-8") as f:
-                f.write(f"{stamp} [npi-crawler] {text}\n")
+            try:
+                with open(self.log_file, "a", encoding="utf-8") as f:
+                    f.write(f"{stamp} [npi-crawler] {text}\n")
+            except OSError as exc:
+                raise OneLineError(f"--log-file: {os_error_message(exc, self.log_file)}") from None
 
     def report(self, summary: str, *, needs_attention: bool) -> None:
-        """The run's summary: always in the log file; on stdout unless --quiet and all is well."""
-        self.to_log_file(summary)
+        """The run's summary: on stdout unless --quiet and all is well; always in the log file
+        (after stdout: a log file that fails now loses no summary a person would have seen)."""
         if not self.quiet or needs_attention:
             click.echo(summary)
+        self.to_log_file(summary)
 
     def attention(self, message: str) -> None:
         """What needs a person: stderr (cron mails it even with --quiet) and the log file."""

@@ -5,7 +5,9 @@ Scrapy converts a setting only where a component reads it (``getfloat``, ``getin
 the crawl: ``DOWNLOAD_TIMEOUT = "abc"`` or ``DOWNLOAD_MAXSIZE = "20MB"`` was a 74-91 line
 traceback after the archive was opened and locked. Here a value is converted as the default of
 the same name says (the project's settings, else Scrapy's; ``crawl.setting_defaults``): a number
-(finite; 0 or more, but priorities), a boolean, a list or a dict. Settings with a text or no
+(finite; 0 or more, but priorities; within its range in ``constants.SETTING_RANGES`` when it has
+one: ``CONCURRENT_REQUESTS_PER_DOMAIN=0`` or ``DOWNLOAD_DELAY=1e12`` is a run that never sends a
+request, with the lock held), a boolean, a list or a dict. Settings with a text or no
 default, and names neither knows (a user's own extension), are passed as given. Scrapy is
 imported only when there is a value to check, and only by npi_crawler.crawl.
 """
@@ -17,6 +19,7 @@ import json
 import math
 from typing import Any
 
+from npi_crawler.constants import MAX_SETTING_NUMBER, SETTING_RANGES
 from npi_crawler.errors import SettingsError
 
 _TRUE = ("1", "true", "True")
@@ -42,16 +45,28 @@ def _kind(name: str, default: Any) -> str | None:
     return None
 
 
+def _bounds(name: str) -> tuple[float, float]:
+    """The range of a numeric setting (constants.SETTING_RANGES; priorities may be negative)."""
+    if name in SETTING_RANGES:
+        return SETTING_RANGES[name]
+    return (-MAX_SETTING_NUMBER if "PRIORITY" in name else 0, MAX_SETTING_NUMBER)
+
+
 def _number(name: str, value: Any, default: Any, where: str) -> int | float:
-    hint = f"{name} takes a number{'' if 'PRIORITY' in name else ', 0 or more'} (default {default!r})"
+    low, high = _bounds(name)
+    if name in SETTING_RANGES:
+        hint = f"{name} takes a number from {low:g} to {high:g} (default {default!r})"
+    else:
+        hint = f"{name} takes a number{'' if 'PRIORITY' in name else ', 0 or more'} (default {default!r})"
     if isinstance(value, bool):
         raise SettingsError(f"{where}: {value!r} is not a number; {hint}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
         raise SettingsError(f"{where}: {value!r} is not a number; {hint}") from None
-    if not math.isfinite(number) or (number < 0 and "PRIORITY" not in name):
-        raise SettingsError(f"{where}: {value!r} is out of range; {hint}")
+    if not math.isfinite(number) or not low <= number <= high:
+        most = f", at most {MAX_SETTING_NUMBER}" if name not in SETTING_RANGES and number > high else ""
+        raise SettingsError(f"{where}: {value!r} is out of range; {hint}{most}")
     # A whole number stays an int: getint() of the float 2.0 is 2, of the text "2.0" an error.
     return int(number) if number.is_integer() and not isinstance(default, float) else number
 

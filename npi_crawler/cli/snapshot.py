@@ -8,12 +8,12 @@ from __future__ import annotations
 import click
 
 from npi_crawler.archive import Archive
-from npi_crawler.cli.options import MOMENT, db_option, warc_dir_option
+from npi_crawler.cli.options import MOMENT, TEXT, db_option, warc_dir_option
 from npi_crawler.cli.runtime import one_line_errors
 
 
 @click.command()
-@click.argument("url")
+@click.argument("url", type=TEXT)
 @db_option
 @click.option(
     "--at",

@@ -16,17 +16,18 @@ import functools
 import hashlib
 import ipaddress
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
+from npi_crawler.archive.channelkey import channel_id
 from npi_crawler.errors import ChannelError
+from npi_crawler.userfile import read_text
 
 # Apprise URL parameters whose values are settings, never secrets: a scrubbed message keeps them
 # (a failure "JSON POST notification" must still say POST).
@@ -124,11 +125,20 @@ def scrub(message: str, secrets: str | Iterable[str]) -> str:
 
 @dataclass
 class Channel:
-    id: str  # a hash of the full URL: identifies the channel in the outbox without storing secrets
+    fingerprint: str  # a digest of the full URL; in memory only, never stored (it is guessable)
     label: str  # redacted, safe to print
     tags: frozenset[str]
     server: Any = field(repr=False)  # an Apprise plugin instance
     secrets: frozenset[str] = field(repr=False, default=frozenset())
+    key: bytes | None = field(repr=False, default=None)  # the archive's channel key (bind)
+
+    @property
+    def id(self) -> str:
+        """The channel in the outbox: a keyed hash of its URL (archive/channelkey.py), which a
+        copy of the database alone does not let anyone test guesses against."""
+        if self.key is None:
+            raise RuntimeError("a channel has an id only once bound to an archive's key (channels.bind)")
+        return channel_id(self.key, self.fingerprint)
 
     def matches(self, tags: Iterable[str]) -> bool:
         """Untagged channels (``--notify`` URLs) get everything; a channel tagged ``always`` too
@@ -181,7 +191,7 @@ def _channel(server: Any) -> Channel:
     url = server.url(privacy=False)  # before _patient: the id of a channel must not change
     _patient(server)
     return Channel(
-        id=hashlib.sha256(url.encode()).hexdigest()[:16],
+        fingerprint=hashlib.sha256(url.encode()).hexdigest()[:16],
         label=redact(url),
         tags=frozenset(str(t) for t in server.tags),
         server=server,
@@ -241,29 +251,48 @@ def _from_urls(urls: Iterable[str]) -> list[Channel]:
     return channels
 
 
+MAX_CONFIG_BYTES = 1_000_000  # an Apprise config file is a few dozen lines
+# The top-level keys of an Apprise YAML config, and the keys every entry may have besides its
+# service's own settings (apprise/config/base.py, config_parse_yaml).
+YAML_KEYS = ("version", "asset", "tag", "tags", "groups", "include", "urls", "template")
+ENTRY_KEYS = frozenset({"tag", "tags", "schema"})
+_SCHEMA = re.compile(r"\s*([a-z0-9]{1,32})://", re.I)
+
+
 def _from_config(config: str) -> list[Channel]:
-    """Every entry of an Apprise config file (YAML or TEXT): all must load, or none is used."""
-    if not os.path.isfile(config):
-        raise ChannelError(f"--config {config}: no such file")
+    """Every entry of an Apprise config file (YAML or TEXT): all must load, or none is used. The
+    file is read by the one reader of user files (a regular file, size-capped, UTF-8 with or
+    without a BOM); a YAML key Apprise would ignore is refused like a typo in a URL."""
+    text = read_text(config, what="--config", error=ChannelError, max_bytes=MAX_CONFIG_BYTES)
+    kind = apprise.ConfigBase.detect_config_format(text)
+    if kind is None:
+        raise ChannelError(f"--config {config} cannot be read as an Apprise config file (YAML or TEXT format, see docs/alerts.md)")
+    secrets: frozenset[str] = frozenset()
+    if kind == apprise.ConfigFormat.YAML:
+        document = _parse_yaml(config, text)
+        check_yaml_keys(config, document)
+        secrets = frozenset(v for v in _scalars(document) if len(v) >= 3)  # passwords written as keys' values
     loader = apprise.AppriseConfig()
-    if not loader.add(os.path.abspath(config)):
+    if not loader.add_config(text, format=kind):
         raise ChannelError(f"--config {config} cannot be read as an Apprise config file")
     loaded = apprise.Apprise()
     loaded.add(loader)
     with apprise_log(logging.DEBUG) as records:
         servers = list(loaded.find())
-    errors = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+    # Apprise logs an entry it drops (a bad URL, an entry that is no URL, an ignored asset key)
+    # as a warning or an error and goes on without it: either is refused here.
+    errors = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
     if errors:
         text = " ".join(r.getMessage() for r in records)
         lines = sorted({int(n) for n in re.findall(r"on line (\d+)", text)})
-        entries = sorted({int(n) for n in re.findall(r"entry #(\d+)", text)})
+        entries = sorted({int(n) for n in re.findall(r"(?:entry|URL) #(\d+)", text)})
         where = (
             f"line {', '.join(map(str, lines))}"
             if lines
             else f"entry {', '.join(map(str, entries))}" if entries else "an entry"
         )
         raise ChannelError(
-            f"--config {config}: {where} is not a valid Apprise URL ({scrub(errors[0], [])}); "
+            f"--config {config}: {where} is not a valid Apprise URL ({scrub(errors[0], secrets)}); "
             f"every entry must load: fix or remove it ({SERVICES_HELP})"
         )
     if not servers:
@@ -271,12 +300,110 @@ def _from_config(config: str) -> list[Channel]:
     return [_channel(s) for s in servers]
 
 
+def _parse_yaml(config: str, text: str) -> Any:
+    import yaml  # Apprise's own YAML parser (a dependency of Apprise)
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        # Its problem and place only: the snippet PyYAML quotes may hold a secret of the file.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ChannelError(f"--config {config} is not valid YAML ({getattr(exc, 'problem', None) or 'unreadable'}{where})") from None
+    except RecursionError:
+        raise ChannelError(f"--config {config} nests lists or mappings too deeply (hundreds of levels); is it the right file?") from None
+
+
+def _scalars(node: Any) -> Iterator[str]:
+    """Every text value of a parsed YAML document (not its keys), at any depth."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, (str, int, float)) and not isinstance(item, bool):
+            yield str(item)
+
+
+def check_yaml_keys(config: str, document: Any) -> None:
+    """Refuse a key of an Apprise YAML config that Apprise would silently ignore: ``tga: admin``
+    left the channel untagged, so it received every alert. One line naming the file, the entry
+    and the key (and the nearest known key)."""
+    if not isinstance(document, dict):
+        return  # Apprise says what is wrong with it
+    _refuse_unknown(config, "the top level", document, _Keys(frozenset(YAML_KEYS)))
+    urls = document.get("urls")
+    for n, entry in enumerate(urls if isinstance(urls, list) else [], 1):
+        if not isinstance(entry, dict):
+            continue
+        url_key = next((k for k in entry if isinstance(k, str) and _SCHEMA.match(k)), None)
+        known = _entry_keys(_SCHEMA.match(url_key)[1].lower()) if url_key else None
+        if known is None:
+            continue  # no URL, or an unknown service: Apprise refuses the entry itself
+        children = entry[url_key]
+        settings = [{k: v for k, v in entry.items() if k != url_key}]
+        settings += children if isinstance(children, list) else [children]
+        for mapping in settings:
+            if isinstance(mapping, dict):
+                _refuse_unknown(config, f"entry {n} ({redact(url_key)})", mapping, known)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The keys a YAML mapping may have: these names, or a name behind one of these prefixes
+    (a service's extras, such as ``+X-Header`` for an HTTP header)."""
+
+    names: frozenset[str]
+    prefixes: tuple[str, ...] = ()
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return key in self.names or any(key.startswith(p) and len(key) > len(p) for p in self.prefixes)
+
+
+def _refuse_unknown(config: str, where: str, mapping: dict, known: _Keys) -> None:
+    import difflib
+
+    for key in mapping:
+        if key in known:
+            continue
+        near = difflib.get_close_matches(str(key), sorted(known.names), n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        raise ChannelError(
+            f"--config {config}: {where} has an unknown key '{key}'{hint}; Apprise would ignore it "
+            "(a misspelt tag leaves a channel untagged: it gets every alert); see docs/alerts.md"
+        )
+
+
+@functools.cache
+def _entry_keys(schema: str) -> _Keys | None:
+    """The keys of a YAML entry of ``schema``'s service: its URL tokens and arguments, their
+    prefixed extras, tag/tags; None for a service Apprise does not know."""
+    from apprise import plugins
+    from apprise.url import URL_TOKEN_ALIASES
+
+    managers = apprise.NotificationManager()
+    if schema not in managers:
+        return None
+    details = plugins.details(managers[schema])
+    names = ENTRY_KEYS | set(URL_TOKEN_ALIASES) | set(details["tokens"]) | set(details["args"]) | set(details["kwargs"])
+    return _Keys(frozenset(names), tuple(meta.get("prefix", "+") for meta in details["kwargs"].values()))
+
+
 def load_channels(urls: Iterable[str] = (), config: str | None = None) -> list[Channel]:
     """Every channel of ``urls`` and of the Apprise ``config`` file, validated now; from now on
     their secrets are masked in every log record of this process (``guard_logs``)."""
     channels = _from_urls(urls) + (_from_config(config) if config else [])
     guard_logs(channels)
-    return list({c.id: c for c in channels}.values())
+    return list({c.fingerprint: c for c in channels}.values())
+
+
+def bind(channels: Iterable[Channel], key: bytes) -> list[Channel]:
+    """``channels`` with their ids under ``key``, an archive's channel key."""
+    return [replace(c, key=key) for c in channels]
 
 
 def targets(alert: dict[str, Any], channels: list[Channel]) -> list[Channel]:

@@ -125,8 +125,17 @@ def _flood_parts(alert: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(parts) if isinstance(parts, str) else parts
 
 
-def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryResult, send: Any) -> dict[int, str]:
-    """Claim, send and record each batch; returns the failure of each alert that failed."""
+def _completed(batch: list[dict[str, Any]], route: dict, done: set) -> list[int]:
+    """The alerts of ``batch`` that every channel they go to now has."""
+    return [a["id"] for a in batch if all((a["id"], c.id) in done for c in route[a["id"]])]
+
+
+def _send_batches(
+    archive: Archive, batches: list, route: dict, done: set, result: DeliveryResult, send: Any
+) -> dict[int, str]:
+    """Claim, send and record each batch; returns the failure of each alert that failed. An alert
+    whose last channel has it is settled (``sent``) in the same commit as that delivery: a stop
+    after it (the next batch never starts) leaves no alert ``pending`` that went out everywhere."""
     failed: dict[int, str] = {}
     silent: set[str] = set()  # channels that did not answer this run: nothing more goes to them
     for channel, batch in batches:
@@ -150,14 +159,15 @@ def _send_batches(archive: Archive, batches: list, done: set, result: DeliveryRe
         with STOPS.uninterrupted():
             title, body = _message(channel, batch)
             ok, error = send(channel, title, body)
-            archive.record_deliveries([a["id"] for a in batch], channel.id, ok=ok, error=error)
+            if ok is not False:  # sent, or sent without an answer: never re-sent by itself
+                done.update((a["id"], channel.id) for a in batch)
+            completed = _completed(batch, route, done) if ok is not False else []
+            archive.record_deliveries([a["id"] for a in batch], channel.id, ok=ok, error=error, completed=completed)
         if ok is None:
             silent.add(channel.id)
-            done.update((a["id"], channel.id) for a in batch)
             result.unknown.append((channel.label, title, error))
         elif ok:
             result.sent += 1
-            done.update((a["id"], channel.id) for a in batch)
         else:
             result.failed += 1
             result.errors.append(f"{channel.label}: {error}")
@@ -186,8 +196,9 @@ def deliver(
         if options.dry_run:
             result.plan = [("(no channel)", a["title"], a["body"]) for a in alerts]
         return result
-    from npi_crawler.monitor.channels import send, targets
+    from npi_crawler.monitor.channels import bind, send, targets
 
+    channels = bind(channels, archive.channel_key(create=not options.dry_run))  # a dry run writes no file
     route = {a["id"]: targets(a, channels) for a in alerts}
     announced = archive.announced()
     done = archive.sent_deliveries() | {
@@ -198,7 +209,7 @@ def deliver(
         result.plan = [(channel.label, *_message(channel, batch)) for channel, batch in batches]
         result.pending = len(alerts)
         return result
-    failed = _send_batches(archive, batches, done, result, send)
+    failed = _send_batches(archive, batches, route, done, result, send)
     unrouted = [a["id"] for a in alerts if not route[a["id"]]]
     sent = [a["id"] for a in alerts if route[a["id"]] and all((a["id"], c.id) in done for c in route[a["id"]])]
     archive.settle_alerts(unrouted=unrouted, sent=sent, failed={i: e for i, e in failed.items() if i not in sent})

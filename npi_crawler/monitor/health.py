@@ -17,6 +17,8 @@ from npi_crawler.archive.db import parse_stamp
 from npi_crawler.archive.runlock import lock_holder
 
 STUCK_AFTER = dt.timedelta(hours=6)
+# A run that started later than this after "now" was recorded by a clock that is (or was) wrong.
+CLOCK_SLACK = dt.timedelta(minutes=1)
 
 
 @dataclass
@@ -56,6 +58,12 @@ def run_health(
         return health
     started = parse_stamp(last["started"])
     label = f"run {last['id']} ({last['mode']}, started {last['started']})"
+    if started and started - now > CLOCK_SLACK:
+        # The clock was set back (or was ahead then): every age below would be negative.
+        health.problems.append(
+            f"{label} started {_age(started - now)} in the future of this machine's clock "
+            f"({now.strftime('%Y-%m-%dT%H:%M:%SZ')}); check the clock (timedatectl), then the runs' times"
+        )
     if last["status"] == "failed":
         health.problems.append(f"{label} failed: no list page answered; see its run_errors")
     elif last["status"] == "interrupted":
