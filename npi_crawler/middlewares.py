@@ -66,7 +66,7 @@ class OffsiteRedirectMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         if response.status not in REDIRECT_STATUSES or "Location" not in response.headers:
             return response
-        location = urljoin(request.url, response.headers["Location"].decode("latin-1"))
+        location = urljoin(request.url, (response.headers.get("Location") or b"").decode("latin-1"))
         allowed = list(getattr(self.crawler.spider, "allowed_domains", None) or [])
         if urlsplit(location).scheme in ("http", "https") and (not allowed or host_allowed(location, allowed)):
             return response
@@ -103,7 +103,7 @@ class RedirectLoopMiddleware:
         ):
             return response
         chain = [*request.meta.get("redirect_urls", []), request.url]
-        target = safe_url_string(urljoin(request.url, response.headers["Location"].decode("latin-1")))
+        target = safe_url_string(urljoin(request.url, (response.headers.get("Location") or b"").decode("latin-1")))
         if target in chain:
             raise RedirectLoop(f"redirect loop: {request.url} redirects back to {target}")
         if len(chain) > self.max_times:

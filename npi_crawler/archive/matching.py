@@ -52,12 +52,19 @@ _SPACE_NEAR_CJK = re.compile(f" (?:(?<=[{JAPANESE}] )|(?=[{JAPANESE}]))")
 class RuleLike(Protocol):
     """What the engine reads of a rule (``npi_crawler.monitor.rules.Rule`` is one)."""
 
-    name: str
-    any: tuple[str, ...]
-    all: tuple[str, ...]
-    none: tuple[str, ...]
-    sections: tuple[str, ...]
-    langs: tuple[str, ...]
+    # Read-only (properties): a frozen dataclass such as Rule is one.
+    @property
+    def name(self) -> str: ...
+    @property
+    def any(self) -> tuple[str, ...]: ...
+    @property
+    def all(self) -> tuple[str, ...]: ...
+    @property
+    def none(self) -> tuple[str, ...]: ...
+    @property
+    def sections(self) -> tuple[str, ...]: ...
+    @property
+    def langs(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)

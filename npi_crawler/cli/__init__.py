@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -33,15 +34,15 @@ class OneLineGroup(click.Group):
     hint and the error: three lines a cron mail or a log does not need), and everything written
     through the terminal gate (cli/textwidth.py: no control characters, human output fitted)."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, standalone_mode: bool = True, **kwargs: Any) -> Any:  # type: ignore[override]
         with terminal_gate():
-            return self._main(*args, standalone_mode=standalone_mode, **kwargs)
+            return self._main(args, standalone_mode=standalone_mode, **kwargs)
 
-    def _main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def _main(self, args: Sequence[str] | None, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, standalone_mode=False, **kwargs)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(args, standalone_mode=False, **kwargs)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             click.echo(f"Error: {exc.format_message()}{hint}", err=True)

@@ -69,7 +69,7 @@ class _SameSiteRedirects(urllib.request.HTTPRedirectHandler):
         self.hosts = {host} | (set(NPI_HOSTS) if host in NPI_HOSTS else set())
         self.robots, self.user_agent = robots, user_agent
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         if (urlsplit(newurl).hostname or "") not in self.hosts:
             raise CrawlError(f"{req.full_url} redirects off the site to {newurl}; probe that URL itself")
         _check_robots(self.robots, newurl, self.user_agent)

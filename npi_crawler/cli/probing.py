@@ -72,8 +72,8 @@ def probe(url: str | None, html_file: str | None, page_url: str | None, kind: st
     address, saved = _page(url, html_file, page_url)
     profile = load_profile(file_settings().selectors)
     if saved:
-        page = read_bytes(saved, what="--html", error=SettingsError, max_bytes=defaults.DOWNLOAD_MAXSIZE)
-        html, fetched = decode_page(page, None), f"saved page {saved}"
+        body = read_bytes(saved, what="--html", error=SettingsError, max_bytes=defaults.DOWNLOAD_MAXSIZE)
+        html, fetched = decode_page(body, None), f"saved page {saved}"
     else:
         _contact, agent = crawl_identity(contact)
         page = fetch_page(address, user_agent=agent, timeout=timeout)

@@ -34,7 +34,8 @@ class OneLineError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a class attribute; the instance's value is what click reads.
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 def one_line_errors(func: Callable) -> Callable:

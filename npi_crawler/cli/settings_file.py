@@ -125,7 +125,7 @@ def _convert(option: click.Option, value: Any, where: str) -> Any:
 
 
 def _apply(settings: FileSettings, command: str, option: click.Option, value: Any, where: str) -> None:
-    settings.defaults.setdefault(command, {})[option.name] = _convert(option, value, where)  # type: ignore[index]
+    settings.defaults.setdefault(command, {})[option.name] = _convert(option, value, where)
 
 
 def _read_tables(settings: FileSettings, data: dict[str, Any], path: str) -> None:

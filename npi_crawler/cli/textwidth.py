@@ -151,7 +151,8 @@ def wrap(line: str, columns: int) -> list[str]:
         return [line]
     line = _SGR.sub("", line)
     hang = _hanging_indent(line, columns)
-    out, rest = [], line
+    out: list[str] = []
+    rest = line
     while rest:
         prefix = " " * hang if out else ""
         budget = columns - len(prefix)
@@ -173,16 +174,12 @@ class TerminalGate(io.TextIOBase):
         self.columns = columns
         self._pending = ""
 
-    @property
-    def encoding(self) -> str:  # what click checks before it writes (an "ascii" stream it rewraps)
-        return "utf-8"
-
-    @property
-    def errors(self) -> str:
-        # What click compares with the errors it asks for ("strict" in open_file and its text
-        # streams): anything else and click writes to ``buffer``, past the gate. The gate itself
-        # never raises on a character the stream cannot encode (``_emit``).
-        return "strict"
+    # What click checks before it writes (an "ascii" stream it rewraps).
+    encoding = "utf-8"
+    # What click compares with the errors it asks for ("strict" in open_file and its text
+    # streams): anything else and click writes to ``buffer``, past the gate. The gate itself
+    # never raises on a character the stream cannot encode (``_emit``).
+    errors = "strict"
 
     @property
     def buffer(self) -> Any:

@@ -36,11 +36,17 @@ MAX_PAIRS = 2500  # beyond this many (old, new) sentence pairs in one block: no 
 class VersionLike(Protocol):
     """What the diff reads of a version (``research.history.Version`` is one)."""
 
-    title: str | None
-    published: str | None
-    body: str
-    pdfs: list[str]
-    authors: list[str]
+    # Read-only (properties): a frozen dataclass such as Text is one.
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def published(self) -> str | None: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def pdfs(self) -> list[str]: ...
+    @property
+    def authors(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)

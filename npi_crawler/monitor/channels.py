@@ -339,8 +339,9 @@ def check_yaml_keys(config: str, document: Any) -> None:
         if not isinstance(entry, dict):
             continue
         url_key = next((k for k in entry if isinstance(k, str) and _SCHEMA.match(k)), None)
-        known = _entry_keys(_SCHEMA.match(url_key)[1].lower()) if url_key else None
-        if known is None:
+        scheme = _SCHEMA.match(url_key) if url_key else None
+        known = _entry_keys(scheme[1].lower()) if scheme else None
+        if url_key is None or known is None:
             continue  # no URL, or an unknown service: Apprise refuses the entry itself
         children = entry[url_key]
         settings = [{k: v for k, v in entry.items() if k != url_key}]

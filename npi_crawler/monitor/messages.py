@@ -215,15 +215,16 @@ def format_flood(messages: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     explanation, one item per alert listed, how many more), stored with it (``alerts.parts``) so
     that delivery fits the list to each channel (``messages_fit.fit_list``) from the data."""
     tags = list(dict.fromkeys(t for m in messages for t in m["tags"]))
-    parts = {
-        "head": f"{len(messages)} alerts at once, more than the limit of {limit} (NPI_ALERT_FLOOD_LIMIT): "
+    head = (
+        f"{len(messages)} alerts at once, more than the limit of {limit} (NPI_ALERT_FLOOD_LIMIT): "
         "the site may have been reorganised or its URLs changed. They are recorded in the events "
-        "table and summed up here instead of being sent one by one.",
-        "items": [f"{m['title']}\n{m['url']}" for m in messages[:limit]],
-        "more": max(0, len(messages) - limit),
-    }
+        "table and summed up here instead of being sent one by one."
+    )
+    items = [f"{m['title']}\n{m['url']}" for m in messages[:limit]]
+    more = max(0, len(messages) - limit)
+    parts = {"head": head, "items": items, "more": more}
     title = f"[{PREFIX}] {len(messages)} new items at once"
-    body = "\n\n".join([parts["head"], *parts["items"], *([more_line(parts["more"])] if parts["more"] else [])])
+    body = "\n\n".join([head, *items, *([more_line(more)] if more else [])])
     return {"title": title, "body": body, "tags": tags, "parts": parts}
 
 

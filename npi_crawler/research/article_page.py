@@ -48,7 +48,7 @@ def article_page(archive: Archive, url: str) -> ArticlePage | None:
     experts = archive.article_authors([url])[url]
     statuses = archive.pdf_statuses(article["pdfs"])
     found = versions(archive, url)
-    history = [
+    history: list[dict[str, Any]] = [
         {"number": v.number, "stored": v.stored, "replaced": v.replaced, "title": v.title, "changed": [], "diff": []}
         for v in found
     ]

@@ -180,7 +180,7 @@ def _run(archive: Archive, plan: Plan, query: Query, filters: dict[str, Any], li
         if len(found) < limit:
             body = archive.text_hits(plan, filters, limit - len(found), in_title=False)
             found.update((url, rank) for url, _, rank in body)
-    ranked = [(url, None, rank, "text") for url, rank in found.items()]
+    ranked: list[tuple[str, str | None, float, str]] = [(url, None, rank, "text") for url, rank in found.items()]
     saturated = len(found) >= limit
     if not saturated:
         # Rows beyond the wanted hits: a PDF of an article already found, or a second PDF of one.
@@ -199,13 +199,14 @@ def _raw_search(archive: Archive, query: Query, filters: dict[str, Any], limit: 
     """An FTS5 expression against both trigram indexes. A column filter names the columns of
     one index (``title:``/``body:`` for articles, ``text:`` for PDFs): the other index, which has
     no such column, is left out. An expression FTS5 refuses is one ``SearchError``."""
+    assert query.expression is not None  # a raw query is its expression
     try:
         archive.check_expression(query.expression)
     except sqlite3.OperationalError as exc:
         reason = str(exc).removeprefix("fts5: ")
         raise _invalid(f"{reason} in the FTS5 expression; leave out --fts to search the words as typed") from None
     plan = plan_for(query)
-    sides = {}
+    sides: dict[str, list[Any] | None] = {}
     for side, run in (("text", archive.text_hits), ("pdf", archive.pdf_hits)):
         try:
             sides[side] = run(plan, filters, limit if side == "text" else limit * 2)
@@ -215,7 +216,7 @@ def _raw_search(archive: Archive, query: Query, filters: dict[str, Any], limit: 
             sides[side] = None  # a column this kind of index does not have
     text_hits, pdf_hits = sides["text"] or [], sides["pdf"] or []
     seen = {url for url, *_ in text_hits}
-    ranked = [(url, None, rank, "text") for url, _, rank in text_hits]
+    ranked: list[tuple[str, str | None, float, str]] = [(url, None, rank, "text") for url, _, rank in text_hits]
     for url, pdf_url, rank in pdf_hits:
         if url not in seen and len(ranked) < limit:
             seen.add(url)
@@ -232,7 +233,7 @@ def _hydrate(
     texts = []
     for url, pdf_url, _, match in ranked:
         row = rows[url]
-        body = archive.pdf_text(pdf_url) if match == "pdf" else row["body"]
+        body = archive.pdf_text(pdf_url) if match == "pdf" and pdf_url else row["body"]
         texts.append((fold(row["title"] or ""), fold(body or "")))
     snippets = _snippets(texts, query, plan)
     hits = []

@@ -96,9 +96,10 @@ def find_snapshot(
     served, gone = _served(rows, url, at)
     record = served
     if served["record_type"] == "revisit":
-        record = archive.warc_record(served["refers_to"])
-        if record is None:
+        referred = archive.warc_record(served["refers_to"])
+        if referred is None:
             raise WarcError(f"the record of {url} at {served['captured']} refers to {served['refers_to']}, which the archive does not know")
+        record = referred
     response = _read(archive, record, warc_dir)
     return Snapshot(url=served["url"], served=served, record=record, response=response, gone=gone)
 

@@ -27,6 +27,7 @@ from npi_crawler.spiders.fetchers import (
     WITHOUT_CONTENT,
     LinkedFetcher,
     answered_without_content,
+    failure_name,
     http_failure,
 )
 
@@ -103,5 +104,5 @@ class ExpertFetcher(LinkedFetcher):
         elif failure.check(RobotsForbidden):
             status, message = ROBOTS_FORBIDDEN, "robots.txt disallows it"
         else:
-            status, message = ERROR, f"{failure.type.__name__}: {failure.getErrorMessage()}"
+            status, message = ERROR, f"{failure_name(failure)}: {failure.getErrorMessage()}"
         yield ExpertItem(url=request.meta.get(KEY_META, request.url), status=status, message=message)

@@ -8,6 +8,7 @@ failed for a transient reason is retried by every run.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from scrapy.crawler import Crawler
 from scrapy.http import Response
@@ -89,14 +90,19 @@ def failure_reason(failure: Failure) -> tuple[str, str]:
     exception's name, with its message."""
     if http := http_failure(failure):
         return http
-    name = failure.type.__name__
+    name = failure_name(failure)
     return name, f"{name}: {failure.getErrorMessage()}"
+
+
+def failure_name(failure: Failure) -> str:
+    """The name of what failed the request (``TimeoutError``, ``RobotsForbidden``...)."""
+    return type(failure.value).__name__
 
 
 def http_failure(failure: Failure) -> tuple[str, str] | None:
     """(status, message) of a request that ended in an HTTP error status, else None."""
     if failure.check(HttpError):
-        status = failure.value.response.status
+        status = cast(HttpError, failure.value).response.status
         return f"http_{status}", f"HTTP {status}"
     return None
 

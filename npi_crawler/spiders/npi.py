@@ -232,7 +232,7 @@ class NpiSpider(scrapy.Spider):
             return
         self.crawler.stats.inc_value("npi/article/pages")
         if not hasattr(response, "text"):
-            yield items.FetchErrorItem(url=url, kind="not_html", message=f"{response.headers.get('Content-Type')}")
+            yield items.FetchErrorItem(url=url, kind="not_html", message=header(response, "Content-Type") or "no Content-Type")
             return
         parsed = parse_article(page_text(response), url, self.profile, base_url=self.base_url)
         # The record as parsed, with what the fetch said about the page.

@@ -23,6 +23,7 @@ from npi_crawler.spiders.fetchers import (
     WITHOUT_CONTENT,
     LinkedFetcher,
     answered_without_content,
+    failure_name,
     http_failure,
 )
 
@@ -108,10 +109,10 @@ class PdfFetcher(LinkedFetcher):
         request = failure.request  # type: ignore[attr-defined]
         if request.meta.get(STOPPED_META):
             return
-        message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        message = f"{failure_name(failure)}: {failure.getErrorMessage()}"
         if http := http_failure(failure):
             status, message = http
-        elif "max size" in message or "maxsize" in message or "Cancelled" in failure.type.__name__:
+        elif "max size" in message or "maxsize" in message or "Cancelled" in failure_name(failure):
             status = TOO_LARGE
             message = f"larger than NPI_PDF_MAXSIZE ({self.maxsize} bytes)"
         else:

@@ -124,8 +124,10 @@ def _reader(db: Any, fn: Any) -> Any:
 def is_date(text: str) -> bool:
     """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, a real date (as the command line's --since)."""
     m = _DATE.fullmatch(text)
+    if m is None:
+        return False
     try:
-        return bool(m) and bool(dt.date(int(m[1]), int(m[2] or 1), int(m[3] or 1)))
+        return bool(dt.date(int(m[1]), int(m[2] or 1), int(m[3] or 1)))
     except ValueError:
         return False
 
@@ -212,7 +214,7 @@ async def snapshot_page(datasette: Any, request: Any) -> Response:
 
 @hookimpl
 def extra_template_vars(view_name: str, table: str | None, database: str | None, request: Any, datasette: Any) -> Any:
-    if view_name == "row" and table == "articles" and request is not None:
+    if view_name == "row" and table == "articles" and request is not None and database is not None:
         return _article_vars(datasette, database, request)
     if view_name == "index":
         return _index_vars(datasette)
