@@ -2,16 +2,18 @@
 
 Append-only: a step, once released, is never edited; a new step changes what came before. Each
 step runs in its own transaction with its ``migrations`` row, so a failing step leaves nothing.
-Schema creation goes through sqlite-utils (tables, indexes, FTS5 with triggers).
+Schema creation goes through sqlite-utils (tables, indexes, FTS5 with triggers). The steps are in
+the file in the order they run; ``MIGRATIONS`` lists them and ``Archive.open`` passes it to
+``migrate_archive``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import sqlite_utils
 
+from npi_crawler.archive.db import ArchiveBase, not_an_archive
 from npi_crawler.constants import SECTION_NAMES, SECTIONS
 from npi_crawler.errors import ArchiveError
 
@@ -175,30 +177,6 @@ def _m004_rules_and_holds(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m006_warc(db: sqlite_utils.Database) -> None:
-    """The pages as served (issue 12): the WARC files the crawl wrote and, per fetch it archived,
-    where its record is. See docs/schema.md and docs/research.md#the-pages-as-served-warc."""
-    db["warc_files"].create(
-        {"filename": str, "directory": str, "run_id": int, "created": str},
-        pk="filename",
-        not_null={"directory"},
-        foreign_keys=[("run_id", "runs", "id")],
-    )
-    db["warc_records"].create(
-        _cols(
-            "id int, url str, kind str, record_type str, status int, content_hash str, filename str, "
-            "file_offset int, record_length int, payload_digest str, record_id str, refers_to str, "
-            "captured str, run_id int"
-        ),
-        pk="id",
-        not_null={"url", "kind", "record_type", "filename", "file_offset", "record_length", "record_id", "captured"},
-        foreign_keys=[("filename", "warc_files", "filename"), ("run_id", "runs", "id")],
-    )
-    db["warc_records"].create_index(["url", "captured"])
-    db["warc_records"].create_index(["record_id"], unique=True)
-    db["warc_records"].create_index(["run_id"])
-
-
 # -- 005: the English word index (issue 12) --------------------------------------------------------
 # FTS5's porter stemmer over unicode61 (diacritics folded), beside the trigram indexes: "sanction"
 # finds sanctions, sanctioned and sanctioning, and a word never matches inside another ("ally" is
@@ -263,6 +241,30 @@ def _m005_word_index(db: sqlite_utils.Database) -> None:
     _update_trigger(db, "pdf_texts_au", "pdf_texts_fts", "pdf_texts", ["text"])
 
 
+def _m006_warc(db: sqlite_utils.Database) -> None:
+    """The pages as served (issue 12): the WARC files the crawl wrote and, per fetch it archived,
+    where its record is. See docs/schema.md and docs/research.md#the-pages-as-served-warc."""
+    db["warc_files"].create(
+        {"filename": str, "directory": str, "run_id": int, "created": str},
+        pk="filename",
+        not_null={"directory"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["warc_records"].create(
+        _cols(
+            "id int, url str, kind str, record_type str, status int, content_hash str, filename str, "
+            "file_offset int, record_length int, payload_digest str, record_id str, refers_to str, "
+            "captured str, run_id int"
+        ),
+        pk="id",
+        not_null={"url", "kind", "record_type", "filename", "file_offset", "record_length", "record_id", "captured"},
+        foreign_keys=[("filename", "warc_files", "filename"), ("run_id", "runs", "id")],
+    )
+    db["warc_records"].create_index(["url", "captured"])
+    db["warc_records"].create_index(["record_id"], unique=True)
+    db["warc_records"].create_index(["run_id"])
+
+
 def _m007_experts(db: sqlite_utils.Database) -> None:
     """The expert pages articles link to (issue 12): one row per page, keyed by the URL that
     ``authors.profile_url`` holds, which is the link between an article and its experts."""
@@ -277,8 +279,10 @@ def _m007_experts(db: sqlite_utils.Database) -> None:
     )
     db["authors"].create_index(["profile_url"])
 
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+MIGRATIONS: list[Migration] = [
     ("001_initial", _m001_initial),
     ("002_change_monitor", _m002_change_monitor),
     ("003_research", _m003_research),
@@ -290,24 +294,25 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def applied_migrations(archive: Any) -> list[str]:
+def applied_migrations(archive: ArchiveBase) -> list[str]:
     if not archive.db["migrations"].exists():
         return []
     return [r[0] for r in archive.conn.execute("SELECT name FROM migrations ORDER BY name")]
 
 
-def _is_foreign(archive: Any, applied: list[str]) -> bool:
+def _is_foreign(archive: ArchiveBase, applied: list[str]) -> bool:
     existing = set(archive.db.table_names())
     return not applied and bool(existing - {"migrations"}) and "articles" not in existing
 
 
-def migrate_archive(archive: Any) -> list[str]:
-    """Apply every migration step this archive has not had yet; returns their names."""
+def migrate_archive(archive: ArchiveBase, migrations: Sequence[Migration]) -> list[str]:
+    """Apply every step of ``migrations`` (in their order) this archive has not had yet; returns
+    their names."""
     applied = set(applied_migrations(archive))
     if _is_foreign(archive, list(applied)):
-        raise ArchiveError(f"{archive.path} is a SQLite file but not an npi-crawler archive; choose another --db")
+        raise not_an_archive(archive.path)
     done = []
-    for name, step in MIGRATIONS:
+    for name, step in migrations:
         if name in applied:
             continue
         with archive.atomic() as conn:
@@ -321,59 +326,19 @@ def migrate_archive(archive: Any) -> list[str]:
     return done
 
 
-def check_readable(archive: Any) -> None:
-    """What a read-only command needs: an npi-crawler archive of this version's schema. Nothing
-    is created or migrated; an archive made by an older version is one line saying what to run."""
+def check_readable(archive: ArchiveBase, migrations: Sequence[Migration]) -> None:
+    """What a read-only command needs: an npi-crawler archive with every step of ``migrations``.
+    Nothing is created or migrated; an archive made by an older version is one line saying what
+    to run."""
     applied = applied_migrations(archive)
     if "articles" not in archive.db.table_names():
         raise ArchiveError(
             f"{archive.path} is not an npi-crawler archive (no articles table); give --db an archive"
             " made by 'npi-crawler crawl'"
         )
-    missing = [name for name, _ in MIGRATIONS if name not in applied]
+    missing = [name for name, _ in migrations if name not in applied]
     if missing:
         raise ArchiveError(
             f"{archive.path} was made by an older npi-crawler (missing {', '.join(missing)}); "
             f"upgrade it with 'npi-crawler migrate --db {archive.path}'"
         )
-
-
-def preflight(path: str) -> None:
-    """Check, without writing a byte, that a writing command may use ``path``: a new file in an
-    existing folder, an empty file, or a sound npi-crawler archive (``PRAGMA quick_check``, a
-    fraction of a second for thousands of articles). Runs before the run lock is taken, so a
-    refused path leaves nothing behind. Raises ArchiveError with one line."""
-    import sqlite3
-    from pathlib import Path
-
-    from npi_crawler.archive.db import integrity_check, readonly_uri, sqlite_error_message
-
-    file = Path(path)
-    if file.is_dir():
-        raise ArchiveError(f"{path} is a directory; give --db a file path such as npi.db")
-    if not file.exists():
-        if not file.parent.is_dir():
-            raise ArchiveError(f"the folder {file.parent} does not exist; create it or choose another --db")
-        return
-    if file.stat().st_size == 0:
-        return
-    damaged = f"run 'npi-crawler doctor --db {path}', then restore a backup"
-    try:
-        rows = integrity_check(path, quick=True)
-        conn = sqlite3.connect(readonly_uri(path), uri=True)
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        if "not a database" in str(exc) or "file is encrypted" in str(exc):
-            raise ArchiveError(
-                f"{path} is not an npi-crawler archive ({exc}); give --db a new or existing archive file"
-            ) from None
-        # a read-only file or folder, a lock, a full disk: said as such; anything else: damaged
-        raise ArchiveError(sqlite_error_message(exc, path)) from None
-    if rows != ["ok"]:
-        first = " ".join(rows[0].replace("*** in database main ***", "").split())[:300]
-        raise ArchiveError(f"{path} is damaged ({first}); {damaged}")
-    if tables and "articles" not in tables:
-        raise ArchiveError(f"{path} is a SQLite file but not an npi-crawler archive; choose another --db")

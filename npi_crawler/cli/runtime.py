@@ -189,7 +189,7 @@ def locked(db_path: str, command: str, output: RunOutput | None = None) -> Itera
     """Check the archive path, then hold the archive's run lock, or exit 75 at once with one line
     (with --quiet, only in the log file: a run skipped because the previous one is still going
     needs nobody)."""
-    from npi_crawler.archive.migrations import preflight
+    from npi_crawler.archive.db import preflight
     from npi_crawler.archive.runlock import run_lock
 
     preflight(db_path)  # before the lock: a refused path leaves no lock file behind
