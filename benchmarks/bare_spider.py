@@ -16,7 +16,7 @@ import scrapy
 from scrapy.crawler import CrawlerProcess
 
 from npi_crawler.constants import SECTIONS
-from npi_crawler.crawl import build_settings
+from npi_crawler.runner import build_settings
 
 
 class BareSpider(scrapy.Spider):

@@ -261,7 +261,10 @@ def test_an_upgraded_archive_does_not_announce_old_joins(db_path):
     a = article()
     with Archive.connect(db_path) as old:
         migrate_archive(old, MIGRATIONS[:3])  # the version before rules
-        run(old, [(a, ["technology"])])
+        run_id = old.start_run(mode="incremental", base_url="https://npi.or.jp/", langs=["en"], sections=[])
+        old.store_article(a, run_id=run_id)
+        old.add_listing(a["url"], "technology", run_id=run_id)
+        old.finish_run(run_id, status="ok", counts={}, stats={"npi/list/pages": 12, "npi/article/pages": 1})
         # what that version's differ recorded: the article as new, in technology (not watched)
         old.conn.execute(
             "INSERT INTO events (at, run_id, kind, article_url, lang, title, sections, alerted) "

@@ -28,7 +28,7 @@ from npi_crawler.archive.migrations import (
 )
 from npi_crawler.archive.outbox import Outbox
 from npi_crawler.archive.pdfs import PdfStore
-from npi_crawler.archive.runs import RunStore
+from npi_crawler.archive.runs import ParseHealth, RunStore
 from npi_crawler.archive.warcrecords import WarcRecordStore
 from npi_crawler.archive.watch import WatchStore
 from npi_crawler.errors import ArchiveError
@@ -77,6 +77,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Archive",
     "ArchiveError",
+    "ParseHealth",
     "StoreResult",
     "article_filters",
     "content_hash",

@@ -54,6 +54,13 @@ def parse_stamp(text: str | None) -> dt.datetime | None:
         return None
 
 
+def row_id(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT through ``cur`` gave its row."""
+    if cur.lastrowid is None:
+        raise sqlite3.InterfaceError("the statement inserted no row")
+    return cur.lastrowid
+
+
 def readonly_uri(path: str | os.PathLike) -> str:
     """A ``file:`` URI opening ``path`` read-only. The path is percent-encoded: a file name with
     ``#``, ``?`` or ``%`` would otherwise name another file (and SQLite would create it)."""
@@ -136,6 +143,9 @@ def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # The journals of savepoints (every writer's atomic() inside a crawl's batch, the
+        # differ's transaction) in memory: in temporary files they wrote 16 times the archive.
+        conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 

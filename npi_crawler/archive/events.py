@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from npi_crawler.archive.db import ArchiveBase
+from npi_crawler.archive.db import ArchiveBase, row_id
 
 
 def _in(prefix: str, values: list[Any]) -> tuple[str, dict[str, Any]]:
@@ -96,7 +96,7 @@ class EventStore(ArchiveBase):
                     "section": extra.get("section"),
                 },
             )
-        return int(cur.lastrowid)
+        return row_id(cur)
 
     def mark_alerted(self, event_ids: list[int]) -> None:
         with self.atomic() as conn:

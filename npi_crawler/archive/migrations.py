@@ -25,11 +25,11 @@ def _cols(spec: str) -> dict[str, type]:
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
-    db["sections"].create({"slug": str, "name_ja": str, "name_en": str}, pk="slug")
-    db["sections"].insert_all(
+    db.table("sections").create({"slug": str, "name_ja": str, "name_en": str}, pk="slug")
+    db.table("sections").insert_all(
         [{"slug": s, "name_ja": SECTION_NAMES[s][0], "name_en": SECTION_NAMES[s][1]} for s in SECTIONS]
     )
-    db["runs"].create(
+    db.table("runs").create(
         _cols(
             "id int, started str, finished str, mode str, base_url str, langs str, sections str, "
             "status str, requests int, responses int, list_pages int, articles_new int, "
@@ -40,7 +40,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"started", "mode", "status"},
         defaults={"status": "running"},
     )
-    db["articles"].create(
+    db.table("articles").create(
         _cols(
             "url str, lang str, title str, published str, body str, content_hash str, first_seen str, "
             "last_seen str, last_fetched str, last_changed str, first_run_id int, etag str, "
@@ -50,22 +50,22 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"lang", "first_seen", "last_seen"},
         foreign_keys=[("first_run_id", "runs", "id")],
     )
-    db["article_sections"].create(
+    db.table("article_sections").create(
         {"article_url": str, "section": str, "first_seen": str, "last_seen": str, "first_run_id": int},
         pk=("article_url", "section"),
         foreign_keys=[("section", "sections", "slug")],
     )
-    db["authors"].create(
+    db.table("authors").create(
         {"article_url": str, "position": int, "name": str, "profile_url": str},
         pk=("article_url", "position"),
         foreign_keys=[("article_url", "articles", "url")],
     )
-    db["pdfs"].create(
+    db.table("pdfs").create(
         {"article_url": str, "url": str, "position": int},
         pk=("article_url", "url"),
         foreign_keys=[("article_url", "articles", "url")],
     )
-    db["revisions"].create(
+    db.table("revisions").create(
         _cols(
             "id int, article_url str, run_id int, replaced_at str, title str, published str, body "
             "str, pdfs str, authors str, content_hash str"
@@ -73,7 +73,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("article_url", "articles", "url"), ("run_id", "runs", "id")],
     )
-    db["run_errors"].create(
+    db.table("run_errors").create(
         {"id": int, "run_id": int, "at": str, "url": str, "kind": str, "message": str},
         pk="id",
         foreign_keys=[("run_id", "runs", "id")],
@@ -82,16 +82,16 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
 
 
 def _m001_indexes(db: sqlite_utils.Database) -> None:
-    db["articles"].create_index(["published"])
-    db["articles"].create_index(["lang", "published"])
-    db["articles"].create_index(["first_run_id"])
-    db["article_sections"].create_index(["section"])
-    db["revisions"].create_index(["article_url"])
-    db["revisions"].create_index(["run_id"])
-    db["run_errors"].create_index(["run_id"])
+    db.table("articles").create_index(["published"])
+    db.table("articles").create_index(["lang", "published"])
+    db.table("articles").create_index(["first_run_id"])
+    db.table("article_sections").create_index(["section"])
+    db.table("revisions").create_index(["article_url"])
+    db.table("revisions").create_index(["run_id"])
+    db.table("run_errors").create_index(["run_id"])
     # trigram: FTS5's default tokenizer does not split Japanese, which has no spaces between
     # words; trigrams match any substring of three or more characters in either language.
-    db["articles"].enable_fts(["title", "body"], create_triggers=True, tokenize="trigram")
+    db.table("articles").enable_fts(["title", "body"], create_triggers=True, tokenize="trigram")
 
 
 def _m002_change_monitor(db: sqlite_utils.Database) -> None:
@@ -99,7 +99,7 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
     alerts and their per-channel deliveries. See docs/alerts.md."""
     db.execute("ALTER TABLE runs ADD COLUMN diffed_at TEXT")
     db.execute("ALTER TABLE runs ADD COLUMN diff_outcome TEXT")
-    db["events"].create(
+    db.table("events").create(
         _cols(
             "id int, at str, run_id int, kind str, article_url str, lang str, title str, sections "
             "str, revision_id int, removed_at str, alerted int"
@@ -112,11 +112,11 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
         "CREATE UNIQUE INDEX events_once ON events "
         "(kind, article_url, coalesce(revision_id, 0), coalesce(removed_at, ''))"
     )
-    db["events"].create_index(["run_id"])
-    db["watch_scopes"].create(
+    db.table("events").create_index(["run_id"])
+    db.table("watch_scopes").create(
         {"lang": str, "section": str, "since": str, "baseline_event_id": int}, pk=("lang", "section")
     )
-    db["alerts"].create(
+    db.table("alerts").create(
         _cols(
             "id int, created str, run_id int, kind str, event_id int, article_url str, title str, "
             "body str, tags str, status str, attempts int, last_error str, last_attempt str, sent_at "
@@ -126,8 +126,8 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
         not_null={"created", "kind", "title", "status"},
         defaults={"status": "pending", "attempts": 0},
     )
-    db["alerts"].create_index(["status"])
-    db["deliveries"].create(
+    db.table("alerts").create_index(["status"])
+    db.table("deliveries").create(
         _cols(
             "alert_id int, channel str, label str, status str, attempts int, last_error str, "
             "last_attempt str, sent_at str, claimed_by str"
@@ -139,7 +139,7 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
 
 def _m003_research(db: sqlite_utils.Database) -> None:
     """PDF text (issue 5): one row per PDF URL, searchable through its own trigram FTS5 index."""
-    db["pdf_texts"].create(
+    db.table("pdf_texts").create(
         _cols(
             "url str, status str, error str, etag str, last_modified str, content_type str, size int, "
             "sha256 str, pages int, text str, first_fetched str, last_fetched str, run_id int"
@@ -147,15 +147,15 @@ def _m003_research(db: sqlite_utils.Database) -> None:
         pk="url",
         not_null={"status"},
     )
-    db["pdfs"].create_index(["url"])
-    db["pdf_texts"].enable_fts(["text"], create_triggers=True, tokenize="trigram")
+    db.table("pdfs").create_index(["url"])
+    db.table("pdf_texts").enable_fts(["text"], create_triggers=True, tokenize="trigram")
 
 
 def _m004_rules_and_holds(db: sqlite_utils.Database) -> None:
     """Watcher rules and held alerts (issues 11 and 10): the rules watched so far and their
     baselines, events that join a section (``section``) or are held by the layout alarm
     (``held_at``, ``released_at``), and the rules an alert names."""
-    db["watch_rules"].create({"name": str, "since": str, "baseline_event_id": int}, pk="name")
+    db.table("watch_rules").create({"name": str, "since": str, "baseline_event_id": int}, pk="name")
     for column in ("section", "held_at", "released_at"):
         db.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
     # One `joined` event per (article, section): the section is part of what makes a fact once.
@@ -165,7 +165,7 @@ def _m004_rules_and_holds(db: sqlite_utils.Database) -> None:
         "(kind, article_url, coalesce(revision_id, 0), coalesce(removed_at, ''), coalesce(section, ''))"
     )
     db.execute("ALTER TABLE alerts ADD COLUMN rules TEXT")
-    db["alerts"].create_index(["article_url"])
+    db.table("alerts").create_index(["article_url"])
     # Sections an article joined after its first diff, before this version watched for joins:
     # recorded as already alerted, so an upgrade announces none of that past.
     db.execute(
@@ -244,13 +244,13 @@ def _m005_word_index(db: sqlite_utils.Database) -> None:
 def _m006_warc(db: sqlite_utils.Database) -> None:
     """The pages as served (issue 12): the WARC files the crawl wrote and, per fetch it archived,
     where its record is. See docs/schema.md and docs/research.md#the-pages-as-served-warc."""
-    db["warc_files"].create(
+    db.table("warc_files").create(
         {"filename": str, "directory": str, "run_id": int, "created": str},
         pk="filename",
         not_null={"directory"},
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["warc_records"].create(
+    db.table("warc_records").create(
         _cols(
             "id int, url str, kind str, record_type str, status int, content_hash str, filename str, "
             "file_offset int, record_length int, payload_digest str, record_id str, refers_to str, "
@@ -260,15 +260,15 @@ def _m006_warc(db: sqlite_utils.Database) -> None:
         not_null={"url", "kind", "record_type", "filename", "file_offset", "record_length", "record_id", "captured"},
         foreign_keys=[("filename", "warc_files", "filename"), ("run_id", "runs", "id")],
     )
-    db["warc_records"].create_index(["url", "captured"])
-    db["warc_records"].create_index(["record_id"], unique=True)
-    db["warc_records"].create_index(["run_id"])
+    db.table("warc_records").create_index(["url", "captured"])
+    db.table("warc_records").create_index(["record_id"], unique=True)
+    db.table("warc_records").create_index(["run_id"])
 
 
 def _m007_experts(db: sqlite_utils.Database) -> None:
     """The expert pages articles link to (issue 12): one row per page, keyed by the URL that
     ``authors.profile_url`` holds, which is the link between an article and its experts."""
-    db["experts"].create(
+    db.table("experts").create(
         _cols(
             "url str, lang str, name str, title str, areas str, biography str, status str, error str, "
             "etag str, last_modified str, first_fetched str, last_fetched str, last_changed str, run_id int, "
@@ -277,7 +277,29 @@ def _m007_experts(db: sqlite_utils.Database) -> None:
         pk="url",
         not_null={"status"},
     )
-    db["authors"].create_index(["profile_url"])
+    db.table("authors").create_index(["profile_url"])
+
+
+def _m008_parse_health(db: sqlite_utils.Database) -> None:
+    """A run's parse health as data (issue 18): its article pages (``runs.article_pages``) and,
+    per parser note, on how many pages it was noted (``run_parse_notes``), where the layout alarm
+    parsed them back out of the JSON stats. Earlier runs get theirs from their stats."""
+    db.execute("ALTER TABLE runs ADD COLUMN article_pages INTEGER")
+    db.table("run_parse_notes").create(
+        {"run_id": int, "note": str, "pages": int},
+        pk=("run_id", "note"),
+        not_null={"pages"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.execute(
+        "UPDATE runs SET article_pages = json_extract(stats, '$.\"npi/article/pages\"') "
+        "WHERE json_valid(stats)"
+    )
+    db.execute(
+        "INSERT INTO run_parse_notes (run_id, note, pages) SELECT r.id, substr(j.key, 11), j.value "
+        "FROM runs r, json_each(r.stats) j WHERE json_valid(r.stats) AND j.key LIKE 'npi/parse/%' "
+        "AND j.type = 'integer' AND j.value > 0"
+    )
 
 
 # Append-only: a step, once released, is never edited; a new step changes what came before.
@@ -290,6 +312,7 @@ MIGRATIONS: list[Migration] = [
     ("005_word_index", _m005_word_index),
     ("006_warc", _m006_warc),
     ("007_experts", _m007_experts),
+    ("008_parse_health", _m008_parse_health),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from npi_crawler.archive.db import ArchiveBase, stamp, utcnow
+from npi_crawler.archive.db import ArchiveBase, row_id, stamp, utcnow
 
 
 class Outbox(ArchiveBase):
@@ -37,7 +37,7 @@ class Outbox(ArchiveBase):
             )
             if event_id is not None:
                 conn.execute("UPDATE events SET alerted = 1 WHERE id = :id", {"id": event_id})
-        return {"id": int(cur.lastrowid), "kind": kind, "article_url": message.get("url"), **message}
+        return {"id": row_id(cur), "kind": kind, "article_url": message.get("url"), **message}
 
     def pending_alerts(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM alerts WHERE status = 'pending' ORDER BY id")

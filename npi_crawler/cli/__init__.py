@@ -23,7 +23,7 @@ from npi_crawler.cli.research import cite, export, feed, history, search, serve
 from npi_crawler.cli.rules import rules
 from npi_crawler.cli.runtime import apply_settings
 from npi_crawler.cli.snapshot import snapshot
-from npi_crawler.stops import STOPS, Stopped
+from npi_crawler.runner import STOPS, Stopped
 
 
 class OneLineGroup(click.Group):
@@ -76,7 +76,7 @@ def main() -> None:
         # Scrapy's own ScrapyDeprecationWarning is no DeprecationWarning subclass; matched by
         # module so that `--help` need not import Scrapy for its class.
         warnings.filterwarnings("ignore", category=Warning, module=r"scrapy(\.|$)")
-    # SIGINT and SIGTERM are inputs (npi_crawler.stops): never a traceback, never recorded as ok.
+    # SIGINT and SIGTERM are inputs (npi_crawler.runner): never a traceback, never recorded as ok.
     # Inside a command, one_line_errors turns Stopped into its one line and exit code; this is for
     # a signal that arrives before or after the command itself.
     try:

@@ -209,7 +209,7 @@ def locked(db_path: str, command: str, output: RunOutput | None = None) -> Itera
 def locked_crawl(db_path: str, command: str, output: RunOutput, **crawl: Any) -> Iterator[Any]:
     """The run lock, a sound archive, then one crawl (``run_crawl``'s arguments in ``crawl``);
     yields its CrawlResult with the lock still held, so ``watch`` diffs and delivers under it."""
-    from npi_crawler.crawl import run_crawl
+    from npi_crawler.runner import run_crawl
 
     with locked(db_path, command, output):
         yield run_crawl(db_path=db_path, log_level=output.log_level, progress=output.progress, **crawl)

@@ -7,7 +7,7 @@ traceback after the archive was opened and locked. Here a value is converted as 
 the same name says (the project's settings, else Scrapy's; ``crawl.setting_defaults``): a number
 (finite; 0 or more, but priorities), a boolean, a list or a dict. Settings with a text or no
 default, and names neither knows (a user's own extension), are passed as given. Scrapy is
-imported only when there is a value to check, and only by npi_crawler.crawl.
+imported only when there is a value to check, and only by npi_crawler.runner.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _FALSE = ("0", "false", "False")
 
 @functools.cache
 def _defaults() -> dict[str, Any]:
-    from npi_crawler.crawl import setting_defaults  # Scrapy's own: only crawl.py imports Scrapy
+    from npi_crawler.runner import setting_defaults  # Scrapy's own: only the runner imports Scrapy
 
     return setting_defaults()
 
