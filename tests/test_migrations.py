@@ -116,3 +116,23 @@ def test_a_new_step_is_applied_once_in_its_own_transaction(db_path):
     assert "901_broken" not in archive.applied_migrations()
     assert archive.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
     archive.close()
+
+
+def test_the_full_text_indexes_merge_sixteen_segments_at_a_time(db_path):
+    with Archive.open(db_path) as archive:
+        for index in ("articles_fts", "pdf_texts_fts", "articles_words", "pdf_texts_words"):
+            assert archive.one(f"SELECT v FROM {index}_config WHERE k = 'automerge'") == 16, index
+
+
+def test_runs_from_before_the_parse_health_step_get_theirs_from_their_stats(db_path):
+    before = [name for name, _ in MIGRATIONS].index("008b_parse_health")
+    with Archive.connect(db_path) as old:
+        migrate_archive(old, MIGRATIONS[:before])
+        run_id = old.start_run(mode="incremental", base_url="https://npi.or.jp/", langs=["en"], sections=[])
+        stats = {"npi/article/pages": 6, "npi/list/pages": 12, "npi/parse/fallback/title_tag": 4, "npi/parse/miss/date": 0}
+        old.finish_run(run_id, status="ok", counts={"list_pages": 12}, stats=stats)
+        old.start_run(mode="incremental", base_url="x", langs=[], sections=[])  # killed: no stats at all
+    with Archive.open(db_path) as archive:
+        health = archive.parse_health(run_id)
+        assert (health.article_pages, health.list_pages, dict(health.notes)) == (6, 12, {"fallback/title_tag": 4})
+        assert archive.parse_health(run_id + 1).notes == {}
