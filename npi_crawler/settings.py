@@ -49,7 +49,7 @@ NPI_PROGRESS = False
 # run and at a stop. A SIGKILL or a power cut loses the open batch, which the next run fetches
 # again. One transaction per item wrote 16-57 times what the archive grew by (docs/performance.md).
 # The write lock is held while a batch is open: keep the seconds well under the 30 s busy timeout.
-NPI_COMMIT_ITEMS = 500
+NPI_COMMIT_ITEMS = 2000
 NPI_COMMIT_SECONDS = 10.0
 
 # Download the PDFs articles link to (on the site's hosts only) and archive their text;

@@ -23,6 +23,12 @@ from typing import Generic, TypeVar
 from npi_crawler.archive.db import ArchiveBase
 
 A = TypeVar("A", bound=ArchiveBase)
+# The connection that holds the batches keeps more pages in memory and lets its WAL grow further
+# before a checkpoint copies it into the file: with SQLite's defaults (2 MiB, 1,000 pages) a batch
+# spilled pages to the WAL and wrote them again, and each checkpoint rewrote the pages the next
+# batch changed again. 5,000 articles (no WARC): 54 -> 39 MB written for a 15 MB archive.
+CACHE_KIB = 16 * 1024
+CHECKPOINT_PAGES = 4000
 
 
 class Batches(Generic[A]):
@@ -32,6 +38,8 @@ class Batches(Generic[A]):
         self, archive: A, *, items: int, seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.archive = archive
+        archive.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        archive.conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
         self.items = max(1, items)
         self.seconds = seconds
         self.clock = clock
