@@ -144,3 +144,27 @@ def test_sigkill_mid_batch_loses_the_open_batch_and_the_next_run_fetches_exactly
         assert fetched_again == every - kept
         assert lost <= fetched_again and not (kept & fetched_again)
         assert export_rows(db) == site.expected_export(replica.url)
+
+
+def test_a_crawl_waiting_on_one_slow_answer_commits_its_batch_after_t_seconds(tmp_path):
+    """The run state's idle timer: with no item coming to fill the batch (the crawl waits on one
+    PDF that hangs), what the batch holds is committed after NPI_COMMIT_SECONDS all the same."""
+    site = generate_site(seed=23, n_articles=12, per_page=4)
+    db = str(tmp_path / "npi.db")
+    slow = next(pdf for a in sorted(site.live(), key=lambda a: a.path) for pdf in a.pdfs)
+    argv = [sys.executable, "-m", "npi_crawler", "crawl", "--db", db, "-s", "NPI_COMMIT_ITEMS=100000",
+            "-s", "NPI_COMMIT_SECONDS=3"]  # fmt: skip
+    with ReplicaServer(site) as replica:
+        replica.add_fault(slow, "hang", times=1, seconds=12)
+        proc = subprocess.Popen([*argv, "--base-url", replica.url], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+        def hanging() -> bool:  # the PDF was asked for once and has not answered (nor been asked again)
+            return [path for _m, path, *_ in replica.log].count(slow) < 2 and proc.poll() is None
+
+        try:
+            while hanging() and stored_articles(db) < len(site.live()):
+                time.sleep(0.05)
+            assert hanging(), "the articles became visible only once the slow answer ended the wait"
+        finally:
+            proc.wait(timeout=120)
+        assert proc.returncode == 0
