@@ -124,7 +124,10 @@ class RunState:
         """The run state of ``crawler``: the extension (settings.EXTENSIONS). A crawler built
         without it (a test, a project that left it out) gets one that records no run and commits
         every item."""
-        state = crawler.get_extension(cls)
+        try:
+            state = crawler.get_extension(cls)
+        except RuntimeError:  # its extensions are not built yet (the crawl has not started)
+            state = None
         if state is None:
             state = _DETACHED.setdefault(crawler, cls(crawler, crawler.settings.get("NPI_DB_PATH")))
         return state
