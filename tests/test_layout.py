@@ -30,14 +30,15 @@ OWNERS = {
     "readability": ("npi_crawler.site.articles",),  # the last-resort body
     "yaml": ("npi_crawler.monitor.channels",),  # Apprise's YAML parser, for its config files' keys
     "scrapy": (
-        "npi_crawler.crawl",
+        "npi_crawler.runner",
+        "npi_crawler.runstate",
         "npi_crawler.spiders",
         "npi_crawler.pipelines",
         "npi_crawler.middlewares",
         "npi_crawler.extensions",
         "npi_crawler.warc_recorder",  # a downloader middleware (Scrapy's place for one)
     ),
-    "twisted": ("npi_crawler.crawl", "npi_crawler.spiders", "npi_crawler.middlewares", "npi_crawler.extensions"),
+    "twisted": ("npi_crawler.runner", "npi_crawler.spiders", "npi_crawler.middlewares", "npi_crawler.extensions"),
 }
 # The project writes SQL keywords in capitals; prose ("select ... from") must not count.
 SQL = re.compile(r"\b(SELECT\s.+?\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|TRIGGER))\b", re.S)
