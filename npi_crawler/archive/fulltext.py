@@ -21,7 +21,6 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from npi_crawler.archive.articles import article_filters
 from npi_crawler.archive.hitcount import HitCounts
 from npi_crawler.archive.searchindex import INDEXES
 from npi_crawler.archive.searchplan import (
@@ -33,6 +32,7 @@ from npi_crawler.archive.searchplan import (
     kept_probe,
     narrowed,
     probes,
+    row_filters,
     scan_score,
     scans,
     title_match,
@@ -134,7 +134,7 @@ class FullText(HitCounts):
         if not top:
             return []
         alias, columns, first, joins, _ = SOURCES[table]
-        conditions, params = article_filters(**scope.filters)
+        conditions, params = row_filters(scope)
         scan_sql, scan_params = scans(plan, table, alias)
         sql = (
             f"SELECT {alias}.rowid, {columns}, a.published FROM json_each(:ids) j "

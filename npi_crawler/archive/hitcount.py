@@ -117,7 +117,7 @@ class HitCounts(ArchiveBase):
             required = [f"{index} MATCH :match", *index_sql, *kept_probe(scope, index)]
             sql = f"SELECT 1 FROM {index} WHERE {' AND '.join(required)} AND +{index}.rowid NOT IN ({REMOVED})"
             return self._bounded(sql, {**params, **more, "kept": scope.kept}, bound)
-        conditions, more = where(plan, scope, "articles", "a", plan.ranked)
+        conditions, more = where(plan, scope, "articles", "a", plan.ranked, kept_on=index)
         sql = f"SELECT 1 FROM {index} CROSS JOIN articles a ON a.rowid = {index}.rowid WHERE {index} MATCH :match AND {conditions}"
         return self._bounded(sql, {**params, **more}, bound)
 
