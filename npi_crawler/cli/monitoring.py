@@ -80,7 +80,11 @@ def _monitor(archive: Archive, opts: dict[str, Any], channels: list, rules: tupl
         ),
     )
     options = DeliveryOptions(
-        digest=opts["digest"], dry_run=opts["dry_run"], max_attempts=opts["max_attempts"], flood_limit=opts["flood_limit"]
+        digest=opts["digest"],
+        dry_run=opts["dry_run"],
+        max_attempts=opts["max_attempts"],
+        flood_limit=opts["flood_limit"],
+        admin_tag=opts["admin_tag"],
     )
     delivery = deliver(archive, channels, options, extra=result.alerts if opts["dry_run"] else None)
     return result, delivery
@@ -123,6 +127,8 @@ def _delivery_lines(result: Any, delivery: Any, channels: list, dry_run: bool) -
         counts[error] = counts.get(error, 0) + 1
     lines += [f"    failed: {e}" + (f" (x{n})" if n > 1 else "") for e, n in list(counts.items())[:5]]
     lines += [f"    no answer: {label}: {title} ({why})" for label, title, why in delivery.unknown[:5]]
+    if delivery.admins_told:
+        lines.append(f"    told the admin channel(s) {', '.join(delivery.admins_told)} of the failures")
     if not channels and delivery.pending:
         lines.append("    no channel configured (--notify, --config): alerts wait in the outbox")
     if labels := ", ".join(sorted({c.label for c in channels})):
@@ -133,18 +139,29 @@ def _delivery_lines(result: Any, delivery: Any, channels: list, dry_run: bool) -
 def _report(result: Any, delivery: Any, channels: list, dry_run: bool) -> tuple[str, int]:
     """The diff-and-delivery part of the summary, and the exit code it calls for."""
     lines = _diff_lines(result) + _delivery_lines(result, delivery, channels, dry_run)
-    code = EXIT_ATTENTION if result.layout_problems or delivery.stuck or delivery.unknown else 0
+    trouble = result.layout_problems or delivery.failures or delivery.stuck or delivery.unknown
+    code = EXIT_ATTENTION if trouble else 0
     return "\n".join(lines), code
+
+
+def _unheard(result: Any, delivery: Any, channels: list, opts: dict[str, Any]) -> bool:
+    """Alerts no channel will carry (or a dry run's plan, there to be read): the summary is
+    printed even with --quiet. Alerts delivered as meant are not news for cron to mail."""
+    return opts["dry_run"] or bool(delivery.unrouted) or (not channels and bool(result.alerts))
 
 
 def _attention(result: Any, delivery: Any, max_attempts: int, out: RunOutput) -> None:
     """What needs a person, on stderr (and in the log file): cron mails it even with --quiet."""
+    from npi_crawler.monitor.trouble import failure_lines
+
     if result.layout_problems:
         out.attention(
             "npi-crawler needs attention: the site's layout seems to have changed ("
             + "; ".join(result.layout_problems)
             + "); no removals recorded, no article alerts sent"
         )
+    for line in failure_lines(delivery.failures.values(), delivery.next_attempt):
+        out.attention(line)
     if delivery.stuck:
         out.attention(
             f"npi-crawler needs attention: {delivery.stuck} alert(s) stuck after {max_attempts}+ failed "
@@ -199,8 +216,7 @@ def watch(
     summary = format_summary(crawl, db_path) + "\n" + summary
     advice = f"{delivery.sent} pending alert message(s) were still delivered"
     fail_if_nothing_crawled(crawl, base_url, advice, out, summary)
-    needs_attention = code != 0 or crawl_needs_attention(crawl) or bool(result.alerts) or bool(delivery.sent)
-    out.report(summary, needs_attention=needs_attention)
+    out.report(summary, needs_attention=code != 0 or crawl_needs_attention(crawl) or _unheard(result, delivery, channels, opts))
     _attention(result, delivery, opts["max_attempts"], out)
     sys.exit(code)
 

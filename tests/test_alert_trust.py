@@ -1,0 +1,118 @@
+"""Alerts a watcher trusts (issue 21, points 1, 2 and 5): loud at the first failed delivery, silent
+when all is well, and ``doctor`` one line per channel.
+
+End to end as cron runs it: the real CLI crawls the replica over HTTP and delivers through real
+Apprise to local JSON endpoints (tests/endpoints.JsonSink), one of which can answer 500."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from npi_crawler.monitor.trouble import next_attempt, run_pace
+from tests.conftest import run_cli
+from tests.endpoints import JsonSink
+from tests.site import new_article
+
+ATTENTION = "npi-crawler needs attention"
+
+
+@pytest.fixture
+def sink():
+    with JsonSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def admin():
+    with JsonSink() as sink:
+        yield sink
+
+
+def watch(replica, db_path, *channel, code=0, quiet=True):
+    args = ["watch", "--db", db_path, "--base-url", replica.url, *channel, *(["--quiet"] if quiet else [])]
+    result = run_cli(*args, env={"NPI_NOTIFY_URLS": ""})
+    assert result.returncode == code, result.stdout + result.stderr
+    return result
+
+
+def proposals(site, k, first=1):
+    return [new_article(site, lang="ja" if i % 2 else "en", sections=["policy"], n=i) for i in range(first, first + k)]
+
+
+@pytest.mark.slow
+def test_a_channel_down_from_the_start_of_a_run_is_loud_then_each_alert_is_delivered_once(replica, site, db_path, sink):
+    notify = ("--notify", sink.url())
+    watch(replica, db_path, *notify)  # the baseline
+    proposals(site, 2)
+    sink.status = 500
+    down = watch(replica, db_path, *notify, code=3)
+    # Which channel (redacted, and its tags), how many alerts, why, and when the next attempt is:
+    # on stderr, which cron mails even with --quiet, in the very run that met the failure.
+    lines = [line for line in down.stderr.splitlines() if "refused" in line]
+    assert len(lines) == 1, down.stderr
+    assert lines[0].startswith(f"{ATTENTION}: json://127.0.0.1 (no tags: every alert) refused 2 alert(s) this run (")
+    assert "error=500" in lines[0] and "the next run (watch or notify) sends them again" in lines[0]
+    assert down.stdout.startswith("run 2 (incremental)") and "failed: json://127.0.0.1" in down.stdout
+    assert str(sink.url().split(":")[2].split("/")[0]) not in down.stderr  # no port: the one redactor
+    sink.status = 200
+    up = watch(replica, db_path, *notify)
+    assert sorted(p["title"] for p in sink.posts) == sorted(set(p["title"] for p in sink.posts))
+    assert len(sink.posts) == 2 and up.stderr == ""
+    watch(replica, db_path, *notify)
+    assert len(sink.posts) == 2
+
+
+@pytest.mark.slow
+def test_the_admin_channel_hears_of_a_failing_channel_once_per_episode_never_through_it(
+    replica, site, db_path, sink, admin, tmp_path
+):
+    config = tmp_path / "alerts.txt"
+    config.write_text(f"policy={sink.url('policy')}\nadmin={admin.url('admin')}\n")
+    channels = ("--config", str(config), "--max-attempts", "3")
+    watch(replica, db_path, *channels)
+    proposals(site, 1)
+    sink.status = 500
+    first = watch(replica, db_path, *channels, code=3)
+    assert "json://127.0.0.1 (tags: policy) refused 1 alert(s)" in first.stderr
+    assert [p["title"] for p in admin.posts] == [ATTENTION]
+    assert "json://127.0.0.1 (tags: policy): 1 alert(s) refused this run" in admin.posts[0]["message"]
+    assert "told the admin channel(s) json://127.0.0.1 of the failures" in first.stdout
+    assert sink.posts == []  # a dead channel is never told of its own death
+    second = watch(replica, db_path, *channels, code=3)  # the same episode: stderr again, the admin not
+    assert "refused 1 alert(s)" in second.stderr and len(admin.posts) == 1
+    sink.status = 200
+    watch(replica, db_path, *channels)
+    assert len(sink.posts) == 1 and len(admin.posts) == 1
+    proposals(site, 1, first=5)
+    sink.status = 500
+    watch(replica, db_path, *channels, code=3)  # a new episode: the admin hears of it again
+    assert len(admin.posts) == 2 and sink.posts[1:] == []
+
+
+@pytest.mark.slow
+def test_alerts_that_become_stuck_are_told_to_the_admin_channel(replica, site, db_path, sink, admin, tmp_path):
+    config = tmp_path / "alerts.txt"
+    config.write_text(f"policy={sink.url('policy')}\nadmin={admin.url('admin')}\n")
+    channels = ("--config", str(config), "--max-attempts", "2")
+    watch(replica, db_path, *channels)
+    proposals(site, 1)
+    sink.status = 500
+    watch(replica, db_path, *channels, code=3)
+    stuck = watch(replica, db_path, *channels, code=3)
+    assert "1 alert(s) stuck after 2+ failed deliveries" in stuck.stderr
+    assert len(admin.posts) == 2 and "now stuck after 2 failed runs" in admin.posts[1]["message"]
+
+
+def test_the_next_attempt_follows_the_pace_of_the_runs():
+    hour = dt.timedelta(hours=1)
+    start = dt.datetime(2026, 11, 24, 12, tzinfo=dt.timezone.utc)
+    hourly = [start - i * hour for i in range(6)] + [start - 7 * 24 * hour]  # newest first, and one old run
+    assert run_pace(hourly) == hour
+    assert next_attempt(run_pace(hourly)).endswith("in about 1 h at this archive's pace")
+    assert run_pace([start, start - hour]) is None  # two runs say nothing about a schedule
+    assert next_attempt(None) == "the next run (watch or notify) sends them again"
+    assert run_pace([start, start + hour, start - hour, None]) is None  # a clock set back: no pace from it
+    assert "in about 15 min" in next_attempt(dt.timedelta(minutes=15))
+    assert "in about 7 d" in next_attempt(dt.timedelta(days=7))
