@@ -183,7 +183,7 @@ def _send_batches(
         else:
             result.failed += 1
             result.errors.append(f"{channel.label}: {error}")
-            failure = result.failures.setdefault(channel.id, ChannelFailure(channel.label, tuple(sorted(channel.tags))))
+            failure = result.failures.setdefault(channel.id, ChannelFailure(channel.name))
             failure.alerts.update(a["id"] for a in batch)
             failure.error = error
             failed.update({a["id"]: f"{channel.label}: {error}" for a in batch})

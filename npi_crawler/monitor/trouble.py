@@ -24,16 +24,10 @@ from npi_crawler.monitor.messages_fit import Limits, fit
 class ChannelFailure:
     """One channel that refused messages this run."""
 
-    label: str  # redacted (monitor.channels.redact)
-    tags: tuple[str, ...]
+    name: str  # its redacted URL and its tags (monitor.channels.Channel.name)
     alerts: set[int] = field(default_factory=set)  # the alerts it refused this run
     error: str = ""  # its last refusal, scrubbed
     first: bool = True  # no pending alert had failed on it before this run: an episode starts
-
-    @property
-    def name(self) -> str:
-        """The channel as a person tells it from the others: its redacted URL and its tags."""
-        return f"{self.label} (tags: {', '.join(self.tags)})" if self.tags else f"{self.label} (no tags: every alert)"
 
 
 def run_pace(starts: Iterable[dt.datetime | None]) -> dt.timedelta | None:
