@@ -37,6 +37,13 @@ def watch(replica, db_path, *channel, code=0, quiet=True):
     return result
 
 
+def policy_and_admin(tmp_path, sink, admin, *, max_attempts):
+    """The options of a config that sends proposals to ``sink`` and attention to ``admin``."""
+    config = tmp_path / "alerts.txt"
+    config.write_text(f"policy={sink.url('policy')}\nadmin={admin.url('admin')}\n")
+    return ("--config", str(config), "--max-attempts", str(max_attempts))
+
+
 def proposals(site, k, first=1):
     return [new_article(site, lang="ja" if i % 2 else "en", sections=["policy"], n=i) for i in range(first, first + k)]
 
@@ -68,9 +75,7 @@ def test_a_channel_down_from_the_start_of_a_run_is_loud_then_each_alert_is_deliv
 def test_the_admin_channel_hears_of_a_failing_channel_once_per_episode_never_through_it(
     replica, site, db_path, sink, admin, tmp_path
 ):
-    config = tmp_path / "alerts.txt"
-    config.write_text(f"policy={sink.url('policy')}\nadmin={admin.url('admin')}\n")
-    channels = ("--config", str(config), "--max-attempts", "3")
+    channels = policy_and_admin(tmp_path, sink, admin, max_attempts=3)
     watch(replica, db_path, *channels)
     proposals(site, 1)
     sink.status = 500
@@ -93,9 +98,7 @@ def test_the_admin_channel_hears_of_a_failing_channel_once_per_episode_never_thr
 
 @pytest.mark.slow
 def test_alerts_that_become_stuck_are_told_to_the_admin_channel(replica, site, db_path, sink, admin, tmp_path):
-    config = tmp_path / "alerts.txt"
-    config.write_text(f"policy={sink.url('policy')}\nadmin={admin.url('admin')}\n")
-    channels = ("--config", str(config), "--max-attempts", "2")
+    channels = policy_and_admin(tmp_path, sink, admin, max_attempts=2)
     watch(replica, db_path, *channels)
     proposals(site, 1)
     sink.status = 500
