@@ -119,3 +119,23 @@ def test_the_next_attempt_follows_the_pace_of_the_runs():
     assert run_pace([start, start + hour, start - hour, None]) is None  # a clock set back: no pace from it
     assert "in about 15 min" in next_attempt(dt.timedelta(minutes=15))
     assert "in about 7 d" in next_attempt(dt.timedelta(days=7))
+
+
+# -- silent when all is well (issue 21.2) ------------------------------------------------------------
+
+
+@pytest.fixture
+def plain_site(site):
+    """A healthy replica as the issue found it: author names only in the author links' text (the
+    documented fallback of the author_name key), expert pages without a position."""
+    site.plain_author_links = True
+    site.expert_positions = False
+    return site
+
+
+def test_probe_shows_a_documented_fallback_as_a_note_not_a_warning(plain_site, replica):
+    article = next(a for a in plain_site.live() if a.authors)
+    result = run_cli("probe", replica.url.rstrip("/") + article.path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {line[2:14].strip(): line[15:] for line in result.stdout.splitlines() if line.startswith("  ") and line[2] != " "}
+    assert "nomatch/author_name" in lines["notes"] and lines["warnings"] == "none"
