@@ -14,6 +14,7 @@ from npi_crawler.monitor.trouble import next_attempt, run_pace
 from tests.conftest import run_cli
 from tests.endpoints import JsonSink
 from tests.site import new_article
+from tests.test_cli import free_port
 
 ATTENTION = "npi-crawler needs attention"
 
@@ -139,3 +140,22 @@ def test_probe_shows_a_documented_fallback_as_a_note_not_a_warning(plain_site, r
     assert result.returncode == 0, result.stdout + result.stderr
     lines = {line[2:14].strip(): line[15:] for line in result.stdout.splitlines() if line.startswith("  ") and line[2] != " "}
     assert "nomatch/author_name" in lines["notes"] and lines["warnings"] == "none"
+
+
+@pytest.mark.slow
+def test_notify_quiet_after_another_crawler_says_only_what_needs_a_person(replica, site, db_path, sink):
+    """The Scrapyd recipe (crawl-and-notify.sh) runs `notify --quiet` from cron after the job: it
+    printed every summary (a mail each hour), and nothing said that the job had reached nothing."""
+    notify = ("notify", "--db", db_path, "--notify", sink.url(), "--quiet")
+    run_cli("crawl", "--db", db_path, "--base-url", replica.url)
+    baseline = run_cli(*notify)
+    assert baseline.returncode == 0 and "crawl      run 1" in baseline.stdout  # its warnings: a broken PDF
+    run_cli("crawl", "--db", db_path, "--base-url", replica.url)
+    quiet = run_cli(*notify)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    dead = f"http://127.0.0.1:{free_port()}/"
+    assert run_cli("crawl", "--db", db_path, "--base-url", dead, "-s", "RETRY_TIMES=0").returncode == 1
+    loud = run_cli(*notify)
+    assert loud.returncode == 3
+    assert f"  crawl      run 3 (incremental) of {dead}: failed" in loud.stdout
+    assert loud.stderr == f"{ATTENTION}: the crawl of run 3 reached nothing (see its run_errors)\n"

@@ -229,20 +229,42 @@ def watch(
     is_flag=True,
     help="Send again the messages that went out without an answer (see status); they may arrive twice.",
 )
+@output_options
 @one_line_errors
-def notify(db_path: str, resend_unknown: bool, **opts: Any) -> None:
+def notify(db_path: str, resend_unknown: bool, quiet: bool, verbose: bool, log_file: str | None, **opts: Any) -> None:
     """Diff the archive and send the alerts, without crawling (after crawl, Scrapy or Scrapyd)."""
+    out = RunOutput(quiet, verbose, log_file)
     channels = load_channels(opts)
     rules = configured_rules(opts["rules_file"])
-    with locked(db_path, "notify"), Archive.open(db_path, create=False) as archive:
+    with locked(db_path, "notify", out), Archive.open(db_path, create=False) as archive:
         reopened = archive.reopen_unknown() if resend_unknown and not opts["dry_run"] else 0
         result, delivery = _monitor(archive, opts, channels, rules)
+        crawls = [run for run in map(archive.run, result.runs) if run]
     summary, code = _report(result, delivery, channels, opts["dry_run"])
     if resend_unknown:
-        click.echo(f"  resend     {reopened} delivery(ies) of unknown outcome made pending again")
-    click.echo(summary)
-    _attention(result, delivery, opts["max_attempts"], RunOutput())
+        summary = f"  resend     {reopened} delivery(ies) of unknown outcome made pending again\n" + summary
+    # The crawls it diffed (a Scrapyd job's, say) are reported here: nothing else would say that
+    # the job reached nothing, or met errors, when notify runs from cron after it.
+    troubled = [run for run in crawls if _crawl_trouble(run)]
+    summary = "\n".join([*(_crawl_line(run) for run in troubled), summary])
+    out.report(summary, needs_attention=code != 0 or bool(troubled) or _unheard(result, delivery, channels, opts))
+    _attention(result, delivery, opts["max_attempts"], out)
+    if failed := [run["id"] for run in troubled if run["status"] == "failed"]:
+        out.attention(f"npi-crawler needs attention: the crawl of run {failed[-1]} reached nothing (see its run_errors)")
+        code = EXIT_ATTENTION
     sys.exit(code)
+
+
+def _crawl_trouble(run: dict[str, Any]) -> bool:
+    """A crawl that needs a look: not ok, or with errors or warnings (cli.crawling's rule)."""
+    return run["status"] != "ok" or bool(run["errors"]) or bool(run["warnings"])
+
+
+def _crawl_line(run: dict[str, Any]) -> str:
+    return (
+        f"  crawl      run {run['id']} ({run['mode']}) of {run['base_url']}: {run['status']}, "
+        f"{run['errors'] or 0} errors, {run['warnings'] or 0} warnings (npi-crawler status; table run_errors)"
+    )
 
 
 def _ago(text: str | None) -> str:
