@@ -159,3 +159,16 @@ def test_notify_quiet_after_another_crawler_says_only_what_needs_a_person(replic
     assert loud.returncode == 3
     assert f"  crawl      run 3 (incremental) of {dead}: failed" in loud.stdout
     assert loud.stderr == f"{ATTENTION}: the crawl of run 3 reached nothing (see its run_errors)\n"
+
+
+@pytest.mark.slow
+def test_a_run_that_trips_the_layout_alarm_never_says_ok(replica, site, db_path, sink):
+    watch(replica, db_path, "--notify", sink.url())
+    site.layout = "redesign"
+    broken = watch(replica, db_path, "--notify", sink.url(), code=3)
+    first = broken.stdout.splitlines()[0]
+    assert first.startswith("run 2 (incremental) of ") and ": layout_break in " in first and " ok" not in first
+    status = run_cli("status", "--db", db_path)
+    assert status.returncode == 3
+    header, _columns, row = status.stdout.splitlines()[:3]
+    assert header.endswith(", layout_break") and row.split()[5] == "layout_break", status.stdout

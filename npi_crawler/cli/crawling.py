@@ -129,14 +129,16 @@ def request_breakdown(requests: int, stats: dict[str, Any]) -> str:
     return ", ".join(f"{n} {what}" for i, (n, what) in enumerate(parts) if n > 0 or i < 2)
 
 
-def format_summary(result: Any, db_path: str) -> str:
+def format_summary(result: Any, db_path: str, *, status: str | None = None) -> str:
+    """The run's summary; ``status`` says what its first line calls the run instead of its crawl
+    status (``layout_break``: a run that tripped the layout alarm never says ``ok``)."""
     run, stats = result.run, result.stats
     seconds = stats.get("elapsed_time_seconds") or 0
     warnings = {k.removeprefix("npi/"): v for k, v in sorted(stats.items()) if k.startswith(WARNING_PREFIXES)}
     with Archive.open(db_path, readonly=True) as archive:
         total = archive.article_counts()[0]
     lines = [
-        f"run {run['id']} ({run['mode']}) of {run['base_url']}: {run['status']} in {seconds:.1f} s",
+        f"run {run['id']} ({run['mode']}) of {run['base_url']}: {status or run['status']} in {seconds:.1f} s",
         f"  requests   {run['requests']} ({request_breakdown(run['requests'], stats)})",
         f"  articles   {run['articles_new']} new, {run['articles_updated']} updated, "
         f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "

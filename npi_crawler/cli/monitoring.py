@@ -44,6 +44,7 @@ from npi_crawler.monitor.health import CLOCK_SLACK
 from npi_crawler.site import LANGS, SECTIONS
 
 RESEND_UNKNOWN = "npi-crawler notify --resend-unknown"
+LAYOUT_BREAK = "layout_break"  # the diff outcome of a run that tripped the layout alarm, and how it is shown
 
 
 def load_channels(opts: dict[str, Any]) -> list:
@@ -213,7 +214,7 @@ def watch(
     summary, code = _report(result, delivery, channels, opts["dry_run"])
     if opts["dry_run"]:  # the crawl is not rolled back, only the diff: say so
         summary += f"\n  dry run: the crawl above is stored in {db_path}; the next watch alerts what it found"
-    summary = format_summary(crawl, db_path) + "\n" + summary
+    summary = format_summary(crawl, db_path, status=LAYOUT_BREAK if result.layout_problems else None) + "\n" + summary
     advice = f"{delivery.sent} pending alert message(s) were still delivered"
     fail_if_nothing_crawled(crawl, base_url, advice, out, summary)
     out.report(summary, needs_attention=code != 0 or crawl_needs_attention(crawl) or _unheard(result, delivery, channels, opts))
@@ -291,6 +292,11 @@ def _took(run: dict[str, Any]) -> str:
     return f"{int((finished - started).total_seconds())} s"
 
 
+def _shown_status(run: dict[str, Any]) -> str:
+    """A run's status as status shows it: one that tripped the layout alarm never says ``ok``."""
+    return LAYOUT_BREAK if run["diff_outcome"] == LAYOUT_BREAK else run["status"]
+
+
 RUN_HEADER = ["run", "started", "took", "mode", "status", "pages", "new", "chg", "rem", "alerts s/p/u", "warn", "diff"]
 
 
@@ -298,7 +304,7 @@ def _run_row(run: dict[str, Any], per_run: dict[tuple[int, str], int]) -> list[s
     alerts = "/".join(str(per_run.get((run["id"], s), 0)) for s in ("sent", "pending", "unrouted"))
     counts = ("list_pages", "articles_new", "articles_updated", "articles_removed")
     return [
-        str(run["id"]), run["started"], _took(run), run["mode"], run["status"],
+        str(run["id"]), run["started"], _took(run), run["mode"], _shown_status(run),
         *(str(run[c] or 0) for c in counts), alerts, str(run["warnings"] or 0), run["diff_outcome"] or "not yet",
     ]  # fmt: skip
 
@@ -326,7 +332,7 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
     last = runs[0] if runs else None
     click.echo(
         f"archive    {db_path}: {live} articles ({removed} removed); last run "
-        + (f"{last['id']} {_ago(last['started'])}, {last['status']}" if last else "never")
+        + (f"{last['id']} {_ago(last['started'])}, {_shown_status(last)}" if last else "never")
     )
     if runs:
         table = [RUN_HEADER, *(_run_row(run, per_run) for run in runs)]
@@ -350,7 +356,7 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         click.echo(f"  no answer #{row['alert_id']} from {row['label']} at {row['last_attempt']}: {row['title']}")
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
-    if last and last["diff_outcome"] == "layout_break":
+    if last and last["diff_outcome"] == LAYOUT_BREAK:
         from npi_crawler.monitor.differ import layout_problem
 
         detail = layout_problem(last, defaults.NPI_LAYOUT_MIN_PAGES)  # names the keys and probe
