@@ -11,7 +11,7 @@ from npi_crawler.monitor.channels import load_channels
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, diff
 from npi_crawler.monitor.messages_fit import Limits, fits
-from npi_crawler.monitor.rules import rules_from_table
+from npi_crawler.rules.model import rules_from_table
 from tests.endpoints import JsonSink
 from tests.test_monitor import article, run
 

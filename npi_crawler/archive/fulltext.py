@@ -23,8 +23,8 @@ from typing import Any
 
 from npi_crawler.archive.articles import article_filters
 from npi_crawler.archive.db import ArchiveBase
-from npi_crawler.archive.matching import WORD_TOKENIZER, word_view
 from npi_crawler.archive.searchindex import INDEXES, TITLE_WEIGHT
+from npi_crawler.site.text import WORD_TOKENIZER, word_view
 
 KINDS = ("fts", "words", "bigrams")  # articles_<kind>, pdf_texts_<kind>
 

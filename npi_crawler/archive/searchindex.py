@@ -32,7 +32,7 @@ import functools
 import sqlite3
 from collections.abc import Callable
 
-from npi_crawler.archive.matching import CJK_RUN, WORD_TOKENIZER, fold, word_view
+from npi_crawler.site.text import CJK_RUN, WORD_TOKENIZER, fold, word_view
 
 # Every character of a bigram is a token character (the bigrams view holds nothing else but the
 # spaces between them), none changed: a bigram is exactly one token.

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 
 from npi_crawler.archive.db import ArchiveBase
-from npi_crawler.archive.matching import Document
+from npi_crawler.rules.matching import Document
 
 _DOCUMENTS = """
     SELECT a.url, a.lang, a.title, a.published, coalesce(a.body, '') AS body,

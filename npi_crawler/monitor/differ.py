@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npi_crawler.archive import Archive, utcnow
-from npi_crawler.archive.matching import Match, MatchIndex, match_rules
 from npi_crawler.monitor import changes, messages
-from npi_crawler.monitor.rules import Rule
+from npi_crawler.rules.matching import Match, MatchIndex, match_rules
+from npi_crawler.rules.model import Rule
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS
 from npi_crawler.site.notes import BODY_NOTES, DATE_NOTES, DEGRADED, MISS_LIST_ENTRIES, NOMATCH, TITLE_NOTES
 from npi_crawler.site.urls import list_url
