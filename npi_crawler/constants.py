@@ -7,6 +7,9 @@ The facts about the site itself (sections, languages, hosts) are in ``npi_crawle
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 # Exit codes (docs/operations.md#exit-codes).
 EXIT_OK = 0
 EXIT_ERROR = 1  # an error the user can fix: one line on stderr says what
@@ -41,6 +44,33 @@ MAX_SETTING_NUMBER = 2**53
 
 # Stats whose sum is a run's warnings: parser fallbacks and misses, dropped items, PDF warnings.
 WARNING_PREFIXES = ("npi/parse/", "npi/items/dropped/", "npi/warnings/")
+
+# A run's warnings are what a person must act on (docs/operations.md, "Warnings and notes"):
+# articles dropped, PDFs and expert pages that could not be read (each also a run_errors row), and
+# the parse notes site.notes.WARNINGS names. Every other parse note is a note: counted, not a warning.
+PARSE_STAT = "npi/parse/"  # + a parse note: the pages noted with it
+OTHER_WARNING_STATS = ("npi/items/dropped/", "npi/warnings/")
+
+
+def run_warnings(stats: Mapping[str, Any]) -> dict[str, int]:
+    """A run's warnings from its stats: ``{stat without npi/: count}``, sorted by name."""
+    from npi_crawler.site.notes import is_warning
+
+    def warns(name: str) -> bool:
+        return name.startswith(OTHER_WARNING_STATS) or (name.startswith(PARSE_STAT) and is_warning(name[len(PARSE_STAT) :]))
+
+    return {k.removeprefix("npi/"): int(v) for k, v in sorted(stats.items()) if warns(k) and v}
+
+
+def run_notes(stats: Mapping[str, Any]) -> dict[str, int]:
+    """A run's notes from its stats: the parse notes that are no warning, by stat without npi/."""
+    from npi_crawler.site.notes import is_warning
+
+    return {
+        k.removeprefix("npi/"): int(v)
+        for k, v in sorted(stats.items())
+        if k.startswith(PARSE_STAT) and v and not is_warning(k[len(PARSE_STAT) :])
+    }
 
 # Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
 # an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default

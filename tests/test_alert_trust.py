@@ -172,3 +172,28 @@ def test_a_run_that_trips_the_layout_alarm_never_says_ok(replica, site, db_path,
     assert status.returncode == 3
     header, _columns, row = status.stdout.splitlines()[:3]
     assert header.endswith(", layout_break") and row.split()[5] == "layout_break", status.stdout
+
+
+@pytest.mark.slow
+def test_quiet_is_silent_on_a_healthy_site_that_delivers_and_loud_when_a_channel_is_down(
+    plain_site, replica, db_path, sink, tmp_path
+):
+    """Issue 21's "done when": the author names only in the link text (the documented fallback),
+    watch --quiet delivering new proposals prints nothing and exits 0; one channel down: it prints
+    and exits 3."""
+    log = tmp_path / "watch.log"
+    channel = ("--notify", sink.url(), "--log-file", str(log))
+    watch(replica, db_path, *channel)  # the baseline (it prints: the replica has a broken PDF, a warning)
+    published = proposals(plain_site, 2)
+    healthy = watch(replica, db_path, *channel)
+    assert (healthy.stdout, healthy.stderr) == ("", "")
+    assert len(sink.posts) == 2
+    for article in published:  # each alert names every author
+        (post,) = [p for p in sink.posts if p["message"].endswith(article.path)]
+        assert all(name in post["message"] for name, _path in article.authors)
+    summary = log.read_text().split("[npi-crawler] run 2 ")[1]
+    assert "  warnings   0\n" in summary and "  notes      " in summary  # notes there were: counted, not printed
+    proposals(plain_site, 1, first=7)
+    sink.status = 500
+    down = watch(replica, db_path, *channel, code=3)
+    assert down.stdout.startswith("run 3 (incremental)") and "refused 1 alert(s) this run" in down.stderr

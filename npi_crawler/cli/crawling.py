@@ -25,7 +25,7 @@ from npi_crawler.cli.runtime import (
     locked_crawl,
     one_line_errors,
 )
-from npi_crawler.constants import WARNING_PREFIXES
+from npi_crawler.constants import run_notes, run_warnings
 
 
 @click.command()
@@ -72,14 +72,15 @@ def crawl(
         db_path, "crawl", out, base_url=base_url, full=full, langs=langs, sections=sections, overrides=settings
     ) as result:
         pass
-    summary = format_summary(result, db_path)
+    summary = format_summary(result, db_path, verbose=out.verbose)
     fail_if_nothing_crawled(result, base_url, "check --base-url and the network, then run again", out, summary)
     out.report(summary, needs_attention=crawl_needs_attention(result))
 
 
 def crawl_needs_attention(result: Any) -> bool:
+    """Whether --quiet prints the crawl: not ok, errors, or warnings (never mere notes)."""
     run = result.run
-    return run["status"] != "ok" or bool(run["errors"]) or bool(run["warnings"])
+    return run["status"] != "ok" or bool(run["errors"]) or bool(run_warnings(result.stats))
 
 
 def fail_if_nothing_crawled(result: Any, base_url: str, advice: str, out: RunOutput, summary: str) -> None:
@@ -129,12 +130,13 @@ def request_breakdown(requests: int, stats: dict[str, Any]) -> str:
     return ", ".join(f"{n} {what}" for i, (n, what) in enumerate(parts) if n > 0 or i < 2)
 
 
-def format_summary(result: Any, db_path: str, *, status: str | None = None) -> str:
+def format_summary(result: Any, db_path: str, *, status: str | None = None, verbose: bool = False) -> str:
     """The run's summary; ``status`` says what its first line calls the run instead of its crawl
-    status (``layout_break``: a run that tripped the layout alarm never says ``ok``)."""
+    status (``layout_break``: a run that tripped the layout alarm never says ``ok``). Notes are
+    counted, and listed with ``verbose``."""
     run, stats = result.run, result.stats
     seconds = stats.get("elapsed_time_seconds") or 0
-    warnings = {k.removeprefix("npi/"): v for k, v in sorted(stats.items()) if k.startswith(WARNING_PREFIXES)}
+    warnings, notes = run_warnings(stats), run_notes(stats)
     with Archive.open(db_path, readonly=True) as archive:
         total = archive.article_counts()[0]
     lines = [
@@ -145,16 +147,22 @@ def format_summary(result: Any, db_path: str, *, status: str | None = None) -> s
         f"{run['articles_removed']} removed",
         *filter(None, [pdf_summary_line(stats), warc_summary_line(stats)]),
         f"  archive    {total} articles in {db_path}",
-        f"  warnings   {run['warnings']}"
-        + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),
+        f"  warnings   {sum(warnings.values())}" + (f" ({_listed(warnings)})" if warnings else ""),
     ]
     # run_errors holds both: PDFs and expert pages that could not be read are warnings, the rest errors.
     pdf_warnings = [e for e in result.errors if e["kind"].startswith(("pdf:", "expert:"))]
     errors = [e for e in result.errors if not e["kind"].startswith(("pdf:", "expert:"))]
     lines += _error_lines(pdf_warnings)
+    if notes:  # the site read the documented way: counted, never a reason to print (--quiet)
+        listed = _listed(notes) if verbose else "not warnings: documented fallbacks, optional fields absent; --verbose lists them"
+        lines.append(f"  notes      {sum(notes.values())} ({listed})")
     lines.append(f"  errors     {run['errors']}")
     lines += _error_lines(errors)
     return "\n".join(lines)
+
+
+def _listed(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items())
 
 
 def _error_lines(rows: list[dict[str, Any]], limit: int = 5) -> list[str]:

@@ -214,7 +214,8 @@ def watch(
     summary, code = _report(result, delivery, channels, opts["dry_run"])
     if opts["dry_run"]:  # the crawl is not rolled back, only the diff: say so
         summary += f"\n  dry run: the crawl above is stored in {db_path}; the next watch alerts what it found"
-    summary = format_summary(crawl, db_path, status=LAYOUT_BREAK if result.layout_problems else None) + "\n" + summary
+    shown = LAYOUT_BREAK if result.layout_problems else None
+    summary = format_summary(crawl, db_path, status=shown, verbose=out.verbose) + "\n" + summary
     advice = f"{delivery.sent} pending alert message(s) were still delivered"
     fail_if_nothing_crawled(crawl, base_url, advice, out, summary)
     out.report(summary, needs_attention=code != 0 or crawl_needs_attention(crawl) or _unheard(result, delivery, channels, opts))
