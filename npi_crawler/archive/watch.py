@@ -57,11 +57,12 @@ class WatchStore(ArchiveBase):
         return {r[0] for r in self.conn.execute("SELECT name FROM watch_rules")}
 
     def add_watched_rule(self, name: str, now: str) -> None:
-        self.conn.execute(
-            "INSERT INTO watch_rules (name, since, baseline_event_id) "
-            "VALUES (:name, :now, (SELECT coalesce(max(id), 0) FROM events))",
-            {"name": name, "now": now},
-        )
+        with self.atomic() as conn:
+            conn.execute(
+                "INSERT INTO watch_rules (name, since, baseline_event_id) "
+                "VALUES (:name, :now, (SELECT coalesce(max(id), 0) FROM events))",
+                {"name": name, "now": now},
+            )
 
     # -- joins ----------------------------------------------------------------------------------
     def unrecorded_joins(self, busy: int) -> list[tuple[str, str, int | None]]:
@@ -83,9 +84,10 @@ class WatchStore(ArchiveBase):
 
     # -- held alerts ----------------------------------------------------------------------------
     def hold_events(self, event_ids: list[int], now: str) -> None:
-        self.conn.executemany(
-            "UPDATE events SET held_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
-        )
+        with self.atomic() as conn:
+            conn.executemany(
+                "UPDATE events SET held_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
+            )
 
     def held_events(self, *, degraded_notes: Iterable[str] = ()) -> list[tuple[int, str, str, str | None]]:
         """(event id, kind, article URL, section) of events held and not yet released; with
@@ -101,9 +103,10 @@ class WatchStore(ArchiveBase):
         )
 
     def release_held(self, event_ids: list[int], now: str) -> None:
-        self.conn.executemany(
-            "UPDATE events SET released_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
-        )
+        with self.atomic() as conn:
+            conn.executemany(
+                "UPDATE events SET released_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
+            )
 
     def held_count(self) -> int:
         return int(self.one("SELECT count(*) FROM events WHERE held_at IS NOT NULL AND released_at IS NULL"))
