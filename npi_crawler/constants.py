@@ -42,13 +42,10 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
 # float, and what SQLite and the C code under Scrapy take without an OverflowError).
 MAX_SETTING_NUMBER = 2**53
 
-# Stats whose sum is a run's warnings: parser fallbacks and misses, dropped items, PDF warnings.
-WARNING_PREFIXES = ("npi/parse/", "npi/items/dropped/", "npi/warnings/")
-
 # A run's warnings are what a person must act on (docs/operations.md, "Warnings and notes"):
 # articles dropped, PDFs and expert pages that could not be read (each also a run_errors row), and
 # the parse notes site.notes.WARNINGS names. Every other parse note is a note: counted, not a warning.
-PARSE_STAT = "npi/parse/"  # + a parse note: the pages noted with it
+PARSE_STAT = "npi/parse/"  # + a parse note: the pages noted with it (runstate.ParseHealth)
 OTHER_WARNING_STATS = ("npi/items/dropped/", "npi/warnings/")
 
 

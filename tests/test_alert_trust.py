@@ -193,7 +193,26 @@ def test_quiet_is_silent_on_a_healthy_site_that_delivers_and_loud_when_a_channel
         assert all(name in post["message"] for name, _path in article.authors)
     summary = log.read_text().split("[npi-crawler] run 2 ")[1]
     assert "  warnings   0\n" in summary and "  notes      " in summary  # notes there were: counted, not printed
+    status = run_cli("status", "--db", db_path)
+    header, row = status.stdout.splitlines()[1:3]
+    assert header.split()[-3:] == ["warn", "notes", "diff"] and row.split()[0] == "2"
+    assert row.split()[-3] == "0" and int(row.split()[-2]) > 0, status.stdout  # warnings 0, notes counted
+    assert status.returncode == 0 and status.stdout.endswith("healthy\n")
     proposals(plain_site, 1, first=7)
     sink.status = 500
     down = watch(replica, db_path, *channel, code=3)
     assert down.stdout.startswith("run 3 (incremental)") and "refused 1 alert(s) this run" in down.stderr
+
+
+@pytest.mark.slow
+def test_a_crawl_whose_pages_trip_the_layout_alarm_says_so_even_quiet(replica, site, db_path):
+    """Fallbacks are notes now: a redesign that they still read would otherwise crawl silently."""
+    site.layout = "redesign-articles"  # the lists as before; every article through fallbacks
+    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, "--quiet")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.startswith(f"run 1 (incremental) of {replica.url}: layout_break in ")
+    assert result.stderr.startswith(f"{ATTENTION}: the site's layout seems to have changed (run 1: ")
+    assert "article pages had no title, date or body where expected" in result.stderr
+    status = run_cli("status", "--db", db_path)  # not diffed by any watch: its pages say it all the same
+    assert status.returncode == 3 and status.stdout.splitlines()[0].endswith(", layout_break")
+    assert "tripped the layout alarm" in status.stderr

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
+from npi_crawler import settings as defaults
 from npi_crawler.archive import Archive
 from npi_crawler.cli.options import (
     base_url_option,
@@ -25,7 +27,9 @@ from npi_crawler.cli.runtime import (
     locked_crawl,
     one_line_errors,
 )
-from npi_crawler.constants import run_notes, run_warnings
+from npi_crawler.constants import EXIT_ATTENTION, run_notes, run_warnings
+
+LAYOUT_BREAK = "layout_break"  # the diff outcome of a run that tripped the layout alarm, and how it is shown
 
 
 @click.command()
@@ -72,9 +76,23 @@ def crawl(
         db_path, "crawl", out, base_url=base_url, full=full, langs=langs, sections=sections, overrides=settings
     ) as result:
         pass
-    summary = format_summary(result, db_path, verbose=out.verbose)
+    layout = layout_break(result, db_path)
+    summary = format_summary(result, db_path, status=LAYOUT_BREAK if layout else None, verbose=out.verbose)
     fail_if_nothing_crawled(result, base_url, "check --base-url and the network, then run again", out, summary)
-    out.report(summary, needs_attention=crawl_needs_attention(result))
+    out.report(summary, needs_attention=bool(layout) or crawl_needs_attention(result))
+    if layout:
+        # Its fallbacks are notes, not warnings: without this a broken layout would crawl silently.
+        out.attention(f"npi-crawler needs attention: the site's layout seems to have changed ({layout})")
+        sys.exit(EXIT_ATTENTION)
+
+
+def layout_break(result: Any, db_path: str) -> str | None:
+    """The layout alarm's reading of this crawl's pages (monitor.differ.layout_problem), or None."""
+    from npi_crawler.monitor.differ import layout_problem
+
+    with Archive.open(db_path, readonly=True) as archive:
+        health = archive.parse_health(result.run["id"])
+    return layout_problem(result.run, health, defaults.NPI_LAYOUT_MIN_PAGES)
 
 
 def crawl_needs_attention(result: Any) -> bool:

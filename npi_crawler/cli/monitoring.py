@@ -14,9 +14,14 @@ from typing import Any
 import click
 
 from npi_crawler import settings as defaults
-from npi_crawler.archive import Archive
+from npi_crawler.archive import Archive, ParseHealth
 from npi_crawler.archive.db import parse_stamp
-from npi_crawler.cli.crawling import crawl_needs_attention, fail_if_nothing_crawled, format_summary
+from npi_crawler.cli.crawling import (
+    LAYOUT_BREAK,
+    crawl_needs_attention,
+    fail_if_nothing_crawled,
+    format_summary,
+)
 from npi_crawler.cli.options import (
     COUNT,
     base_url_option,
@@ -44,7 +49,6 @@ from npi_crawler.monitor.health import CLOCK_SLACK
 from npi_crawler.site import LANGS, SECTIONS
 
 RESEND_UNKNOWN = "npi-crawler notify --resend-unknown"
-LAYOUT_BREAK = "layout_break"  # the diff outcome of a run that tripped the layout alarm, and how it is shown
 
 
 def load_channels(opts: dict[str, Any]) -> list:
@@ -293,20 +297,38 @@ def _took(run: dict[str, Any]) -> str:
     return f"{int((finished - started).total_seconds())} s"
 
 
-def _shown_status(run: dict[str, Any]) -> str:
-    """A run's status as status shows it: one that tripped the layout alarm never says ``ok``."""
-    return LAYOUT_BREAK if run["diff_outcome"] == LAYOUT_BREAK else run["status"]
+def _shown_status(run: dict[str, Any], health: ParseHealth) -> str:
+    """A run's status as status shows it: one that tripped the layout alarm never says ``ok``,
+    nor one that no diff has read yet (a crawl without watch) whose pages trip it."""
+    if run["diff_outcome"] == LAYOUT_BREAK:
+        return LAYOUT_BREAK
+    if run["diff_outcome"] is None and run["status"] in ("ok", "partial"):
+        from npi_crawler.monitor.differ import layout_problem
+
+        if layout_problem(run, health, defaults.NPI_LAYOUT_MIN_PAGES):
+            return LAYOUT_BREAK
+    return run["status"]
 
 
-RUN_HEADER = ["run", "started", "took", "mode", "status", "pages", "new", "chg", "rem", "alerts s/p/u", "warn", "diff"]
+def _notes(health: ParseHealth) -> int:
+    """The run's notes: parse notes that are no warning (site.notes), counted by pages."""
+    from npi_crawler.site.notes import is_warning
+
+    return sum(n for note, n in health.notes.items() if not is_warning(note))
 
 
-def _run_row(run: dict[str, Any], per_run: dict[tuple[int, str], int]) -> list[str]:
+RUN_HEADER = [
+    "run", "started", "took", "mode", "status", "pages", "new", "chg", "rem", "alerts s/p/u", "warn", "notes", "diff",
+]  # fmt: skip
+
+
+def _run_row(run: dict[str, Any], health: ParseHealth, per_run: dict[tuple[int, str], int]) -> list[str]:
     alerts = "/".join(str(per_run.get((run["id"], s), 0)) for s in ("sent", "pending", "unrouted"))
     counts = ("list_pages", "articles_new", "articles_updated", "articles_removed")
     return [
-        str(run["id"]), run["started"], _took(run), run["mode"], _shown_status(run),
-        *(str(run[c] or 0) for c in counts), alerts, str(run["warnings"] or 0), run["diff_outcome"] or "not yet",
+        str(run["id"]), run["started"], _took(run), run["mode"], _shown_status(run, health),
+        *(str(run[c] or 0) for c in counts), alerts, str(run["warnings"] or 0), str(_notes(health)),
+        run["diff_outcome"] or "not yet",
     ]  # fmt: skip
 
 
@@ -330,15 +352,16 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         stuck_rows = archive.stuck_alerts(max_attempts)
         held = archive.held_count()
         unknown, unknown_rows = archive.count_unknown_deliveries(), archive.unknown_deliveries()
-        last_health = archive.parse_health(runs[0]["id"]) if runs else None
+        healths = {run["id"]: archive.parse_health(run["id"]) for run in runs}
     last = runs[0] if runs else None
+    last_health = healths[last["id"]] if last else None
     click.echo(
         f"archive    {db_path}: {live} articles ({removed} removed); last run "
-        + (f"{last['id']} {_ago(last['started'])}, {_shown_status(last)}" if last else "never")
+        + (f"{last['id']} {_ago(last['started'])}, {_shown_status(last, healths[last['id']])}" if last else "never")
     )
     if runs:
-        table = [RUN_HEADER, *(_run_row(run, per_run) for run in runs)]
-        for line in fit_table(table, "><><<>>>>>><", output_columns()):
+        table = [RUN_HEADER, *(_run_row(run, healths[run["id"]], per_run) for run in runs)]
+        for line in fit_table(table, "><><<>>>>>>><", output_columns()):
             click.echo(line)
     click.echo(
         f"alerts     {totals.get('sent', 0)} sent, {pending} pending ({stuck} stuck after {max_attempts}+ failures), "
@@ -358,7 +381,7 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         click.echo(f"  no answer #{row['alert_id']} from {row['label']} at {row['last_attempt']}: {row['title']}")
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
-    if last and last_health and last["diff_outcome"] == LAYOUT_BREAK:
+    if last and last_health and _shown_status(last, last_health) == LAYOUT_BREAK:
         from npi_crawler.monitor.differ import layout_problem
 
         detail = layout_problem(last, last_health, defaults.NPI_LAYOUT_MIN_PAGES)  # names the keys and probe
