@@ -47,6 +47,8 @@ MAX_SETTING_NUMBER = 2**53
 # the parse notes site.notes.WARNINGS names. Every other parse note is a note: counted, not a warning.
 PARSE_STAT = "npi/parse/"  # + a parse note: the pages noted with it (runstate.ParseHealth)
 OTHER_WARNING_STATS = ("npi/items/dropped/", "npi/warnings/")
+# A PDF or expert page failing the same way as its last fetch: a note (the first failure warned).
+REPEATED_FAILURE_STATS = ("npi/notes/",)
 
 
 def run_warnings(stats: Mapping[str, Any]) -> dict[str, int]:
@@ -60,14 +62,14 @@ def run_warnings(stats: Mapping[str, Any]) -> dict[str, int]:
 
 
 def run_notes(stats: Mapping[str, Any]) -> dict[str, int]:
-    """A run's notes from its stats: the parse notes that are no warning, by stat without npi/."""
+    """A run's notes from its stats: the parse notes that are no warning, and PDFs and expert
+    pages failing as they did the last time, by stat without npi/."""
     from npi_crawler.site.notes import is_warning
 
-    return {
-        k.removeprefix("npi/"): int(v)
-        for k, v in sorted(stats.items())
-        if k.startswith(PARSE_STAT) and v and not is_warning(k[len(PARSE_STAT) :])
-    }
+    def noted(name: str) -> bool:
+        return name.startswith(REPEATED_FAILURE_STATS) or (name.startswith(PARSE_STAT) and not is_warning(name[len(PARSE_STAT) :]))
+
+    return {k.removeprefix("npi/"): int(v) for k, v in sorted(stats.items()) if noted(k) and v}
 
 # Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
 # an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default

@@ -216,3 +216,20 @@ def test_a_crawl_whose_pages_trip_the_layout_alarm_says_so_even_quiet(replica, s
     status = run_cli("status", "--db", db_path)  # not diffed by any watch: its pages say it all the same
     assert status.returncode == 3 and status.stdout.splitlines()[0].endswith(", layout_break")
     assert "tripped the layout alarm" in status.stderr
+
+
+@pytest.mark.slow
+def test_a_pdf_that_fails_the_same_way_again_is_a_note_not_a_warning_every_run(replica, site, db_path):
+    """A PDF answering 503 is retried by every run: it warned (and cron mailed) every hour for
+    one dead link on the site. It warns when it starts failing; again the same way, it is counted."""
+    pdf = next(p for a in site.live() for p in a.pdfs if not p.endswith("broken.pdf"))
+    crawl = ("crawl", "--db", db_path, "--base-url", replica.url, "--quiet", "-s", "RETRY_TIMES=0")
+    run_cli(*crawl)  # the first crawl: its own warning (the replica's broken PDF)
+    new_article(site, lang="en", sections=["technology"], n=4).pdfs.append(pdf.replace(".pdf", "-new.pdf"))
+    replica.add_fault(pdf.replace(".pdf", "-new.pdf"), "status", status=503)
+    first = run_cli(*crawl)
+    assert first.returncode == 0 and "warnings   1 (warnings/pdf/http_503: 1)" in first.stdout, first.stdout
+    again = run_cli(*crawl)  # retried, and the same answer
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    summary = run_cli(*crawl[:-3], "-s", "RETRY_TIMES=0", "--verbose")
+    assert "notes/pdf/http_503: 1" in summary.stdout and "warnings   0" in summary.stdout

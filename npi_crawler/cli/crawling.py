@@ -113,7 +113,7 @@ def pdf_summary_line(stats: dict[str, Any]) -> str | None:
     """The crawl summary's PDF line, or None when the run requested no PDF."""
     if not stats.get("npi/pdf/requests"):
         return None
-    warnings = sum(v for k, v in stats.items() if k.startswith("npi/warnings/pdf/"))
+    warnings = sum(v for k, v in stats.items() if k.startswith(("npi/warnings/pdf/", "npi/notes/pdf/")))
     return (
         f"  pdfs       {stats['npi/pdf/requests']} requested: {stats.get('npi/pdf/ok', 0)} with text, "
         f"{stats.get('npi/pdf/not_modified', 0)} not modified (304), {warnings} unreadable"
