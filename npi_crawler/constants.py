@@ -47,8 +47,12 @@ MAX_SETTING_NUMBER = 2**53
 # the parse notes site.notes.WARNINGS names. Every other parse note is a note: counted, not a warning.
 PARSE_STAT = "npi/parse/"  # + a parse note: the pages noted with it (runstate.ParseHealth)
 OTHER_WARNING_STATS = ("npi/items/dropped/", "npi/warnings/")
-# A PDF or expert page failing the same way as its last fetch: a note (the first failure warned).
+# A PDF or expert page failing the same way as its last fetch, and a failure of the run before
+# met again (a listed article whose page the site lost, an unreadable link of a list page): a note;
+# the first one warned or was an error. Only these kinds of run_errors: a list page that fails
+# leaves the run partial whatever it did before.
 REPEATED_FAILURE_STATS = ("npi/notes/",)
+REPEATABLE_ERRORS = ("article:", "list:bad_link")
 
 
 def run_warnings(stats: Mapping[str, Any]) -> dict[str, int]:

@@ -20,6 +20,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord
+from npi_crawler.constants import REPEATABLE_ERRORS
 from npi_crawler.items import (
     OK,
     ExpertItem,
@@ -161,9 +162,13 @@ class ArchivePipeline(_ArchiveUser):
             if archive.mark_removed(item.url, item.status, warc=item.warc):
                 self.stats.inc_value("npi/articles/removed")
         elif isinstance(item, FetchErrorItem):
+            # Met by the run before too (a listed page the site lost is fetched by every run): recorded,
+            # counted as a note; the run that first met it was the error a person hears of.
+            again = item.kind.startswith(REPEATABLE_ERRORS) and archive.failed_before(self.run_id, item.url, item.kind)
             archive.record_error(self.run_id, item.url, item.kind, item.message)
-            self.stats.inc_value("npi/errors")
-            self.stats.inc_value(f"npi/errors/{item.kind}")
+            if not again:
+                self.stats.inc_value("npi/errors")
+            self.stats.inc_value(f"npi/{'notes/errors' if again else 'errors'}/{item.kind}")
         elif isinstance(item, ExpertItem):
             self._store_expert(archive, item)
 

@@ -233,3 +233,20 @@ def test_a_pdf_that_fails_the_same_way_again_is_a_note_not_a_warning_every_run(r
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
     summary = run_cli(*crawl[:-3], "-s", "RETRY_TIMES=0", "--verbose")
     assert "notes/pdf/http_503: 1" in summary.stdout and "warnings   0" in summary.stdout
+
+
+@pytest.mark.slow
+def test_a_listed_article_that_answers_404_run_after_run_is_an_error_once(replica, site, db_path):
+    """A list that links to a page the site lost: every run fetches the listed article again (it is
+    not archived), and every run was an error, a mail each hour for one broken link of the site.
+    The first run that meets it says so; the same failure again is counted as a note."""
+    crawl = ("crawl", "--db", db_path, "--base-url", replica.url, "--quiet", "-s", "RETRY_TIMES=0")
+    run_cli(*crawl)
+    lost = new_article(site, lang="en", sections=["policy"], n=5)
+    replica.add_fault(lost.path, "status", status=404)
+    first = run_cli(*crawl)
+    assert first.returncode == 0 and "  errors     1\n    article:http_404: " in first.stdout, first.stdout
+    again = run_cli(*crawl)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    verbose = run_cli(*crawl[:-3], "-s", "RETRY_TIMES=0", "--verbose")
+    assert "notes/errors/article:http_404: 1" in verbose.stdout and "  errors     0\n" in verbose.stdout

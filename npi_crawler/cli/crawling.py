@@ -27,7 +27,7 @@ from npi_crawler.cli.runtime import (
     locked_crawl,
     one_line_errors,
 )
-from npi_crawler.constants import EXIT_ATTENTION, run_notes, run_warnings
+from npi_crawler.constants import EXIT_ATTENTION, REPEATABLE_ERRORS, run_notes, run_warnings
 
 LAYOUT_BREAK = "layout_break"  # the diff outcome of a run that tripped the layout alarm, and how it is shown
 
@@ -157,6 +157,7 @@ def format_summary(result: Any, db_path: str, *, status: str | None = None, verb
     warnings, notes = run_warnings(stats), run_notes(stats)
     with Archive.open(db_path, readonly=True) as archive:
         total = archive.article_counts()[0]
+        repeated = archive.repeated_errors(run["id"])
     lines = [
         f"run {run['id']} ({run['mode']}) of {run['base_url']}: {status or run['status']} in {seconds:.1f} s",
         f"  requests   {run['requests']} ({request_breakdown(run['requests'], stats)})",
@@ -169,7 +170,12 @@ def format_summary(result: Any, db_path: str, *, status: str | None = None, verb
     ]
     # run_errors holds both: PDFs and expert pages that could not be read are warnings, the rest errors.
     pdf_warnings = [e for e in result.errors if e["kind"].startswith(("pdf:", "expert:"))]
-    errors = [e for e in result.errors if not e["kind"].startswith(("pdf:", "expert:"))]
+    # Failures the run before met too are notes (pipelines: counted apart from runs.errors).
+    errors = [
+        e for e in result.errors
+        if not e["kind"].startswith(("pdf:", "expert:"))
+        and not (e["kind"].startswith(REPEATABLE_ERRORS) and (e["url"], e["kind"]) in repeated)
+    ]  # fmt: skip
     lines += _error_lines(pdf_warnings)
     if notes:  # the site read the documented way: counted, never a reason to print (--quiet)
         listed = _listed(notes) if verbose else "not warnings: documented fallbacks, optional fields absent; --verbose lists them"
