@@ -250,3 +250,19 @@ def test_a_listed_article_that_answers_404_run_after_run_is_an_error_once(replic
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
     verbose = run_cli(*crawl[:-3], "-s", "RETRY_TIMES=0", "--verbose")
     assert "notes/errors/article:http_404: 1" in verbose.stdout and "  errors     0\n" in verbose.stdout
+
+
+@pytest.mark.slow
+def test_quiet_prints_alerts_no_channel_will_carry(replica, site, db_path, tmp_path):
+    """Silent when broken was: NPI_NOTIFY_URLS missing from the cron environment, or a tag that
+    matches no channel, and the alerts went nowhere without a word."""
+    watch(replica, db_path)  # the baseline, no channel
+    proposals(site, 1)
+    waiting = watch(replica, db_path)
+    assert "no channel configured (--notify, --config): alerts wait in the outbox" in waiting.stdout
+    config = tmp_path / "alerts.txt"
+    config.write_text("industry=json://127.0.0.1:9/never\n")  # a tag no proposal carries
+    unrouted = watch(replica, db_path, "--config", str(config))
+    assert "1 unrouted" in unrouted.stdout and unrouted.stderr == ""
+    quiet = watch(replica, db_path, "--config", str(config))  # nothing new: nothing to say
+    assert (quiet.stdout, quiet.stderr) == ("", "")
