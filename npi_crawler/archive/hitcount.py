@@ -69,9 +69,11 @@ class HitCounts(ArchiveBase):
         given = {k for k in FILTERS if filters.get(k)}
         if filters.get("author") is not None and self._indexed("authors_name"):
             _, params = article_filters(author=filters["author"])
+            # A lookup per URL: as a join, SQLite first builds a Bloom filter over every
+            # article's URL (100,000 entries: 2.4x the time of 5,400 lookups).
             sql = (
-                f"{_BY_AUTHOR} SELECT a.rowid FROM by_author CROSS JOIN articles a ON a.url = by_author.url "
-                f"WHERE +a.rowid NOT IN ({REMOVED})"
+                f"{_BY_AUTHOR}, ids(r) AS MATERIALIZED (SELECT (SELECT rowid FROM articles WHERE url = by_author.url) "
+                f"FROM by_author) SELECT r FROM ids WHERE r IS NOT NULL AND r NOT IN ({REMOVED})"
             )
             return sql, params, given == {"author"}
         if not given & {"since", "until"}:
