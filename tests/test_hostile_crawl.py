@@ -1,0 +1,115 @@
+"""Hostile round 2, the crawl's half (issue 23: findings 1, 2, 4, 5, 9, 10, 12, 15).
+
+Each test crawls the replica over real HTTP on 127.0.0.1 through the real CLI (or fetches it with
+``probe``), with a site that misbehaves the way the hostile probe found: text a terminal or an XML
+writer chokes on, tracking parameters on every link, an endless pager, a full WARC disk, a
+failed first run, a selector that costs a minute per page.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from npi_crawler.site.urls import canonical_url
+from tests.conftest import crawl as run_crawl
+from tests.site import ReplicaServer, Site, generate_site
+from tests.test_faults import query
+
+FAST = ("-s", "RETRY_TIMES=1", "-s", "DOWNLOAD_TIMEOUT=2")
+
+
+@pytest.fixture
+def site() -> Site:
+    """A small site (conftest's ``replica`` serves it): each crawl takes a second or two."""
+    return generate_site(seed=7, n_articles=24, per_page=2)
+
+
+def crawl(replica: ReplicaServer, db_path: str, *extra: str, command: str = "crawl"):
+    return run_crawl(replica, db_path, *FAST, *extra, command=command)
+
+
+# -- 9 and 15: what extraction keeps out of the archive ------------------------------------------
+
+# ESC ] 0 ; ... BEL retitles a terminal, ESC [ 2 J clears it, U+009B is an 8-bit CSI; U+FFFE and
+# U+FFFF made the Atom feed refuse the section, U+FDD0 and U+1FFFF are noncharacters too.
+ESCAPES = "\x1b]0;owned\x07 \x1b[2J\x9b31m\x00\x0b\x7f"
+NONCHARACTERS = "\ufffe\uffff\ufdd0\U0001ffff"
+# What no extracted text may hold: C0 controls but tab and newline, DEL, C1, surrogates,
+# noncharacters.
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff]")
+
+
+def test_text_extracted_from_pages_pdfs_and_expert_pages_holds_no_control_or_noncharacter(site, db_path):
+    """Titles, bodies, authors, PDF text and expert pages are stored without terminal controls
+    or characters XML cannot hold, whatever the site sends; the rest of the text is kept."""
+    article = next(a for a in site.live() if a.pdf_texts and a.authors)
+    article.title = f"半導体{ESCAPES}{NONCHARACTERS} title"
+    article.title_html = None
+    article.blocks[0] = ("p", f"本文{ESCAPES}{NONCHARACTERS}続き")
+    pdf = next(iter(article.pdf_texts))
+    article.pdf_texts[pdf] = f"hostilepdf {ESCAPES} text"  # the PDF holds ASCII: ESC, BEL, NUL
+    name, expert = article.authors[0]
+    site.positions[expert] = f"上席{ESCAPES}{NONCHARACTERS}研究員"
+    with ReplicaServer(site) as replica:
+        crawl(replica, db_path)
+    url = replica.url.rstrip("/") + article.path
+    [(title, body)] = query(db_path, "SELECT title, body FROM articles WHERE url = ?", (url,))
+    [(pdf_text,)] = query(db_path, "SELECT text FROM pdf_texts WHERE url = ?", (replica.url.rstrip("/") + pdf,))
+    [(position,)] = query(db_path, "SELECT title FROM experts WHERE url = ?", (replica.url.rstrip("/") + expert,))
+    texts = [title, body, pdf_text, position]
+    texts += [row[0] for row in query(db_path, "SELECT name FROM authors")]
+    texts += [" ".join(map(str, row)) for row in query(db_path, "SELECT name, title, areas, biography FROM experts")]
+    assert not [t for t in texts if UNSAFE.search(t or "")], [UNSAFE.findall(t or "") for t in texts]
+    assert title.startswith("半導体]0;owned [2J31m") and title.endswith(" title")  # lxml reads NUL as U+FFFD
+    assert body.startswith("本文]0;owned") and "続き" in body
+    assert pdf_text.startswith("hostilepdf") and pdf_text.endswith("text")
+    assert position.startswith("上席") and position.endswith("研究員")
+
+
+# -- 2: one article, one URL, whatever query a link carries --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # A page of the site (a static .html file or a folder) answers the same whatever its query.
+        ("https://npi.or.jp/research/2025/06/30150000.html?utm_source=list", "https://npi.or.jp/research/2025/06/30150000.html"),
+        ("https://www.npi.or.jp/research/2025/06/30150000.html?page=2&x=1#top", "https://npi.or.jp/research/2025/06/30150000.html"),
+        ("http://127.0.0.1:8000/research/policy/index_2.html?lang=ja", "http://127.0.0.1:8000/research/policy/index_2.html"),
+        ("https://npi.or.jp/en/research/policy/?ref=home", "https://npi.or.jp/en/research/policy/"),
+        ("https://npi.or.jp/experts/abc123.htm?fbclid=x", "https://npi.or.jp/experts/abc123.htm"),
+        # Anything else keeps its query but loses the tracking parameters.
+        ("https://npi.or.jp/research/data/a.pdf?utm_source=x&v=2&utm_medium=y", "https://npi.or.jp/research/data/a.pdf?v=2"),
+        ("https://npi.or.jp/research/data/a.pdf?fbclid=1&gclid=2&mc_eid=3&_ga=4&msclkid=5", "https://npi.or.jp/research/data/a.pdf"),
+        ("https://npi.or.jp/cgi-bin/view?id=3&UTM_Campaign=z", "https://npi.or.jp/cgi-bin/view?id=3"),
+        ("https://npi.or.jp/files/a.pdf?v=2", "https://npi.or.jp/files/a.pdf?v=2"),
+    ],
+)
+def test_canonical_url_drops_queries_of_pages_and_tracking_parameters_everywhere(url, expected):
+    assert canonical_url(url) == expected
+    assert canonical_url(expected) == expected
+
+
+LISTED_ARTICLE = re.compile(r'href="((?:/en)?/research/\d{4}/\d{2}/\d+\.html)"')
+
+
+def test_query_string_variants_of_an_article_are_one_article(site, replica, db_path):
+    """Lists that link their articles with tracking parameters (and a second spelling of the same
+    link) give each article once: a run over them stores the oracle's articles, a run after
+    them finds nothing new, and a link that carries a query makes no new event."""
+    crawl(replica, db_path, command="watch")
+    before = query(db_path, "SELECT url FROM articles ORDER BY url")
+    events = query(db_path, "SELECT count(*) FROM events")
+    replica.add_fault("*/index*.html", "rewrite", find=LISTED_ARTICLE.pattern, repl=r'href="\1?utm_source=list&amp;utm_medium=web"')
+    crawl(replica, db_path, "--full", command="watch")
+    assert query(db_path, "SELECT url FROM articles ORDER BY url") == before
+    assert query(db_path, "SELECT count(*) FROM events") == events
+    # A first crawl over such lists stores each article once, under its plain URL.
+    db_fresh = db_path + ".fresh.db"
+    replica.add_fault("*/index*.html", "rewrite", find=LISTED_ARTICLE.pattern, repl=r'href="\1?page=\1"><a href="\1#x"')
+    crawl(replica, db_fresh)
+    expected = sorted(row["url"] for row in site.expected_export(replica.url))
+    assert [url for (url,) in query(db_fresh, "SELECT url FROM articles ORDER BY url")] == expected
+    assert not query(db_fresh, "SELECT article_url FROM article_sections WHERE article_url LIKE '%?%'")
