@@ -9,12 +9,16 @@ failed first run, a selector that costs a minute per page.
 from __future__ import annotations
 
 import re
+import socket
+from urllib.parse import urlsplit
 
 import pytest
 
 from npi_crawler.site.urls import canonical_url
 from tests.conftest import crawl as run_crawl
+from tests.conftest import run_cli
 from tests.site import ReplicaServer, Site, generate_site
+from tests.test_cli import free_port
 from tests.test_faults import query
 
 FAST = ("-s", "RETRY_TIMES=1", "-s", "DOWNLOAD_TIMEOUT=2")
@@ -113,3 +117,81 @@ def test_query_string_variants_of_an_article_are_one_article(site, replica, db_p
     expected = sorted(row["url"] for row in site.expected_export(replica.url))
     assert [url for (url,) in query(db_fresh, "SELECT url FROM articles ORDER BY url")] == expected
     assert not query(db_fresh, "SELECT article_url FROM article_sections WHERE article_url LIKE '%?%'")
+
+
+# -- 10: probe, one page the operator names -------------------------------------------------------
+
+
+def _article_url(replica: ReplicaServer, site: Site) -> tuple[str, str]:
+    article = next(a for a in sorted(site.live(), key=lambda a: a.path) if a.show_date)
+    return article.path, replica.url + article.path.lstrip("/")
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "status_line"])
+def test_probe_timeout_is_a_deadline_for_the_whole_page(site, replica, headers):
+    """A server that sends a byte a second answers every read in time: --timeout bounds the whole
+    fetch, so probe gives up at it, in one line."""
+    path, url = _article_url(replica, site)
+    replica.add_fault(path, "drip", interval=0.5, headers=headers)
+    result = run_cli("probe", url, "--timeout", "2", timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == f"Error: {url} did not answer in full within 2 s (--timeout); try again later or give a longer --timeout"
+
+
+def test_probe_follows_no_redirect_to_another_scheme(site, replica):
+    """A redirect to ftp:// on the same host is refused before any connection to it."""
+    path, url = _article_url(replica, site)
+    with socket.socket() as ftp:
+        ftp.bind(("127.0.0.1", 0))
+        ftp.listen(1)
+        ftp.settimeout(0.5)
+        target = f"ftp://127.0.0.1:{ftp.getsockname()[1]}/pub/x.html"
+        replica.add_fault(path, "redirect", location=target)
+        result = run_cli("probe", url, "--timeout", "3")
+        with pytest.raises(TimeoutError):
+            ftp.accept()  # nobody came
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: {url} redirects to {target}, which is not http(s); the crawl would not follow it"
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://127.0.0.1:99999/x.html", "its port is not a number from 1 to 65535"),
+        ("http://127.0.0.1:8x/x.html", "its port is not a number from 1 to 65535"),
+        ("http://[::1/x", "it cannot be read"),
+        ("http://user:secret@[::1/x", "it cannot be read"),
+        ("http:///x.html", "it names no host"),
+    ],
+)
+def test_probe_refuses_a_url_it_cannot_read_in_one_line(url, fragment):
+    result = run_cli("probe", url, "--timeout", "3")
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert fragment in line and "secret" not in line and "Traceback" not in result.stderr
+
+
+def test_probe_reports_a_body_cut_short_not_selector_misses(site, replica):
+    path, url = _article_url(replica, site)
+    replica.add_fault(path, "truncate", keep=400)
+    result = run_cli("probe", url, "--timeout", "3")
+    assert result.returncode == 1 and not result.stdout
+    assert re.fullmatch(
+        rf"Error: {re.escape(url)} sent 400 of [\d,]+ bytes \(Content-Length\): the connection closed early; probe again",
+        result.stderr.strip(),
+    ), result.stderr
+
+
+def test_probe_never_shows_a_password_given_in_the_url(site, replica):
+    """Credentials in the URL are dropped, as the crawl drops them: never sent, never shown."""
+    path, url = _article_url(replica, site)
+    port = urlsplit(replica.url).port
+    with_secret = f"http://npiuser:hunter2@127.0.0.1:{port}{path}"
+    ok = run_cli("probe", with_secret, "--timeout", "3")
+    assert ok.returncode == 0 and "hunter2" not in ok.stdout + ok.stderr
+    assert not [h for *_x, h in replica.log if "Authorization" in h]
+    dead = run_cli("probe", f"http://npiuser:hunter2@127.0.0.1:{free_port()}{path}", "--timeout", "3")
+    assert dead.returncode == 1 and "hunter2" not in dead.stdout + dead.stderr, dead.stderr
+    replica.add_fault(path, "status", status=500)
+    failed = run_cli("probe", with_secret, "--timeout", "3")
+    assert failed.returncode == 1 and "hunter2" not in failed.stdout + failed.stderr and "HTTP 500" in failed.stderr
