@@ -195,3 +195,41 @@ def test_probe_never_shows_a_password_given_in_the_url(site, replica):
     replica.add_fault(path, "status", status=500)
     failed = run_cli("probe", with_secret, "--timeout", "3")
     assert failed.returncode == 1 and "hunter2" not in failed.stdout + failed.stderr and "HTTP 500" in failed.stderr
+
+
+# -- 12: a selector's cost, bounded before anything is fetched ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "selector"),
+    [
+        ("title", "xpath://*[count(//*) > 0]"),  # 66 s on each page of 20,000 elements
+        ("date", "xpath://*[count(preceding::*) > 0]"),  # 110 s
+        ("title", "xpath://*[count(//*[count(//*) > 0]) > 0]"),  # cubic: the check must not hang
+        ("author_name", "xpath://div[contains(@class, 'name')]"),  # the whole page, from each author box
+    ],
+)
+def test_a_selector_too_slow_for_every_page_is_refused_before_any_request(site, replica, db_path, tmp_path, key, selector):
+    settings = tmp_path / "npi-crawler.toml"
+    settings.write_text(f"[selectors]\n{key} = [{selector!r}]\n", encoding="utf-8")
+    for args in (["crawl", "--db", db_path, "--base-url", replica.url], ["probe", replica.url + "research/policy/index.html"]):
+        result = run_cli("--settings", str(settings), *args, timeout=120)
+        assert result.returncode == 2, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {settings}: [selectors] '{key}': {selector!r} is too slow: "), line
+        assert "at most 1 s is allowed on pages of up to 20,000" in line
+    assert replica.log == []
+
+
+def test_the_shipped_selectors_and_a_redesign_s_are_well_within_the_budget():
+    from npi_crawler.site import cost
+    from npi_crawler.site.profile import DEFAULT_SELECTORS, compile_selector
+    from tests.site.render import REDESIGN_SELECTORS
+
+    tables = [DEFAULT_SELECTORS, REDESIGN_SELECTORS, {"body": ["xpath:.//div[@class='detail_area']"], "drop": ["div p span"]}]
+    for table in tables:
+        for key, texts in table.items():
+            for text in texts:
+                seconds = cost.cpu_seconds(compile_selector(text, key).compiled, key, cost.SAMPLE_ELEMENTS)
+                assert seconds < cost.BUDGET_SECONDS, (key, text, seconds)
+    assert 0.8 * cost.SAMPLE_ELEMENTS < sum(1 for _ in cost.sample_page(cost.SAMPLE_ELEMENTS).iter()) <= cost.SAMPLE_ELEMENTS * 1.1
