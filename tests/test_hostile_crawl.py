@@ -233,3 +233,80 @@ def test_the_shipped_selectors_and_a_redesign_s_are_well_within_the_budget():
                 seconds = cost.cpu_seconds(compile_selector(text, key).compiled, key, cost.SAMPLE_ELEMENTS)
                 assert seconds < cost.BUDGET_SECONDS, (key, text, seconds)
     assert 0.8 * cost.SAMPLE_ELEMENTS < sum(1 for _ in cost.sample_page(cost.SAMPLE_ELEMENTS).iter()) <= cost.SAMPLE_ELEMENTS * 1.1
+
+
+# -- 1: a baseline is what the site lists, whether its pages could be read or not ----------------
+
+ARTICLE_PAGES = "*/research/[0-9][0-9][0-9][0-9]/*.html"
+
+
+@pytest.fixture
+def sink():
+    from tests.endpoints import JsonSink
+
+    with JsonSink() as sink:
+        yield sink
+
+
+def watch(replica: ReplicaServer, db_path: str, sink, *extra: str):
+    return run_cli("watch", "--db", db_path, "--base-url", replica.url, "--notify", sink.url(), *FAST, *extra)
+
+
+def test_an_article_that_failed_during_the_baseline_is_part_of_it_and_never_alerted_as_new(site, replica, db_path, sink):
+    """Two policy articles answer 503 during the first watch: once they can be read, they are
+    archived without an alert (they were listed at baseline time); an article published since
+    is alerted as usual."""
+    from tests.site import new_article
+
+    failing = sorted((a for a in site.live() if "policy" in a.sections), key=lambda a: a.path)[:2]
+    for article in failing:
+        replica.add_fault(article.path, "status", status=503)
+    first = watch(replica, db_path, sink)
+    assert first.returncode == 0, first.stderr
+    assert query(db_path, "SELECT count(*) FROM articles WHERE url IN (?, ?)", tuple(replica.url.rstrip("/") + a.path for a in failing)) == [(0,)]
+    replica.clear_faults()
+    published = new_article(site, lang="ja", sections=["policy"], n=1)
+    second = watch(replica, db_path, sink)
+    assert second.returncode == 0, second.stderr
+    assert [p["message"].splitlines()[-1] for p in sink.posts] == [replica.url.rstrip("/") + published.path]
+    assert query(db_path, "SELECT count(*) FROM events WHERE kind = 'new'") == [(len(site.expected_export(replica.url)),)]
+
+
+def test_a_first_watch_whose_article_pages_all_failed_is_no_healthy_baseline(site, replica, db_path, sink):
+    """Every article page answers 503 and the lists are fine: the run archived nothing, so it is
+    not ok (its status, `status` and the exit code say so), and once the pages answer, the old
+    articles are archived without a single alert."""
+    replica.add_fault(ARTICLE_PAGES, "status", status=503)
+    first = watch(replica, db_path, sink)
+    assert first.returncode != 0 and "baseline: 0 articles" not in first.stdout, first.stdout + first.stderr
+    assert query(db_path, "SELECT status FROM runs") == [("failed",)]
+    status = run_cli("status", "--db", db_path)
+    assert status.returncode != 0 and "healthy" not in status.stdout
+    assert "article page" in status.stdout + status.stderr, status.stdout + status.stderr
+    replica.clear_faults()
+    second = watch(replica, db_path, sink)
+    assert second.returncode == 0, second.stderr
+    assert sink.posts == []
+    assert run_cli("status", "--db", db_path).returncode == 0
+
+
+def test_an_older_baseline_covers_the_runs_diffed_by_its_time(db_path, monkeypatch):
+    """014_baseline_runs: a baseline taken before the step covers the runs diffed by then."""
+    from npi_crawler.archive import MIGRATIONS, Archive
+    from npi_crawler.archive import migrations as storage
+
+    with monkeypatch.context() as m:
+        m.setattr(storage, "MIGRATIONS", [step for step in MIGRATIONS if step[0] < "014"])
+        old = Archive.open(db_path)
+        for run_id, diffed in ((1, "2026-01-01T00:00:10Z"), (2, "2026-01-02T00:00:10Z"), (3, None)):
+            old.conn.execute(
+                "INSERT INTO runs (id, started, mode, status, diffed_at) VALUES (?, '2026-01-01T00:00:00Z', 'full', 'ok', ?)",
+                (run_id, diffed),
+            )
+        old.conn.execute("INSERT INTO watch_scopes VALUES ('ja', 'policy', '2026-01-01T00:00:10Z', 0)")
+        old.conn.execute("INSERT INTO watch_rules VALUES ('chips', '2026-01-02T12:00:00Z', 0)")
+        old.conn.commit()
+        old.close()
+    with Archive.open(db_path) as upgraded:
+        assert upgraded.rows("SELECT section, baseline_run_id FROM watch_scopes") == [{"section": "policy", "baseline_run_id": 1}]
+        assert upgraded.rows("SELECT name, baseline_run_id FROM watch_rules") == [{"name": "chips", "baseline_run_id": 2}]

@@ -323,6 +323,18 @@ def _m011_outbox_facts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_baseline_runs(db: sqlite_utils.Database) -> None:
+    """The run each baseline covers (issue 23.1): an article listed by then belongs to that
+    baseline even if its page could not be read then, so it is never alerted as new once it can.
+    An older baseline covers the runs diffed by the time it was taken."""
+    for table in ("watch_scopes", "watch_rules"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN baseline_run_id INTEGER")
+        db.execute(
+            f"UPDATE {table} SET baseline_run_id = (SELECT max(id) FROM runs "
+            f"WHERE diffed_at IS NOT NULL AND diffed_at <= {table}.since)"
+        )
+
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
@@ -335,6 +347,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("009_folded_search", lambda db: create_folded_indexes(db.conn)),
     ("010_channel_ids", _m010_channel_ids),
     ("011_outbox_facts", _m011_outbox_facts),
+    ("014_baseline_runs", _m014_baseline_runs),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
