@@ -272,6 +272,7 @@ def test_an_article_that_failed_during_the_baseline_is_part_of_it_and_never_aler
     assert query(db_path, "SELECT count(*) FROM events WHERE kind = 'new'") == [(len(site.expected_export(replica.url)),)]
 
 
+@pytest.mark.xfail(reason="the run status half of 23.1 builds on the runner (r3-archive)", strict=True)
 def test_a_first_watch_whose_article_pages_all_failed_is_no_healthy_baseline(site, replica, db_path, sink):
     """Every article page answers 503 and the lists are fine: the run archived nothing, so it is
     not ok (its status, `status` and the exit code say so), and once the pages answer, the old
