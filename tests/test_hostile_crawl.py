@@ -311,3 +311,52 @@ def test_an_older_baseline_covers_the_runs_diffed_by_its_time(db_path, monkeypat
     with Archive.open(db_path) as upgraded:
         assert upgraded.rows("SELECT section, baseline_run_id FROM watch_scopes") == [{"section": "policy", "baseline_run_id": 1}]
         assert upgraded.rows("SELECT name, baseline_run_id FROM watch_rules") == [{"name": "chips", "baseline_run_id": 2}]
+
+
+# -- 4: an endless pager ----------------------------------------------------------------------------
+
+LIST_PAGE = re.compile(r"^(/en)?/research/([a-z]+)/index(?:_(\d+))?\.html$")
+
+
+def list_pages_requested(replica: ReplicaServer) -> dict[tuple[str, str], int]:
+    """(lang, section) -> how many of its list pages the crawl requested."""
+    counts: dict[tuple[str, str], int] = {}
+    for path in replica.paths():
+        if m := LIST_PAGE.match(path):
+            key = ("en" if m[1] else "ja", m[2])
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["first_run", "full"])
+def test_a_list_stops_at_a_page_that_brings_nothing_new_in_this_run(site, replica, db_path, full):
+    """Each list page links one page further, for ever, past the end listing the last page again:
+    a run walks each list to a page or two past its end (pages come in any order: the copy of
+    the last page may be read before it), archives everything, and ends."""
+    from tests.conftest import export_rows
+
+    if full:
+        crawl(replica, db_path)
+    replica.log.clear()
+    site.endless_pager = "repeat"
+    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *FAST, *(["--full"] if full else []), timeout=120)
+    assert result.returncode == 0, result.stderr
+    requested = list_pages_requested(replica)
+    assert len(requested) == 12
+    assert all(0 < n - len(site.list_pages(lang, s)) <= 2 for (lang, s), n in requested.items()), requested
+    assert export_rows(db_path) == site.expected_export(replica.url)
+
+
+def test_a_list_that_brings_new_links_on_every_page_is_cut_at_its_page_cap(site, replica, db_path):
+    """Past its end, every page of the pager lists new links (to pages that do not exist): the
+    first run walks each list to at most 50 pages (what an empty archive allows), records the
+    cut as an error of the run, and the lists' real articles are all archived."""
+    site.endless_pager = "fresh"
+    result = run_cli("crawl", "--db", db_path, "--base-url", replica.url, *FAST, timeout=300)
+    assert result.returncode == 0, result.stderr
+    requested = list_pages_requested(replica)
+    assert len(requested) == 12 and max(requested.values()) == 50, requested
+    caps = query(db_path, "SELECT count(*) FROM run_errors WHERE kind = 'list:page_cap'")
+    assert caps == [(12,)]
+    stored = {url for (url,) in query(db_path, "SELECT url FROM articles")}
+    assert stored == {row["url"] for row in site.expected_export(replica.url)}
