@@ -9,8 +9,11 @@
   incremental  on the 1,000-article archive: a no-change run, a --full run (304s), k new articles
   archive      a synthetic archive of 100,000 articles: FTS query p50/p95, export of all rows
   crash        the crash test with the full count of SIGKILLs (tests/crash.py)
+  writes       bytes a first crawl (300, 1,000, 5,000 articles) and a no-change watch write to
+               disk, against what the archive grew by (benchmarks/writes.py); with --before DIR
+               the checkout in DIR too, side by side
 
-Options: --only NAME[,NAME] to run some; --quick for a smoke run at small sizes.
+Options: --only NAME[,NAME] to run some; --quick for a smoke run at small sizes; --before DIR.
 ``python -m benchmarks.crawl --articles 1000`` runs the static one alone.
 The command under test is ``watch`` (crawl, then diff and deliver: what a watcher schedules); the
 crash test runs ``watch`` against a local Apprise endpoint and counts repeated alerts.
@@ -34,6 +37,7 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, machine, npi, print_table, row, run_measured
 from benchmarks.crawl import bench_static
+from benchmarks.writes import bench_writes
 from npi_crawler.archive import Archive
 from tests.crash import AlertSink, check_alerts_exactly_once, run_crash_test, watch_command
 from tests.site import SECTIONS, ReplicaServer, Site, generate_site, new_article
@@ -329,8 +333,9 @@ def bench_crash(kills: int, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="npi-crawler benchmarks")
-    parser.add_argument("--only", default="static,crawl,incremental,archive,crash")
+    parser.add_argument("--only", default="static,crawl,incremental,archive,crash,writes")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of the benchmarks")
+    parser.add_argument("--before", metavar="DIR", type=Path, help="writes, static: also the checkout in DIR")
     args = parser.parse_args()
     only = set(args.only.split(","))
     sizes = (200, 500) if args.quick else (1000, 5000)
@@ -338,7 +343,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="npi-bench-") as tmp:
         workdir = Path(tmp)
         if "static" in only:
-            bench_static(sizes, workdir, repeat=1 if args.quick else 3)
+            bench_static(sizes, workdir, repeat=1 if args.quick else 3, before=args.before)
         if only & {"crawl", "incremental"}:
             k = (10 if args.quick else 25) if "incremental" in only else None
             bench_crawl(sizes if "crawl" in only else sizes[:1], workdir, incremental_k=k)
@@ -348,6 +353,10 @@ def main() -> None:
             crash_dir = workdir / "crash"
             crash_dir.mkdir()
             bench_crash(4 if args.quick else 24, crash_dir)
+        if "writes" in only:
+            writes_dir = workdir / "writes"
+            writes_dir.mkdir()
+            bench_writes((100, 300) if args.quick else (300, 1000, 5000), writes_dir, args.before)
     print_table()
 
 

@@ -15,7 +15,7 @@ import time
 import scrapy
 from scrapy.crawler import CrawlerProcess
 
-from npi_crawler.crawl import build_settings
+from npi_crawler.runner import build_settings
 from npi_crawler.site import SECTIONS
 
 

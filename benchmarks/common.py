@@ -41,12 +41,12 @@ class Measured:
     rss: int  # peak RSS, MiB
 
 
-def run_child(argv: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Run a process from the project's root, its stderr dropped, and measure it."""
+def run_child(argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Measured:
+    """Run a process from the project's root (or ``cwd``), its stderr dropped, and measure it."""
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,
-        cwd=ROOT,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -6,7 +6,10 @@ wrk over the same pages. Then, for each size, a bare Scrapy spider (``bare_spide
 npi-crawler's full crawl (``npi-crawler crawl`` into an empty archive, the loopback defaults) fetch
 the same pages, in turn, ``--repeat`` times; the median of each is reported with its peak RSS.
 
-python -m benchmarks.crawl [--articles 1000,5000] [--repeat 3]      (also part of ``make bench``)
+python -m benchmarks.crawl [--articles 1000,5000] [--repeat 3] [--before DIR]   (also part of ``make bench``)
+
+``--before DIR`` also crawls with the checkout in DIR (its own ``.venv``: e.g. a worktree of an
+earlier tag), in turn with the others, so its CPU per page is measured in the same run.
 
 Needs nginx (``scripts/install-bench-deps``); without it, one line says so and nothing is run.
 wrk is optional: without it the ceiling is measured by a small threaded Python client, which
@@ -99,9 +102,13 @@ def run_bare(url: str) -> Crawl:
     return Crawl(figures["responses"], figures["seconds"], run.wall, run.cpu, run.rss)
 
 
-def run_npi(url: str, db: Path, articles: int) -> Crawl:
-    """``npi-crawler crawl`` into an empty archive; checks that it archived every article."""
-    run = run_child(npi("crawl", "--db", str(db), "--base-url", url))
+def run_npi(url: str, db: Path, articles: int, tree: Path | None = None) -> Crawl:
+    """``npi-crawler crawl`` into an empty archive; checks that it archived every article.
+    ``tree``: the checkout to run (its .venv), else this one."""
+    argv = npi("crawl", "--db", str(db), "--base-url", url)
+    if tree is not None:
+        argv[0] = str(tree / ".venv" / "bin" / "python")
+    run = run_child(argv, cwd=tree or ROOT)
     if run.code != 0:
         raise SystemExit(f"npi-crawler crawl failed ({run.code}): {run.out}")
     seconds = float(re.search(r" in ([\d.]+) s", run.out).group(1))
@@ -122,7 +129,7 @@ def median_run(runs: list[Crawl]) -> Crawl:
     return sorted(runs, key=lambda c: c.rate)[len(runs) // 2]
 
 
-def bench_size(binary: str, n: int, workdir: Path, repeat: int) -> tuple[Crawl, Crawl]:
+def bench_size(binary: str, n: int, workdir: Path, repeat: int, before: Path | None = None) -> tuple[Crawl, Crawl]:
     """Rows for one size; returns the median (bare, npi-crawler) runs."""
     site = generate_site(seed=5, n_articles=n, per_page=20)
     root = workdir / f"site-{n}"
@@ -130,11 +137,14 @@ def bench_size(binary: str, n: int, workdir: Path, repeat: int) -> tuple[Crawl, 
     bench = f"static {n}"
     bare_runs: list[Crawl] = []
     npi_runs: list[Crawl] = []
+    before_runs: list[Crawl] = []
     with Nginx(binary, root, workdir / f"nginx-{n}") as server:
         server_rate, tool = ceiling(server.url, paths, workdir / f"nginx-{n}")
         for i in range(repeat):  # in turn, so that a busy moment of the machine hits both alike
             steps = [lambda: bare_runs.append(run_bare(server.url))]
             steps.append(lambda: npi_runs.append(run_npi(server.url, workdir / f"crawl-{n}.db", n)))
+            if before is not None:
+                steps.append(lambda: before_runs.append(run_npi(server.url, workdir / f"before-{n}.db", n, before)))
             for step in steps if i % 2 == 0 else reversed(steps):
                 step()
     bare, project = median_run(bare_runs), median_run(npi_runs)
@@ -151,6 +161,13 @@ def bench_size(binary: str, n: int, workdir: Path, repeat: int) -> tuple[Crawl, 
         "CPU ms/page incl. start-up, median: npi-crawler, bare, bare/npi",
         f"{cpu_npi:.2f}, {cpu_bare:.2f}, {cpu_bare / cpu_npi:.2f}",
     )
+    if before_runs:
+        cpu_before = statistics.median(c.cpu_ms for c in before_runs)
+        row(
+            bench,
+            f"before ({before.name}): pages/s (runs); CPU ms/page, bare/npi",
+            f"{_rates(before_runs)}; {cpu_before:.2f}, {cpu_bare / cpu_before:.2f}",
+        )
     row(bench, "wall s incl. start-up: npi-crawler, bare", f"{project.wall:.1f}, {bare.wall:.1f}")
     rss = (max(c.rss for c in runs) for runs in (npi_runs, bare_runs))
     row(bench, "peak RSS MiB (max of runs): npi-crawler, bare", ", ".join(map(str, rss)))
@@ -166,14 +183,14 @@ def _rates(runs: list[Crawl]) -> str:
     return ", ".join(f"{c.rate:.0f}" for c in runs)
 
 
-def bench_static(sizes: tuple[int, ...], workdir: Path, repeat: int = 3) -> None:
+def bench_static(sizes: tuple[int, ...], workdir: Path, repeat: int = 3, before: Path | None = None) -> None:
     binary = find_nginx()
     if binary is None:
         row("static", "skipped", SKIP)
         return
     # nginx's workers run unprivileged when started by root: they must reach the rendered site.
     os.chmod(workdir, 0o755)
-    peaks = {n: bench_size(binary, n, workdir, repeat)[1].rss for n in sizes}
+    peaks = {n: bench_size(binary, n, workdir, repeat, before)[1].rss for n in sizes}
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
         row(
@@ -187,6 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="npi-crawler against bare Scrapy, served by nginx")
     parser.add_argument("--articles", default="1000,5000", help="sizes, comma-separated (default 1000,5000)")
     parser.add_argument("--repeat", type=int, default=3, help="crawls of each kind per size (median shown)")
+    parser.add_argument("--before", metavar="DIR", type=Path, help="also crawl with the checkout in DIR (its .venv)")
     args = parser.parse_args()
     try:
         sizes = tuple(int(n) for n in args.articles.split(","))
@@ -196,7 +214,7 @@ def main() -> None:
         parser.error("--repeat must be at least 1 and every size at least 10 articles")
     print(machine(), flush=True)
     with tempfile.TemporaryDirectory(prefix="npi-bench-crawl-") as tmp:
-        bench_static(sizes, Path(tmp), args.repeat)
+        bench_static(sizes, Path(tmp), args.repeat, args.before.resolve() if args.before else None)
     print_table()
 
 

@@ -33,11 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from npi_crawler.archive import Archive  # noqa: E402
-from npi_crawler.archive.matching import Document, MatchIndex, match_rules  # noqa: E402
 from npi_crawler.archive.records import ArticleRecord  # noqa: E402
 from npi_crawler.monitor.differ import DiffOptions, diff  # noqa: E402
-from npi_crawler.monitor.rules import rules_from_table  # noqa: E402
-from npi_crawler.research.rules import check_rules  # noqa: E402
+from npi_crawler.rules.check import check_rules  # noqa: E402
+from npi_crawler.rules.matching import Document, MatchIndex, match_rules  # noqa: E402
+from npi_crawler.rules.model import rules_from_table  # noqa: E402
 from tests.site.model import EN_WORDS, JA_WORDS, SECTIONS  # noqa: E402
 from tests.site.model import _title as replica_title  # noqa: E402
 

@@ -2,8 +2,8 @@
 
 ``ValidateArticlePipeline`` checks parsed articles; ``ArchivePipeline`` writes the
 spider's facts into the archive; ``PdfTextPipeline`` extracts and stores the text of fetched PDFs.
-The run they belong to is opened and closed by ``extensions.RunLifecycle``; its id is read with
-``extensions.current_run_id`` when an item is stored, whatever the pipelines' order.
+They write through the run's one connection, in its batches, and read the run's id from the run
+state (``runstate.RunState``, found through the crawler), which opens and closes the run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord
-from npi_crawler.extensions import archive_failed, archive_has_failed, current_run_id
 from npi_crawler.items import (
     OK,
     ExpertItem,
@@ -31,6 +30,7 @@ from npi_crawler.items import (
     PageRecordItem,
     PdfItem,
 )
+from npi_crawler.runstate import RunState, WriteRefused
 from npi_crawler.site import LANGS
 from npi_crawler.site.notes import DEGRADED
 
@@ -50,7 +50,7 @@ class ValidateArticlePipeline:
     def _drop(self, reason: str, item: ArticleRecord) -> DropItem:
         self.stats.inc_value(f"npi/items/dropped/{reason}")
         error = DropItem(f"{reason}: {item.url}")
-        error.npi_reason = reason  # type: ignore[attr-defined] - read by ArchivePipeline.dropped
+        error.npi_reason = reason  # type: ignore[attr-defined]  # read by ArchivePipeline.dropped
         return error
 
     def process_item(self, item: Any) -> Any:
@@ -71,76 +71,71 @@ class ValidateArticlePipeline:
 
 def _stores(process_item: Callable) -> Callable:
     """A write the archive refuses (full disk, lock held too long, read-only file) is an error of
-    the run that stops the crawl (extensions.archive_failed); the item is dropped, never counted
-    as stored. After the first one, items are dropped without another wait on the archive."""
+    the run that stops the crawl (RunState.refuse); the item is dropped, never counted as stored.
+    After the first one, items are dropped without another wait on the archive."""
 
     @functools.wraps(process_item)
     def wrapper(self: _ArchiveUser, item: Any) -> Any:
-        if archive_has_failed(self.crawler):
-            archive_failed(self.crawler, None)
-            raise DropItem("not stored: the archive refused an earlier write of this run")
         try:
             return process_item(self, item)
-        except sqlite3.Error as exc:
-            archive_failed(self.crawler, exc)
+        except WriteRefused as exc:  # counted by RunState.writing
+            raise DropItem(str(exc)) from None
+        except sqlite3.Error as exc:  # counted by RunState.writing
             raise DropItem(f"not stored: {' '.join(str(exc).split())}") from None
 
     return wrapper
 
 
 class _ArchiveUser:
-    """A pipeline with its own connection to the archive at ``NPI_DB_PATH`` for the crawl."""
+    """A pipeline that writes into the archive through the run's connection."""
 
-    def __init__(self, crawler: Crawler, db_path: str):
+    def __init__(self, crawler: Crawler):
         self.crawler = crawler
         self.stats = crawler.stats
-        self.db_path = db_path
-        self.archive: Archive | None = None
-
-    def open_spider(self) -> None:
-        self.archive = Archive.open(self.db_path)
+        self.state = RunState.of(crawler)
 
     def close_spider(self) -> None:
-        if self.archive is not None:
-            self.archive.close()
-            self.archive = None
+        self.state.commit(stop=False)  # the run is ending: what the batch holds is kept
 
     @property
     def run_id(self) -> int | None:
-        return current_run_id(self.crawler)
+        return self.state.run_id
 
 
 class ArchivePipeline(_ArchiveUser):
     """Stores articles, listings, 304s, removals, fetch errors and expert pages."""
 
-    def __init__(self, crawler: Crawler, db_path: str, keep_clean: bool = True):
-        super().__init__(crawler, db_path)
+    def __init__(self, crawler: Crawler, keep_clean: bool = True):
+        super().__init__(crawler)
         self.keep_clean = keep_clean
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
-        pipeline = cls(
-            crawler, crawler.settings.get("NPI_DB_PATH"), crawler.settings.getbool("NPI_KEEP_CLEAN_VERSION", True)
-        )
+        pipeline = cls(crawler, crawler.settings.getbool("NPI_KEEP_CLEAN_VERSION", True))
         crawler.signals.connect(pipeline.dropped, signal=signals.item_dropped)
         return pipeline
 
-    def _degraded(self, item: ArticleRecord) -> bool:
+    def _degraded(self, archive: Archive, item: ArticleRecord) -> bool:
         """The page now parses only through fallbacks where the stored version did not."""
         worse = set(item.notes) & DEGRADED
-        stored = self.archive.parse_notes(item.url) if worse and self.archive else None
+        stored = archive.parse_notes(item.url) if worse else None
         return stored is not None and bool(worse - set(stored))
 
     @_stores
     def process_item(self, item: Any) -> Any:
-        archive = self.archive
-        assert archive is not None
+        if not isinstance(item, (ArticleRecord, ListingItem, NotModifiedItem, GoneItem, FetchErrorItem, ExpertItem)):
+            return item
+        with self.state.writing() as archive:
+            self._store(archive, item)
+        return item
+
+    def _store(self, archive: Archive, item: Any) -> None:
         if isinstance(item, ArticleRecord):
-            if self.keep_clean and self._degraded(item):
+            if self.keep_clean and self._degraded(archive, item):
                 # Most likely a changed layout: keep the clean version (the layout alarm fires).
                 archive.touch_article(item.url, warc=item.warc)
                 self.stats.inc_value("npi/articles/degraded_kept")
-                return item
+                return
             result = archive.store_article(item, run_id=self.run_id)
             self.stats.inc_value(f"npi/articles/{result.status}")
         elif isinstance(item, ListingItem):
@@ -158,7 +153,6 @@ class ArchivePipeline(_ArchiveUser):
             self.stats.inc_value(f"npi/errors/{item.kind}")
         elif isinstance(item, ExpertItem):
             self._store_expert(archive, item)
-        return item
 
     def _store_expert(self, archive: Archive, item: ExpertItem) -> None:
         """An expert page is context, not an article: a page that cannot be read is a warning
@@ -183,13 +177,13 @@ class ArchivePipeline(_ArchiveUser):
     def dropped(self, item: Any, exception: BaseException, **_kwargs: Any) -> None:
         """An article the validator dropped is an error of the run, not a silent loss (and,
         never archived, it is fetched again by the next run)."""
-        if self.archive is None or not isinstance(item, ArticleRecord) or archive_has_failed(self.crawler):
+        if not isinstance(item, ArticleRecord) or self.state.failed:
             return
         reason = getattr(exception, "npi_reason", "invalid")
         try:
-            self.archive.record_error(self.run_id, item.url, f"article:dropped/{reason}", str(exception))
-        except sqlite3.Error as exc:
-            archive_failed(self.crawler, exc)
+            with self.state.writing() as archive:
+                archive.record_error(self.run_id, item.url, f"article:dropped/{reason}", str(exception))
+        except (sqlite3.Error, WriteRefused):  # counted by RunState.writing
             return
         self.stats.inc_value("npi/errors")
         self.stats.inc_value(f"npi/errors/article:dropped/{reason}")
@@ -201,14 +195,16 @@ class PdfTextPipeline(_ArchiveUser):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PdfTextPipeline:
-        return cls(crawler, crawler.settings.get("NPI_DB_PATH"))
+        return cls(crawler)
 
     @_stores
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, PdfItem):
             return item
-        archive = self.archive
-        assert archive is not None
+        with self.state.writing() as archive:
+            return self._store(archive, item)
+
+    def _store(self, archive: Archive, item: PdfItem) -> PdfItem:
         if item.status == "not_modified":
             archive.touch_pdf(item.url, run_id=self.run_id, warc=item.warc)
             self.stats.inc_value("npi/pdf/not_modified")
@@ -255,10 +251,11 @@ class WarcPagePipeline(_ArchiveUser):
     def from_crawler(cls, crawler: Crawler) -> WarcPagePipeline:
         if not crawler.settings.getbool("NPI_WARC", True):
             raise NotConfigured
-        return cls(crawler, crawler.settings.get("NPI_DB_PATH"))
+        return cls(crawler)
 
     @_stores
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, PageRecordItem) and self.archive is not None:
-            self.archive.add_warc_record(item.url, item.kind, item.warc)
+        if isinstance(item, PageRecordItem):
+            with self.state.writing() as archive:
+                archive.add_warc_record(item.url, item.kind, item.warc)
         return item

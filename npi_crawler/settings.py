@@ -43,6 +43,14 @@ NPI_STOP_GRACE = 10.0
 NPI_RUN_LOCK = True
 # A progress line on standard error while the run goes (npi-crawler sets it when that is a terminal).
 NPI_PROGRESS = False
+# The crawl's writes are committed in batches (docs/operations.md#what-a-kill-loses): one
+# transaction holds up to this many items (articles, list pages, PDFs, expert pages, 304s,
+# errors) or this many seconds of them, whichever comes first; and is committed at the end of the
+# run and at a stop. A SIGKILL or a power cut loses the open batch, which the next run fetches
+# again. One transaction per item wrote 16-57 times what the archive grew by (docs/performance.md).
+# The write lock is held while a batch is open: keep the seconds well under the 30 s busy timeout.
+NPI_COMMIT_ITEMS = 2000
+NPI_COMMIT_SECONDS = 10.0
 
 # Download the PDFs articles link to (on the site's hosts only) and archive their text;
 # ``crawl --no-pdfs`` or the spider argument ``-a pdfs=0`` switch it off for one run.
@@ -143,9 +151,9 @@ NPI_LAYOUT_MIN_PAGES = 3
 EXTENSIONS = {
     # One run per archive under plain Scrapy and Scrapyd too (a no-op under npi-crawler).
     "npi_crawler.extensions.RunLockExtension": 0,
-    # The run's row in `runs`: opened on spider_opened, finished on spider_closed (after CoreStats,
-    # whose finish_reason and elapsed time it stores).
-    "npi_crawler.extensions.RunLifecycle": 100,
+    # The run: its row in `runs` (opened on spider_opened, finished on spider_closed, after
+    # CoreStats, whose finish_reason and elapsed time it stores) and its batched archive writes.
+    "npi_crawler.runstate.RunState": 100,
     # Off unless NPI_PROGRESS is true.
     "npi_crawler.extensions.ProgressLine": 500,
 }

@@ -23,11 +23,14 @@ Settings: ``NPI_WARC`` (on by default), ``NPI_WARC_DIR`` (default ``<archive ste
 ``NPI_DB_PATH``), ``NPI_WARC_MAX_SIZE`` (bytes per file). The writer is opened on spider_opened,
 after finishing the files a killed run left (``recover``), and closed on spider_closed. A write
 that fails (a full disk) is an error of the run, recorded once; the crawl goes on without WARC.
+The archive is read and written through the run's connection (``runstate.RunState``): the
+pointers its batch holds are seen before they are committed.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,6 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Headers, Request, Response
 from scrapy.settings import BaseSettings
 
-from npi_crawler.archive import Archive
 from npi_crawler.archive.records import WarcPointer
 from npi_crawler.archive.warc import (
     DEFAULT_MAX_SIZE,
@@ -47,7 +49,8 @@ from npi_crawler.archive.warc import (
     default_warc_dir,
     payload_digest,
 )
-from npi_crawler.extensions import current_run_id
+from npi_crawler.errors import ArchiveError
+from npi_crawler.runstate import RunState
 from npi_crawler.spiders.common import WARC_META
 
 logger = logging.getLogger(__name__)
@@ -64,14 +67,13 @@ def _header_pairs(headers: Headers) -> list[tuple[str, str]]:
 
 
 class WarcRecorderMiddleware:
-    def __init__(self, crawler: Crawler, directory: Path, max_size: int, db_path: str):
+    def __init__(self, crawler: Crawler, directory: Path, max_size: int):
         self.crawler = crawler
         self.stats = crawler.stats
         self.directory = directory.resolve()
         self.max_size = max_size
-        self.db_path = db_path
+        self.state = RunState.of(crawler)
         self.writer: WarcWriter | None = None
-        self.archive: Archive | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcRecorderMiddleware:
@@ -79,18 +81,17 @@ class WarcRecorderMiddleware:
         if not settings.getbool("NPI_WARC", True):
             raise NotConfigured
         max_size = settings.getint("NPI_WARC_MAX_SIZE", DEFAULT_MAX_SIZE)
-        recorder = cls(crawler, warc_directory(settings), max_size, settings.get("NPI_DB_PATH"))
+        recorder = cls(crawler, warc_directory(settings), max_size)
         crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
         return recorder
 
     # -- lifecycle ------------------------------------------------------------------------------
     def spider_opened(self, spider: Any) -> None:
-        self.archive = Archive.open(self.db_path)
         try:
             self.writer = WarcWriter(
                 self.directory,
-                run_id=current_run_id(self.crawler),
+                run_id=self.state.run_id,
                 max_size=self.max_size,
                 info={"http-header-user-agent": self.crawler.settings.get("USER_AGENT")},
             )
@@ -107,9 +108,6 @@ class WarcRecorderMiddleware:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-        if self.archive is not None:
-            self.archive.close()
-            self.archive = None
 
     def _fail(self, url: str, exc: BaseException) -> None:
         """The first failure to write is an error of the run; no more WARC this run."""
@@ -123,8 +121,11 @@ class WarcRecorderMiddleware:
         self.writer = None
         self.stats.inc_value("npi/errors")
         self.stats.inc_value("npi/errors/warc:error")
-        if self.archive is not None:
-            self.archive.record_error(current_run_id(self.crawler), url, "warc:error", message)
+        try:
+            with self.state.writing() as archive:
+                archive.record_error(self.state.run_id, url, "warc:error", message)
+        except (sqlite3.Error, ArchiveError):  # counted by RunState.writing
+            pass
 
     # -- responses ------------------------------------------------------------------------------
     def process_response(self, request: Request, response: Response) -> Response:
@@ -146,10 +147,10 @@ class WarcRecorderMiddleware:
     def _write(self, kind: str, request: Request, response: Response) -> WarcPointer | None:
         """Write the exchange as the module docstring says; None when nothing is written."""
         writer, status = self.writer, response.status
-        assert writer is not None and self.archive is not None
+        assert writer is not None
         if writer.run_id is None:
-            writer.run_id = current_run_id(self.crawler)
-        exchange = {
+            writer.run_id = self.state.run_id
+        exchange: dict[str, Any] = {
             "headers": _header_pairs(response.headers),
             "request_headers": _header_pairs(request.headers),
             "method": request.method,
@@ -157,7 +158,7 @@ class WarcRecorderMiddleware:
         }
         if status not in (200, 304) and not (status in (404, 410) and kind != "list"):
             return None
-        last = self.archive.last_warc_response(response.url) if status in (200, 304) else None
+        last = self.state.archive.last_warc_response(response.url) if status in (200, 304) else None
         if status == 304:
             if last is None:  # archived before WARC was on: nothing to refer to
                 self.stats.inc_value("npi/warc/unreferenced_304")

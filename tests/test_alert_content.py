@@ -20,7 +20,7 @@ from npi_crawler.monitor.changes import Text, compare, inline, sentence_diff, se
 from npi_crawler.monitor.differ import DiffOptions, diff
 from npi_crawler.monitor.messages import EXCERPT_CHARS, excerpt
 from npi_crawler.monitor.messages_fit import Limits, fit, fits
-from npi_crawler.monitor.rules import rules_from_table
+from npi_crawler.rules.model import rules_from_table
 from tests.conftest import run_cli
 from tests.endpoints import JsonSink
 from tests.site.control import send

@@ -149,7 +149,8 @@ def test_a_full_disk_is_one_line_naming_it_the_run_failed_and_nothing_lost(tmp_p
     site = generate_site(seed=3, n_articles=80)
     with ReplicaServer(site) as replica, tmpfs(tmp_path / "disk", "1m") as disk:
         db = disk / "npi.db"
-        args = ("watch", "--db", str(db), "--base-url", replica.url)
+        # Small batches, so that some commit before the disk fills (a refused batch is lost whole).
+        args = ("watch", "--db", str(db), "--base-url", replica.url, "-s", "NPI_COMMIT_ITEMS=5")
         full = run_cli(*args)
         assert full.returncode == 1, full.stdout + full.stderr
         one_line(full, f"the disk holding {db} (the file system mounted at {disk}) is full", "free some space")
@@ -209,8 +210,10 @@ def test_a_write_lock_held_mid_crawl_makes_the_run_failed_and_the_next_run_store
     site = generate_site(seed=7, n_articles=24, per_page=2)
     db = tmp_path / "npi.db"
     with ReplicaServer(site, delay=0.5) as replica:
+        # Batches of two items: the archive shows articles (and frees its write lock) early on.
+        batches = ["-s", "NPI_COMMIT_ITEMS=2"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "npi_crawler", "watch", "--db", str(db), "--base-url", replica.url],
+            [sys.executable, "-m", "npi_crawler", "watch", "--db", str(db), "--base-url", replica.url, *batches],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )  # fmt: skip

@@ -11,6 +11,7 @@ import pytest
 
 from npi_crawler.monitor.differ import layout_problem
 from npi_crawler.monitor.messages import format_attention
+from npi_crawler.runstate import parse_health
 from tests.conftest import export_rows, run_cli
 from tests.endpoints import JsonSink
 from tests.site import new_article
@@ -19,44 +20,43 @@ from tests.site.render import REDESIGN_SELECTORS
 LIST_KEYS = ("list_entry", "pagination")
 
 
-def run_row(stats: dict, **extra) -> dict:
-    return {"id": 7, "status": "ok", "base_url": "https://npi.or.jp/", "langs": "en", "sections": "policy,industry",
-            "stats": json.dumps(stats), **extra}
+def alarm(stats: dict, **extra) -> str | None:
+    """The layout alarm of run 7 whose pages counted ``stats`` (parse health as the run state builds it)."""
+    run = {"id": 7, "status": "ok", "base_url": "https://npi.or.jp/", "langs": "en", "sections": "policy,industry", **extra}
+    return layout_problem(run, parse_health(stats))
 
 
 def test_the_alarm_names_the_keys_that_matched_nothing_and_the_probe_command():
-    lists = layout_problem(run_row({"npi/parse/miss/list_entries": 12, "npi/parse/nomatch/list_entry": 12}))
+    lists = alarm({"npi/parse/miss/list_entries": 12, "npi/parse/nomatch/list_entry": 12})
     assert lists == (
         "run 7: 12 list page(s) had no entries; selectors that matched nothing: list_entry (12 pages); "
         "see them with npi-crawler probe https://npi.or.jp/en/research/policy/index.html"
     )
-    articles = layout_problem(
-        run_row(
-            {
-                "npi/article/pages": 10,
-                "npi/parse/fallback/title_og": 9,
-                "npi/parse/nomatch/title": 9,
-                "npi/parse/nomatch/date": 10,
-                "npi/parse/fallback/date_url": 10,
-            },
-            langs="ja",
-            base_url="http://127.0.0.1:8000",
-        )
+    articles = alarm(
+        {
+            "npi/article/pages": 10,
+            "npi/parse/fallback/title_og": 9,
+            "npi/parse/nomatch/title": 9,
+            "npi/parse/nomatch/date": 10,
+            "npi/parse/fallback/date_url": 10,
+        },
+        langs="ja",
+        base_url="http://127.0.0.1:8000",
     )
     assert "10 of 10 article pages had no title, date or body where expected" in articles
     assert "selectors that matched nothing: date (10 pages), title (9 pages)" in articles
     assert articles.endswith("npi-crawler probe http://127.0.0.1:8000/research/policy/index.html")
     # a run from before the profile (no nomatch stats) still trips it, without key names
-    old = layout_problem(run_row({"npi/parse/miss/list_entries": 3}))
+    old = alarm({"npi/parse/miss/list_entries": 3})
     assert "selectors that matched nothing" not in old and "npi-crawler probe" in old
     # healthy: a key that missed on a page or two is no alarm
-    assert layout_problem(run_row({"npi/article/pages": 10, "npi/parse/nomatch/date": 1})) is None
+    assert alarm({"npi/article/pages": 10, "npi/parse/nomatch/date": 1}) is None
 
 
 def test_a_body_found_only_by_the_extractor_still_trips_the_alarm():
     stats = {"npi/article/pages": 8, "npi/parse/nomatch/body": 8, "npi/parse/fallback/body_extractor": 8}
-    assert "8 of 8 article pages" in layout_problem(run_row(stats))
-    assert layout_problem(run_row({**stats, "npi/parse/fallback/body_extractor": 4})) is None
+    assert "8 of 8 article pages" in alarm(stats)
+    assert alarm({**stats, "npi/parse/fallback/body_extractor": 4}) is None
 
 
 def test_the_attention_message_says_what_to_do():

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from npi_crawler.archive import MIGRATIONS, Archive, ArchiveError
-from npi_crawler.archive import migrations as storage
+from npi_crawler.archive.migrations import migrate_archive
 from npi_crawler.archive.records import ArticleRecord
 
 ARTICLE = {
@@ -24,12 +24,11 @@ ARTICLE = {
 }
 
 
-def first_release_archive(path: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+def first_release_archive(path: str) -> dict:
     """Build an archive with only the first step, as version 0.1.0 did, holding a run, an article
     with a revision, sections, authors, PDFs and an error; return what it holds."""
-    with monkeypatch.context() as m:
-        m.setattr(storage, "MIGRATIONS", MIGRATIONS[:1])
-        archive = Archive.open(path)
+    with Archive.connect(path) as archive:
+        migrate_archive(archive, MIGRATIONS[:1])
         assert archive.applied_migrations() == ["001_initial"]
         run_id = archive.start_run(
             mode="incremental", base_url="https://npi.or.jp/", langs=["en"], sections=[]
@@ -40,7 +39,6 @@ def first_release_archive(path: str, monkeypatch: pytest.MonkeyPatch) -> dict:
         archive.store_article(ArticleRecord(**ARTICLE | {"body": ARTICLE["body"] + "\n\nAn added line."}), run_id=run_id)
         archive.record_error(run_id, "https://npi.or.jp/x.html", "article:http_503", "503")
         archive.finish_run(run_id, status="ok", counts={"articles_new": 1}, stats={"npi/run_id": run_id})
-        archive.close()
     return snapshot(path)
 
 
@@ -65,8 +63,8 @@ def snapshot(path: str) -> dict:
     return out
 
 
-def test_first_release_archive_upgrades_in_place_with_its_data(db_path, monkeypatch):
-    before = first_release_archive(db_path, monkeypatch)
+def test_first_release_archive_upgrades_in_place_with_its_data(db_path):
+    before = first_release_archive(db_path)
     archive = Archive.open(db_path)
     assert archive.applied_migrations() == sorted(name for name, _ in MIGRATIONS)
     rows = list(archive.iter_articles())
@@ -92,29 +90,27 @@ def test_first_release_archive_upgrades_in_place_with_its_data(db_path, monkeypa
     conn.close()
 
 
-def test_a_new_step_is_applied_once_in_its_own_transaction(db_path, monkeypatch):
-    first_release_archive(db_path, monkeypatch)
+def test_a_new_step_is_applied_once_in_its_own_transaction(db_path):
+    first_release_archive(db_path)
 
     def step_add_column(db):
         db["articles"].add_column("summary", str)
         db.execute("UPDATE articles SET summary = substr(body, 1, 5)")
 
     steps = [*MIGRATIONS, ("900_test_summary", step_add_column)]
-    monkeypatch.setattr(storage, "MIGRATIONS", steps)
-    archive = Archive.open(db_path)
+    archive = Archive.connect(db_path)
+    migrate_archive(archive, steps)
     assert archive.applied_migrations()[-1] == "900_test_summary"
     assert archive.db.execute("SELECT summary FROM articles").fetchone()[0] == "First"
-    assert archive.migrate() == []  # applied once
+    assert migrate_archive(archive, steps) == []  # applied once
     archive.close()
 
     def broken_step(db):
         db["articles"].add_column("half_done", str)
         raise RuntimeError("the step fails half way")
 
-    monkeypatch.setattr(storage, "MIGRATIONS", [*steps, ("901_broken", broken_step)])
-    with pytest.raises(RuntimeError):
-        Archive.open(db_path)
-    monkeypatch.setattr(storage, "MIGRATIONS", steps)
+    with pytest.raises(RuntimeError), Archive.connect(db_path) as broken:
+        migrate_archive(broken, [*steps, ("901_broken", broken_step)])
     archive = Archive.open(db_path)
     # the failed step left nothing behind: no column, no record, data intact
     assert "half_done" not in {c.name for c in archive.db["articles"].columns}
@@ -131,17 +127,16 @@ FOLDED = [  # what the indexes of raw text (before 009) could not find
 ]  # fmt: skip
 
 
-def test_009_reindexes_the_folded_text_and_keeps_every_row(db_path, monkeypatch):
+def test_009_reindexes_the_folded_text_and_keeps_every_row(db_path):
     """An archive made before 009 (raw-text indexes) is upgraded in place: every row kept, the
     old indexes and triggers replaced, and the terms only folding finds are found."""
-    first_release_archive(db_path, monkeypatch)
-    with monkeypatch.context() as m:
-        m.setattr(storage, "MIGRATIONS", [s for s in MIGRATIONS if s[0] < "009"])
-        with Archive.open(db_path) as old:
-            for article in FOLDED:
-                old.store_article(ArticleRecord(**article), run_id=None)
-            old.store_pdf(ARTICLE["pdfs"][0], status="ok", run_id=None, text="ＧＸ投資の報告")
-            assert "articles_bigrams" not in old.db.table_names()
+    first_release_archive(db_path)
+    with Archive.connect(db_path) as old:
+        migrate_archive(old, [s for s in MIGRATIONS if s[0] < "009"])
+        for article in FOLDED:
+            old.store_article(ArticleRecord(**article), run_id=None)
+        old.store_pdf(ARTICLE["pdfs"][0], status="ok", run_id=None, text="ＧＸ投資の報告")
+        assert "articles_bigrams" not in old.db.table_names()
     with pytest.raises(ArchiveError, match="older npi-crawler .*009_folded_search.*npi-crawler migrate"):
         Archive.open(db_path, readonly=True)  # a reader never migrates; it says what to run
     before = snapshot(db_path)

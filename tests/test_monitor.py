@@ -3,7 +3,6 @@ real Apprise to real local endpoints (no crawl: articles are stored directly).""
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from npi_crawler.errors import ChannelError
 from npi_crawler.monitor.channels import bind, load_channels, redact, scrub
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, Scope, diff, layout_problem
+from npi_crawler.runstate import parse_health
 from tests.conftest import ROOT
 from tests.endpoints import JsonSink, SmtpSink
 
@@ -48,7 +48,8 @@ def run(archive: Archive, items: list[tuple[dict, list[str]]], stats: dict | Non
         for section in sections:
             archive.add_listing(item["url"], section, run_id=run_id)
     stats = {"npi/list/pages": 12, "npi/article/pages": len(items), **(stats or {})}
-    archive.finish_run(run_id, status="ok", counts={}, stats=stats)
+    archive.finish_run(run_id, status="ok", counts={"list_pages": 12}, stats=stats)
+    archive.store_parse_health(run_id, parse_health(stats))  # as the run state does at close
     return run_id
 
 
@@ -166,25 +167,31 @@ def test_a_backlog_over_the_flood_limit_is_delivered_as_one_digest(archive):
     assert [p["title"] for p in sink.posts] == ["[NPI] 12 new items"]
 
 
-def test_layout_problem_reads_the_run_stats():
-    ok = {
-        "id": 1,
-        "status": "ok",
-        "stats": json.dumps({"npi/article/pages": 10, "npi/parse/fallback/date_url": 1}),
-    }
-    assert layout_problem(ok) is None
-    empty_list = {"id": 2, "status": "ok", "stats": json.dumps({"npi/parse/miss/list_entries": 12})}
-    assert "12 list page(s) had no entries" in layout_problem(empty_list)
-    titles = {
-        "id": 3,
-        "status": "ok",
-        "stats": json.dumps({"npi/article/pages": 6, "npi/parse/fallback/title_tag": 4}),
-    }
-    assert "4 of 6 article pages" in layout_problem(titles)
-    few = {"id": 4, "status": "ok", "stats": json.dumps({"npi/article/pages": 2, "npi/parse/miss/title": 2})}
-    assert layout_problem(few) is None
-    down = {"id": 5, "status": "failed", "stats": json.dumps({"npi/parse/miss/list_entries": 1})}
-    assert layout_problem(down) is None
+def test_layout_problem_reads_the_run_parse_health():
+    def problem(run: dict, stats: dict) -> str | None:
+        return layout_problem(run, parse_health(stats))
+
+    ok = {"id": 1, "status": "ok"}
+    assert problem(ok, {"npi/article/pages": 10, "npi/parse/fallback/date_url": 1}) is None
+    empty_list = {"id": 2, "status": "ok"}
+    assert "12 list page(s) had no entries" in problem(empty_list, {"npi/parse/miss/list_entries": 12})
+    titles = {"id": 3, "status": "ok"}
+    assert "4 of 6 article pages" in problem(titles, {"npi/article/pages": 6, "npi/parse/fallback/title_tag": 4})
+    few = {"id": 4, "status": "ok"}
+    assert problem(few, {"npi/article/pages": 2, "npi/parse/miss/title": 2}) is None
+    down = {"id": 5, "status": "failed"}
+    assert problem(down, {"npi/parse/miss/list_entries": 1}) is None
+
+
+def test_the_parse_health_of_a_run_is_stored_as_data(archive):
+    run_id = run(archive, [(article(), ["policy"])], stats={"npi/parse/fallback/title_tag": 1, "npi/parse/nomatch/title": 1})
+    health = archive.parse_health(run_id)
+    assert (health.article_pages, health.list_pages) == (1, 12)
+    assert health.notes == {"fallback/title_tag": 1, "nomatch/title": 1}
+    assert archive.rows("SELECT note, pages FROM run_parse_notes ORDER BY note") == [
+        {"note": "fallback/title_tag", "pages": 1},
+        {"note": "nomatch/title", "pages": 1},
+    ]
 
 
 def test_layout_alarm_holds_alerts_and_removals_and_warns_once(archive):

@@ -16,7 +16,7 @@ from npi_crawler.archive import Archive, utcnow
 from npi_crawler.monitor.channels import bind, load_channels
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, diff
-from npi_crawler.monitor.rules import rules_from_table
+from npi_crawler.rules.model import rules_from_table
 from tests.endpoints import JsonSink
 from tests.test_alert_content import baseline
 from tests.test_monitor import article, run
@@ -112,14 +112,12 @@ def test_an_article_another_process_is_sending_waits_and_a_lapsed_claim_gives_wa
         ]
 
 
-def test_an_archive_from_before_the_index_keeps_its_deliveries(db_path, monkeypatch):
-    from npi_crawler.archive import MIGRATIONS
-    from npi_crawler.archive import migrations as storage
+def test_an_archive_from_before_the_index_keeps_its_deliveries(db_path):
+    from npi_crawler.archive import MIGRATIONS, migrate_archive
 
     a = article()
-    with monkeypatch.context() as m:
-        m.setattr(storage, "MIGRATIONS", [step for step in MIGRATIONS if step[0] < "011"])
-        old = Archive.open(db_path)
+    with Archive.connect(db_path) as old:
+        migrate_archive(old, [step for step in MIGRATIONS if step[0] < "011"])
         run(old, [(a, ["policy"])])
         new, joined = (
             old.conn.execute(
@@ -134,7 +132,6 @@ def test_an_archive_from_before_the_index_keeps_its_deliveries(db_path, monkeypa
             "INSERT INTO deliveries (alert_id, channel, label, status, attempts) VALUES (?, 'c', 'x', 'sent', 1)",
             [(new,), (joined,)],
         )
-        old.close()
     with Archive.open(db_path) as upgraded:
         rows = upgraded.rows("SELECT alert_id, status, announces FROM deliveries ORDER BY alert_id")
         assert rows == [

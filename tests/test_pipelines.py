@@ -8,9 +8,9 @@ from scrapy.utils.test import get_crawler
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord
-from npi_crawler.extensions import RunLifecycle
 from npi_crawler.items import FetchErrorItem, GoneItem, ListingItem
 from npi_crawler.pipelines import ArchivePipeline, ValidateArticlePipeline
+from npi_crawler.runstate import RunState
 from npi_crawler.spiders.npi import NpiSpider
 
 
@@ -71,12 +71,11 @@ def test_require_date_setting_makes_the_validator_strict():
 
 
 def test_archive_pipeline_records_items_and_the_lifecycle_the_run(db_path):
-    crawler = get_crawler(NpiSpider, settings_dict={"NPI_DB_PATH": db_path})
+    crawler = get_crawler(NpiSpider, settings_dict={"NPI_DB_PATH": db_path, "EXTENSIONS": {RunState: 100}})
     crawler.spider = NpiSpider.from_crawler(crawler)
     crawler.stats.open_spider()
-    lifecycle = RunLifecycle.from_crawler(crawler)
+    lifecycle = RunState.of(crawler)  # the extension: what the pipeline finds through the crawler
     pipeline = ArchivePipeline.from_crawler(crawler)
-    pipeline.open_spider()
     lifecycle.spider_opened(crawler.spider)
     pipeline.process_item(item(title="T"))
     pipeline.process_item(ListingItem(urls=[item().url], section="policy", lang="en", page=1))
@@ -101,7 +100,6 @@ def test_a_page_that_degrades_to_fallbacks_does_not_overwrite_a_clean_version(db
     crawler.spider = NpiSpider.from_crawler(crawler)
     crawler.stats.open_spider()
     pipeline = ArchivePipeline.from_crawler(crawler)
-    pipeline.open_spider()
     pipeline.process_item(item(title="Clean title", notes=[]))
     # the site changed its layout: the title now comes from <title>, the body from all of <body>
     pipeline.process_item(

@@ -1,5 +1,5 @@
-"""Watcher rules: the file format and its validation (monitor/rules.py), the matching engine
-(archive/matching.py) on hand-written cases, and the engine against an independent count on the
+"""Watcher rules: the file format and its validation (rules/model.py), the matching engine
+(rules/matching.py) on hand-written cases, and the engine against an independent count on the
 replica's model (tests/site/rules_oracle.py)."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npi_crawler.archive.matching import Document, MatchIndex, fold, match_rules, snippet, word_view
 from npi_crawler.monitor.channels import load_channels
-from npi_crawler.monitor.rules import Rule, RulesError, load_rules, rules_from_table
+from npi_crawler.rules.matching import Document, MatchIndex, match_rules, snippet
+from npi_crawler.rules.model import Rule, RulesError, load_rules, rules_from_table
+from npi_crawler.site.text import fold, word_view
 from tests.site import generate_site, new_article
 from tests.site.model import BROKEN_PDF, Site
 from tests.site.rules_oracle import contains as oracle_contains

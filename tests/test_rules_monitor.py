@@ -11,7 +11,7 @@ from npi_crawler.monitor.channels import load_channels
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, diff
 from npi_crawler.monitor.messages_fit import Limits, fits
-from npi_crawler.monitor.rules import rules_from_table
+from npi_crawler.rules.model import rules_from_table
 from tests.endpoints import JsonSink
 from tests.test_monitor import article, run
 
@@ -256,15 +256,17 @@ def test_every_queued_message_fits_real_limits_after_delivery_fits_it(archive, l
     assert fits(title, body, limits) and body.endswith(item["url"])
 
 
-def test_an_upgraded_archive_does_not_announce_old_joins(db_path, monkeypatch):
+def test_an_upgraded_archive_does_not_announce_old_joins(db_path):
     from npi_crawler.archive import MIGRATIONS
-    from npi_crawler.archive import migrations as storage
+    from npi_crawler.archive.migrations import migrate_archive
 
     a = article()
-    with monkeypatch.context() as m:
-        m.setattr(storage, "MIGRATIONS", MIGRATIONS[:3])  # the version before rules
-        old = Archive.open(db_path)
-        run(old, [(a, ["technology"])])
+    with Archive.connect(db_path) as old:
+        migrate_archive(old, MIGRATIONS[:3])  # the version before rules
+        run_id = old.start_run(mode="incremental", base_url="https://npi.or.jp/", langs=["en"], sections=[])
+        old.store_article(a, run_id=run_id)
+        old.add_listing(a["url"], "technology", run_id=run_id)
+        old.finish_run(run_id, status="ok", counts={}, stats={"npi/list/pages": 12, "npi/article/pages": 1})
         # what that version's differ recorded: the article as new, in technology (not watched)
         old.conn.execute(
             "INSERT INTO events (at, run_id, kind, article_url, lang, title, sections, alerted) "
@@ -274,7 +276,6 @@ def test_an_upgraded_archive_does_not_announce_old_joins(db_path, monkeypatch):
         old.conn.execute("UPDATE runs SET diffed_at = '2026-11-20T00:00:00Z', diff_outcome = 'baseline'")
         old.conn.execute("INSERT INTO watch_scopes VALUES ('en', 'policy', '2026-11-20T00:00:00Z', 1)")
         old.add_listing(a["url"], "policy", run_id=None)  # it joined policy then: that version never said
-        old.close()
     with Archive.open(db_path) as upgraded:
         rows = upgraded.rows("SELECT kind, section, alerted FROM events WHERE kind = 'joined'")
         assert rows == [{"kind": "joined", "section": "policy", "alerted": 1}]

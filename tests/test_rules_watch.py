@@ -13,7 +13,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from npi_crawler.monitor.rules import load_rules
+from npi_crawler.rules.model import load_rules
 from tests.conftest import crawl, run_cli
 from tests.endpoints import JsonSink
 from tests.site import new_article

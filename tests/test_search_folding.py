@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from npi_crawler.archive import Archive
-from npi_crawler.archive.matching import Document, MatchIndex, fold
 from npi_crawler.archive.records import ArticleRecord
-from npi_crawler.monitor.rules import Rule
 from npi_crawler.research.search import search
+from npi_crawler.rules.matching import Document, MatchIndex
+from npi_crawler.rules.model import Rule
+from npi_crawler.site.text import fold
 
 PIECES = (
     # English words and inflections, digits, punctuation

@@ -14,9 +14,9 @@ from warcio.archiveiterator import ArchiveIterator
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord, WarcPointer
 from npi_crawler.archive.warc import IDENTICAL_PAYLOAD, OPEN_SUFFIX, SERVER_NOT_MODIFIED, WarcWriter
-from npi_crawler.extensions import RunLifecycle
 from npi_crawler.items import PageRecordItem
 from npi_crawler.pipelines import ArchivePipeline, WarcPagePipeline
+from npi_crawler.runstate import RunState
 from npi_crawler.spiders.common import WARC_META
 from npi_crawler.spiders.npi import NpiSpider
 from npi_crawler.warc_recorder import WarcRecorderMiddleware
@@ -30,16 +30,18 @@ class Run:
     """A crawler with its run opened, the recorder and the pipelines that store pointers."""
 
     def __init__(self, db_path: str, warc_dir, **settings):
-        crawler = get_crawler(NpiSpider, settings_dict={"NPI_DB_PATH": db_path, "NPI_WARC_DIR": str(warc_dir), **settings})
+        crawler = get_crawler(
+            NpiSpider,
+            settings_dict={"NPI_DB_PATH": db_path, "NPI_WARC_DIR": str(warc_dir), "EXTENSIONS": {RunState: 100}, **settings},
+        )
         crawler.spider = NpiSpider.from_crawler(crawler)
         crawler.stats.open_spider()
-        RunLifecycle.from_crawler(crawler).spider_opened(crawler.spider)
+        self.state = RunState.of(crawler)
+        self.state.spider_opened(crawler.spider)
         self.crawler, self.stats = crawler, crawler.stats
         self.recorder = WarcRecorderMiddleware.from_crawler(crawler)
         self.recorder.spider_opened(crawler.spider)
         self.articles, self.pages = ArchivePipeline.from_crawler(crawler), WarcPagePipeline.from_crawler(crawler)
-        self.articles.open_spider()
-        self.pages.open_spider()
 
     def fetch(self, url: str, kind: str | None, status: int = 200, body: bytes = PAGE, **headers) -> WarcPointer | None:
         """One answer through the recorder, its pointer stored as the pipelines would."""
@@ -61,6 +63,7 @@ class Run:
         self.recorder.spider_closed(self.crawler.spider)
         self.articles.close_spider()
         self.pages.close_spider()
+        self.state.close()
 
 
 def records(warc_dir) -> list:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from npi_crawler.archive import MIGRATIONS, Archive
-from npi_crawler.archive import migrations as steps
+from npi_crawler.archive.migrations import migrate_archive
 from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.archive.searchindex import INDEXES
 from npi_crawler.errors import SearchError
@@ -42,14 +42,13 @@ LATE = [  # stored after the step: indexed by its triggers
 
 
 @pytest.fixture
-def archive(db_path, monkeypatch):
-    """An archive made before the word index (steps up to 003), upgraded by opening it."""
-    with monkeypatch.context() as m:
-        m.setattr(steps, "MIGRATIONS", [step for step in MIGRATIONS if step[0] < "005"])
-        with Archive.open(db_path) as old:
-            for a in EARLY:
-                old.store_article(ArticleRecord(**a), run_id=None, now=NOW)
-            assert "articles_words" not in old.db.table_names()
+def archive(db_path):
+    """An archive made before the word index (steps up to 004), upgraded by opening it."""
+    with Archive.connect(db_path) as old:
+        migrate_archive(old, [step for step in MIGRATIONS if step[0] < "005"])
+        for a in EARLY:
+            old.store_article(ArticleRecord(**a), run_id=None, now=NOW)
+        assert "articles_words" not in old.db.table_names()
     archive = Archive.open(db_path)
     assert "005_word_index" in archive.applied_migrations()
     for a in LATE:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from npi_crawler.archive.db import ArchiveBase, utcnow
+from npi_crawler.archive.db import ArchiveBase, row_id, utcnow
 from npi_crawler.archive.records import ArticleRecord, WarcPointer
 from npi_crawler.archive.warcrecords import link_warc
 
@@ -93,6 +93,10 @@ _EXPORT_SQL = """
 """
 
 
+# last_seen is moved on by a listing once a UTC day (see add_listings).
+_EARLIER_DAY = "substr(last_seen, 1, 10) < substr(:now, 1, 10)"
+
+
 # One row per stored version: the earlier ones (``revisions``, in the order they were replaced),
 # then the current one (``articles``). A version was stored when the one before it was replaced
 # (the first one: when the article was first seen), by the run that replaced it.
@@ -166,7 +170,7 @@ class ArticleStore(ArchiveBase):
         An edit keeps the previous version in ``revisions``. A page that reappears after a
         removal is live again.
         """
-        row = {
+        row: dict[str, Any] = {
             "url": article.url,
             "lang": article.lang,
             "title": article.title,
@@ -201,24 +205,29 @@ class ArticleStore(ArchiveBase):
 
     def add_listings(self, urls: list[str], section: str, *, run_id: int | None, now: str | None = None) -> int:
         """Record that ``urls`` (one list page) are listed in ``section``, in one transaction;
-        returns how many of these memberships are new."""
+        returns how many of these memberships are new.
+
+        ``last_seen`` (of the membership and of the article) moves on once a day, to the first
+        sighting of the day: a run every few minutes that finds nothing new then writes nothing
+        for the articles it lists (it rewrote every listed article's row)."""
         now = now or utcnow()
         new = 0
         with self.atomic() as conn:
             for url in urls:
                 params = {"url": url, "section": section, "now": now, "run_id": run_id}
-                cur = conn.execute(
-                    "UPDATE article_sections SET last_seen = :now WHERE article_url = :url AND section = :section",
+                inserted = conn.execute(
+                    "INSERT OR IGNORE INTO article_sections (article_url, section, first_seen, last_seen, first_run_id) "
+                    "VALUES (:url, :section, :now, :now, :run_id)",
                     params,
-                )
-                if cur.rowcount == 0:
-                    new += 1
+                ).rowcount
+                new += inserted
+                if not inserted:
                     conn.execute(
-                        "INSERT INTO article_sections (article_url, section, first_seen, last_seen, first_run_id) "
-                        "VALUES (:url, :section, :now, :now, :run_id)",
+                        f"UPDATE article_sections SET last_seen = :now WHERE article_url = :url AND section = :section "
+                        f"AND {_EARLIER_DAY}",
                         params,
                     )
-                conn.execute("UPDATE articles SET last_seen = :now WHERE url = :url", params)
+                conn.execute(f"UPDATE articles SET last_seen = :now WHERE url = :url AND {_EARLIER_DAY}", params)
         return new
 
     def touch_article(self, url: str, now: str | None = None, warc: WarcPointer | None = None) -> None:
@@ -331,7 +340,7 @@ def _keep_revision(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
         "FROM articles WHERE url = :url",
         {**row, "pdfs": json.dumps(pdfs), "authors": json.dumps(names, ensure_ascii=False)},
     )
-    return int(cur.lastrowid)
+    return row_id(cur)
 
 
 def _update_article(conn: sqlite3.Connection, row: dict[str, Any]) -> None:

@@ -3,6 +3,15 @@
 ``ArchiveBase`` holds one SQLite connection (autocommit mode: every write goes through
 ``atomic()``) and a ``sqlite_utils.Database`` over it for schema work. It is a context manager,
 so callers write ``with Archive.open(path) as archive:`` and never close it by hand.
+
+``atomic()`` nests as sqlite-utils' ``Database.atomic`` does: the outermost block is the
+transaction, an inner one a SAVEPOINT, so a writer opens its own block whether or not its caller
+holds a transaction (the differ's one diff, a crawl's batch) and is atomic either way. ``begin``
+and ``commit`` hold one transaction across many writes for a caller that decides when it ends
+(``archive.batches.Batches``: a crawl's items).
+
+This module knows files and transactions, not the schema: ``preflight`` and the path checks of
+``connect`` share their messages here; migrations.py holds the schema.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import sqlite_utils
@@ -21,6 +30,9 @@ import sqlite_utils
 from npi_crawler.archive.searchindex import register_functions
 from npi_crawler.errors import ArchiveError
 from npi_crawler.userfile import not_regular
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -44,6 +56,13 @@ def parse_stamp(text: str | None) -> dt.datetime | None:
         return None
 
 
+def row_id(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT through ``cur`` gave its row."""
+    if cur.lastrowid is None:
+        raise sqlite3.InterfaceError("the statement inserted no row")
+    return cur.lastrowid
+
+
 def readonly_uri(path: str | os.PathLike) -> str:
     """A ``file:`` URI opening ``path`` read-only. The path is percent-encoded: a file name with
     ``#``, ``?`` or ``%`` would otherwise name another file (and SQLite would create it)."""
@@ -61,7 +80,9 @@ def integrity_check(path: str | os.PathLike, *, quick: bool = False) -> list[str
         conn.close()
 
 
-def _check_path(path: str, *, create: bool) -> None:
+def check_path(path: str, *, create: bool) -> None:
+    """What a path must be before SQLite opens it: not a folder; an existing file, or (``create``)
+    a new one in an existing folder. Raises ArchiveError with one line."""
     file = Path(path)
     if file.is_dir():
         raise ArchiveError(f"{path} is a directory; give --db a file path such as npi.db")
@@ -71,8 +92,44 @@ def _check_path(path: str, *, create: bool) -> None:
         return
     if not create:
         raise ArchiveError(f"{path} does not exist; run 'npi-crawler crawl --db {path}' first")
-    if not file.parent.exists():
+    if not file.parent.is_dir():
         raise ArchiveError(f"the folder {file.parent} does not exist; create it or choose another --db")
+
+
+def not_an_archive(path: str, exc: sqlite3.Error | None = None) -> ArchiveError:
+    """The error for a file that is not an npi-crawler archive: not SQLite at all (``exc``), or
+    a SQLite file of another program."""
+    if exc is not None:
+        return ArchiveError(f"{path} is not an npi-crawler archive ({exc}); give --db a new or existing archive file")
+    return ArchiveError(f"{path} is a SQLite file but not an npi-crawler archive; choose another --db")
+
+
+def preflight(path: str) -> None:
+    """Check, without writing a byte, that a writing command may use ``path``: a new file in an
+    existing folder, an empty file, or a sound npi-crawler archive (``PRAGMA quick_check``, a
+    fraction of a second for thousands of articles). Runs before the run lock is taken, so a
+    refused path leaves nothing behind. Raises ArchiveError with one line."""
+    check_path(path, create=True)
+    file = Path(path)
+    if not file.exists() or file.stat().st_size == 0:
+        return
+    try:
+        rows = integrity_check(path, quick=True)
+        conn = sqlite3.connect(readonly_uri(path), uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if _not_a_database(exc):
+            raise not_an_archive(path, exc) from None
+        # a read-only file or folder, a lock, a full disk: said as such; anything else: damaged
+        raise ArchiveError(sqlite_error_message(exc, path)) from None
+    if rows != ["ok"]:
+        first = " ".join(rows[0].replace("*** in database main ***", "").split())[:300]
+        raise ArchiveError(f"{path} is damaged ({first}); run 'npi-crawler doctor --db {path}', then restore a backup")
+    if tables and "articles" not in tables:
+        raise not_an_archive(path)
 
 
 def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
@@ -91,6 +148,9 @@ def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # The journals of savepoints (every writer's atomic() inside a crawl's batch, the
+        # differ's transaction) in memory: in temporary files they wrote 16 times the archive.
+        conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 
@@ -102,41 +162,24 @@ class ArchiveBase:
         self.db = sqlite_utils.Database(conn)
         self.path = path
         self.readonly = readonly
+        self._savepoints = 0  # depth of atomic() blocks inside the open transaction
 
     @classmethod
-    def open(
-        cls, path: str | os.PathLike, *, create: bool = True, migrate: bool = True, readonly: bool = False
-    ) -> Any:
-        """Open the archive at ``path``: created (unless ``create`` is False) and brought to this
-        version's schema (unless ``migrate`` is False). ``readonly`` opens it without writing a
-        byte (no creation, no migration): what read-only commands use; the schema is then checked
-        instead of migrated (unless ``migrate`` is False: doctor examines any state).
+    def connect(cls, path: str | os.PathLike, *, create: bool = True, readonly: bool = False) -> Self:
+        """The file at ``path`` opened as it is, without schema work (``Archive.open`` adds that):
+        created unless ``create`` is False; ``readonly`` writes nothing at all.
 
-        Raises ArchiveError when the file is missing, not an archive, or cannot be opened.
-        """
-        from npi_crawler.archive.migrations import check_readable, migrate_archive
-
+        Raises ArchiveError when the file is missing, not SQLite, or cannot be opened."""
         path = os.fspath(path)
         if path != ":memory:":
-            _check_path(path, create=create and not readonly)
+            check_path(path, create=create and not readonly)
         try:
             conn = _connect(path, readonly=readonly)
         except sqlite3.DatabaseError as exc:
             if not _not_a_database(exc):  # locked, read-only, a full disk: say that, not "not an archive"
                 raise ArchiveError(sqlite_error_message(exc, path)) from None
-            raise ArchiveError(
-                f"{path} is not an npi-crawler archive ({exc}); give --db a new or existing archive file"
-            ) from None
-        archive = cls(conn, path, readonly=readonly)
-        try:
-            if migrate and readonly:
-                check_readable(archive)
-            elif migrate:
-                migrate_archive(archive)
-        except BaseException:
-            archive.close()
-            raise
-        return archive
+            raise not_an_archive(path, exc) from None
+        return cls(conn, path, readonly=readonly)
 
     def close(self) -> None:
         self.conn.close()
@@ -151,30 +194,71 @@ class ArchiveBase:
         except sqlite3.Error as exc:
             raise ArchiveError(sqlite_error_message(exc, self.path)) from None
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- transactions ---------------------------------------------------------------------------
     @contextmanager
     def atomic(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; IMMEDIATE so that a concurrent writer waits instead of failing.
+        """One atomic block of writes: a write transaction (IMMEDIATE, so that a concurrent writer
+        waits instead of failing), or a SAVEPOINT inside the transaction already open.
 
-        On an error, only a transaction that is still open is rolled back: when SQLite has already
-        rolled it back itself (a RAISE(ROLLBACK) trigger, a full disk), the caller sees the real
-        error, not "cannot rollback - no transaction is active"."""
+        On an error only what is still open is rolled back: when SQLite has already rolled the
+        transaction back itself (a RAISE(ROLLBACK) trigger, a full disk), the caller sees the real
+        error, not "cannot rollback - no transaction is active" or "no such savepoint"."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        if not conn.in_transaction:
+            self.begin()
+            try:
+                yield conn
+            except BaseException:
+                self.rollback()
+                raise
+            self.commit()
+            return
+        self._savepoints += 1
+        name = f"npi_{self._savepoints}"
+        conn.execute(f"SAVEPOINT {name}")
         try:
             yield conn
         except BaseException:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
             raise
         else:
-            conn.execute("COMMIT")
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._savepoints -= 1
 
+    def begin(self) -> None:
+        """Open a write transaction that ``commit`` (or ``rollback``) ends; the writes in between
+        nest inside it. For a caller that holds one transaction across many writes."""
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Commit the open transaction (none open: nothing to do). A COMMIT that fails (a full
+        disk) rolls the transaction back and raises: nothing of it is kept."""
+        if not self.conn.in_transaction:
+            return
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    # -- reads ----------------------------------------------------------------------------------
     def one(self, sql: str, params: Any = ()) -> Any:
         """The first column of the first row of ``sql`` (None when there is no row)."""
         row = self.conn.execute(sql, params).fetchone()

@@ -1,7 +1,8 @@
 """What the differ reads and writes: runs to diff, facts without events, events, watched scopes.
 
-Every method here runs inside the differ's one transaction (``with archive.atomic():``), so a
-diff writes its events, alerts and run markers together or not at all.
+The differ runs them inside its one transaction (``with archive.atomic():``), so a diff writes its
+events, alerts and run markers together or not at all; each writer opens its own ``atomic()``
+block too, so that called alone it is still all or nothing (a savepoint inside the differ's).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from npi_crawler.archive.db import ArchiveBase
+from npi_crawler.archive.db import ArchiveBase, row_id
 
 
 def _in(prefix: str, values: list[Any]) -> tuple[str, dict[str, Any]]:
@@ -83,27 +84,29 @@ class EventStore(ArchiveBase):
         )
 
     def record_event(self, now: str, kind: str, run_id: int | None, article: dict[str, Any], **extra: Any) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO events (at, run_id, kind, article_url, lang, title, sections, revision_id, removed_at, "
-            "section, alerted) VALUES (:at, :run_id, :kind, :url, :lang, :title, :sections, :revision_id, "
-            ":removed_at, :section, 0)",
-            {
-                "at": now,
-                "run_id": run_id,
-                "kind": kind,
-                "url": article["url"],
-                "lang": article["lang"],
-                "title": article["title"],
-                "sections": json.dumps(article["sections"]),
-                "revision_id": extra.get("revision_id"),
-                "removed_at": extra.get("removed_at"),
-                "section": extra.get("section"),
-            },
-        )
-        return int(cur.lastrowid)
+        with self.atomic() as conn:
+            cur = conn.execute(
+                "INSERT INTO events (at, run_id, kind, article_url, lang, title, sections, revision_id, removed_at, "
+                "section, alerted) VALUES (:at, :run_id, :kind, :url, :lang, :title, :sections, :revision_id, "
+                ":removed_at, :section, 0)",
+                {
+                    "at": now,
+                    "run_id": run_id,
+                    "kind": kind,
+                    "url": article["url"],
+                    "lang": article["lang"],
+                    "title": article["title"],
+                    "sections": json.dumps(article["sections"]),
+                    "revision_id": extra.get("revision_id"),
+                    "removed_at": extra.get("removed_at"),
+                    "section": extra.get("section"),
+                },
+            )
+        return row_id(cur)
 
     def mark_alerted(self, event_ids: list[int]) -> None:
-        self.conn.executemany("UPDATE events SET alerted = 1 WHERE id = ?", [(e,) for e in event_ids])
+        with self.atomic() as conn:
+            conn.executemany("UPDATE events SET alerted = 1 WHERE id = ?", [(e,) for e in event_ids])
 
     def new_event_id(self, url: str) -> int | None:
         return self.one("SELECT id FROM events WHERE kind = 'new' AND article_url = :url", {"url": url})
@@ -114,11 +117,12 @@ class EventStore(ArchiveBase):
 
     def add_watched_scope(self, lang: str, section: str, now: str, run_id: int | None) -> None:
         """Watch (lang, section) from now; the baseline covers what runs up to ``run_id`` listed."""
-        self.conn.execute(
-            "INSERT INTO watch_scopes (lang, section, since, baseline_event_id, baseline_run_id) "
-            "VALUES (:lang, :section, :now, (SELECT coalesce(max(id), 0) FROM events), :run_id)",
-            {"lang": lang, "section": section, "now": now, "run_id": run_id},
-        )
+        with self.atomic() as conn:
+            conn.execute(
+                "INSERT INTO watch_scopes (lang, section, since, baseline_event_id, baseline_run_id) "
+                "VALUES (:lang, :section, :now, (SELECT coalesce(max(id), 0) FROM events), :run_id)",
+                {"lang": lang, "section": section, "now": now, "run_id": run_id},
+            )
 
     def baseline_run(self, diffed: list[int]) -> int | None:
         """The last run a baseline taken now covers: the last of ``diffed`` (the runs this diff
@@ -189,7 +193,8 @@ class EventStore(ArchiveBase):
 
     def mark_diffed(self, run_ids: list[int], now: str, outcome: str) -> None:
         keys, params = _in("run", run_ids)
-        self.conn.execute(
-            f"UPDATE runs SET diffed_at = :now, diff_outcome = :outcome WHERE id IN ({keys})",
-            {**params, "now": now, "outcome": outcome},
-        )
+        with self.atomic() as conn:
+            conn.execute(
+                f"UPDATE runs SET diffed_at = :now, diff_outcome = :outcome WHERE id IN ({keys})",
+                {**params, "now": now, "outcome": outcome},
+            )

@@ -2,17 +2,19 @@
 
 Append-only: a step, once released, is never edited; a new step changes what came before. Each
 step runs in its own transaction with its ``migrations`` row, so a failing step leaves nothing.
-Schema creation goes through sqlite-utils (tables, indexes, FTS5 with triggers).
+Schema creation goes through sqlite-utils (tables, indexes, FTS5 with triggers). The steps are in
+the file in the order they run; ``MIGRATIONS`` lists them and ``Archive.open`` passes it to
+``migrate_archive``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import sqlite_utils
 
-from npi_crawler.archive.searchindex import create_folded_indexes
+from npi_crawler.archive.db import ArchiveBase, not_an_archive
+from npi_crawler.archive.searchindex import AUTOMERGE, create_folded_indexes
 from npi_crawler.errors import ArchiveError
 from npi_crawler.site import SECTION_NAMES, SECTIONS
 
@@ -24,11 +26,11 @@ def _cols(spec: str) -> dict[str, type]:
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
-    db["sections"].create({"slug": str, "name_ja": str, "name_en": str}, pk="slug")
-    db["sections"].insert_all(
+    db.table("sections").create({"slug": str, "name_ja": str, "name_en": str}, pk="slug")
+    db.table("sections").insert_all(
         [{"slug": s, "name_ja": SECTION_NAMES[s][0], "name_en": SECTION_NAMES[s][1]} for s in SECTIONS]
     )
-    db["runs"].create(
+    db.table("runs").create(
         _cols(
             "id int, started str, finished str, mode str, base_url str, langs str, sections str, "
             "status str, requests int, responses int, list_pages int, articles_new int, "
@@ -39,7 +41,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"started", "mode", "status"},
         defaults={"status": "running"},
     )
-    db["articles"].create(
+    db.table("articles").create(
         _cols(
             "url str, lang str, title str, published str, body str, content_hash str, first_seen str, "
             "last_seen str, last_fetched str, last_changed str, first_run_id int, etag str, "
@@ -49,22 +51,22 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"lang", "first_seen", "last_seen"},
         foreign_keys=[("first_run_id", "runs", "id")],
     )
-    db["article_sections"].create(
+    db.table("article_sections").create(
         {"article_url": str, "section": str, "first_seen": str, "last_seen": str, "first_run_id": int},
         pk=("article_url", "section"),
         foreign_keys=[("section", "sections", "slug")],
     )
-    db["authors"].create(
+    db.table("authors").create(
         {"article_url": str, "position": int, "name": str, "profile_url": str},
         pk=("article_url", "position"),
         foreign_keys=[("article_url", "articles", "url")],
     )
-    db["pdfs"].create(
+    db.table("pdfs").create(
         {"article_url": str, "url": str, "position": int},
         pk=("article_url", "url"),
         foreign_keys=[("article_url", "articles", "url")],
     )
-    db["revisions"].create(
+    db.table("revisions").create(
         _cols(
             "id int, article_url str, run_id int, replaced_at str, title str, published str, body "
             "str, pdfs str, authors str, content_hash str"
@@ -72,7 +74,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("article_url", "articles", "url"), ("run_id", "runs", "id")],
     )
-    db["run_errors"].create(
+    db.table("run_errors").create(
         {"id": int, "run_id": int, "at": str, "url": str, "kind": str, "message": str},
         pk="id",
         foreign_keys=[("run_id", "runs", "id")],
@@ -81,16 +83,16 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
 
 
 def _m001_indexes(db: sqlite_utils.Database) -> None:
-    db["articles"].create_index(["published"])
-    db["articles"].create_index(["lang", "published"])
-    db["articles"].create_index(["first_run_id"])
-    db["article_sections"].create_index(["section"])
-    db["revisions"].create_index(["article_url"])
-    db["revisions"].create_index(["run_id"])
-    db["run_errors"].create_index(["run_id"])
+    db.table("articles").create_index(["published"])
+    db.table("articles").create_index(["lang", "published"])
+    db.table("articles").create_index(["first_run_id"])
+    db.table("article_sections").create_index(["section"])
+    db.table("revisions").create_index(["article_url"])
+    db.table("revisions").create_index(["run_id"])
+    db.table("run_errors").create_index(["run_id"])
     # trigram: FTS5's default tokenizer does not split Japanese, which has no spaces between
     # words; trigrams match any substring of three or more characters in either language.
-    db["articles"].enable_fts(["title", "body"], create_triggers=True, tokenize="trigram")
+    db.table("articles").enable_fts(["title", "body"], create_triggers=True, tokenize="trigram")
 
 
 def _m002_change_monitor(db: sqlite_utils.Database) -> None:
@@ -98,7 +100,7 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
     alerts and their per-channel deliveries. See docs/alerts.md."""
     db.execute("ALTER TABLE runs ADD COLUMN diffed_at TEXT")
     db.execute("ALTER TABLE runs ADD COLUMN diff_outcome TEXT")
-    db["events"].create(
+    db.table("events").create(
         _cols(
             "id int, at str, run_id int, kind str, article_url str, lang str, title str, sections "
             "str, revision_id int, removed_at str, alerted int"
@@ -111,11 +113,11 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
         "CREATE UNIQUE INDEX events_once ON events "
         "(kind, article_url, coalesce(revision_id, 0), coalesce(removed_at, ''))"
     )
-    db["events"].create_index(["run_id"])
-    db["watch_scopes"].create(
+    db.table("events").create_index(["run_id"])
+    db.table("watch_scopes").create(
         {"lang": str, "section": str, "since": str, "baseline_event_id": int}, pk=("lang", "section")
     )
-    db["alerts"].create(
+    db.table("alerts").create(
         _cols(
             "id int, created str, run_id int, kind str, event_id int, article_url str, title str, "
             "body str, tags str, status str, attempts int, last_error str, last_attempt str, sent_at "
@@ -125,8 +127,8 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
         not_null={"created", "kind", "title", "status"},
         defaults={"status": "pending", "attempts": 0},
     )
-    db["alerts"].create_index(["status"])
-    db["deliveries"].create(
+    db.table("alerts").create_index(["status"])
+    db.table("deliveries").create(
         _cols(
             "alert_id int, channel str, label str, status str, attempts int, last_error str, "
             "last_attempt str, sent_at str, claimed_by str"
@@ -138,7 +140,7 @@ def _m002_change_monitor(db: sqlite_utils.Database) -> None:
 
 def _m003_research(db: sqlite_utils.Database) -> None:
     """PDF text (issue 5): one row per PDF URL, searchable through its own trigram FTS5 index."""
-    db["pdf_texts"].create(
+    db.table("pdf_texts").create(
         _cols(
             "url str, status str, error str, etag str, last_modified str, content_type str, size int, "
             "sha256 str, pages int, text str, first_fetched str, last_fetched str, run_id int"
@@ -146,15 +148,15 @@ def _m003_research(db: sqlite_utils.Database) -> None:
         pk="url",
         not_null={"status"},
     )
-    db["pdfs"].create_index(["url"])
-    db["pdf_texts"].enable_fts(["text"], create_triggers=True, tokenize="trigram")
+    db.table("pdfs").create_index(["url"])
+    db.table("pdf_texts").enable_fts(["text"], create_triggers=True, tokenize="trigram")
 
 
 def _m004_rules_and_holds(db: sqlite_utils.Database) -> None:
     """Watcher rules and held alerts (issues 11 and 10): the rules watched so far and their
     baselines, events that join a section (``section``) or are held by the layout alarm
     (``held_at``, ``released_at``), and the rules an alert names."""
-    db["watch_rules"].create({"name": str, "since": str, "baseline_event_id": int}, pk="name")
+    db.table("watch_rules").create({"name": str, "since": str, "baseline_event_id": int}, pk="name")
     for column in ("section", "held_at", "released_at"):
         db.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
     # One `joined` event per (article, section): the section is part of what makes a fact once.
@@ -164,7 +166,7 @@ def _m004_rules_and_holds(db: sqlite_utils.Database) -> None:
         "(kind, article_url, coalesce(revision_id, 0), coalesce(removed_at, ''), coalesce(section, ''))"
     )
     db.execute("ALTER TABLE alerts ADD COLUMN rules TEXT")
-    db["alerts"].create_index(["article_url"])
+    db.table("alerts").create_index(["article_url"])
     # Sections an article joined after its first diff, before this version watched for joins:
     # recorded as already alerted, so an upgrade announces none of that past.
     db.execute(
@@ -174,30 +176,6 @@ def _m004_rules_and_holds(db: sqlite_utils.Database) -> None:
         "JOIN article_sections s ON s.article_url = e.article_url "
         "WHERE e.kind = 'new' AND s.section NOT IN (SELECT value FROM json_each(e.sections))"
     )
-
-
-def _m006_warc(db: sqlite_utils.Database) -> None:
-    """The pages as served (issue 12): the WARC files the crawl wrote and, per fetch it archived,
-    where its record is. See docs/schema.md and docs/research.md#the-pages-as-served-warc."""
-    db["warc_files"].create(
-        {"filename": str, "directory": str, "run_id": int, "created": str},
-        pk="filename",
-        not_null={"directory"},
-        foreign_keys=[("run_id", "runs", "id")],
-    )
-    db["warc_records"].create(
-        _cols(
-            "id int, url str, kind str, record_type str, status int, content_hash str, filename str, "
-            "file_offset int, record_length int, payload_digest str, record_id str, refers_to str, "
-            "captured str, run_id int"
-        ),
-        pk="id",
-        not_null={"url", "kind", "record_type", "filename", "file_offset", "record_length", "record_id", "captured"},
-        foreign_keys=[("filename", "warc_files", "filename"), ("run_id", "runs", "id")],
-    )
-    db["warc_records"].create_index(["url", "captured"])
-    db["warc_records"].create_index(["record_id"], unique=True)
-    db["warc_records"].create_index(["run_id"])
 
 
 # -- 005: the English word index (issue 12) --------------------------------------------------------
@@ -264,10 +242,34 @@ def _m005_word_index(db: sqlite_utils.Database) -> None:
     _update_trigger(db, "pdf_texts_au", "pdf_texts_fts", "pdf_texts", ["text"])
 
 
+def _m006_warc(db: sqlite_utils.Database) -> None:
+    """The pages as served (issue 12): the WARC files the crawl wrote and, per fetch it archived,
+    where its record is. See docs/schema.md and docs/research.md#the-pages-as-served-warc."""
+    db.table("warc_files").create(
+        {"filename": str, "directory": str, "run_id": int, "created": str},
+        pk="filename",
+        not_null={"directory"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("warc_records").create(
+        _cols(
+            "id int, url str, kind str, record_type str, status int, content_hash str, filename str, "
+            "file_offset int, record_length int, payload_digest str, record_id str, refers_to str, "
+            "captured str, run_id int"
+        ),
+        pk="id",
+        not_null={"url", "kind", "record_type", "filename", "file_offset", "record_length", "record_id", "captured"},
+        foreign_keys=[("filename", "warc_files", "filename"), ("run_id", "runs", "id")],
+    )
+    db.table("warc_records").create_index(["url", "captured"])
+    db.table("warc_records").create_index(["record_id"], unique=True)
+    db.table("warc_records").create_index(["run_id"])
+
+
 def _m007_experts(db: sqlite_utils.Database) -> None:
     """The expert pages articles link to (issue 12): one row per page, keyed by the URL that
     ``authors.profile_url`` holds, which is the link between an article and its experts."""
-    db["experts"].create(
+    db.table("experts").create(
         _cols(
             "url str, lang str, name str, title str, areas str, biography str, status str, error str, "
             "etag str, last_modified str, first_fetched str, last_fetched str, last_changed str, run_id int, "
@@ -276,7 +278,45 @@ def _m007_experts(db: sqlite_utils.Database) -> None:
         pk="url",
         not_null={"status"},
     )
-    db["authors"].create_index(["profile_url"])
+    db.table("authors").create_index(["profile_url"])
+
+
+# The full-text indexes of the archive (trigram and word indexes, migrations 001, 003 and 005).
+FTS_INDEXES = ("articles_fts", "pdf_texts_fts", "articles_words", "pdf_texts_words")
+
+
+def _m008_fts_merge(db: sqlite_utils.Database) -> None:
+    """Merge the full-text indexes' segments 16 at a time instead of 4 (FTS5's ``automerge``,
+    kept in each index's config table): every commit adds a segment to each index, and merging
+    them 4 at a time rewrote the postings of a run's articles again and again. On 40 runs of 25
+    new articles over 1,000: 23% fewer pages written and 30% less CPU, queries as fast (issue
+    19; docs/performance.md). Past 16 segments on a level FTS5 merges them at once
+    (``crisismerge``, 16 by default)."""
+    for index in FTS_INDEXES:
+        db.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('automerge', {AUTOMERGE})")
+
+
+def _m008b_parse_health(db: sqlite_utils.Database) -> None:
+    """A run's parse health as data (issue 18): its article pages (``runs.article_pages``) and,
+    per parser note, on how many pages it was noted (``run_parse_notes``), where the layout alarm
+    parsed them back out of the JSON stats. Earlier runs get theirs from their stats."""
+    db.execute("ALTER TABLE runs ADD COLUMN article_pages INTEGER")
+    db.table("run_parse_notes").create(
+        {"run_id": int, "note": str, "pages": int},
+        pk=("run_id", "note"),
+        not_null={"pages"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.execute(
+        "UPDATE runs SET article_pages = json_extract(stats, '$.\"npi/article/pages\"') "
+        "WHERE json_valid(stats)"
+    )
+    db.execute(
+        "INSERT INTO run_parse_notes (run_id, note, pages) SELECT r.id, substr(j.key, 11), j.value "
+        "FROM runs r, json_each(r.stats) j WHERE json_valid(r.stats) AND j.key LIKE 'npi/parse/%' "
+        "AND j.type = 'integer' AND j.value > 0"
+    )
+
 
 def _m010_channel_ids(db: sqlite_utils.Database) -> None:
     """Channel ids under the archive's channel key (issue 23.8; archive/channelkey.py). An older
@@ -336,7 +376,8 @@ def _m014_baseline_runs(db: sqlite_utils.Database) -> None:
 
 
 # Append-only: a step, once released, is never edited; a new step changes what came before.
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+MIGRATIONS: list[Migration] = [
     ("001_initial", _m001_initial),
     ("002_change_monitor", _m002_change_monitor),
     ("003_research", _m003_research),
@@ -344,6 +385,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_word_index", _m005_word_index),
     ("006_warc", _m006_warc),
     ("007_experts", _m007_experts),
+    ("008_fts_merge", _m008_fts_merge),
+    ("008b_parse_health", _m008b_parse_health),
     ("009_folded_search", lambda db: create_folded_indexes(db.conn)),
     ("010_channel_ids", _m010_channel_ids),
     ("011_outbox_facts", _m011_outbox_facts),
@@ -352,24 +395,25 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def applied_migrations(archive: Any) -> list[str]:
+def applied_migrations(archive: ArchiveBase) -> list[str]:
     if not archive.db["migrations"].exists():
         return []
     return [r[0] for r in archive.conn.execute("SELECT name FROM migrations ORDER BY name")]
 
 
-def _is_foreign(archive: Any, applied: list[str]) -> bool:
+def _is_foreign(archive: ArchiveBase, applied: list[str]) -> bool:
     existing = set(archive.db.table_names())
     return not applied and bool(existing - {"migrations"}) and "articles" not in existing
 
 
-def migrate_archive(archive: Any) -> list[str]:
-    """Apply every migration step this archive has not had yet; returns their names."""
+def migrate_archive(archive: ArchiveBase, migrations: Sequence[Migration]) -> list[str]:
+    """Apply every step of ``migrations`` (in their order) this archive has not had yet; returns
+    their names."""
     applied = set(applied_migrations(archive))
     if _is_foreign(archive, list(applied)):
-        raise ArchiveError(f"{archive.path} is a SQLite file but not an npi-crawler archive; choose another --db")
+        raise not_an_archive(archive.path)
     done = []
-    for name, step in MIGRATIONS:
+    for name, step in migrations:
         if name in applied:
             continue
         with archive.atomic() as conn:
@@ -383,62 +427,19 @@ def migrate_archive(archive: Any) -> list[str]:
     return done
 
 
-def check_readable(archive: Any) -> None:
-    """What a read-only command needs: an npi-crawler archive of this version's schema. Nothing
-    is created or migrated; an archive made by an older version is one line saying what to run."""
+def check_readable(archive: ArchiveBase, migrations: Sequence[Migration]) -> None:
+    """What a read-only command needs: an npi-crawler archive with every step of ``migrations``.
+    Nothing is created or migrated; an archive made by an older version is one line saying what
+    to run."""
     applied = applied_migrations(archive)
     if "articles" not in archive.db.table_names():
         raise ArchiveError(
             f"{archive.path} is not an npi-crawler archive (no articles table); give --db an archive"
             " made by 'npi-crawler crawl'"
         )
-    missing = [name for name, _ in MIGRATIONS if name not in applied]
+    missing = [name for name, _ in migrations if name not in applied]
     if missing:
         raise ArchiveError(
             f"{archive.path} was made by an older npi-crawler (missing {', '.join(missing)}); "
             f"upgrade it with 'npi-crawler migrate --db {archive.path}'"
         )
-
-
-def preflight(path: str) -> None:
-    """Check, without writing a byte, that a writing command may use ``path``: a new file in an
-    existing folder, an empty file, or a sound npi-crawler archive (``PRAGMA quick_check``, a
-    fraction of a second for thousands of articles). Runs before the run lock is taken, so a
-    refused path leaves nothing behind. Raises ArchiveError with one line."""
-    import sqlite3
-    from pathlib import Path
-
-    from npi_crawler.archive.db import integrity_check, readonly_uri, sqlite_error_message
-    from npi_crawler.userfile import not_regular
-
-    file = Path(path)
-    if file.is_dir():
-        raise ArchiveError(f"{path} is a directory; give --db a file path such as npi.db")
-    if kind := not_regular(path):
-        raise ArchiveError(f"{path} is {kind}, not a file; give --db an archive file such as npi.db")
-    if not file.exists():
-        if not file.parent.is_dir():
-            raise ArchiveError(f"the folder {file.parent} does not exist; create it or choose another --db")
-        return
-    if file.stat().st_size == 0:
-        return
-    damaged = f"run 'npi-crawler doctor --db {path}', then restore a backup"
-    try:
-        rows = integrity_check(path, quick=True)
-        conn = sqlite3.connect(readonly_uri(path), uri=True)
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        if "not a database" in str(exc) or "file is encrypted" in str(exc):
-            raise ArchiveError(
-                f"{path} is not an npi-crawler archive ({exc}); give --db a new or existing archive file"
-            ) from None
-        # a read-only file or folder, a lock, a full disk: said as such; anything else: damaged
-        raise ArchiveError(sqlite_error_message(exc, path)) from None
-    if rows != ["ok"]:
-        first = " ".join(rows[0].replace("*** in database main ***", "").split())[:300]
-        raise ArchiveError(f"{path} is damaged ({first}); {damaged}")
-    if tables and "articles" not in tables:
-        raise ArchiveError(f"{path} is a SQLite file but not an npi-crawler archive; choose another --db")

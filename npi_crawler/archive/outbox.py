@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from npi_crawler.archive.db import ArchiveBase, stamp, utcnow
+from npi_crawler.archive.db import ArchiveBase, row_id, stamp, utcnow
 
 ANNOUNCEMENTS = ("new", "joined")  # alert kinds that announce an article: once per article and channel
 
@@ -27,27 +27,30 @@ class Outbox(ArchiveBase):
     def enqueue_alert(
         self, now: str, run_id: int | None, event_id: int | None, kind: str, message: dict[str, Any]
     ) -> dict[str, Any]:
-        """A new pending alert (inside the differ's transaction); its event counts as alerted."""
-        cur = self.conn.execute(
-            "INSERT INTO alerts (created, run_id, kind, event_id, article_url, title, body, tags, rules, parts, "
-            "status, attempts) VALUES (:now, :run_id, :kind, :event_id, :url, :title, :body, :tags, :rules, :parts, "
-            "'pending', 0)",
-            {
-                "now": now,
-                "run_id": run_id,
-                "kind": kind,
-                "event_id": event_id,
-                "url": message.get("url"),
-                "title": message["title"],
-                "body": message["body"],
-                "tags": ",".join(message["tags"]),
-                "rules": ",".join(message.get("rules") or ()) or None,
-                "parts": json.dumps(message["parts"], ensure_ascii=False) if message.get("parts") else None,
-            },
-        )
-        if event_id is not None:
-            self.conn.execute("UPDATE events SET alerted = 1 WHERE id = :id", {"id": event_id})
-        return {"id": int(cur.lastrowid), "kind": kind, "article_url": message.get("url"), **message}
+        """A new pending alert, atomically with its event counted as alerted (inside the differ's
+        transaction, or its own)."""
+        params = {
+            "now": now,
+            "run_id": run_id,
+            "kind": kind,
+            "event_id": event_id,
+            "url": message.get("url"),
+            "title": message["title"],
+            "body": message["body"],
+            "tags": ",".join(message["tags"]),
+            "rules": ",".join(message.get("rules") or ()) or None,
+            "parts": json.dumps(message["parts"], ensure_ascii=False) if message.get("parts") else None,
+        }
+        with self.atomic() as conn:
+            cur = conn.execute(
+                "INSERT INTO alerts (created, run_id, kind, event_id, article_url, title, body, tags, rules, parts, "
+                "status, attempts) VALUES (:now, :run_id, :kind, :event_id, :url, :title, :body, :tags, :rules, "
+                ":parts, 'pending', 0)",
+                params,
+            )
+            if event_id is not None:
+                conn.execute("UPDATE events SET alerted = 1 WHERE id = :id", {"id": event_id})
+        return {"id": row_id(cur), "kind": kind, "article_url": message.get("url"), **message}
 
     def channel_key(self, *, create: bool = True) -> bytes:
         """The key channel ids are made with, kept beside the archive (archive/channelkey.py)."""

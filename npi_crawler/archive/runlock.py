@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from npi_crawler.archive.db import utcnow
+from npi_crawler.archive.db import disk_full_message, utcnow
 from npi_crawler.errors import LockUnavailable, RunLocked
 
 # Lock files this process holds now: Scrapy's extension must not lock again what the CLI holds
@@ -82,8 +82,6 @@ def lock_problem(db_path: str | os.PathLike) -> str | None:
 
 
 def _disk_full(path: str | os.PathLike, exc: OSError) -> str:
-    from npi_crawler.archive.db import disk_full_message
-
     return disk_full_message(path, exc.strerror or "no space left")
 
 

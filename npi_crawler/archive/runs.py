@@ -1,14 +1,16 @@
-"""The ``runs`` table (one row per crawl) and ``run_errors`` (what failed in a run)."""
+"""The ``runs`` table (one row per crawl), ``run_errors`` (what failed in a run) and
+``run_parse_notes`` (what a run's pages said of the site's layout: ``ParseHealth``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from npi_crawler.archive.db import ArchiveBase, utcnow
+from npi_crawler.archive.db import ArchiveBase, row_id, utcnow
 
-# runs columns a finished crawl fills from its stats (see extensions.RunLifecycle).
+# runs columns a finished crawl fills from its stats (see runstate.RunState).
 RUN_COUNTS = (
     "requests",
     "responses",
@@ -21,6 +23,27 @@ RUN_COUNTS = (
     "errors",
     "warnings",
 )
+
+
+@dataclass(frozen=True)
+class ParseHealth:
+    """What a run's pages said of the site's layout, built when the run closes: how many article
+    and list pages it parsed, and for each parser note (``fallback/title_og``, ``miss/list_entries``,
+    ``nomatch/title``: see npi_crawler/site/notes.py) on how many pages it was noted. The layout
+    alarm (monitor.differ.layout_problem) reads it."""
+
+    article_pages: int = 0
+    list_pages: int = 0
+    notes: Mapping[str, int] = field(default_factory=dict)
+
+    def pages_with(self, notes: Iterable[str]) -> int:
+        """Pages noted with any of ``notes`` (each note counts its pages; one page has one of a
+        field's alternatives at most)."""
+        return sum(self.notes.get(note, 0) for note in notes)
+
+    def with_prefix(self, prefix: str) -> dict[str, int]:
+        """The notes starting with ``prefix`` (``nomatch/``), the prefix removed, by pages."""
+        return {note.removeprefix(prefix): n for note, n in self.notes.items() if note.startswith(prefix) and n}
 
 
 class RunStore(ArchiveBase):
@@ -39,7 +62,7 @@ class RunStore(ArchiveBase):
                     "sections": ",".join(sections),
                 },
             )
-            return int(cur.lastrowid)
+            return row_id(cur)
 
     def finish_run(self, run_id: int, *, status: str, counts: dict[str, int], stats: dict[str, Any]) -> None:
         assignments = ", ".join(f"{c} = :{c}" for c in RUN_COUNTS)
@@ -56,6 +79,27 @@ class RunStore(ArchiveBase):
                     "id": run_id,
                 },
             )
+
+    def store_parse_health(self, run_id: int, health: ParseHealth) -> None:
+        """The run's ``ParseHealth``: its article pages in ``runs``, its notes in ``run_parse_notes``."""
+        with self.atomic() as conn:
+            conn.execute(
+                "UPDATE runs SET article_pages = :pages WHERE id = :id", {"pages": health.article_pages, "id": run_id}
+            )
+            conn.execute("DELETE FROM run_parse_notes WHERE run_id = :id", {"id": run_id})
+            conn.executemany(
+                "INSERT INTO run_parse_notes (run_id, note, pages) VALUES (?, ?, ?)",
+                [(run_id, note, pages) for note, pages in sorted(health.notes.items()) if pages],
+            )
+
+    def parse_health(self, run_id: int) -> ParseHealth:
+        row = self.conn.execute("SELECT article_pages, list_pages FROM runs WHERE id = :id", {"id": run_id}).fetchone()
+        notes = self.conn.execute("SELECT note, pages FROM run_parse_notes WHERE run_id = :id", {"id": run_id})
+        return ParseHealth(
+            article_pages=int(row[0] or 0) if row else 0,
+            list_pages=int(row[1] or 0) if row else 0,
+            notes=dict(notes.fetchall()),
+        )
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         rows = self.rows("SELECT * FROM runs WHERE id = :id", {"id": run_id})

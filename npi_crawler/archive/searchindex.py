@@ -32,7 +32,7 @@ import functools
 import sqlite3
 from collections.abc import Callable
 
-from npi_crawler.archive.matching import CJK_RUN, WORD_TOKENIZER, fold, word_view
+from npi_crawler.site.text import CJK_RUN, WORD_TOKENIZER, fold, word_view
 
 # Every character of a bigram is a token character (the bigrams view holds nothing else but the
 # spaces between them), none changed: a bigram is exactly one token.
@@ -40,6 +40,9 @@ BIGRAM_TOKENIZER = "unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Co'
 TITLE_WEIGHT = 10.0  # bm25 weight of an article's title against its body's 1.0
 
 # index name -> (table, its columns, tokenizer, SQL function feeding it)
+# Segments FTS5 merges at a time (its automerge; 4 by default): fewer rewrites of a run's postings
+# (migration 008, issue 19; docs/performance.md).
+AUTOMERGE = 16
 INDEXES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "articles_fts": ("articles", ("title", "body"), "trigram", "npi_fold"),
     "articles_words": ("articles", ("title", "body"), WORD_TOKENIZER, "npi_words"),
@@ -154,6 +157,7 @@ def create_folded_indexes(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {index}")
         quoted = tokenizer.replace('"', '""')
         conn.execute(f'CREATE VIRTUAL TABLE {index} USING fts5({", ".join(columns)}, content=\'\', tokenize="{quoted}")')
+        conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('automerge', {AUTOMERGE})")  # as 008 set it
         if table == "articles":  # ORDER BY rank: bm25 with the title weighing ten times the body
             conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('rank', 'bm25({TITLE_WEIGHT}, 1.0)')")
     _triggers(conn, "articles", ("title", "body"))

@@ -282,11 +282,13 @@ class WarcWriter:
         return offset
 
     def _append_bytes(self, data: bytes) -> int:
-        offset = self._size
+        fd, offset = self._fd, self._size
+        if fd is None:
+            raise WarcError("no WARC file is open")
         view = memoryview(data)
         while view:
-            view = view[os.write(self._fd, view) :]
-        os.fsync(self._fd)
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
         self._size += len(data)
         self.bytes_written += len(data)
         return offset

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 
 from npi_crawler.archive.db import ArchiveBase
-from npi_crawler.archive.matching import Document
+from npi_crawler.rules.matching import Document
 
 _DOCUMENTS = """
     SELECT a.url, a.lang, a.title, a.published, coalesce(a.body, '') AS body,
@@ -58,11 +58,12 @@ class WatchStore(ArchiveBase):
 
     def add_watched_rule(self, name: str, now: str, run_id: int | None) -> None:
         """Know the rule from now; its baseline covers what runs up to ``run_id`` listed."""
-        self.conn.execute(
-            "INSERT INTO watch_rules (name, since, baseline_event_id, baseline_run_id) "
-            "VALUES (:name, :now, (SELECT coalesce(max(id), 0) FROM events), :run_id)",
-            {"name": name, "now": now, "run_id": run_id},
-        )
+        with self.atomic() as conn:
+            conn.execute(
+                "INSERT INTO watch_rules (name, since, baseline_event_id, baseline_run_id) "
+                "VALUES (:name, :now, (SELECT coalesce(max(id), 0) FROM events), :run_id)",
+                {"name": name, "now": now, "run_id": run_id},
+            )
 
     # -- joins ----------------------------------------------------------------------------------
     def unrecorded_joins(self, busy: int) -> list[tuple[str, str, int | None]]:
@@ -84,9 +85,10 @@ class WatchStore(ArchiveBase):
 
     # -- held alerts ----------------------------------------------------------------------------
     def hold_events(self, event_ids: list[int], now: str) -> None:
-        self.conn.executemany(
-            "UPDATE events SET held_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
-        )
+        with self.atomic() as conn:
+            conn.executemany(
+                "UPDATE events SET held_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
+            )
 
     def held_events(self, *, degraded_notes: Iterable[str] = ()) -> list[tuple[int, str, str, str | None]]:
         """(event id, kind, article URL, section) of events held and not yet released; with
@@ -102,9 +104,10 @@ class WatchStore(ArchiveBase):
         )
 
     def release_held(self, event_ids: list[int], now: str) -> None:
-        self.conn.executemany(
-            "UPDATE events SET released_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
-        )
+        with self.atomic() as conn:
+            conn.executemany(
+                "UPDATE events SET released_at = :now WHERE id = :id", [{"now": now, "id": e} for e in event_ids]
+            )
 
     def held_count(self) -> int:
         return int(self.one("SELECT count(*) FROM events WHERE held_at IS NOT NULL AND released_at IS NULL"))

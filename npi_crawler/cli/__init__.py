@@ -26,7 +26,7 @@ from npi_crawler.cli.rules import rules
 from npi_crawler.cli.runtime import apply_settings, finish_output, tolerant_output
 from npi_crawler.cli.snapshot import snapshot
 from npi_crawler.cli.textwidth import terminal_gate
-from npi_crawler.stops import STOPS, Stopped
+from npi_crawler.runner import STOPS, Stopped
 
 
 class OneLineGroup(click.Group):
@@ -88,7 +88,7 @@ def main() -> None:
     # A log file that stops taking bytes mid-run (a full disk) loses records, not the run: no
     # "--- Logging error ---" traceback per record (the run's last line says so, cli/runtime.py).
     logging.raiseExceptions = False
-    # SIGINT and SIGTERM are inputs (npi_crawler.stops): never a traceback, never recorded as ok.
+    # SIGINT and SIGTERM are inputs (npi_crawler.runner): never a traceback, never recorded as ok.
     # Inside a command, one_line_errors turns Stopped into its one line and exit code; this is for
     # a signal that arrives before or after the command itself.
     code: Any = 0

@@ -285,6 +285,7 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         stuck_rows = archive.stuck_alerts(max_attempts)
         held = archive.held_count()
         unknown, unknown_rows = archive.count_unknown_deliveries(), archive.unknown_deliveries()
+        last_health = archive.parse_health(runs[0]["id"]) if runs else None
     last = runs[0] if runs else None
     click.echo(
         f"archive    {db_path}: {live} articles ({removed} removed); last run "
@@ -312,10 +313,10 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         click.echo(f"  no answer #{row['alert_id']} from {row['label']} at {row['last_attempt']}: {row['title']}")
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
-    if last and last["diff_outcome"] == "layout_break":
+    if last and last_health and last["diff_outcome"] == "layout_break":
         from npi_crawler.monitor.differ import layout_problem
 
-        detail = layout_problem(last, defaults.NPI_LAYOUT_MIN_PAGES)  # names the keys and probe
+        detail = layout_problem(last, last_health, defaults.NPI_LAYOUT_MIN_PAGES)  # names the keys and probe
         problems.append(f"the last run ({last['id']}) tripped the layout alarm" + (f" ({detail})" if detail else ""))
     if stuck:
         problems.append(f"{stuck} alert(s) stuck")

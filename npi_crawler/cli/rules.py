@@ -13,7 +13,7 @@ from npi_crawler.archive import Archive
 from npi_crawler.cli.options import WholeNumber, db_option
 from npi_crawler.cli.runtime import file_settings, one_line_errors
 from npi_crawler.cli.textwidth import whole_lines
-from npi_crawler.monitor.rules import DOCS, Rule, RulesError, load_rules
+from npi_crawler.rules.model import DOCS, Rule, RulesError, load_rules
 
 
 def configured_rules(rules_file: str | None) -> tuple[Rule, ...]:
@@ -73,7 +73,7 @@ def rules(action: str, rules_path: str | None, db_path: str, latest: int, fmt: s
     linked PDF) and the newest few, with the text around the first match. Without FILE: the
     settings file's [[rule]] tables and its rules file. A bad rule is one line, exit 2. Read-only.
     """
-    from npi_crawler.research.rules import check_rules
+    from npi_crawler.rules.check import check_rules
 
     if rules_path:
         checked, source = load_rules(rules_path), rules_path

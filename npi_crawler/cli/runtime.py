@@ -351,7 +351,7 @@ def locked(db_path: str, command: str, output: RunOutput | None = None) -> Itera
     """Check the archive path, then hold the archive's run lock, or exit 75 at once with one line
     (with --quiet, only in the log file: a run skipped because the previous one is still going
     needs nobody)."""
-    from npi_crawler.archive.migrations import preflight
+    from npi_crawler.archive.db import preflight
     from npi_crawler.archive.runlock import run_lock
 
     preflight(db_path)  # before the lock: a refused path leaves no lock file behind
@@ -371,7 +371,7 @@ def locked(db_path: str, command: str, output: RunOutput | None = None) -> Itera
 def locked_crawl(db_path: str, command: str, output: RunOutput, **crawl: Any) -> Iterator[Any]:
     """The run lock, a sound archive, then one crawl (``run_crawl``'s arguments in ``crawl``);
     yields its CrawlResult with the lock still held, so ``watch`` diffs and delivers under it."""
-    from npi_crawler.crawl import run_crawl
+    from npi_crawler.runner import run_crawl
 
     with locked(db_path, command, output):
         yield run_crawl(db_path=db_path, log_level=output.log_level, progress=output.progress, **crawl)

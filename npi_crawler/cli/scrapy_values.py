@@ -9,7 +9,7 @@ the same name says (the project's settings, else Scrapy's; ``crawl.setting_defau
 one: ``CONCURRENT_REQUESTS_PER_DOMAIN=0`` or ``DOWNLOAD_DELAY=1e12`` is a run that never sends a
 request, with the lock held), a boolean, a list or a dict. Settings with a text or no
 default, and names neither knows (a user's own extension), are passed as given. Scrapy is
-imported only when there is a value to check, and only by npi_crawler.crawl.
+imported only when there is a value to check, and only by npi_crawler.runner.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _FALSE = ("0", "false", "False")
 
 @functools.cache
 def _defaults() -> dict[str, Any]:
-    from npi_crawler.crawl import setting_defaults  # Scrapy's own: only crawl.py imports Scrapy
+    from npi_crawler.runner import setting_defaults  # Scrapy's own: only the runner imports Scrapy
 
     return setting_defaults()
 

@@ -11,7 +11,7 @@ one line naming the file and the key (exit 2). The values become the defaults of
 
 Besides the options, three tables: ``[scrapy]`` (any Scrapy or ``NPI_*`` setting, like ``-s``),
 ``[notify] urls`` (Apprise URLs; secrets are better in ``NPI_NOTIFY_URLS``), ``[[rule]]``
-(watcher rules, validated by monitor.rules) and ``[selectors]`` (the site profile's keys,
+(watcher rules, validated by rules.model) and ``[selectors]`` (the site profile's keys,
 npi_crawler/site/profile.py; every selector compiled here, before any run).
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 import click
 
 from npi_crawler.errors import SettingsError
-from npi_crawler.monitor.rules import Rule, rules_from_table
+from npi_crawler.rules.model import Rule, rules_from_table
 from npi_crawler.tomlfile import read_toml
 
 SETTINGS_ENV = "NPI_CRAWLER_SETTINGS"

@@ -30,7 +30,7 @@ from npi_crawler.archive import Archive
 from npi_crawler.archive.outbox import ANNOUNCEMENTS
 from npi_crawler.monitor.messages import digest_item, digest_title, format_digest, more_line
 from npi_crawler.monitor.messages_fit import Limits, chosen_overflow, fit, fit_list, pack
-from npi_crawler.stops import STOPS
+from npi_crawler.runner import STOPS
 
 CLAIM_SECONDS = 600  # a delivery claimed by a process that died is retried after this long
 CLAIMANT = f"{socket.gethostname()}:{os.getpid()}"

@@ -26,20 +26,16 @@ A diff whose runs tripped the layout alarm holds the alerts it would have queued
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from npi_crawler.archive import Archive, utcnow
-from npi_crawler.archive.matching import Match, MatchIndex, match_rules
+from npi_crawler.archive import Archive, ParseHealth, utcnow
 from npi_crawler.monitor import changes, messages
-from npi_crawler.monitor.rules import Rule
+from npi_crawler.rules.matching import Match, MatchIndex, match_rules
+from npi_crawler.rules.model import Rule
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS
 from npi_crawler.site.notes import BODY_NOTES, DATE_NOTES, DEGRADED, MISS_LIST_ENTRIES, NOMATCH, TITLE_NOTES
 from npi_crawler.site.urls import list_url
-
-NOMATCH_STAT = f"npi/parse/{NOMATCH}"  # + a [selectors] key: no selector of it matched on a page
-MISSED_ENTRIES_STAT = f"npi/parse/{MISS_LIST_ENTRIES}"
 
 
 @dataclass(frozen=True)
@@ -99,30 +95,26 @@ class _Rollback(Exception):
     pass
 
 
-def layout_problem(run: dict[str, Any], min_pages: int = 3) -> str | None:
+def layout_problem(run: dict[str, Any], health: ParseHealth, min_pages: int = 3) -> str | None:
     """One line saying why this run's pages look like a changed site layout, or None.
 
     A list page without entries is enough; for article pages, more than half of them (at least
     ``min_pages`` pages) lacking a title, a date or a body from the documented selectors. The
-    line names the [selectors] keys that matched nothing (stats ``npi/parse/nomatch/<key>``) and
-    the ``probe`` command that shows them on one of the site's pages.
+    line names the [selectors] keys that matched nothing (notes ``nomatch/<key>`` of the run's
+    ``ParseHealth``) and the ``probe`` command that shows them on one of the site's pages.
     """
     if run.get("status") == "failed":  # nothing was fetched: the site is down, not redesigned
         return None
-    stats = json.loads(run.get("stats") or "{}")
-    empty = int(stats.get(MISSED_ENTRIES_STAT, 0))
-    pages = int(stats.get("npi/article/pages", 0))
-    bad = max(sum(int(stats.get(f"npi/parse/{k}", 0)) for k in notes) for notes in (TITLE_NOTES, DATE_NOTES, BODY_NOTES))
+    empty = health.pages_with([MISS_LIST_ENTRIES])
+    pages = health.article_pages
+    bad = max(health.pages_with(notes) for notes in (TITLE_NOTES, DATE_NOTES, BODY_NOTES))
     if empty:
         problem = f"run {run['id']}: {empty} list page(s) had no entries"
     elif pages >= min_pages and bad * 2 > pages:
         problem = f"run {run['id']}: {bad} of {pages} article pages had no title, date or body where expected"
     else:
         return None
-    missed = sorted(
-        ((k.removeprefix(NOMATCH_STAT), int(n)) for k, n in stats.items() if k.startswith(NOMATCH_STAT) and n),
-        key=lambda kn: -kn[1],
-    )
+    missed = sorted(health.with_prefix(NOMATCH).items(), key=lambda kn: -kn[1])
     if missed:
         problem += "; selectors that matched nothing: " + ", ".join(f"{key} ({n} pages)" for key, n in missed)
     return f"{problem}; see them with npi-crawler probe {_list_url(run)}"
@@ -157,7 +149,8 @@ def _diff(archive: Archive, options: DiffOptions, now: str, result: DiffResult) 
     runs = archive.runs_to_diff()
     result.runs = [r["id"] for r in runs]
     latest_run = result.runs[-1] if result.runs else None
-    result.layout_problems = [p for r in runs if (p := layout_problem(r, options.layout_min_pages))]
+    health = {r["id"]: archive.parse_health(r["id"]) for r in runs}
+    result.layout_problems = [p for r in runs if (p := layout_problem(r, health[r["id"]], options.layout_min_pages))]
     held = bool(result.layout_problems)
     events = _record_events(archive, now, latest_run, busy=archive.busy_run(result.runs), held=held)
     for kind in ("new", "changed", "removed", "joined"):
@@ -173,7 +166,7 @@ def _diff(archive: Archive, options: DiffOptions, now: str, result: DiffResult) 
             message = messages.format_attention(result.layout_problems, options.admin_tag)
             result.alerts.append(archive.enqueue_alert(now, latest_run, None, "attention", message))
     else:
-        released = _released(archive, runs, options.layout_min_pages)
+        released = _released(archive, list(health.values()), options.layout_min_pages)
         result.released = len(released)
         _enqueue_articles(archive, events + released, watched, rules, options, now, latest_run, result)
         archive.release_held([event_id for event_id, _kind, _article in released], now)
@@ -206,12 +199,12 @@ def _record_events(archive: Archive, now: str, latest_run: int | None, *, busy: 
     return events
 
 
-def _released(archive: Archive, runs: list[dict[str, Any]], min_pages: int) -> list[Event]:
+def _released(archive: Archive, runs: list[ParseHealth], min_pages: int) -> list[Event]:
     """The held events a healthy diff releases, their articles read again now (clean titles):
     those whose article is now stored without parser fallbacks (the crawl fetched it again);
     all of them once a run fetched enough article pages to show the layout is right again (a
     page that always parses through a fallback is not held for ever). Nothing without a run."""
-    proven = any(int(json.loads(r.get("stats") or "{}").get("npi/article/pages", 0)) >= min_pages for r in runs)
+    proven = any(run.article_pages >= min_pages for run in runs)
     held = archive.held_events(degraded_notes=() if proven else DEGRADED) if runs else []
     events: list[Event] = []
     for event_id, kind, url, section in held:

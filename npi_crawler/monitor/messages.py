@@ -18,10 +18,9 @@ import shlex
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from npi_crawler.archive.matching import fold, is_cjk
 from npi_crawler.monitor.changes import is_japanese, sentences
 from npi_crawler.site import SECTION_NAMES
-from npi_crawler.site.text import HIRAGANA
+from npi_crawler.site.text import HIRAGANA, fold, is_cjk
 
 PREFIX = "NPI"
 # An excerpt is about this long (characters): a Japanese character says about as much as two

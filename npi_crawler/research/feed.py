@@ -15,7 +15,7 @@ from npi_crawler.archive import Archive
 from npi_crawler.archive.db import parse_stamp
 from npi_crawler.errors import ArchiveError
 from npi_crawler.monitor.messages import match_line
-from npi_crawler.monitor.rules import Rule
+from npi_crawler.rules.model import Rule
 from npi_crawler.site import SECTION_NAMES
 from npi_crawler.site.urls import list_url
 
@@ -79,7 +79,7 @@ def build_feed(archive: Archive, section: str, *, langs: Iterable[str] = (), lim
 def build_rule_feed(archive: Archive, rule: Rule, *, langs: Iterable[str] = (), limit: int = 50) -> bytes:
     """The Atom document of a watcher rule: the ``limit`` newest articles it matches, each
     summary starting with where the first match is and the text around it."""
-    from npi_crawler.research.rules import rule_matches
+    from npi_crawler.rules.check import rule_matches
 
     langs = list(langs)
     matches = rule_matches(archive, rule, langs=langs, limit=limit)

@@ -41,8 +41,8 @@ from typing import Any
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.fulltext import Plan, word_spans
-from npi_crawler.archive.matching import CJK, fold, is_cjk
 from npi_crawler.errors import SearchError
+from npi_crawler.site.text import CJK, fold, is_cjk
 
 MIN_FTS_CHARS = 3  # the trigram tokenizer's smallest match
 SNIPPET_CHARS = 70  # characters of context on each side of the first match

@@ -120,3 +120,34 @@ def parse_date(text: str | None) -> str | None:
     if (m := _DAY_FIRST.search(text)) and m[2].lower() in _MONTHS:
         return iso_date(int(m[3]), _MONTHS[m[2].lower()], int(m[1]))
     return None
+
+
+# -- one folding for search and rules ------------------------------------------------------------
+# Search indexes and queries, and watcher rules, all go through these: every rule match is a search
+# hit for the same term (tests/test_search_folding.py).
+
+# English words as FTS5 sees them, in the archive's word index and the rules' in-memory one.
+WORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
+CJK = re.compile(f"[{JAPANESE}]")
+CJK_RUN = re.compile(f"[{JAPANESE}]+")
+# A space after or before a CJK character (starts with the literal space: the regex engine skips
+# to spaces instead of trying a lookbehind at every character).
+_SPACE_NEAR_CJK = re.compile(f" (?:(?<=[{JAPANESE}] )|(?=[{JAPANESE}]))")
+
+
+def fold(text: str) -> str:
+    """Text as search indexes it and rules match it: NFKC (full-width ＡＩ is AI, half-width ｶﾀｶﾅ
+    is カタカナ), runs of white space one space, and a space next to a Japanese character removed
+    (PDF extraction and CMS text break Japanese lines mid-word: 半導 体 is 半導体)."""
+    return _SPACE_NEAR_CJK.sub("", " ".join(unicodedata.normalize("NFKC", text).split()))
+
+
+def word_view(folded: str) -> str:
+    """What the English word index sees: CJK characters become spaces (word boundaries). Same
+    length as ``folded``, so an offset in one is an offset in the other."""
+    return CJK_RUN.sub(lambda m: " " * len(m.group()), folded)
+
+
+def is_cjk(term: str) -> bool:
+    """A term matched as a substring (it has a Japanese/Chinese character), not as words."""
+    return CJK.search(term) is not None

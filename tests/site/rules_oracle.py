@@ -1,7 +1,7 @@
 """An independent count of what watcher rules match on the replica's model, for tests.
 
 Plain Python over the model's own text (``Article.title``, ``expected_body()``, ``pdf_texts``):
-no SQLite, no FTS5, nothing of ``npi_crawler.archive.matching``. It implements the semantics that
+no SQLite, no FTS5, nothing of ``npi_crawler.rules.matching``. It implements the semantics that
 docs/alerts.md#rules promises, from that description:
 
 - text and terms are folded: NFKC, white space runs made one space, a space next to a

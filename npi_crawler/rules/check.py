@@ -1,6 +1,6 @@
 """What watcher rules match in the archive: ``rules check`` (how many articles, the newest few)
 and ``feed --rule`` (a rule's matches as Atom). The same matcher as ``watch``
-(npi_crawler.archive.matching), over every live article with the text of its PDFs."""
+(npi_crawler.rules.matching), over every live article with the text of its PDFs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npi_crawler.archive import Archive
-from npi_crawler.archive.matching import Document, Match, MatchIndex
-from npi_crawler.monitor.rules import Rule
+from npi_crawler.rules.matching import Document, Match, MatchIndex
+from npi_crawler.rules.model import Rule
 
 
 @dataclass

@@ -32,25 +32,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from npi_crawler.site.text import JAPANESE
+from npi_crawler.site.text import WORD_TOKENIZER, fold, is_cjk, word_view
 
-WORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
 SNIPPET_CHARS = 60  # characters of context on each side of the first match
 
-CJK = re.compile(f"[{JAPANESE}]")
-CJK_RUN = re.compile(f"[{JAPANESE}]+")
-# A space after or before a CJK character (starts with the literal space: the regex engine skips
-# to spaces instead of trying a lookbehind at every character).
-_SPACE_NEAR_CJK = re.compile(f" (?:(?<=[{JAPANESE}] )|(?=[{JAPANESE}]))")
 
 
 class RuleLike(Protocol):
-    """What the engine reads of a rule (``npi_crawler.monitor.rules.Rule`` is one)."""
+    """What the engine reads of a rule (``npi_crawler.rules.model.Rule`` is one)."""
 
     # Read-only (properties): a frozen dataclass such as Rule is one.
     @property
@@ -97,22 +90,6 @@ class _Part(NamedTuple):
     kind: str  # title, body or pdf
     pdf_url: str | None
     text: str  # folded
-
-
-def fold(text: str) -> str:
-    """Text as terms are matched against it (see the module's docstring)."""
-    return _SPACE_NEAR_CJK.sub("", " ".join(unicodedata.normalize("NFKC", text).split()))
-
-
-def word_view(folded: str) -> str:
-    """What the English word index sees: CJK characters become spaces (word boundaries). Same
-    length as ``folded``, so an offset in one is an offset in the other."""
-    return CJK_RUN.sub(lambda m: " " * len(m.group()), folded)
-
-
-def is_cjk(term: str) -> bool:
-    """A term matched as a substring (it has a Japanese/Chinese character), not as words."""
-    return CJK.search(term) is not None
 
 
 def match_rules(documents: Iterable[Document], rules: Sequence[RuleLike]) -> dict[str, list[Match]]:

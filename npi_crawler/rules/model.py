@@ -13,7 +13,7 @@ A rules file (``watch --rules FILE``) or the settings file holds TOML tables::
 
 Everything is checked when the file is read, before any crawl: a problem is ONE line naming the
 file, the rule and the key, and saying what to do. Matching itself (what a term matches) is
-``npi_crawler.archive.matching``; this module is pure data and validation.
+``npi_crawler.rules.matching``; this module is pure data and validation.
 """
 
 from __future__ import annotations

@@ -1,7 +1,25 @@
-"""Running the spider from Python: build settings, crawl, return what the run did.
+"""Running a crawl from Python, and what a stop signal does meanwhile (one module: the run).
 
+``run_crawl`` builds the settings, checks every input, crawls once and returns what the run did.
 The CLI is one caller; Scrapyd and ``scrapy crawl npi`` are others (they use the same spider,
-pipelines and settings without this module).
+pipelines, extensions and settings without this module). Scrapy and Twisted are imported by the
+functions that crawl, not by the module: the CLI imports it for ``STOPS`` at every start.
+
+A stop (Ctrl-C, SIGTERM from systemd, cron wrappers or ``timeout``) is an input like any other.
+``STOPS`` is the process's one record of the stop signals it received. The CLI installs it for
+the whole command; what a signal does depends on what the command is doing:
+
+- during a crawl (``crawl_mode``): the first signal stops Scrapy gracefully (no new request; the
+  ones in flight finish or are dropped) and, if that takes longer than the grace period, stops
+  it at once; a second signal stops it at once. Each item is written whole or not at all (a
+  savepoint of the run's open batch), and the batch is committed at the stop; the run is
+  recorded as ``interrupted``, never ``ok``;
+- inside ``uninterrupted()`` (a message being sent and its delivery recorded): the first signal
+  waits for the block to end, so a stop never sends an alert whose delivery it then forgets;
+  a second signal does not wait;
+- anywhere else: ``Stopped`` is raised at once, and transactions in progress roll back.
+
+``Stopped`` is an NpiError: one line on stderr, exit 130 for SIGINT and 143 for SIGTERM.
 """
 
 from __future__ import annotations
@@ -9,32 +27,121 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies
 
-from scrapy.crawler import CrawlerProcess
-from scrapy.exceptions import IgnoreRequest
-from scrapy.settings import Settings
-from twisted.python.failure import Failure
-
 from npi_crawler.archive import Archive
-from npi_crawler.archive.warc import check_warc_dir
-from npi_crawler.errors import ArchiveError, CrawlError
-from npi_crawler.extensions import ARCHIVE_ERROR_STAT, ARCHIVE_WRITE_ERRORS, RUN_ID_STAT, run_counts
+from npi_crawler.errors import ArchiveError, CrawlError, NpiError
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, SECTIONS
-from npi_crawler.site.profile import profile_setting
-from npi_crawler.spiders.common import STOPPED_META
-from npi_crawler.spiders.npi import NpiSpider
-from npi_crawler.stops import STOPS
-from npi_crawler.warc_recorder import warc_directory
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler, CrawlerProcess
+    from scrapy.settings import Settings
+
+# -- stop signals -----------------------------------------------------------------------------------
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(NpiError):
+    """The command was stopped by a signal; ``exit_code`` is 128 + its number."""
+
+    def __init__(self, signum: int, detail: str = ""):
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}{detail}")
+
+
+class StopSignals:
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._depth = 0  # nesting of uninterrupted() blocks
+        self._on_signal: Callable[[int, int], None] | None = None  # set by crawl_mode
+        self._previous: dict[int, Any] | None = None
+
+    # -- installing ---------------------------------------------------------------------------
+    @property
+    def installed(self) -> bool:
+        return self._previous is not None
+
+    def install(self) -> None:
+        if self._previous is None:
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+            self._previous = None
+
+    @contextmanager
+    def handling(self) -> Iterator[StopSignals]:
+        """Handle SIGINT and SIGTERM for the ``with`` block (the whole command)."""
+        was_installed = self.installed
+        self.install()
+        try:
+            yield self
+        finally:
+            if not was_installed:
+                self.restore()
+
+    # -- what a signal does -------------------------------------------------------------------
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self._on_signal is not None:
+            self._on_signal(signum, len(self.received))
+        elif self._depth and len(self.received) == 1:
+            return  # raised when the uninterrupted block ends
+        else:
+            raise Stopped(signum)
+
+    @property
+    def first(self) -> int | None:
+        return self.received[0] if self.received else None
+
+    def check(self, detail: str = "") -> None:
+        """Raise ``Stopped`` if a stop signal arrived (after a phase that deferred it)."""
+        if self.received:
+            raise Stopped(self.received[0], detail)
+
+    @contextmanager
+    def uninterrupted(self) -> Iterator[None]:
+        """A block a first stop signal does not cut short; the stop takes effect after it."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._depth == 0:
+            self.check()
+
+    @contextmanager
+    def crawl_mode(self, on_signal: Callable[[int, int], None]) -> Iterator[None]:
+        """While Scrapy runs: signals go to ``on_signal(signum, count)``, which stops the reactor
+        (a signal handler must not raise into Twisted's loop)."""
+        with self.handling():
+            self._on_signal = on_signal
+            try:
+                yield
+            finally:
+                self._on_signal = None
+
+
+STOPS = StopSignals()
+
+
+# -- the crawl ----------------------------------------------------------------------------------------
 
 REACH_TIMEOUT = 5.0  # seconds for the name lookup, and again for the connection
 
@@ -79,6 +186,8 @@ def build_settings(
 ) -> Settings:
     """The project's settings, then full speed for a loopback replica, then the caller's overrides
     (which always win)."""
+    from scrapy.settings import Settings
+
     settings = Settings()
     settings.setmodule("npi_crawler.settings", priority="project")
     settings.set("NPI_DB_PATH", db_path, priority="cmdline")
@@ -111,7 +220,7 @@ def check_reachable(base_url: str, timeout: float = REACH_TIMEOUT) -> None:
         # A thread bounds the name lookup, which has no timeout of its own.
         with ThreadPoolExecutor(max_workers=1) as pool:
             address = pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM).result(timeout)[0][4]
-        with socket.create_connection(address[:2], timeout=timeout):
+        with socket.create_connection((str(address[0]), int(address[1])), timeout=timeout):
             pass
     except FutureTimeout:
         raise CrawlError(f"cannot reach {host}: no answer to the name lookup in {timeout:.0f} s; check --base-url and the network") from None
@@ -127,6 +236,11 @@ def drop_queued_requests(crawler: Any) -> int:
     that a graceful stop waits only for the transfers already under way: with the live site's
     politeness a queue holds several seconds of requests. (Downloader slots are Scrapy 2.19's
     internals, pinned in pyproject.toml.)"""
+    from scrapy.exceptions import IgnoreRequest
+    from twisted.python.failure import Failure
+
+    from npi_crawler.spiders.common import STOPPED_META
+
     downloader = getattr(crawler.engine, "downloader", None)
     dropped = 0
     for slot in getattr(downloader, "slots", {}).values():
@@ -140,7 +254,7 @@ def drop_queued_requests(crawler: Any) -> int:
     return dropped
 
 
-def _stopper(process: CrawlerProcess, grace: float) -> Any:
+def _stopper(process: CrawlerProcess, grace: float) -> Callable[[int, int], None]:
     """What a stop signal does while Scrapy runs: the first stops the crawl gracefully (queued
     requests dropped, transfers under way finished, and at once if that takes more than ``grace``
     seconds), the second stops it at once. Before Scrapy has installed its reactor a signal is
@@ -150,7 +264,9 @@ def _stopper(process: CrawlerProcess, grace: float) -> Any:
     def on_signal(_signum: int, count: int) -> None:
         if "twisted.internet.reactor" not in sys.modules:
             return
-        from twisted.internet import reactor
+        from twisted.internet import reactor as installed
+
+        reactor: Any = installed  # Twisted types the module, not the reactor it installs
 
         def force() -> None:
             with contextlib.suppress(RuntimeError):  # already stopping
@@ -184,17 +300,6 @@ def _record_unreachable(
         archive.finish_run(run_id, status="failed", counts={"errors": 1}, stats={})
 
 
-def _record_stop(db_path: str, run_id: int | None, stats: dict[str, Any]) -> None:
-    """A run the reactor left before ``spider_closed`` (a second signal, the grace period over)
-    is recorded as interrupted all the same, with what it did."""
-    if run_id is None:
-        return
-    with Archive.open(db_path) as archive:
-        run = archive.run(run_id)
-        if run is not None and run["status"] == "running":
-            archive.finish_run(run_id, status="interrupted", counts=run_counts(stats), stats=stats)
-
-
 def run_crawl(
     *,
     db_path: str,
@@ -211,55 +316,80 @@ def run_crawl(
     ``progress`` shows a progress line on standard error (extensions.ProgressLine); callers pass
     ``sys.stderr.isatty()``. Callers that may overlap with another run hold
     ``npi_crawler.archive.runlock.run_lock(db_path)`` around this call. A stop signal ends the
-    crawl within ``NPI_STOP_GRACE`` seconds and raises ``stops.Stopped`` once the run is recorded
-    as interrupted.
+    crawl within ``NPI_STOP_GRACE`` seconds and raises ``Stopped`` once the run is recorded as
+    interrupted.
     """
-    with Archive.open(db_path) as archive:  # a bad --db fails here, with a clear message, before crawling
-        archive.check_writable()
-    settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
-    if settings.getbool("NPI_WARC"):
-        check_warc_dir(warc_directory(settings))  # a folder that cannot be written fails here, in one line
-    if progress:
-        settings.set("NPI_PROGRESS", True, priority="cmdline")
-    profile_setting(settings.get("NPI_SELECTORS"))  # a bad -s NPI_SELECTORS: one line, before any request
+    settings = _checked_settings(db_path, base_url, overrides, log_level, progress)
     try:
         check_reachable(base_url)
     except CrawlError as exc:
         _record_unreachable(db_path, base_url, full, langs, sections, str(exc))
         raise
+    started = time.monotonic()
+    crawler = _crawl(settings, base_url, full, langs, sections)
+    from npi_crawler.runstate import RunState
+
+    state = RunState.of(crawler)
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    stats.setdefault("elapsed_time_seconds", round(time.monotonic() - started, 3))
+    if STOPS.received:
+        state.close_after_stop()  # the reactor may have stopped before spider_closed
+        what = f": run {state.run_id} recorded as interrupted" if state.run_id else ": the crawl had not started"
+        STOPS.check(f"{what} after {time.monotonic() - started:.1f} s; the next run fetches what this one missed")
+    state.close()
+    with Archive.open(db_path) as archive:
+        run = archive.run(state.run_id) if state.run_id else None
+        errors = archive.run_errors(state.run_id) if state.run_id else []
+    if state.failure:
+        raise ArchiveError(_archive_failure(state.failure, state.lost_writes, run))
+    if run is None:
+        raise CrawlError("the crawl did not start; run with --verbose to see why")
+    return CrawlResult(run=run, stats=stats, errors=errors)
+
+
+def _checked_settings(
+    db_path: str, base_url: str, overrides: Mapping[str, Any] | None, log_level: str, progress: bool
+) -> Settings:
+    """The crawl's settings, once every input is checked: a bad --db, WARC folder or
+    NPI_SELECTORS is one line here, before any request."""
+    from npi_crawler.archive.warc import check_warc_dir
+    from npi_crawler.site.profile import profile_setting
+    from npi_crawler.warc_recorder import warc_directory
+
+    with Archive.open(db_path) as archive:
+        archive.check_writable()
+    settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
+    if settings.getbool("NPI_WARC"):
+        check_warc_dir(warc_directory(settings))
+    if progress:
+        settings.set("NPI_PROGRESS", True, priority="cmdline")
+    profile_setting(settings.get("NPI_SELECTORS"))
+    return settings
+
+
+def _crawl(settings: Settings, base_url: str, full: bool, langs: Iterable[str], sections: Iterable[str]) -> Crawler:
+    """Run the spider to its end (or a stop); returns its crawler."""
+    from scrapy.crawler import CrawlerProcess
+
+    from npi_crawler.spiders.npi import NpiSpider
+
     process = CrawlerProcess(settings)
     # Scrapy leaves its loggers at NOTSET and filters at the handler: every item still built a
     # DEBUG "Scraped from" record (its repr included) only to drop it. The level set here keeps
     # the records from being made at all.
     logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL"))
     crawler = process.create_crawler(NpiSpider)
-    started = time.monotonic()
     # From here a signal must not raise into Scrapy's or Twisted's code: it stops the reactor.
     with STOPS.crawl_mode(_stopper(process, settings.getfloat("NPI_STOP_GRACE"))):
         scope = {"langs": ",".join(langs), "sections": ",".join(sections), "full": "1" if full else ""}
         process.crawl(crawler, base_url=base_url, **scope)  # installs Scrapy's reactor
         if not STOPS.received:
             process.start(install_signal_handlers=False)
-    stats = crawler.stats.get_stats() if crawler.stats else {}
-    stats.setdefault("elapsed_time_seconds", round(time.monotonic() - started, 3))
-    run_id = stats.get(RUN_ID_STAT)
-    if STOPS.received:
-        _record_stop(db_path, run_id, stats)
-        what = f": run {run_id} recorded as interrupted" if run_id else ": the crawl had not started"
-        STOPS.check(f"{what} after {time.monotonic() - started:.1f} s; the next run fetches what this one missed")
-    with Archive.open(db_path) as archive:
-        run = archive.run(run_id) if run_id else None
-        errors = archive.run_errors(run_id) if run_id else []
-    if stats.get(ARCHIVE_ERROR_STAT):
-        raise ArchiveError(_archive_failure(stats, run))
-    if run is None:
-        raise CrawlError("the crawl did not start; run with --verbose to see why")
-    return CrawlResult(run=run, stats=stats, errors=errors)
+    return crawler
 
 
-def _archive_failure(stats: dict[str, Any], run: dict[str, Any] | None) -> str:
+def _archive_failure(failure: str, lost: int, run: dict[str, Any] | None) -> str:
     """One line: why the archive refused a write, and what the archive now says of the run."""
-    lost = stats.get(ARCHIVE_WRITE_ERRORS, 0)
     if run is None:
         outcome = "the crawl did not start and no run was recorded"
     elif run["status"] == "running":
@@ -269,4 +399,4 @@ def _archive_failure(stats: dict[str, Any], run: dict[str, Any] | None) -> str:
         )
     else:
         outcome = f"run {run['id']} is recorded as {run['status']} ({lost} write(s) lost); the next run fetches what it missed"
-    return f"{stats[ARCHIVE_ERROR_STAT]}; {outcome}"
+    return f"{failure}; {outcome}"
