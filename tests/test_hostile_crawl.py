@@ -291,14 +291,12 @@ def test_a_first_watch_whose_article_pages_all_failed_is_no_healthy_baseline(sit
     assert run_cli("status", "--db", db_path).returncode == 0
 
 
-def test_an_older_baseline_covers_the_runs_diffed_by_its_time(db_path, monkeypatch):
+def test_an_older_baseline_covers_the_runs_diffed_by_its_time(db_path):
     """014_baseline_runs: a baseline taken before the step covers the runs diffed by then."""
-    from npi_crawler.archive import MIGRATIONS, Archive
-    from npi_crawler.archive import migrations as storage
+    from npi_crawler.archive import MIGRATIONS, Archive, migrate_archive
 
-    with monkeypatch.context() as m:
-        m.setattr(storage, "MIGRATIONS", [step for step in MIGRATIONS if step[0] < "014"])
-        old = Archive.open(db_path)
+    with Archive.open(db_path, migrate=False) as old:
+        migrate_archive(old, [step for step in MIGRATIONS if step[0] < "014"])
         for run_id, diffed in ((1, "2026-01-01T00:00:10Z"), (2, "2026-01-02T00:00:10Z"), (3, None)):
             old.conn.execute(
                 "INSERT INTO runs (id, started, mode, status, diffed_at) VALUES (?, '2026-01-01T00:00:00Z', 'full', 'ok', ?)",
@@ -307,7 +305,6 @@ def test_an_older_baseline_covers_the_runs_diffed_by_its_time(db_path, monkeypat
         old.conn.execute("INSERT INTO watch_scopes VALUES ('ja', 'policy', '2026-01-01T00:00:10Z', 0)")
         old.conn.execute("INSERT INTO watch_rules VALUES ('chips', '2026-01-02T12:00:00Z', 0)")
         old.conn.commit()
-        old.close()
     with Archive.open(db_path) as upgraded:
         assert upgraded.rows("SELECT section, baseline_run_id FROM watch_scopes") == [{"section": "policy", "baseline_run_id": 1}]
         assert upgraded.rows("SELECT name, baseline_run_id FROM watch_rules") == [{"name": "chips", "baseline_run_id": 2}]
