@@ -41,6 +41,10 @@ MAX_SETTING_NUMBER = 2**53
 
 # Stats whose sum is a run's warnings: parser fallbacks and misses, dropped items, PDF warnings.
 WARNING_PREFIXES = ("npi/parse/", "npi/items/dropped/", "npi/warnings/")
+# Why WARC writing stopped in a run, and the pages answered after it (archived without a record):
+# the recorder counts them, the run state and the summary read them.
+WARC_ERROR_STAT = "npi/warc/error"
+WARC_LOST_STAT = "npi/warc/lost"
 
 # Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
 # an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default

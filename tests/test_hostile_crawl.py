@@ -9,7 +9,10 @@ failed first run, a selector that costs a minute per page.
 from __future__ import annotations
 
 import re
+import signal
 import socket
+import subprocess
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,6 +23,7 @@ from tests.conftest import run_cli
 from tests.site import ReplicaServer, Site, generate_site
 from tests.test_cli import free_port
 from tests.test_faults import query
+from tests.test_hard_faults import needs_root, tmpfs
 
 FAST = ("-s", "RETRY_TIMES=1", "-s", "DOWNLOAD_TIMEOUT=2")
 
@@ -272,7 +276,6 @@ def test_an_article_that_failed_during_the_baseline_is_part_of_it_and_never_aler
     assert query(db_path, "SELECT count(*) FROM events WHERE kind = 'new'") == [(len(site.expected_export(replica.url)),)]
 
 
-@pytest.mark.xfail(reason="the run status half of 23.1 builds on the runner (r3-archive)", strict=True)
 def test_a_first_watch_whose_article_pages_all_failed_is_no_healthy_baseline(site, replica, db_path, sink):
     """Every article page answers 503 and the lists are fine: the run archived nothing, so it is
     not ok (its status, `status` and the exit code say so), and once the pages answer, the old
@@ -292,7 +295,7 @@ def test_a_first_watch_whose_article_pages_all_failed_is_no_healthy_baseline(sit
 
 
 def test_an_older_baseline_covers_the_runs_diffed_by_its_time(db_path):
-    """014_baseline_runs: a baseline taken before the step covers the runs diffed by then."""
+    """014_run_outcomes: a baseline taken before the step covers the runs diffed by then; a failed run gets its reason."""
     from npi_crawler.archive import MIGRATIONS, Archive, migrate_archive
 
     with Archive.open(db_path, migrate=False) as old:
@@ -302,12 +305,20 @@ def test_an_older_baseline_covers_the_runs_diffed_by_its_time(db_path):
                 "INSERT INTO runs (id, started, mode, status, diffed_at) VALUES (?, '2026-01-01T00:00:00Z', 'full', 'ok', ?)",
                 (run_id, diffed),
             )
+        for run_id, stats in ((4, '{"npi/archive/error": "the disk is full"}'), (5, "{}"), (6, "{}")):
+            old.conn.execute(
+                "INSERT INTO runs (id, started, mode, status, stats) VALUES (?, '2026-01-03T00:00:00Z', 'full', 'failed', ?)",
+                (run_id, stats),
+            )
+        old.record_error(6, "http://x/", "site:unreachable", "cannot reach x:80")
         old.conn.execute("INSERT INTO watch_scopes VALUES ('ja', 'policy', '2026-01-01T00:00:10Z', 0)")
         old.conn.execute("INSERT INTO watch_rules VALUES ('chips', '2026-01-02T12:00:00Z', 0)")
         old.conn.commit()
     with Archive.open(db_path) as upgraded:
         assert upgraded.rows("SELECT section, baseline_run_id FROM watch_scopes") == [{"section": "policy", "baseline_run_id": 1}]
         assert upgraded.rows("SELECT name, baseline_run_id FROM watch_rules") == [{"name": "chips", "baseline_run_id": 2}]
+        problems = upgraded.rows("SELECT id, problem FROM runs ORDER BY id")
+        assert [row["problem"] for row in problems] == [None, None, None, "the disk is full", "no list page answered", "cannot reach x:80"]
 
 
 # -- 4: an endless pager ----------------------------------------------------------------------------
@@ -357,3 +368,103 @@ def test_a_list_that_brings_new_links_on_every_page_is_cut_at_its_page_cap(site,
     assert caps == [(12,)]
     stored = {url for (url,) in query(db_path, "SELECT url FROM articles")}
     assert stored == {row["url"] for row in site.expected_export(replica.url)}
+
+
+# -- 5: a lost provenance record ------------------------------------------------------------------
+
+
+@needs_root
+def test_a_full_warc_folder_is_a_run_that_needs_attention_and_the_next_run_fetches_the_pages_whole(site, replica, db_path, tmp_path):
+    """The WARC folder (a 64 KB tmpfs) fills during the run: the articles are archived, but the
+    run is partial, its summary and `status` say how many pages have no WARC record, it exits 3;
+    the next run, incremental, fetches exactly those pages whole (no conditional GET), and then
+    every archived article has its record."""
+    with tmpfs(tmp_path / "warc", "64k") as warc:
+        first = run_cli("crawl", "--db", db_path, "--base-url", replica.url, "--warc-dir", str(warc), *FAST)
+        assert first.returncode == 3, first.stdout + first.stderr
+        [(status, problem)] = query(db_path, "SELECT status, problem FROM runs")
+        lost = {url for (url,) in query(db_path, "SELECT url FROM run_errors WHERE kind = 'warc:lost'")}
+        articles = {url for (url,) in query(db_path, "SELECT url FROM articles")}
+        assert status == "partial" and lost & articles and articles == {r["url"] for r in site.expected_export(replica.url)}
+        assert re.search(r"\d+ page\(s\) have no WARC record", problem), problem
+        assert re.search(r"warc .* \d+ pages without a WARC record", first.stdout), first.stdout
+        assert problem in first.stderr
+        health = run_cli("status", "--db", db_path)
+        assert health.returncode == 3 and problem in health.stdout + health.stderr
+        subprocess.run(["mount", "-o", "remount,size=64m", str(warc)], check=True)
+        replica.log.clear()
+        second = run_cli("crawl", "--db", db_path, "--base-url", replica.url, "--warc-dir", str(warc), *FAST)
+        assert second.returncode == 0, second.stdout + second.stderr
+        base = replica.url.rstrip("/")
+        fetched = {base + path: headers for method, path, _status, headers in replica.log if method == "GET"}
+        assert lost <= set(fetched)
+        assert not [u for u in lost if {"If-None-Match", "If-Modified-Since"} & set(fetched[u])]
+        recorded = {url for (url,) in query(db_path, "SELECT url FROM warc_records WHERE record_type = 'response'")}
+        assert articles <= recorded
+        assert run_cli("status", "--db", db_path).returncode == 0
+
+
+@needs_root
+def test_status_after_a_full_archive_disk_gives_that_reason(tmp_path):
+    """The archive's disk fills during a run: `status` says the disk is full (the run's own
+    reason), not that no list page answered."""
+    site = generate_site(seed=3, n_articles=80)
+    with ReplicaServer(site) as replica, tmpfs(tmp_path / "disk", "1m") as disk:
+        db = disk / "npi.db"
+        full = run_cli("crawl", "--db", str(db), "--base-url", replica.url, "--no-warc", "-s", "NPI_COMMIT_ITEMS=5")
+        assert full.returncode == 1
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        status = run_cli("status", "--db", str(db))
+        assert status.returncode == 3
+        assert "is full" in status.stdout + status.stderr and "no list page answered" not in status.stdout + status.stderr
+
+
+# -- 12: a stop is never held by a selector ---------------------------------------------------------
+
+BIG_PAGE = '</p><div class="x">' + "<i>x</i>" * 20_000 + "</div><p>"  # 20,000 more elements
+
+
+def _crawl_then_stop(replica: ReplicaServer, db_path: str, settings_file) -> tuple[int | None, float, str]:
+    """Start a crawl; once it has made a few requests, SIGTERM it. (return code, seconds from the
+    signal, or from the start when it ended before, to its end, stderr)."""
+    from tests.test_stops import start
+
+    proc = start("--settings", str(settings_file), "crawl", "--db", db_path, "--base-url", replica.url, "--concurrency", "1")
+    began = time.monotonic()
+    try:
+        while len(replica.log) < 20 and proc.poll() is None and time.monotonic() - began < 60:
+            time.sleep(0.02)
+        if proc.poll() is None:
+            began = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        return proc.returncode, time.monotonic() - began, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("selectors", "outcome"),
+    [
+        ('title = ["xpath://*[count(//*) > 0]"]\n', "refused"),  # 66 s a page: SIGTERM took 40-144 s
+        ('title = ["xpath:.//h3[contains(@class, \'ttl_second\')]"]\ndrop = ["nav", "div p span", "div p a"]\n', "stopped"),
+    ],
+    ids=["too_slow", "accepted"],
+)
+def test_a_stop_during_a_crawl_of_20000_element_pages_ends_within_its_bound(site, replica, db_path, tmp_path, selectors, outcome):
+    """Article pages of 20,000 elements and the operator's selectors: a selector that would hold
+    a stop for a minute per page never runs (refused before the crawl, exit 2), and a crawl with
+    selectors that pass stops on SIGTERM within NPI_STOP_GRACE (10 s) and a second, recorded as
+    interrupted."""
+    settings = tmp_path / "npi-crawler.toml"
+    settings.write_text(f"[selectors]\n{selectors}", encoding="utf-8")
+    replica.add_fault(ARTICLE_PAGES, "rewrite", find="</p>", repl=BIG_PAGE, count=1)
+    code, took, err = _crawl_then_stop(replica, db_path, settings)
+    if outcome == "refused":
+        assert code == 2 and "is too slow" in err and took < 30, (code, took, err)
+        assert not [p for p in replica.paths() if LIST_PAGE.match(p)]
+    else:
+        assert code == 143 and took < 12, (code, took, err)
+        assert query(db_path, "SELECT status FROM runs") == [("interrupted",)]

@@ -363,16 +363,29 @@ def _m011_outbox_facts(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m014_baseline_runs(db: sqlite_utils.Database) -> None:
-    """The run each baseline covers (issue 23.1): an article listed by then belongs to that
-    baseline even if its page could not be read then, so it is never alerted as new once it can.
-    An older baseline covers the runs diffed by the time it was taken."""
+def _m014_run_outcomes(db: sqlite_utils.Database) -> None:
+    """What a run leaves behind it (issue 23.1, 23.5), two columns.
+
+    ``watch_scopes`` and ``watch_rules`` get the run each baseline covers: an article listed by
+    then belongs to that baseline even if its page could not be read then, so it is never
+    alerted as new once it can. An older baseline covers the runs diffed by the time it was taken.
+
+    ``runs.problem``: why a run is not ok, in one line. ``status`` and ``doctor`` said "no list
+    page answered" of every failed run, a full disk included, and nothing of a run that lost its
+    WARC records. An older failed run gets the archive's refusal its stats kept, the unreachable
+    site's message, or what a failed run meant then."""
     for table in ("watch_scopes", "watch_rules"):
         db.execute(f"ALTER TABLE {table} ADD COLUMN baseline_run_id INTEGER")
         db.execute(
             f"UPDATE {table} SET baseline_run_id = (SELECT max(id) FROM runs "
             f"WHERE diffed_at IS NOT NULL AND diffed_at <= {table}.since)"
         )
+    db.execute("ALTER TABLE runs ADD COLUMN problem TEXT")
+    db.execute(
+        "UPDATE runs SET problem = coalesce(json_extract(stats, '$.\"npi/archive/error\"'), "
+        "(SELECT message FROM run_errors e WHERE e.run_id = runs.id AND e.kind = 'site:unreachable' LIMIT 1), "
+        "'no list page answered') WHERE status = 'failed'"
+    )
 
 
 # Append-only: a step, once released, is never edited; a new step changes what came before.
@@ -390,7 +403,7 @@ MIGRATIONS: list[Migration] = [
     ("009_folded_search", lambda db: create_folded_indexes(db.conn)),
     ("010_channel_ids", _m010_channel_ids),
     ("011_outbox_facts", _m011_outbox_facts),
-    ("014_baseline_runs", _m014_baseline_runs),
+    ("014_run_outcomes", _m014_run_outcomes),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -64,17 +64,21 @@ class RunStore(ArchiveBase):
             )
             return row_id(cur)
 
-    def finish_run(self, run_id: int, *, status: str, counts: dict[str, int], stats: dict[str, Any]) -> None:
-        assignments = ", ".join(f"{c} = :{c}" for c in RUN_COUNTS)
+    def finish_run(
+        self, run_id: int, *, status: str, counts: dict[str, int], stats: dict[str, Any], problem: str | None = None
+    ) -> None:
+        """Finish the run's row; ``problem``: why it is not ok, in one line, when a person should
+        know (the column, of 014_run_outcomes, is only written when there is one)."""
+        assignments = ", ".join(f"{c} = :{c}" for c in (*RUN_COUNTS, *(("problem",) if problem else ())))
         params = {c: int(counts.get(c, 0)) for c in RUN_COUNTS}
         with self.atomic() as conn:
             conn.execute(
-                f"UPDATE runs SET finished = :finished, status = :status, stats = :stats, {assignments} "
-                "WHERE id = :id",
+                f"UPDATE runs SET finished = :finished, status = :status, stats = :stats, {assignments} WHERE id = :id",
                 {
                     **params,
                     "finished": utcnow(),
                     "status": status,
+                    "problem": problem,
                     "stats": json.dumps(stats, default=str, sort_keys=True),
                     "id": run_id,
                 },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -25,7 +26,7 @@ from npi_crawler.cli.runtime import (
     locked_crawl,
     one_line_errors,
 )
-from npi_crawler.constants import WARNING_PREFIXES
+from npi_crawler.constants import EXIT_ATTENTION, WARC_ERROR_STAT, WARC_LOST_STAT, WARNING_PREFIXES
 
 
 @click.command()
@@ -75,6 +76,7 @@ def crawl(
     summary = format_summary(result, db_path)
     fail_if_nothing_crawled(result, base_url, "check --base-url and the network, then run again", out, summary)
     out.report(summary, needs_attention=crawl_needs_attention(result))
+    sys.exit(run_attention(result, out))
 
 
 def crawl_needs_attention(result: Any) -> bool:
@@ -83,11 +85,21 @@ def crawl_needs_attention(result: Any) -> bool:
 
 
 def fail_if_nothing_crawled(result: Any, base_url: str, advice: str, out: RunOutput, summary: str) -> None:
-    """A crawl that reached nothing is one line (its summary goes to the log file only)."""
+    """A crawl that reached nothing, or archived nothing it tried, is one line (its summary goes
+    to the log file only)."""
     if result.run["status"] == "failed":
         out.to_log_file(summary)
-        first = result.errors[0]["message"] if result.errors else "no list page answered"
+        first = result.run.get("problem") or (result.errors[0]["message"] if result.errors else "no list page answered")
         raise OneLineError(f"could not crawl {base_url} ({first}); {advice}")
+
+
+def run_attention(result: Any, out: RunOutput) -> int:
+    """A run that finished but left something a person must see to (its WARC records lost to a
+    full folder): one line on stderr, and the exit code that says so (3); else 0."""
+    if not result.run.get("problem"):
+        return 0
+    out.attention(f"npi-crawler needs attention: run {result.run['id']} is {result.run['status']}: {result.run['problem']}")
+    return EXIT_ATTENTION
 
 
 def pdf_summary_line(stats: dict[str, Any]) -> str | None:
@@ -102,13 +114,15 @@ def pdf_summary_line(stats: dict[str, Any]) -> str | None:
 
 
 def warc_summary_line(stats: dict[str, Any]) -> str | None:
-    """The crawl summary's WARC line, or None when the run wrote no record."""
+    """The crawl summary's WARC line, or None when the run wrote no record and lost none."""
     responses, revisits = stats.get("npi/warc/responses", 0), stats.get("npi/warc/revisits", 0)
-    if not responses + revisits:
+    lost = stats.get(WARC_LOST_STAT, 0)
+    if not responses + revisits + lost:
         return None
     size = stats.get("npi/warc/bytes", 0) / 1e6
     where = stats.get("npi/warc/directory", "")
-    return f"  warc       {responses} responses, {revisits} revisits (not modified), {size:.1f} MB in {where}"
+    line = f"  warc       {responses} responses, {revisits} revisits (not modified), {size:.1f} MB in {where}"
+    return line + (f"; {lost} pages without a WARC record ({stats.get(WARC_ERROR_STAT)})" if lost else "")
 
 
 def request_breakdown(requests: int, stats: dict[str, Any]) -> str:

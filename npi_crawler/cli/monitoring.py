@@ -16,7 +16,12 @@ import click
 from npi_crawler import settings as defaults
 from npi_crawler.archive import Archive
 from npi_crawler.archive.db import parse_stamp
-from npi_crawler.cli.crawling import crawl_needs_attention, fail_if_nothing_crawled, format_summary
+from npi_crawler.cli.crawling import (
+    crawl_needs_attention,
+    fail_if_nothing_crawled,
+    format_summary,
+    run_attention,
+)
 from npi_crawler.cli.options import (
     COUNT,
     base_url_option,
@@ -202,7 +207,7 @@ def watch(
     needs_attention = code != 0 or crawl_needs_attention(crawl) or bool(result.alerts) or bool(delivery.sent)
     out.report(summary, needs_attention=needs_attention)
     _attention(result, delivery, opts["max_attempts"], out)
-    sys.exit(code)
+    sys.exit(run_attention(crawl, out) or code)
 
 
 @click.command()

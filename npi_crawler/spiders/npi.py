@@ -81,6 +81,8 @@ class NpiSpider(scrapy.Spider):
         self.list_sizes: dict[tuple[str, str], int] = {}  # (lang, section) -> archived articles listed
         self.validators: dict[str, tuple[str | None, str | None]] = {}
         self.held: list[str] = []  # held by the layout alarm, stored through fallbacks: fetch again
+        self.warc_lost: list[str] = []  # articles an earlier run archived without a WARC record
+        self.warc_lost_pdfs: list[str] = []  # and PDFs
         self.walk_all_pages = True
         self.max_new_articles = 0  # NPI_MAX_NEW_ARTICLES; 0: no cap
         self.new_requested = 0
@@ -119,9 +121,23 @@ class NpiSpider(scrapy.Spider):
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
             spider.expert_fetcher = ExpertFetcher.from_crawler(crawler, spider, archive)
-            if spider.full and crawler.settings.getbool("NPI_WARC", True):
-                spider.fetch_unrecorded_whole(archive)
+            if crawler.settings.getbool("NPI_WARC", True):
+                if spider.full:
+                    spider.fetch_unrecorded_whole(archive)
+                spider.fetch_lost_records_whole(archive)
         return spider
+
+    def fetch_lost_records_whole(self, archive: Archive) -> None:
+        """Pages and PDFs an earlier run archived without their WARC record (its WARC folder was
+        full) are fetched whole by this run, whatever its mode: a 304 would record nothing, or
+        refer to an older version than the one archived."""
+        pages, pdfs = archive.warc_lost_urls()
+        self.warc_lost = sorted(pages)
+        self.validators = {u: (None, None) if u in pages else v for u, v in self.validators.items()}
+        known = self.pdf_fetcher.known
+        self.warc_lost_pdfs = sorted(pdfs & known.keys())
+        for url in self.warc_lost_pdfs:
+            known[url] = (known[url][0], None, None)
 
     def fetch_unrecorded_whole(self, archive: Archive) -> None:
         """A full run re-checks a page with no WARC record yet (archived before WARC was on) without
@@ -156,6 +172,13 @@ class NpiSpider(scrapy.Spider):
             if lang_from_url(url) in self.langs:
                 self.crawler.stats.inc_value("npi/article/held_refetch")
                 yield self._article_request(url, validators=False)
+        for url in self.warc_lost:
+            if lang_from_url(url) in self.langs:
+                self.crawler.stats.inc_value("npi/warc/lost_refetch")
+                yield self._article_request(url, validators=False)
+        for request in self.pdf_fetcher.requests(self.warc_lost_pdfs, recheck=True):
+            self.crawler.stats.inc_value("npi/warc/lost_refetch")
+            yield request
         if self.full:
             # Re-check every archived article, listed or not: one that slid off every list is
             # still checked, and only its own 404/410 marks it removed.
