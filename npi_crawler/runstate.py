@@ -31,7 +31,7 @@ from npi_crawler.archive import Archive, ParseHealth
 from npi_crawler.archive.batches import Batches
 from npi_crawler.archive.db import sqlite_error_message
 from npi_crawler.archive.runlock import held_here
-from npi_crawler.constants import WARC_ERROR_STAT, WARC_LOST_STAT, WARNING_PREFIXES
+from npi_crawler.constants import PARSE_STAT, WARC_ERROR_STAT, WARC_LOST_STAT, run_warnings
 from npi_crawler.errors import ArchiveError, NpiError
 
 # Stats the run adds to Scrapy's dump (the log, Scrapyd's job stats); nothing reads them back.
@@ -40,7 +40,6 @@ RUN_STATUS_STAT = "npi/run_status"
 ARCHIVE_ERROR_STAT = "npi/archive/error"  # the first refused write's message
 ARCHIVE_WRITE_ERRORS = "npi/errors/archive:write"  # writes lost: refused, rolled back or dropped after
 ARCHIVE_ERROR_REASON = "archive_error"  # the close reason of a crawl the archive stopped
-PARSE_STAT = "npi/parse/"  # + a parser note: pages noted with it
 logger = logging.getLogger(__name__)
 _DETACHED: weakref.WeakKeyDictionary[Crawler, RunState] = weakref.WeakKeyDictionary()
 
@@ -61,7 +60,8 @@ def run_counts(stats: dict[str, Any]) -> dict[str, int]:
         "articles_not_modified": stats.get("npi/articles/not_modified", 0),
         "articles_removed": stats.get("npi/articles/removed", 0),
         "errors": stats.get("npi/errors", 0),
-        "warnings": sum(v for k, v in stats.items() if k.startswith(WARNING_PREFIXES)),
+        # What a person must act on; the other parse notes are only counted (run_parse_notes).
+        "warnings": sum(run_warnings(stats).values()),
     }
 
 
@@ -86,7 +86,7 @@ def run_outcome(stats: dict[str, Any], reason: str) -> tuple[str, str | None]:
         return "failed", "no list page answered"
     if stats.get("npi/article/errors") and not any(stats.get(key) for key in _STORED):
         failed = stats["npi/article/errors"]
-        kinds = sorted(k.removeprefix("npi/errors/article:") for k in stats if k.startswith("npi/errors/article:"))
+        kinds = sorted({k.rpartition("article:")[2] for k in stats if k.startswith(("npi/errors/article:", "npi/notes/errors/article:"))})
         return "failed", f"it archived nothing: the {failed} article page(s) it requested all failed ({', '.join(kinds)})"
     if lost := stats.get(WARC_LOST_STAT):
         why = stats.get(WARC_ERROR_STAT, "WARC writing stopped")
@@ -261,9 +261,20 @@ class RunState:
                 self.archive.finish_run(self.run_id, status=self.status, counts=counts, stats=stats, problem=self.problem)
                 self.archive.store_parse_health(self.run_id, self.health)
         except (sqlite3.Error, ArchiveError) as exc:
-            # The row stays ``running``: status and doctor report it, the next run walks every page.
             self.refuse(exc, stop=False)
+            self._fail_row(self.run_id)
         self.close()
+
+    def _fail_row(self, run_id: int) -> None:
+        """The row could not be finished: its status and one-line problem may still fit (a full
+        disk; status then gives that reason, not "killed"). Else the row stays ``running``: status
+        and doctor report it, and the next run walks every page."""
+        self.status, self.problem = "failed", self.failure or "the archive refused a write"
+        try:
+            with self.archive.atomic():
+                self.archive.fail_run(run_id, self.problem)
+        except (sqlite3.Error, ArchiveError):
+            pass
 
     def close(self) -> None:
         """Commit what the open batch holds and close the connection (again: nothing to do)."""

@@ -121,6 +121,15 @@ class RunStore(ArchiveBase):
         unwalked, so the next run walks every list page instead of stopping early."""
         return self.one("SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "ok"
 
+    def fail_run(self, run_id: int, problem: str) -> None:
+        """A run whose full row could not be written (a full disk): ``failed`` with its one-line
+        ``problem``, a few bytes that may still fit where its counts and stats did not."""
+        with self.atomic() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'failed', finished = :now, problem = :problem WHERE id = :id AND status = 'running'",
+                {"now": utcnow(), "problem": problem, "id": run_id},
+            )
+
     def mark_killed_runs(self) -> int:
         """Runs left ``running`` by a process that is gone (SIGKILL, a power cut): ``killed``.
         Only for a caller holding the run lock, which no running run can then hold."""
@@ -136,6 +145,28 @@ class RunStore(ArchiveBase):
                 "INSERT INTO run_errors (run_id, at, url, kind, message) VALUES (:run_id, :at, :url, :kind, :message)",
                 {"run_id": run_id, "at": utcnow(), "url": url, "kind": kind, "message": message[:2000]},
             )
+
+    def failed_before(self, run_id: int | None, url: str, kind: str) -> bool:
+        """Whether the run before ``run_id`` recorded the same failure (``kind``) of ``url``."""
+        if run_id is None:
+            return False
+        return (
+            self.one(
+                "SELECT 1 FROM run_errors WHERE run_id = (SELECT max(id) FROM runs WHERE id < :run) "
+                "AND url = :url AND kind = :kind LIMIT 1",
+                {"run": run_id, "url": url, "kind": kind},
+            )
+            is not None
+        )
+
+    def repeated_errors(self, run_id: int) -> set[tuple[str, str]]:
+        """(url, kind) of the failures ``run_id`` recorded that the run before it recorded too."""
+        rows = self.tuples(
+            "SELECT url, kind FROM run_errors WHERE run_id = :run INTERSECT SELECT url, kind FROM run_errors "
+            "WHERE run_id = (SELECT max(id) FROM runs WHERE id < :run)",
+            {"run": run_id},
+        )
+        return {(url, kind) for url, kind in rows}
 
     def run_errors(self, run_id: int) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM run_errors WHERE run_id = :id ORDER BY id", {"id": run_id})
