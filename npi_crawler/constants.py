@@ -53,6 +53,10 @@ OTHER_WARNING_STATS = ("npi/items/dropped/", "npi/warnings/")
 # leaves the run partial whatever it did before.
 REPEATED_FAILURE_STATS = ("npi/notes/",)
 REPEATABLE_ERRORS = ("article:", "list:bad_link")
+# Why WARC writing stopped in a run, and the pages answered after it (archived without a record):
+# the recorder counts them, the run state and the summary read them.
+WARC_ERROR_STAT = "npi/warc/error"
+WARC_LOST_STAT = "npi/warc/lost"
 
 
 def run_warnings(stats: Mapping[str, Any]) -> dict[str, int]:
@@ -74,6 +78,7 @@ def run_notes(stats: Mapping[str, Any]) -> dict[str, int]:
         return name.startswith(REPEATED_FAILURE_STATS) or (name.startswith(PARSE_STAT) and not is_warning(name[len(PARSE_STAT) :]))
 
     return {k.removeprefix("npi/"): int(v) for k, v in sorted(stats.items()) if noted(k) and v}
+
 
 # Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
 # an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default

@@ -297,7 +297,7 @@ def _record_unreachable(
             mode="full" if full else "incremental", base_url=base_url, langs=langs or LANGS, sections=sections or SECTIONS
         )
         archive.record_error(run_id, base_url, "site:unreachable", message)
-        archive.finish_run(run_id, status="failed", counts={"errors": 1}, stats={})
+        archive.finish_run(run_id, status="failed", counts={"errors": 1}, stats={}, problem=message)
 
 
 def run_crawl(

@@ -31,7 +31,7 @@ from npi_crawler.archive import Archive, ParseHealth
 from npi_crawler.archive.batches import Batches
 from npi_crawler.archive.db import sqlite_error_message
 from npi_crawler.archive.runlock import held_here
-from npi_crawler.constants import PARSE_STAT, run_warnings
+from npi_crawler.constants import PARSE_STAT, WARC_ERROR_STAT, WARC_LOST_STAT, run_warnings
 from npi_crawler.errors import ArchiveError, NpiError
 
 # Stats the run adds to Scrapy's dump (the log, Scrapyd's job stats); nothing reads them back.
@@ -65,17 +65,35 @@ def run_counts(stats: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def run_status(stats: dict[str, Any], reason: str) -> str:
-    """A run stopped by a signal (Scrapy's close reason ``shutdown``) is interrupted, never ok. A
-    run that never got a list page answered has checked nothing: it failed. One that lost some
-    list pages is partial. After any of them the next run walks every list page again."""
+_STORED = ("npi/articles/new", "npi/articles/updated", "npi/articles/unchanged", "npi/articles/not_modified", "npi/articles/removed")
+
+
+def run_outcome(stats: dict[str, Any], reason: str) -> tuple[str, str | None]:
+    """The run's status, and why it is not ok when a person should know (one line; None when
+    the next run mends it by itself).
+
+    A run stopped by a signal (Scrapy's close reason ``shutdown``) is interrupted, never ok. A run
+    that never got a list page answered, or whose every article page failed (it archived
+    nothing: the site's articles answer 503, say), has checked nothing: it failed. One that lost
+    some list pages is partial; so is one that archived pages without their WARC record (a full
+    WARC folder), which a person must see to. After any of them the next run walks every list
+    page again, and fetches whole the pages that have no record."""
     if reason == "shutdown":
-        return "interrupted"
-    if reason != "finished" or not stats.get("npi/list/pages"):
-        return "failed"
+        return "interrupted", None
+    if reason != "finished":
+        return "failed", f"the crawl ended early ({reason})"
+    if not stats.get("npi/list/pages"):
+        return "failed", "no list page answered"
+    if stats.get("npi/article/errors") and not any(stats.get(key) for key in _STORED):
+        failed = stats["npi/article/errors"]
+        kinds = sorted({k.rpartition("article:")[2] for k in stats if k.startswith(("npi/errors/article:", "npi/notes/errors/article:"))})
+        return "failed", f"it archived nothing: the {failed} article page(s) it requested all failed ({', '.join(kinds)})"
+    if lost := stats.get(WARC_LOST_STAT):
+        why = stats.get(WARC_ERROR_STAT, "WARC writing stopped")
+        return "partial", f"{lost} page(s) have no WARC record ({why}); the next run fetches them whole"
     if stats.get("npi/list/errors"):
-        return "partial"
-    return "ok"
+        return "partial", None
+    return "ok", None
 
 
 def parse_health(stats: dict[str, Any]) -> ParseHealth:
@@ -100,6 +118,7 @@ class RunState:
         self.commit_seconds = commit_seconds
         self.run_id: int | None = None
         self.status: str | None = None  # set when the run is finished
+        self.problem: str | None = None  # why it is not ok, set when the run is finished
         self.health: ParseHealth | None = None  # set when the run is finished
         self.failure: str | None = None  # the first refused write's one line
         self.lost_writes = 0
@@ -233,17 +252,29 @@ class RunState:
             self.close()
             return
         stats = self.stats.get_stats()
-        self.status = "failed" if self.failed else run_status(stats, reason)
+        self.status, self.problem = ("failed", self.failure) if self.failed else run_outcome(stats, reason)
         self.health = parse_health(stats)
         self.stats.set_value(RUN_STATUS_STAT, self.status)
         try:
             with self.archive.atomic():
-                self.archive.finish_run(self.run_id, status=self.status, counts=run_counts(stats), stats=stats)
+                counts = run_counts(stats)
+                self.archive.finish_run(self.run_id, status=self.status, counts=counts, stats=stats, problem=self.problem)
                 self.archive.store_parse_health(self.run_id, self.health)
         except (sqlite3.Error, ArchiveError) as exc:
-            # The row stays ``running``: status and doctor report it, the next run walks every page.
             self.refuse(exc, stop=False)
+            self._fail_row(self.run_id)
         self.close()
+
+    def _fail_row(self, run_id: int) -> None:
+        """The row could not be finished: its status and one-line problem may still fit (a full
+        disk; status then gives that reason, not "killed"). Else the row stays ``running``: status
+        and doctor report it, and the next run walks every page."""
+        self.status, self.problem = "failed", self.failure or "the archive refused a write"
+        try:
+            with self.archive.atomic():
+                self.archive.fail_run(run_id, self.problem)
+        except (sqlite3.Error, ArchiveError):
+            pass
 
     def close(self) -> None:
         """Commit what the open batch holds and close the connection (again: nothing to do)."""

@@ -22,7 +22,10 @@ record that is not on disk; a record whose row was never stored (a kill in betwe
 Settings: ``NPI_WARC`` (on by default), ``NPI_WARC_DIR`` (default ``<archive stem>-warc/`` beside
 ``NPI_DB_PATH``), ``NPI_WARC_MAX_SIZE`` (bytes per file). The writer is opened on spider_opened,
 after finishing the files a killed run left (``recover``), and closed on spider_closed. A write
-that fails (a full disk) is an error of the run, recorded once; the crawl goes on without WARC.
+that fails (a full disk) is an error of the run, recorded once; the crawl goes on without WARC,
+and every article page or PDF answered after it is a ``warc:lost`` error of the run: archived
+without its record. The run is then partial and needs attention (runstate.run_outcome), and the
+next run fetches those pages whole (``Archive.warc_lost_urls``).
 The archive is read and written through the run's connection (``runstate.RunState``): the
 pointers its batch holds are seen before they are committed.
 """
@@ -49,6 +52,7 @@ from npi_crawler.archive.warc import (
     default_warc_dir,
     payload_digest,
 )
+from npi_crawler.constants import WARC_ERROR_STAT, WARC_LOST_STAT
 from npi_crawler.errors import ArchiveError
 from npi_crawler.runstate import RunState
 from npi_crawler.spiders.common import WARC_META
@@ -74,6 +78,7 @@ class WarcRecorderMiddleware:
         self.max_size = max_size
         self.state = RunState.of(crawler)
         self.writer: WarcWriter | None = None
+        self.stopped: str | None = None  # why writing stopped, once it did
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcRecorderMiddleware:
@@ -113,6 +118,8 @@ class WarcRecorderMiddleware:
         """The first failure to write is an error of the run; no more WARC this run."""
         message = f"WARC writing stopped for this run: {exc}; the pages are still archived as text"
         logger.error("%s", message)
+        self.stopped = f"WARC writing stopped: {exc}"
+        self.stats.set_value(WARC_ERROR_STAT, self.stopped)
         if self.writer is not None:
             try:
                 self.writer.close()
@@ -127,16 +134,38 @@ class WarcRecorderMiddleware:
         except (sqlite3.Error, ArchiveError):  # counted by RunState.writing
             pass
 
+    def _lost(self, kind: str, response: Response) -> None:
+        """A page answered after writing stopped: its record is lost. An article page or a PDF
+        (whose content the archive keeps) is an error of the run, which the next run fetches
+        whole; a list page is fetched by every run anyway; a 304 changed nothing to record."""
+        if response.status not in (200, 404, 410):
+            return
+        self.stats.inc_value(WARC_LOST_STAT)
+        if kind == "list":
+            return
+        self.stats.inc_value("npi/errors")
+        self.stats.inc_value("npi/errors/warc:lost")
+        try:
+            with self.state.writing() as archive:
+                archive.record_error(self.state.run_id, response.url, "warc:lost", f"no WARC record ({self.stopped})")
+        except (sqlite3.Error, ArchiveError):  # counted by RunState.writing
+            pass
+
     # -- responses ------------------------------------------------------------------------------
     def process_response(self, request: Request, response: Response) -> Response:
         kind = request.meta.get("npi_kind")
-        if self.writer is None or kind not in KINDS:
+        if kind not in KINDS:
+            return response
+        if self.writer is None:
+            if self.stopped:
+                self._lost(kind, response)
             return response
         before = self.writer.bytes_written
         try:
             pointer = self._write(kind, request, response)
         except (WarcError, OSError) as exc:
             self._fail(response.url, exc)
+            self._lost(kind, response)
             return response
         if pointer is not None:
             self.stats.inc_value(f"npi/warc/{pointer.record_type}s")

@@ -115,13 +115,42 @@ class EventStore(ArchiveBase):
     def watched_scopes(self) -> set[tuple[str, str]]:
         return {(r[0], r[1]) for r in self.conn.execute("SELECT lang, section FROM watch_scopes")}
 
-    def add_watched_scope(self, lang: str, section: str, now: str) -> None:
+    def add_watched_scope(self, lang: str, section: str, now: str, run_id: int | None) -> None:
+        """Watch (lang, section) from now; the baseline covers what runs up to ``run_id`` listed."""
         with self.atomic() as conn:
             conn.execute(
-                "INSERT INTO watch_scopes (lang, section, since, baseline_event_id) "
-                "VALUES (:lang, :section, :now, (SELECT coalesce(max(id), 0) FROM events))",
-                {"lang": lang, "section": section, "now": now},
+                "INSERT INTO watch_scopes (lang, section, since, baseline_event_id, baseline_run_id) "
+                "VALUES (:lang, :section, :now, (SELECT coalesce(max(id), 0) FROM events), :run_id)",
+                {"lang": lang, "section": section, "now": now, "run_id": run_id},
             )
+
+    def baseline_run(self, diffed: list[int]) -> int | None:
+        """The last run a baseline taken now covers: the last of ``diffed`` (the runs this diff
+        covers), else the last run diffed before."""
+        if diffed:
+            return max(diffed)
+        return self.one("SELECT max(id) FROM runs WHERE diffed_at IS NOT NULL")
+
+    def baseline_listings(self, urls: list[str]) -> dict[str, tuple[set[str], set[str]]]:
+        """For each of ``urls`` that belongs to a baseline although it was not archived then (its
+        page could not be read): (the sections it was listed in by its scope's baseline, the rules
+        whose baseline came after it was first listed)."""
+        keys, params = _in("url", urls)
+        found: dict[str, tuple[set[str], set[str]]] = {}
+        for url, section in self.conn.execute(
+            "SELECT s.article_url, s.section FROM article_sections s JOIN articles a ON a.url = s.article_url "
+            "JOIN watch_scopes w ON w.lang = a.lang AND w.section = s.section "
+            f"WHERE s.article_url IN ({keys}) AND s.first_run_id <= w.baseline_run_id",
+            params,
+        ):
+            found.setdefault(url, (set(), set()))[0].add(section)
+        for url, rule in self.conn.execute(
+            "SELECT DISTINCT s.article_url, w.name FROM article_sections s JOIN watch_rules w "
+            f"ON s.first_run_id <= w.baseline_run_id WHERE s.article_url IN ({keys})",
+            params,
+        ):
+            found.setdefault(url, (set(), set()))[1].add(rule)
+        return found
 
     def has_crawled(self) -> bool:
         """Whether any run reached the site: a baseline needs something to stand on."""

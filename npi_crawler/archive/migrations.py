@@ -363,6 +363,31 @@ def _m011_outbox_facts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_run_outcomes(db: sqlite_utils.Database) -> None:
+    """What a run leaves behind it (issue 23.1, 23.5), two columns.
+
+    ``watch_scopes`` and ``watch_rules`` get the run each baseline covers: an article listed by
+    then belongs to that baseline even if its page could not be read then, so it is never
+    alerted as new once it can. An older baseline covers the runs diffed by the time it was taken.
+
+    ``runs.problem``: why a run is not ok, in one line. ``status`` and ``doctor`` said "no list
+    page answered" of every failed run, a full disk included, and nothing of a run that lost its
+    WARC records. An older failed run gets the archive's refusal its stats kept, the unreachable
+    site's message, or what a failed run meant then."""
+    for table in ("watch_scopes", "watch_rules"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN baseline_run_id INTEGER")
+        db.execute(
+            f"UPDATE {table} SET baseline_run_id = (SELECT max(id) FROM runs "
+            f"WHERE diffed_at IS NOT NULL AND diffed_at <= {table}.since)"
+        )
+    db.execute("ALTER TABLE runs ADD COLUMN problem TEXT")
+    db.execute(
+        "UPDATE runs SET problem = coalesce(json_extract(stats, '$.\"npi/archive/error\"'), "
+        "(SELECT message FROM run_errors e WHERE e.run_id = runs.id AND e.kind = 'site:unreachable' LIMIT 1), "
+        "'no list page answered') WHERE status = 'failed'"
+    )
+
+
 def _m015_author_names(db: sqlite_utils.Database) -> None:
     """An index of the authors' names as articles list them (issue 22): ``search --author`` lists
     an author's articles through it, one seek per distinct name, instead of checking the authors
@@ -386,6 +411,7 @@ MIGRATIONS: list[Migration] = [
     ("009_folded_search", lambda db: create_folded_indexes(db.conn)),
     ("010_channel_ids", _m010_channel_ids),
     ("011_outbox_facts", _m011_outbox_facts),
+    ("014_run_outcomes", _m014_run_outcomes),
     ("015_author_names", _m015_author_names),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -64,17 +64,21 @@ class RunStore(ArchiveBase):
             )
             return row_id(cur)
 
-    def finish_run(self, run_id: int, *, status: str, counts: dict[str, int], stats: dict[str, Any]) -> None:
-        assignments = ", ".join(f"{c} = :{c}" for c in RUN_COUNTS)
+    def finish_run(
+        self, run_id: int, *, status: str, counts: dict[str, int], stats: dict[str, Any], problem: str | None = None
+    ) -> None:
+        """Finish the run's row; ``problem``: why it is not ok, in one line, when a person should
+        know (the column, of 014_run_outcomes, is only written when there is one)."""
+        assignments = ", ".join(f"{c} = :{c}" for c in (*RUN_COUNTS, *(("problem",) if problem else ())))
         params = {c: int(counts.get(c, 0)) for c in RUN_COUNTS}
         with self.atomic() as conn:
             conn.execute(
-                f"UPDATE runs SET finished = :finished, status = :status, stats = :stats, {assignments} "
-                "WHERE id = :id",
+                f"UPDATE runs SET finished = :finished, status = :status, stats = :stats, {assignments} WHERE id = :id",
                 {
                     **params,
                     "finished": utcnow(),
                     "status": status,
+                    "problem": problem,
                     "stats": json.dumps(stats, default=str, sort_keys=True),
                     "id": run_id,
                 },
@@ -116,6 +120,15 @@ class RunStore(ArchiveBase):
         """Whether the latest run finished cleanly. A killed or failed run may have left pages
         unwalked, so the next run walks every list page instead of stopping early."""
         return self.one("SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "ok"
+
+    def fail_run(self, run_id: int, problem: str) -> None:
+        """A run whose full row could not be written (a full disk): ``failed`` with its one-line
+        ``problem``, a few bytes that may still fit where its counts and stats did not."""
+        with self.atomic() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'failed', finished = :now, problem = :problem WHERE id = :id AND status = 'running'",
+                {"now": utcnow(), "problem": problem, "id": run_id},
+            )
 
     def mark_killed_runs(self) -> int:
         """Runs left ``running`` by a process that is gone (SIGKILL, a power cut): ``killed``.

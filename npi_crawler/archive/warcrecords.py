@@ -104,6 +104,17 @@ class WarcRecordStore(ArchiveBase):
         )
         return {r[0] for r in rows}
 
+    def warc_lost_urls(self) -> tuple[set[str], set[str]]:
+        """(article pages, PDFs) a run archived without their WARC record (a ``warc:lost`` error:
+        the WARC folder was full) that no later run has recorded: the next run fetches them whole."""
+        lost = (
+            "SELECT DISTINCT e.url FROM run_errors e WHERE e.kind = 'warc:lost' AND e.url IN (SELECT url FROM {table}) "
+            "AND NOT EXISTS (SELECT 1 FROM warc_records r WHERE r.url = e.url AND r.run_id > e.run_id)"
+        )
+        pages = {r[0] for r in self.conn.execute(lost.format(table="articles"))}
+        pdfs = {r[0] for r in self.conn.execute(lost.format(table="pdf_texts"))}
+        return pages, pdfs
+
     def warc_directories(self) -> dict[str, str]:
         """Each WARC file's name -> the folder the crawl wrote it to."""
         return {r[0]: r[1] for r in self.conn.execute("SELECT filename, directory FROM warc_files")}

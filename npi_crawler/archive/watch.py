@@ -56,12 +56,13 @@ class WatchStore(ArchiveBase):
     def watched_rules(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM watch_rules")}
 
-    def add_watched_rule(self, name: str, now: str) -> None:
+    def add_watched_rule(self, name: str, now: str, run_id: int | None) -> None:
+        """Know the rule from now; its baseline covers what runs up to ``run_id`` listed."""
         with self.atomic() as conn:
             conn.execute(
-                "INSERT INTO watch_rules (name, since, baseline_event_id) "
-                "VALUES (:name, :now, (SELECT coalesce(max(id), 0) FROM events))",
-                {"name": name, "now": now},
+                "INSERT INTO watch_rules (name, since, baseline_event_id, baseline_run_id) "
+                "VALUES (:name, :now, (SELECT coalesce(max(id), 0) FROM events), :run_id)",
+                {"name": name, "now": now, "run_id": run_id},
             )
 
     # -- joins ----------------------------------------------------------------------------------

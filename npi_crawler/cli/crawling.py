@@ -27,7 +27,14 @@ from npi_crawler.cli.runtime import (
     locked_crawl,
     one_line_errors,
 )
-from npi_crawler.constants import EXIT_ATTENTION, REPEATABLE_ERRORS, run_notes, run_warnings
+from npi_crawler.constants import (
+    EXIT_ATTENTION,
+    REPEATABLE_ERRORS,
+    WARC_ERROR_STAT,
+    WARC_LOST_STAT,
+    run_notes,
+    run_warnings,
+)
 
 LAYOUT_BREAK = "layout_break"  # the diff outcome of a run that tripped the layout alarm, and how it is shown
 
@@ -83,7 +90,7 @@ def crawl(
     if layout:
         # Its fallbacks are notes, not warnings: without this a broken layout would crawl silently.
         out.attention(f"npi-crawler needs attention: the site's layout seems to have changed ({layout})")
-        sys.exit(EXIT_ATTENTION)
+    sys.exit(run_attention(result, out) or (EXIT_ATTENTION if layout else 0))
 
 
 def layout_break(result: Any, db_path: str) -> str | None:
@@ -102,11 +109,21 @@ def crawl_needs_attention(result: Any) -> bool:
 
 
 def fail_if_nothing_crawled(result: Any, base_url: str, advice: str, out: RunOutput, summary: str) -> None:
-    """A crawl that reached nothing is one line (its summary goes to the log file only)."""
+    """A crawl that reached nothing, or archived nothing it tried, is one line (its summary goes
+    to the log file only)."""
     if result.run["status"] == "failed":
         out.to_log_file(summary)
-        first = result.errors[0]["message"] if result.errors else "no list page answered"
+        first = result.run.get("problem") or (result.errors[0]["message"] if result.errors else "no list page answered")
         raise OneLineError(f"could not crawl {base_url} ({first}); {advice}")
+
+
+def run_attention(result: Any, out: RunOutput) -> int:
+    """A run that finished but left something a person must see to (its WARC records lost to a
+    full folder): one line on stderr, and the exit code that says so (3); else 0."""
+    if not result.run.get("problem"):
+        return 0
+    out.attention(f"npi-crawler needs attention: run {result.run['id']} is {result.run['status']}: {result.run['problem']}")
+    return EXIT_ATTENTION
 
 
 def pdf_summary_line(stats: dict[str, Any]) -> str | None:
@@ -121,13 +138,15 @@ def pdf_summary_line(stats: dict[str, Any]) -> str | None:
 
 
 def warc_summary_line(stats: dict[str, Any]) -> str | None:
-    """The crawl summary's WARC line, or None when the run wrote no record."""
+    """The crawl summary's WARC line, or None when the run wrote no record and lost none."""
     responses, revisits = stats.get("npi/warc/responses", 0), stats.get("npi/warc/revisits", 0)
-    if not responses + revisits:
+    lost = stats.get(WARC_LOST_STAT, 0)
+    if not responses + revisits + lost:
         return None
     size = stats.get("npi/warc/bytes", 0) / 1e6
     where = stats.get("npi/warc/directory", "")
-    return f"  warc       {responses} responses, {revisits} revisits (not modified), {size:.1f} MB in {where}"
+    line = f"  warc       {responses} responses, {revisits} revisits (not modified), {size:.1f} MB in {where}"
+    return line + (f"; {lost} pages without a WARC record ({stats.get(WARC_ERROR_STAT)})" if lost else "")
 
 
 def request_breakdown(requests: int, stats: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from npi_crawler.cli.crawling import (
     crawl_needs_attention,
     fail_if_nothing_crawled,
     format_summary,
+    run_attention,
 )
 from npi_crawler.cli.options import (
     COUNT,
@@ -224,7 +225,7 @@ def watch(
     fail_if_nothing_crawled(crawl, base_url, advice, out, summary)
     out.report(summary, needs_attention=code != 0 or crawl_needs_attention(crawl) or _unheard(result, delivery, channels, opts))
     _attention(result, delivery, opts["max_attempts"], out)
-    sys.exit(code)
+    sys.exit(run_attention(crawl, out) or code)
 
 
 @click.command()

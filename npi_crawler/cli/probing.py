@@ -38,6 +38,10 @@ def _page(url: str | None, html_file: str | None, page_url: str | None) -> tuple
         raise OneLineError("--url is the address of a page given with --html FILE; to fetch it, give it as URL", EXIT_USAGE)
     if not address.startswith(("http://", "https://")):
         raise OneLineError(f"{address!r} must start with http:// or https://", EXIT_USAGE)
+    from npi_crawler.cli.probe import shown, url_problem
+
+    if problem := url_problem(address):
+        raise OneLineError(f"{shown(address)!r} is not a URL probe can fetch: {problem}", EXIT_USAGE)
     return address, html_file
 
 
@@ -55,7 +59,7 @@ SAVED_PAGE = click.Path(exists=True, dir_okay=False)
     show_default=True,
     help="Read the page as a list page or an article; auto tells them apart by the URL.",
 )
-@click.option("--timeout", type=SECONDS, default=30.0, show_default=True, help="Seconds for each request.")
+@click.option("--timeout", type=SECONDS, default=30.0, show_default=True, help="Seconds for the whole fetch: robots.txt, redirects and the page.")
 @contact_option
 @one_line_errors
 def probe(url: str | None, html_file: str | None, page_url: str | None, kind: str, timeout: float, contact: str | None) -> None:

@@ -219,9 +219,10 @@ def _baselines(archive: Archive, scope: Scope, now: str, result: DiffResult, hel
     watched = archive.watched_scopes() & set(scope.pairs())
     # A baseline needs something to stand on: not a crawl that reached nothing, not garbage.
     if archive.has_crawled() and not held:
+        covered = archive.baseline_run(result.runs)
         for lang, section in scope.pairs():
             if (lang, section) not in watched:
-                archive.add_watched_scope(lang, section, now)
+                archive.add_watched_scope(lang, section, now, covered)
                 result.baseline_scopes.append((lang, section))
     result.archived = archive.live_count()
     if result.baseline_scopes:
@@ -236,9 +237,10 @@ def _rule_baselines(
     now is not sent); returns the rules known before this diff, the ones that alert."""
     known = archive.watched_rules()
     if archive.has_crawled() and not held:
+        covered = archive.baseline_run(result.runs)
         for rule in rules:
             if rule.name not in known:
-                archive.add_watched_rule(rule.name, now)
+                archive.add_watched_rule(rule.name, now, covered)
                 result.baseline_rules.append(rule.name)
     return [rule for rule in rules if rule.name in known]
 
@@ -257,14 +259,22 @@ def _plan(
     announced = {a["url"] for _e, kind, a in events if kind == "new"}
     new_urls = [a["url"] for _e, kind, a in events if kind == "new"]
     matches = match_rules(archive.rule_documents(new_urls), rules) if rules and new_urls else {}
+    # Listed when a scope or rule took its baseline, archived only now (its page failed then):
+    # part of that baseline, so not news for it.
+    baseline = archive.baseline_listings(new_urls) if new_urls else {}
     tags_of = {rule.name: rule.tags for rule in rules}
     planned = []
     for event_id, kind, article in events:
         if not wanted[kind] or (kind == "changed" and article["url"] in announced):
             continue
         found = matches.get(article["url"], []) if kind == "new" else []
+        scopes = watched
+        if kind == "new" and article["url"] in baseline:
+            sections, known = baseline[article["url"]]
+            scopes = watched - {(article["lang"], section) for section in sections}
+            found = [match for match in found if match.rule not in known]
         article = _details(archive, event_id, kind, article)
-        if message := _article_message(kind, article, watched, options.scope, found, tags_of, archive.path):
+        if message := _article_message(kind, article, scopes, options.scope, found, tags_of, archive.path):
             planned.append((event_id, kind, message))
     return planned
 

@@ -1,6 +1,7 @@
 """Is the archive's monitoring healthy? Plain checks over the archive, for ``doctor`` and ``status``.
 
-``run_health(archive)`` looks at the latest run: failed, interrupted (stopped by a signal), killed
+``run_health(archive)`` looks at the latest run: failed (and why), partial in a way a person must
+see to (WARC records lost), interrupted (stopped by a signal), killed
 or left ``running`` by a process that is gone, stuck (``running`` for longer than ``stuck_after`` while its process still holds the
 run lock), or too old. Each problem is one line; no problem means healthy. ``npi-crawler doctor``
 prints them, and ``npi-crawler status`` exits 3 (needs attention) when there are any.
@@ -65,7 +66,9 @@ def run_health(
             f"({now.strftime('%Y-%m-%dT%H:%M:%SZ')}); check the clock (timedatectl), then the runs' times"
         )
     if last["status"] == "failed":
-        health.problems.append(f"{label} failed: no list page answered; see its run_errors")
+        health.problems.append(f"{label} failed: {last.get('problem') or 'no list page answered'}; see its run_errors")
+    elif last["status"] == "partial" and last.get("problem"):
+        health.problems.append(f"{label} is partial: {last['problem']}")
     elif last["status"] == "interrupted":
         health.problems.append(
             f"{label} was interrupted (stopped by a signal); the next run walks every list page again"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pypdf import PdfReader
 
 from npi_crawler.items import BROKEN, ENCRYPTED, NO_TEXT, OK
+from npi_crawler.site.text import clean_text
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns about every odd object it meets
 
@@ -42,7 +43,9 @@ def extract_text(data: bytes) -> Extracted:
         pages = [page.extract_text() or "" for page in reader.pages]
     except Exception as exc:  # pypdf raises many types on damaged files
         return Extracted(BROKEN, None, None, f"{type(exc).__name__}: {exc}"[:500])
-    text = "\n\n".join(" ".join(p.split()) for p in pages if p.strip())
+    # A PDF's text layer is the site's text too: no terminal controls, nothing XML refuses.
+    pages = [" ".join(clean_text(page).split()) for page in pages]
+    text = "\n\n".join(page for page in pages if page)
     if not text:
         return Extracted(NO_TEXT, None, len(pages), "no text layer (a scanned PDF?)")
     return Extracted(OK, text, len(pages))

@@ -8,7 +8,9 @@ one. A selector is CSS (lxml's cssselect, HTML rules) or, after the prefix ``xpa
 expression, which may also select an attribute or text (``xpath://time/@datetime``).
 
 Every selector is compiled, and evaluated once on an empty page, when the profile is loaded: one
-that does not compile is a ``SettingsError`` (one line, exit 2) before anything is fetched.
+that does not compile is a ``SettingsError`` (one line, exit 2) before anything is fetched. A
+selector the settings name is also timed on a page of NPI's shape of up to 20,000 elements
+(``site.cost``): one that costs more than a second of CPU there is refused the same way.
 
 When every selector of a key matches nothing on a page, the parser notes ``nomatch/<key>``
 (``site.notes.nomatch``) in the page's ``parse_notes`` (and the stat ``npi/parse/nomatch/<key>``):
@@ -21,6 +23,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import cssselect
@@ -28,6 +31,7 @@ from lxml import etree
 from lxml.cssselect import CSSSelector
 
 from npi_crawler.errors import SettingsError
+from npi_crawler.site.cost import BUDGET_SECONDS, SAMPLE_ELEMENTS, too_slow
 
 XPATH_PREFIX = "xpath:"
 
@@ -158,10 +162,25 @@ def _selector_texts(value: Any, key: str, where: str) -> list[str]:
     return list(texts)
 
 
+@cache
+def _cost_problem(key: str, text: str) -> str | None:
+    """Why ``key``'s selector ``text`` is too slow to run on every page, or None. Kept per
+    process: the CLI, the crawl's check and the spider load the same table."""
+    if slow := too_slow(compile_selector(text, key).compiled, key):
+        seconds, elements = slow
+        return (
+            f"{text!r} is too slow: {seconds:.1f} s of CPU on a page of {elements:,} elements, and at most "
+            f"{BUDGET_SECONDS:g} s is allowed on pages of up to {SAMPLE_ELEMENTS:,}; make it narrower (an id or "
+            "a class, a relative path './/', no count() or // inside a condition)"
+        )
+    return None
+
+
 def load_profile(overrides: Mapping[str, Any] | None = None, where: str = "[selectors]") -> Profile:
     """The default profile with ``overrides`` (key -> selector or list of selectors) replacing
     whole keys. Raises SettingsError, naming ``where`` and the key, for an unknown key, a value
-    that is not a list of strings, or a selector that does not compile."""
+    that is not a list of strings, a selector that does not compile or one too slow to run on
+    every page (``site.cost``)."""
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(KEYS))
     if unknown:
@@ -170,6 +189,9 @@ def load_profile(overrides: Mapping[str, Any] | None = None, where: str = "[sele
     for key, defaults in DEFAULT_SELECTORS.items():
         texts: Iterable[str] = _selector_texts(overrides[key], key, where) if key in overrides else defaults
         selectors[key] = tuple(compile_selector(t, f"{where} '{key}'") for t in texts)
+        for text in texts if key in overrides else ():
+            if problem := _cost_problem(key, text):
+                raise SettingsError(f"{where} '{key}': {problem}")
     return Profile(selectors=selectors, overridden=frozenset(overrides))
 
 

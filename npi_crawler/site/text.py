@@ -26,7 +26,20 @@ HANGUL = "\uac00-\ud7af"  # the syllables block
 JAPANESE = "\u3005-\u3007" + KANA + HAN + HALFWIDTH_KANA
 
 _WS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What no text read from the site keeps (issue 23: 9, 15): the C0 controls but tab, newline and
+# carriage return (whitespace, folded by the callers), DEL and the C1 controls, which a terminal
+# acts on (ESC ] 0 ; ... BEL retitles it, U+009B starts a sequence); surrogates and Unicode's
+# noncharacters (U+FDD0-U+FDEF, the last two of every plane), which XML cannot hold or a writer
+# refuses (one U+FFFE in a title broke its section's Atom feed). Removed once, when a page or a
+# PDF is read, so the archive never stores them; each output keeps its own gate as well.
+_NONCHARACTERS = "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+_UNSAFE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef{_NONCHARACTERS}]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without the characters no extracted text keeps (above); the rest, whitespace
+    included, as it is."""
+    return _UNSAFE.sub("", text)
 
 
 # -- whitespace -----------------------------------------------------------------------------------
@@ -39,7 +52,7 @@ def normalize_space(text: str | None) -> str:
     """
     if not text:
         return ""
-    return _WS.sub(" ", _CONTROL.sub("", text)).strip()
+    return _WS.sub(" ", clean_text(text)).strip()
 
 
 def normalize_block(text: str | None) -> str:

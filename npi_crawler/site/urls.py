@@ -15,6 +15,16 @@ from npi_crawler.site.text import iso_date
 _URL_DATE = re.compile(r"/(\d{4})/(\d{2})/(\d{2})\d{6}\.html?$")
 # A list page: .../index.html, .../index_2.html or a folder (.../).
 LIST_PAGE_PATH = re.compile(r"/index(?:_\d+)?\.html?$|/$")
+# A page of the site: NPI is static files (Movable Type's output), so a query on a page changes
+# nothing the server sends; a link with one (``….html?utm_source=list``) is the same article.
+_PAGE_PATH = re.compile(r"\.html?$|/$", re.IGNORECASE)
+# Parameters that say where a click came from, never which document: campaign tags (utm_*,
+# Mailchimp's, HubSpot's, Marketo's) and the click ids of ad and social networks.
+_TRACKING = re.compile(
+    r"utm_\w*|fbclid|gclid|gclsrc|dclid|gbraid|wbraid|msclkid|yclid|twclid|ttclid|li_fat_id|igshid|"
+    r"mc_cid|mc_eid|_ga|_gl|_hsenc|_hsmi|mkt_tok|oly_anon_id|oly_enc_id|vero_id|wickedid|s_cid",
+    re.IGNORECASE,
+)
 
 
 def list_url(base_url: str, lang: str, section: str, page: int = 1) -> str:
@@ -59,9 +69,19 @@ def url_parts(url: str) -> SplitResult | None:
     return parts
 
 
+def _query(path: str, query: str) -> str:
+    """What of ``query`` names the document at ``path``: nothing for a page (``_PAGE_PATH``),
+    else every parameter but the tracking ones, in their order and spelling."""
+    if not query or _PAGE_PATH.search(path):
+        return ""
+    return "&".join(p for p in query.split("&") if p and not _TRACKING.fullmatch(p.partition("=")[0]))
+
+
 def canonical_url(url: str) -> str:
     """One spelling per page: lower-case host, ``www.npi.or.jp`` folded into ``npi.or.jp`` (and
-    https for it), default ports, user names and fragments dropped, IPv6 hosts in brackets.
+    https for it), default ports, user names and fragments dropped, IPv6 hosts in brackets; the
+    query of a page (``.html``, a folder) dropped, and tracking parameters (``utm_*``,
+    ``fbclid``...) of any other URL, such as a PDF's.
 
     Never raises: a URL that cannot be read (see ``url_parts``) comes back as given, stripped and
     without its fragment; ``resolve_link`` is the check for links."""
@@ -79,7 +99,8 @@ def canonical_url(url: str) -> str:
         host = f"[{host}]"
     if port and (scheme, port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{port}"
-    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+    path = parts.path or "/"
+    return urlunsplit((scheme, host, path, _query(path, parts.query), ""))
 
 
 def site_url(url: str, base_url: str) -> str:

@@ -9,6 +9,7 @@ removals are found.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,9 @@ from npi_crawler.spiders.fetchers import (
     failure_reason,
 )
 from npi_crawler.spiders.pdfs import PdfFetcher
+
+# Pages a list may be walked to beyond twice what the archive knows of it (NpiSpider._page_cap).
+LIST_PAGES_MARGIN = 50
 
 
 def _split(value: str | Iterable[str] | None, allowed: Iterable[str]) -> tuple[str, ...]:
@@ -71,8 +75,14 @@ class NpiSpider(scrapy.Spider):
         self.allowed_domains = sorted({*NPI_HOSTS, base_host})
         self.known_urls: set[str] = set()
         self.known_listings: set[tuple[str, str]] = set()
+        self.list_seen: dict[tuple[str, str], set[str]] = {}  # (lang, section) -> entries seen this run
+        self.page_caps: dict[tuple[str, str], int] = {}  # (lang, section) -> pages it may be walked to
+        self.capped: set[tuple[str, str]] = set()  # lists cut at their page cap
+        self.list_sizes: dict[tuple[str, str], int] = {}  # (lang, section) -> archived articles listed
         self.validators: dict[str, tuple[str | None, str | None]] = {}
         self.held: list[str] = []  # held by the layout alarm, stored through fallbacks: fetch again
+        self.warc_lost: list[str] = []  # articles an earlier run archived without a WARC record
+        self.warc_lost_pdfs: list[str] = []  # and PDFs
         self.walk_all_pages = True
         self.max_new_articles = 0  # NPI_MAX_NEW_ARTICLES; 0: no cap
         self.new_requested = 0
@@ -102,15 +112,32 @@ class NpiSpider(scrapy.Spider):
         with Archive.open(crawler.settings.get("NPI_DB_PATH")) as archive:
             spider.known_urls = archive.known_urls()
             spider.known_listings = archive.known_memberships()
+            spider.list_sizes = Counter(
+                (lang_from_url(url), section) for url, section in spider.known_listings if url in spider.known_urls
+            )
             spider.validators = archive.validators() if spider.full else {}
             spider.held = archive.held_urls(DEGRADED)
             stop_early = crawler.settings.getbool("NPI_STOP_AT_KNOWN_PAGE", True)
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
             spider.expert_fetcher = ExpertFetcher.from_crawler(crawler, spider, archive)
-            if spider.full and crawler.settings.getbool("NPI_WARC", True):
-                spider.fetch_unrecorded_whole(archive)
+            if crawler.settings.getbool("NPI_WARC", True):
+                if spider.full:
+                    spider.fetch_unrecorded_whole(archive)
+                spider.fetch_lost_records_whole(archive)
         return spider
+
+    def fetch_lost_records_whole(self, archive: Archive) -> None:
+        """Pages and PDFs an earlier run archived without their WARC record (its WARC folder was
+        full) are fetched whole by this run, whatever its mode: a 304 would record nothing, or
+        refer to an older version than the one archived."""
+        pages, pdfs = archive.warc_lost_urls()
+        self.warc_lost = sorted(pages)
+        self.validators = {u: (None, None) if u in pages else v for u, v in self.validators.items()}
+        known = self.pdf_fetcher.known
+        self.warc_lost_pdfs = sorted(pdfs & known.keys())
+        for url in self.warc_lost_pdfs:
+            known[url] = (known[url][0], None, None)
 
     def fetch_unrecorded_whole(self, archive: Archive) -> None:
         """A full run re-checks a page with no WARC record yet (archived before WARC was on) without
@@ -145,6 +172,13 @@ class NpiSpider(scrapy.Spider):
             if lang_from_url(url) in self.langs:
                 self.crawler.stats.inc_value("npi/article/held_refetch")
                 yield self._article_request(url, validators=False)
+        for url in self.warc_lost:
+            if lang_from_url(url) in self.langs:
+                self.crawler.stats.inc_value("npi/warc/lost_refetch")
+                yield self._article_request(url, validators=False)
+        for request in self.pdf_fetcher.requests(self.warc_lost_pdfs, recheck=True):
+            self.crawler.stats.inc_value("npi/warc/lost_refetch")
+            yield request
         if self.full:
             # Re-check every archived article, listed or not: one that slid off every list is
             # still checked, and only its own 404/410 marks it removed.
@@ -193,6 +227,11 @@ class NpiSpider(scrapy.Spider):
         self.crawler.stats.inc_value("npi/list/entries", len(urls))
         if urls:
             yield items.ListingItem(urls=urls, section=section, lang=lang, page=page)
+        seen = self.list_seen.setdefault((lang, section), set())
+        brings = not seen.issuperset(urls)  # anything no earlier page of this list showed
+        seen.update(urls)
+        if page == 1:
+            self.page_caps[(lang, section)] = self._page_cap(lang, section, len(urls))
         has_new = False
         for url in urls:
             if (url, section) not in self.known_listings:
@@ -208,15 +247,37 @@ class NpiSpider(scrapy.Spider):
         if not follow:
             self.crawler.stats.inc_value("npi/list/stopped_early")
             return
+        if not brings:  # a pager that runs on past the list's end (or for ever): its end
+            self.crawler.stats.inc_value("npi/list/stopped_seen")
+            return
         target = next_page(listing, response.url, page)
-        if target:
-            yield self._list_request(self.site_url(target), lang, section, page + 1)
+        further = [(page + 1, target)] if target else []
         if self.walk_all_pages:
             # Pages a pager skips (1 2 ... 9) are still reached: request every numbered page.
-            for label, link in listing.pages:
-                number = page_number(label)
-                if number and number > page + 1:
-                    yield self._list_request(self.site_url(link), lang, section, number)
+            numbered = ((page_number(label), link) for label, link in listing.pages)
+            further += [(number, link) for number, link in numbered if number and number > page + 1]
+        yield from self._further_pages(response.url, lang, section, further)
+
+    def _page_cap(self, lang: str, section: str, per_page: int) -> int:
+        """How many pages of a list this run may walk: twice the pages its archived articles fill
+        (at ``per_page`` entries, its first page's), plus ``LIST_PAGES_MARGIN``. A pager that runs on
+        with new links on every page stops there; the next run, knowing more, goes further."""
+        archived = self.list_sizes.get((lang, section), 0)
+        return LIST_PAGES_MARGIN + 2 * -(-archived // max(1, per_page))
+
+    def _further_pages(self, page_url: str, lang: str, section: str, pages: list[tuple[int, str]]) -> Iterable[Any]:
+        """Requests for the list's ``(number, URL)`` pages within its page cap; the first page past
+        it is an error of the run (the run is partial: the next one walks every page again)."""
+        cap = self.page_caps.get((lang, section), LIST_PAGES_MARGIN)
+        for number, link in pages:
+            if number <= cap:
+                yield self._list_request(self.site_url(link), lang, section, number)
+            elif (lang, section) not in self.capped:
+                self.capped.add((lang, section))
+                self.crawler.stats.inc_value("npi/list/errors")
+                message = f"the list goes on past {cap} pages, twice what the archive knows of it plus {LIST_PAGES_MARGIN}; not followed further"
+                self.logger.warning("list %s/%s: %s", section, lang, message)
+                yield items.FetchErrorItem(url=page_url, kind="list:page_cap", message=message)
 
     def parse_article(self, response: Response) -> Iterable[Any]:
         url = self.site_url(response.url)

@@ -178,6 +178,10 @@ class Site:
     robots: str = ROBOTS  # the robots.txt the site serves
     removed: set[str] = field(default_factory=set)
     positions: dict[str, str] = field(default_factory=dict)  # expert page path -> a new position
+    # A hostile pager: every list page links one page further, for ever. "repeat": the pages past
+    # the end list the last page's entries again; "fresh": each lists links to articles that do
+    # not exist (404), new on every page.
+    endless_pager: str | None = None
     # Markup the real site also uses, every field still found by a documented way (a healthy site):
     # author links whose only text is the name (no .name element: the author_name key's fallback,
     # the link's text), and expert pages that give no position.

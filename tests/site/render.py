@@ -100,22 +100,35 @@ def list_page_url(lang: str, section: str, page: int) -> str:
     return f"{_prefix(lang)}/research/{section}/{name}"
 
 
+def _past_the_end(site: Site, lang: str, section: str, page: int, last: list[Article]) -> list[Article]:
+    """What an endless pager (``Site.endless_pager``) lists on a page past the real last one."""
+    if site.endless_pager == "repeat":
+        return last
+    prefix = _prefix(lang)
+    return [
+        Article(f"{prefix}/research/2099/01/{page:04d}{i:04d}.html", f"Page {page} item {i}", "2099/01/01", [section], [])
+        for i in range(len(last) or 1)
+    ]
+
+
 def render_list(site: Site, lang: str, section: str, page: int) -> Page | None:
     pages = site.list_pages(lang, section)
-    if not 1 <= page <= len(pages):
+    count = max(len(pages), page) + 1 if site.endless_pager else len(pages)  # an endless pager links one further
+    if not 1 <= page <= count:
         return None
     name = SECTION_NAMES[lang][section]
     if site.layout in ("redesign", "redesign_lists"):
         return Page(200, (_head(lang, name) + _redesigned_list(lang, section, pages, page) + _foot(lang)).encode())
+    listed = pages[page - 1] if page <= len(pages) else _past_the_end(site, lang, section, page, pages[-1])
     entries = "\n".join(
         f"""<div class="box">
 <p class="date">{a.date}</p>
 <p><a href="{a.path}">{_e(a.title)}</a></p>
 </div>"""
-        for a in pages[page - 1]
+        for a in listed
     )
     pager = []
-    for number in range(1, len(pages) + 1):
+    for number in range(max(1, page - 5) if site.endless_pager else 1, count + 1):  # a window, like real pagers
         if number == page:
             pager.append(f'<span class="current_page">{number}</span>')
         elif number % 2:  # mix root-relative and relative links, as hand-made templates do

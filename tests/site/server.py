@@ -4,7 +4,7 @@ injectable faults.
 Faults (``ReplicaServer.add_fault``) make chosen paths misbehave the way real servers do: error
 statuses, 429 with ``Retry-After``, hangs past the client's timeout, bodies cut short, legacy
 Japanese encodings, broken markup, redirects off the site, oversized answers, gzip bombs, dropped
-connections and hostile pages (``rewrite``: any change to the page's HTML). Each fault is permanent or hits only the first ``times`` matching requests
+connections, pages sent a byte at a time (``drip``) and hostile pages (``rewrite``: any change to the page's HTML). Each fault is permanent or hits only the first ``times`` matching requests
 (transient); ``random_faults`` spreads faults over paths with a seed.
 """
 
@@ -40,6 +40,7 @@ FAULT_KINDS = (
     "gzip_bomb",  # ``Content-Encoding: gzip`` whose body inflates to ``size`` bytes
     "drop",  # close the connection without answering
     "rewrite",  # the page with ``re.sub(find, repl, count=count)`` applied (repl: str or callable)
+    "drip",  # the page one byte every ``interval`` seconds (from the status line on with ``headers``)
 )
 
 
@@ -162,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, page.content_type, opts["body"], send_body, extra=extra)
         elif fault.kind == "drop":
             self.close_connection = True
+        elif fault.kind == "drip":
+            self._drip(page, float(opts.get("interval", 1.0)), bool(opts.get("headers", False)))
         else:  # pragma: no cover - add_fault validates kinds
             raise ValueError(fault.kind)
 
@@ -187,6 +190,25 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
+    def _drip(self, page: Page, interval: float, headers: bool) -> None:
+        """The page one byte at a time: every read of a client's gets a byte within its timeout,
+        the whole page takes ``interval`` seconds per byte."""
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {page.content_type}\r\n"
+            f"Content-Length: {len(page.body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        if not headers:
+            self.wfile.write(head)
+        try:
+            for byte in (head if headers else b"") + page.body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                if self.server.replica._stopping.wait(interval):
+                    break
+        except OSError:  # the client gave up, as it should
+            pass
+        self.close_connection = True
+
     def _not_modified(self, page) -> bool:
         inm = self.headers.get("If-None-Match")
         if inm and page.etag:
@@ -207,7 +229,7 @@ def _logged_status(fault: Fault) -> int:
     """The status a fault answers with; -1 for those that send no status line."""
     if fault.kind in ("hang", "drop"):
         return -1
-    fixed = {"429": 429, "truncate": 200, "oversize": 200}
+    fixed = {"429": 429, "truncate": 200, "oversize": 200, "drip": 200}
     return fixed.get(fault.kind) or int(fault.options.get("status", 302 if fault.kind == "redirect" else 503))
 
 
