@@ -408,8 +408,10 @@ def test_a_full_warc_folder_is_a_run_that_needs_attention_and_the_next_run_fetch
 def test_status_after_a_full_archive_disk_gives_that_reason(tmp_path):
     """The archive's disk fills during a run: `status` says the disk is full (the run's own
     reason), not that no list page answered."""
-    site = generate_site(seed=3, n_articles=80)
-    with ReplicaServer(site) as replica, tmpfs(tmp_path / "disk", "1m") as disk:
+    site = generate_site(seed=3, n_articles=200)
+    # 2 MB: room for the empty archive and its migrations' WAL (1 MB was not, once 015 added an
+    # index: the crawl never started), not for 200 articles
+    with ReplicaServer(site) as replica, tmpfs(tmp_path / "disk", "2m") as disk:
         db = disk / "npi.db"
         full = run_cli("crawl", "--db", str(db), "--base-url", replica.url, "--no-warc", "-s", "NPI_COMMIT_ITEMS=5")
         assert full.returncode == 1

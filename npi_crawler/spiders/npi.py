@@ -161,9 +161,12 @@ class NpiSpider(scrapy.Spider):
         # Listed in an earlier run but never archived (its fetch failed, or the run was killed):
         # fetch it now, even if this run stops at a first page that holds nothing new.
         pending = {url for url in in_scope if url not in self.known_urls and lang_from_url(url) in self.langs}
+        # Known at once, not one by one: Scrapy reads this generator lazily, and a list page parsed
+        # between two yields would request a pending article a second time (the dupefilter drops
+        # it, but it would count twice against NPI_MAX_NEW_ARTICLES).
+        self.known_urls.update(pending)
         for url in sorted(pending):
             self.crawler.stats.inc_value("npi/article/pending")
-            self.known_urls.add(url)
             for request in self._new_article(url, url):
                 yield request
         for url in self.held:
