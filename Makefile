@@ -37,6 +37,7 @@ test: install system-deps lint
 
 lint: install
 	$(BIN)/ruff check npi_crawler tests benchmarks
+	$(BIN)/mypy
 
 ## Benchmarks (not tests): crawl speed vs bare Scrapy against nginx and against the replica, RSS,
 ## request counts, search/export on 100,000 articles, the crash test with 24 kills. Prints a table;

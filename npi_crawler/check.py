@@ -151,7 +151,7 @@ class SiteCheck:
         kept = self.archive.robots_txt(url)
         fetched = parse_stamp(kept["fetched_at"]) if kept else None
         if kept is None or fetched is None or dt.datetime.now(dt.timezone.utc) - fetched > ROBOTS_MAX_AGE:
-            answer = self._get(url, kept and kept["etag"], kept and kept["last_modified"])
+            answer = self._get(url, kept["etag"] if kept else None, kept["last_modified"] if kept else None)
             self._count("robots")
             if answer.status == 304 and kept is not None:
                 kept = {**kept}
@@ -312,9 +312,11 @@ def run_checked(
             return _record(archive, outcome, base_url, scope, time.monotonic() - started)
     if before_crawl is not None:
         before_crawl()
-    crawl = {"langs": langs, "sections": sections, "log_level": log_level, "progress": progress}
     plan = outcome.plan if outcome is not None else None
-    result = run_crawl(db_path=db_path, base_url=base_url, full=full, overrides=overrides, plan=plan, sweep=counts, **crawl)
+    result = run_crawl(
+        db_path=db_path, base_url=base_url, full=full, langs=langs, sections=sections, overrides=overrides,
+        log_level=log_level, progress=progress, plan=plan, sweep=counts,
+    )  # fmt: skip
     result.reasons = outcome.reasons if outcome is not None else [f"no check: {skipped}"]
     return result
 

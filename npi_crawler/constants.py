@@ -7,6 +7,9 @@ The facts about the site itself (sections, languages, hosts) are in ``npi_crawle
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 # Exit codes (docs/operations.md#exit-codes).
 EXIT_OK = 0
 EXIT_ERROR = 1  # an error the user can fix: one line on stderr says what
@@ -41,8 +44,38 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
 # float, and what SQLite and the C code under Scrapy take without an OverflowError).
 MAX_SETTING_NUMBER = 2**53
 
-# Stats whose sum is a run's warnings: parser fallbacks and misses, dropped items, PDF warnings.
-WARNING_PREFIXES = ("npi/parse/", "npi/items/dropped/", "npi/warnings/")
+# A run's warnings are what a person must act on (docs/operations.md, "Warnings and notes"):
+# articles dropped, PDFs and expert pages that could not be read (each also a run_errors row), and
+# the parse notes site.notes.WARNINGS names. Every other parse note is a note: counted, not a warning.
+PARSE_STAT = "npi/parse/"  # + a parse note: the pages noted with it (runstate.ParseHealth)
+OTHER_WARNING_STATS = ("npi/items/dropped/", "npi/warnings/")
+# A PDF or expert page failing the same way as its last fetch, and a failure of the run before
+# met again (a listed article whose page the site lost, an unreadable link of a list page): a note;
+# the first one warned or was an error. Only these kinds of run_errors: a list page that fails
+# leaves the run partial whatever it did before.
+REPEATED_FAILURE_STATS = ("npi/notes/",)
+REPEATABLE_ERRORS = ("article:", "list:bad_link")
+
+
+def run_warnings(stats: Mapping[str, Any]) -> dict[str, int]:
+    """A run's warnings from its stats: ``{stat without npi/: count}``, sorted by name."""
+    from npi_crawler.site.notes import is_warning
+
+    def warns(name: str) -> bool:
+        return name.startswith(OTHER_WARNING_STATS) or (name.startswith(PARSE_STAT) and is_warning(name[len(PARSE_STAT) :]))
+
+    return {k.removeprefix("npi/"): int(v) for k, v in sorted(stats.items()) if warns(k) and v}
+
+
+def run_notes(stats: Mapping[str, Any]) -> dict[str, int]:
+    """A run's notes from its stats: the parse notes that are no warning, and PDFs and expert
+    pages failing as they did the last time, by stat without npi/."""
+    from npi_crawler.site.notes import is_warning
+
+    def noted(name: str) -> bool:
+        return name.startswith(REPEATED_FAILURE_STATS) or (name.startswith(PARSE_STAT) and not is_warning(name[len(PARSE_STAT) :]))
+
+    return {k.removeprefix("npi/"): int(v) for k, v in sorted(stats.items()) if noted(k) and v}
 
 # Who runs the crawler, shown in its User-Agent so the site's operators can reach them: a URL or
 # an e-mail address, set with `contact` in the settings file, --contact or NPI_CONTACT. The default

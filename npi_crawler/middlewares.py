@@ -185,7 +185,7 @@ class PlannedAnswerMiddleware:
     def process_request(self, request: Request) -> Response | None:
         plan = getattr(self.crawler.spider, "plan", None)
         answer = plan.answer_for(request.url) if plan is not None else None
-        if answer is None:
+        if plan is None or answer is None:
             return None
         if answer is plan.robots:
             self.crawler.stats.inc_value("npi/plan/robots")  # not asked this run (check.py keeps it a day)

@@ -20,6 +20,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord
+from npi_crawler.constants import REPEATABLE_ERRORS
 from npi_crawler.items import (
     OK,
     ExpertItem,
@@ -102,6 +103,19 @@ class _ArchiveUser:
     def run_id(self) -> int | None:
         return self.state.run_id
 
+    def _unreadable(
+        self, archive: Archive, kind: str, url: str, status: str, message: str | None, previous: str | None
+    ) -> None:
+        """A PDF or expert page that could not be read: a warning (stat ``npi/warnings/<kind>/<status>``
+        and a run_errors row) when it starts failing; failing the same way as last time (a dead link
+        every full run re-checks, a 503 every run retries), a note (``npi/notes/<kind>/<status>``):
+        the first time asked a person, every later run would only mail the same news again."""
+        if status == previous:
+            self.stats.inc_value(f"npi/notes/{kind}/{status}")
+            return
+        self.stats.inc_value(f"npi/warnings/{kind}/{status}")
+        archive.record_error(self.run_id, url, f"{kind}:{status}", message or status)
+
 
 class ArchivePipeline(_ArchiveUser):
     """Stores articles, listings, list pages' validators, 304s, removals, fetch errors and expert pages."""
@@ -156,9 +170,13 @@ class ArchivePipeline(_ArchiveUser):
             if archive.mark_removed(item.url, item.status, warc=item.warc):
                 self.stats.inc_value("npi/articles/removed")
         elif isinstance(item, FetchErrorItem):
+            # Met by the run before too (a listed page the site lost is fetched by every run): recorded,
+            # counted as a note; the run that first met it was the error a person hears of.
+            again = item.kind.startswith(REPEATABLE_ERRORS) and archive.failed_before(self.run_id, item.url, item.kind)
             archive.record_error(self.run_id, item.url, item.kind, item.message)
-            self.stats.inc_value("npi/errors")
-            self.stats.inc_value(f"npi/errors/{item.kind}")
+            if not again:
+                self.stats.inc_value("npi/errors")
+            self.stats.inc_value(f"npi/{'notes/errors' if again else 'errors'}/{item.kind}")
         elif isinstance(item, ExpertItem):
             self._store_expert(archive, item)
 
@@ -171,9 +189,9 @@ class ArchivePipeline(_ArchiveUser):
             self.stats.inc_value("npi/expert/not_modified")
             return
         if item.status != OK:
+            previous = archive.expert_status(item.url)
             archive.store_expert(item.url, status=item.status, run_id=self.run_id, error=item.message)
-            self.stats.inc_value(f"npi/warnings/expert/{item.status}")
-            archive.record_error(self.run_id, item.url, f"expert:{item.status}", item.message or item.status)
+            self._unreadable(archive, "expert", item.url, item.status, item.message, previous)
             return
         for note in item.notes:
             self.stats.inc_value(f"npi/parse/{note}")
@@ -199,7 +217,8 @@ class ArchivePipeline(_ArchiveUser):
 
 class PdfTextPipeline(_ArchiveUser):
     """Extracts and stores the text of each fetched PDF. Failures are warnings: stat
-    ``npi/warnings/pdf/<status>`` and a run_errors row ``pdf:<status>``."""
+    ``npi/warnings/pdf/<status>`` and a run_errors row ``pdf:<status>``; the same failure as the
+    PDF's last fetch is a note (``_unreadable``)."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PdfTextPipeline:
@@ -217,6 +236,7 @@ class PdfTextPipeline(_ArchiveUser):
             archive.touch_pdf(item.url, run_id=self.run_id, warc=item.warc)
             self.stats.inc_value("npi/pdf/not_modified")
             return PdfItem(url=item.url, status=item.status)
+        previous = archive.pdf_statuses([item.url]).get(item.url, (None, None))[0]
         if item.status == "fetched":
             status, message = self._store_download(archive, item)
         else:
@@ -225,8 +245,7 @@ class PdfTextPipeline(_ArchiveUser):
         if status == OK:
             self.stats.inc_value("npi/pdf/ok")
         else:
-            self.stats.inc_value(f"npi/warnings/pdf/{status}")
-            archive.record_error(self.run_id, item.url, f"pdf:{status}", message or status)
+            self._unreadable(archive, "pdf", item.url, status, message, previous)
         return PdfItem(url=item.url, status=status, message=message)  # without the bytes
 
     def _store_download(self, archive: Archive, item: PdfItem) -> tuple[str, str | None]:

@@ -336,7 +336,7 @@ def run_crawl(
         _record_unreachable(db_path, base_url, full, langs, sections, str(exc))
         raise
     started = time.monotonic()
-    scope = {"langs": ",".join(langs), "sections": ",".join(sections), "full": "1" if full else "", "plan": plan}
+    scope: dict[str, Any] = {"langs": ",".join(langs), "sections": ",".join(sections), "full": "1" if full else "", "plan": plan}
     if sweep is not None:
         scope.update(sweep_lists=sweep[0], sweep_articles=sweep[1])
     crawler = _crawl(settings, base_url, scope)

@@ -31,7 +31,7 @@ from npi_crawler.archive import Archive, ParseHealth
 from npi_crawler.archive.batches import Batches
 from npi_crawler.archive.db import sqlite_error_message
 from npi_crawler.archive.runlock import held_here
-from npi_crawler.constants import WARNING_PREFIXES
+from npi_crawler.constants import PARSE_STAT, run_warnings
 from npi_crawler.errors import ArchiveError, NpiError
 
 # Stats the run adds to Scrapy's dump (the log, Scrapyd's job stats); nothing reads them back.
@@ -41,7 +41,6 @@ RETRY_UNTIL_STAT = "npi/retry_after/until"  # the site's Retry-After: no request
 ARCHIVE_ERROR_STAT = "npi/archive/error"  # the first refused write's message
 ARCHIVE_WRITE_ERRORS = "npi/errors/archive:write"  # writes lost: refused, rolled back or dropped after
 ARCHIVE_ERROR_REASON = "archive_error"  # the close reason of a crawl the archive stopped
-PARSE_STAT = "npi/parse/"  # + a parser note: pages noted with it
 RETRY_AFTER_REASON = "retry_after"  # the close reason of a crawl the site's Retry-After stopped
 HOLD_REASON = "retry_after_hold"  # ... of a crawl that did not start: the site asked to wait
 logger = logging.getLogger(__name__)
@@ -71,7 +70,8 @@ def run_counts(stats: dict[str, Any]) -> dict[str, int]:
         "articles_not_modified": stats.get("npi/articles/not_modified", 0) + stats.get("npi/check/articles_not_modified", 0),
         "articles_removed": stats.get("npi/articles/removed", 0),
         "errors": stats.get("npi/errors", 0),
-        "warnings": sum(v for k, v in stats.items() if k.startswith(WARNING_PREFIXES)),
+        # What a person must act on; the other parse notes are only counted (run_parse_notes).
+        "warnings": sum(run_warnings(stats).values()),
     }
 
 

@@ -135,7 +135,7 @@ class CrashReport:
     articles: int = 0
     seconds: float = 0.0
     duplicates: int = 0  # alerts received twice (watch: kills in the delivery window)
-    warc_pointers: int = 0  # pointers to WARC records read back after the last kill
+    warc_pointers: int = 0  # most pointers to WARC records read back after a kill or at the end
     warc_records: int = 0  # records warcio read in the end
     warc_left_open: int = 0  # WARC files a kill left being written (finished by the next run)
     sigkill: bool = True
@@ -291,7 +291,7 @@ def _record_kill(report: CrashReport, killed: tuple, code: int, db_path: str) ->
     report.kills.append(killed[:2])
     report.stop_seconds.append(killed[2])
     report.exit_codes.append(code)
-    report.warc_pointers = check_warc_pointers(db_path)
+    report.warc_pointers = max(report.warc_pointers, check_warc_pointers(db_path))
     report.warc_left_open += len(list(default_warc_dir(db_path).glob(f"*{OPEN_SUFFIX}")))
 
 
@@ -335,7 +335,9 @@ def check_archive(db_path: str, site: Site, base_url: str, report: CrashReport) 
         assert conn.execute("SELECT count(*) FROM articles_fts").fetchone()[0] == n
     finally:
         conn.close()
-    check_warc_pointers(db_path)
+    # Runs commit in batches, so kills may all land before a run's first commit: the pointers
+    # the resumed runs wrote are read back too.
+    report.warc_pointers = max(report.warc_pointers, check_warc_pointers(db_path))
     report.warc_records = check_warc_files(db_path)
     rows = _export(db_path)
     urls = [r["url"] for r in rows]
@@ -380,7 +382,11 @@ def _warc_rows(db_path: str, sql: str) -> list[sqlite3.Row]:
 
 def check_warc_pointers(db_path: str) -> int:
     """SQLite never points to a record that is not on disk: every pointer it holds reads back, its
-    record id and digest checked (a killed writer's ``.open`` file included). Returns how many."""
+    record id and digest checked (a killed writer's ``.open`` file included). Returns how many.
+    A run killed before its archive had a schema (the first run, at start-up, on a slow machine)
+    left no table, hence no pointer: 0."""
+    if not _warc_rows(db_path, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'warc_records'"):
+        return 0
     rows = _warc_rows(db_path, "SELECT w.*, f.directory FROM warc_records w JOIN warc_files f USING (filename)")
     for row in rows:
         read_record(row["directory"], WarcPointer.from_row(row))

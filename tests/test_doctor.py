@@ -23,6 +23,7 @@ from npi_crawler.archive.runlock import run_lock
 from npi_crawler.cli import cli
 from npi_crawler.monitor.health import run_health
 from tests.conftest import crawl, run_cli
+from tests.endpoints import JsonSink
 from tests.site import ReplicaServer, generate_site
 from tests.test_cli import free_port
 
@@ -122,7 +123,7 @@ def test_healthy_archive_all_ok_and_a_test_notification_arrives(crawled, archive
     assert len(hook.received) == 1 and "doctor" in hook.received[0]["title"]
     assert "s3cr3tpass" not in result.output and "t0ken1234" not in result.output
     # the one redactor: scheme and host name, never the user or the port
-    assert "json://127.0.0.1: test notification delivered" in result.output
+    assert "json://127.0.0.1 (no tags: every alert): test notification delivered" in result.output
     assert str(hook.port) not in result.output and "npi:" not in result.output
 
 
@@ -136,11 +137,11 @@ def test_failing_site_and_failed_last_run(archive_copy):
     assert checks["site robots"] == ["FAIL"] and checks["site list"] == ["FAIL"]
     assert checks["last run"] == ["FAIL"] and "failed" in result.output
     assert checks["integrity"] == ["ok"] and checks["schema"] == ["ok"]
-    # no channel at all is no reassurance: watch would keep its alerts in the outbox
-    assert checks["notify"] == ["FAIL"] and "no channel configured" in result.output
+    # no channel on a researcher's archive (crawled, never watched): a plain info line, no failure
+    assert checks["notify"] == ["info"] and "no channel configured" in result.output
     # no contact set: the placeholder is a warning, not a failure
     assert checks["contact"] == ["WARN"] and "set contact =" in result.output
-    assert result.output.splitlines()[-1] == "5 ok, 4 failed, 1 warning"
+    assert result.output.splitlines()[-1] == "5 ok, 3 failed, 1 warning"
 
 
 def test_corrupted_archive_fails_integrity(crawled, archive_copy):
@@ -295,3 +296,74 @@ def test_doctor_tests_exactly_the_channels_watch_would_use(crawled, archive_copy
     assert len(hook.received) == 1 and hook.received[0]["path"].startswith("/hook/T0KEN")
     for secret in ("alice", "secret", "T0KEN", str(hook.port)):
         assert secret not in result.output
+
+
+# -- channels, one line each (issue 21.5) ------------------------------------------------------------
+
+
+def test_one_line_per_channel_told_apart_by_its_tags(crawled, archive_copy, tmp_path):
+    """Four channels on one host (the issue's alerts.txt printed four identical lines): each line
+    names the channel's tags, the one that fails is the one its line says."""
+    _db, replica = crawled
+    with JsonSink() as up, JsonSink() as down:
+        down.status = 500
+        config = tmp_path / "alerts.txt"
+        config.write_text(
+            f"policy={up.url('p')}\nall={up.url('a')}\nen={down.url('e')}\nadmin={up.url('o')}\n"
+        )
+        result = doctor("--db", archive_copy, "--base-url", replica.url, "--config", str(config))
+        twins = doctor("--db", archive_copy, "--base-url", replica.url, "--notify", up.url("x"), "--notify", up.url("y"))
+    notify = [line for line in result.output.splitlines() if line[6:19].strip() == "notify"]
+    assert len(notify) == 4 and len(set(notify)) == 4, result.output
+    assert "ok    notify        json://127.0.0.1 (tags: policy): test notification delivered" in notify
+    assert "ok    notify        json://127.0.0.1 (tags: admin): test notification delivered" in notify
+    (failed,) = [line for line in notify if line.startswith("FAIL")]
+    assert failed.startswith("FAIL  notify        json://127.0.0.1 (tags: en): ") and "500" in failed
+    assert result.exit_code == 1
+    # untagged twins on one host: their order in the configuration tells them apart
+    lines = [line for line in twins.output.splitlines() if "notify" in line[6:19]]
+    assert [line[20:].split(": test")[0] for line in lines] == [
+        "json://127.0.0.1 (no tags: every alert) #1",
+        "json://127.0.0.1 (no tags: every alert) #2",
+    ]
+    assert twins.exit_code == 0, twins.output
+
+
+def test_no_channel_fails_only_when_a_watch_is_meant(crawled, archive_copy, tmp_path):
+    _db, replica = crawled
+    env = {"NPI_CONTACT": "ops@example.org"}
+    researcher = doctor("--db", archive_copy, "--base-url", replica.url, env=env)
+    assert researcher.exit_code == 0, researcher.output
+    assert lines_of(researcher)["notify"] == ["info"]
+    assert researcher.output.splitlines()[-1] == "9 ok, 0 failed"
+    settings = tmp_path / "npi-crawler.toml"
+    settings.write_text('[watch]\nsection = ["policy", "industry"]\n')
+    watcher = CliRunner().invoke(
+        cli,
+        ["--settings", str(settings), "doctor", "--db", archive_copy, "--base-url", replica.url],
+        env={"NPI_NOTIFY_URLS": "", **env},
+    )
+    assert watcher.exit_code == 1 and lines_of(watcher)["notify"] == ["FAIL"]
+    assert f"no channel configured (--notify, --config, [notify] urls, NPI_NOTIFY_URLS, NPI_APPRISE_CONFIG), but {settings} has [watch]" in watcher.output
+    # an archive whose outbox has alerts waiting for a channel: a watch ran here without one
+    conn = sqlite3.connect(archive_copy)
+    conn.execute(
+        "INSERT INTO alerts (created, kind, title, body, tags, status, attempts) "
+        "VALUES ('2026-11-24T00:00:00Z', 'new', 't', 'b', 'all', 'pending', 0)"
+    )
+    conn.commit()
+    conn.close()
+    waiting = doctor("--db", archive_copy, "--base-url", replica.url, env=env)
+    assert waiting.exit_code == 1 and "but 1 alert(s) wait in this archive's outbox" in waiting.output
+
+
+def test_the_site_checked_is_the_one_the_archive_was_crawled_from(crawled, archive_copy):
+    _db, replica = crawled
+    mark = len(replica.log)
+    result = doctor("--db", archive_copy, "--no-notify")  # no --base-url: the last run's
+    assert result.exit_code in (0, 1)
+    assert f"ok    site robots   {replica.url}robots.txt: ok" in result.output.splitlines()
+    assert [p for _m, p, _s, _h in replica.log[mark:]][:1] == ["/robots.txt"]
+    dead = f"http://127.0.0.1:{free_port()}/"
+    elsewhere = doctor("--db", archive_copy, "--base-url", dead, "--no-notify", "--timeout", "5")
+    assert lines_of(elsewhere)["site robots"] == ["FAIL"] and dead + "robots.txt" in elsewhere.output

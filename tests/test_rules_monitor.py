@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from npi_crawler.archive import Archive
+from npi_crawler.archive.records import ArticleRecord
 from npi_crawler.monitor.channels import load_channels
 from npi_crawler.monitor.delivery import DeliveryOptions, deliver
 from npi_crawler.monitor.differ import DiffOptions, diff
@@ -264,7 +265,7 @@ def test_an_upgraded_archive_does_not_announce_old_joins(db_path):
     with Archive.connect(db_path) as old:
         migrate_archive(old, MIGRATIONS[:3])  # the version before rules
         run_id = old.start_run(mode="incremental", base_url="https://npi.or.jp/", langs=["en"], sections=[])
-        old.store_article(a, run_id=run_id)
+        old.store_article(ArticleRecord(**a), run_id=run_id)
         old.add_listing(a["url"], "technology", run_id=run_id)
         old.finish_run(run_id, status="ok", counts={}, stats={"npi/list/pages": 12, "npi/article/pages": 1})
         # what that version's differ recorded: the article as new, in technology (not watched)

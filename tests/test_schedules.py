@@ -21,6 +21,7 @@ from npi_crawler import settings as project_settings
 from npi_crawler.archive.runlock import run_lock
 from npi_crawler.constants import EXIT_LOCKED
 from tests.conftest import ROOT, export_rows
+from tests.site import new_article
 
 SCHEDULES = ROOT / "schedules"
 NPI = "/opt/npi-crawler/.venv/bin/npi-crawler"
@@ -241,10 +242,16 @@ def test_the_hourly_crontab_line_runs_as_written(tmp_path, replica, site):
 
     first = run()
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("run 1 (incremental) of " + replica.url)  # a parser warning: mailed
+    assert first.stdout.startswith("run 1 (incremental) of " + replica.url)  # a PDF it cannot read: mailed
     assert export_rows(str(db)) == site.expected_export(replica.url)
     # while another run holds the lock: exit 75, nothing printed (no mail), the reason in the log
     with run_lock(str(db), "watch --full"):
         second = run()
     assert (second.returncode, second.stdout, second.stderr) == (EXIT_LOCKED, "", "")
     assert "another npi-crawler run is using" in log.read_text().splitlines()[-1]
+    # the comment's promise: a healthy run prints nothing (no mail), whatever notes it counted
+    site.plain_author_links = True
+    new_article(site, lang="en", sections=["technology"], n=3)  # read through the documented fallback
+    third = run()
+    assert (third.returncode, third.stdout, third.stderr) == (0, "", ""), third.stdout
+    assert "  notes      1 " in log.read_text()

@@ -74,8 +74,9 @@ def test_channel_down_for_two_runs_then_up_delivers_each_alert_once(replica, sit
     watch(replica, db_path, sink)
     publish(site, k=2)
     sink.status = 500
-    down = watch(replica, db_path, sink, "--max-attempts", "2")
+    down = watch(replica, db_path, sink, "--max-attempts", "2", code=3)  # loud at the first failure
     assert "2 pending (0 stuck)" in down.stdout and "failed: json://127.0.0.1" in down.stdout
+    assert "json://127.0.0.1 (no tags: every alert) refused 2 alert(s) this run" in down.stderr
     stuck = watch(replica, db_path, sink, "--max-attempts", "2", code=3)
     assert "stuck" in stuck.stderr
     assert run_cli("status", "--db", db_path, "--max-attempts", "2").returncode == 3

@@ -170,7 +170,7 @@ class ArticleStore(ArchiveBase):
         An edit keeps the previous version in ``revisions``. A page that reappears after a
         removal is live again.
         """
-        row = {
+        row: dict[str, Any] = {
             "url": article.url,
             "lang": article.lang,
             "title": article.title,

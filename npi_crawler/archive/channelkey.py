@@ -108,7 +108,7 @@ def _make(path: Path) -> bytes:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             from npi_crawler.archive.db import disk_full_message
 
-            raise ArchiveError(disk_full_message(path, exc.strerror)) from None
+            raise ArchiveError(disk_full_message(path, exc.strerror or str(exc))) from None
         raise ArchiveError(f"cannot create the channel key {path} ({exc.strerror}); check the folder's permissions") from None
     finally:
         try:

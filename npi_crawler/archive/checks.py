@@ -110,15 +110,16 @@ class CheckStore(ArchiveBase):
         langs_in, params = _in("l", langs)
         sections_in, more = _in("s", sections)
         scope = f"page > 1 AND lang IN ({langs_in}) AND section IN ({sections_in})"
-        params = {**params, **more, "after": after or "", "limit": limit}
-        rows = self.rows(f"SELECT * FROM list_pages WHERE {scope} AND digest IS NULL ORDER BY url LIMIT :limit", params)
+        params = {**params, **more, "after": after or ""}
+        rows = self.rows(
+            f"SELECT * FROM list_pages WHERE {scope} AND digest IS NULL ORDER BY url LIMIT :limit", {**params, "limit": limit}
+        )
         for condition in ("url > :after", "url <= :after"):
-            params["limit"] = limit - len(rows)
-            if params["limit"] > 0:
+            if (want := limit - len(rows)) > 0:
                 rows += self.rows(
                     f"SELECT * FROM list_pages WHERE {scope} AND digest IS NOT NULL AND {condition} "
                     "ORDER BY url LIMIT :limit",
-                    params,
+                    {**params, "limit": want},
                 )
         return [_record(row) for row in rows]
 
@@ -138,12 +139,11 @@ class CheckStore(ArchiveBase):
         params = {**params, **more, "after": after or ""}
         found: list[tuple[str, str | None, str | None]] = []
         for condition in ("a.url > :after", "a.url <= :after"):
-            params["limit"] = limit - len(found)
-            if params["limit"] > 0:
+            if (want := limit - len(found)) > 0:
                 found += self.tuples(
                     f"SELECT a.url, a.etag, a.last_modified FROM articles a WHERE {scope} AND {condition} "
                     "ORDER BY a.url LIMIT :limit",
-                    params,
+                    {**params, "limit": want},
                 )
         return found
 

@@ -57,6 +57,10 @@ class ExpertStore(ArchiveBase):
                 row,
             )
 
+    def expert_status(self, url: str) -> str | None:
+        """The status of an expert page's last fetch (None: never fetched)."""
+        return self.one("SELECT status FROM experts WHERE url = :url", {"url": url})
+
     def touch_expert(self, url: str, *, run_id: int | None) -> None:
         """A conditional GET of an expert page answered 304."""
         with self.atomic() as conn:

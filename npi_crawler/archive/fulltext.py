@@ -92,13 +92,13 @@ def _where(plan: Plan, filters: dict[str, Any], table: str, alias: str, skip: st
     return " AND ".join(where + more) or "1", {**params, **more_params}
 
 
-def _title_match(plan: Plan, in_title: bool | None) -> str:
+def _title_match(plan: Plan, ranked: str, in_title: bool | None) -> str:
     """The ranked index's MATCH, narrowed to articles whose title holds one of its phrases
     (``in_title``) or to the others."""
-    match = plan.match(plan.ranked)
+    match = plan.match(ranked)
     if in_title is None:
         return match
-    title = "{title} : (" + " OR ".join(plan.phrases[plan.ranked]) + ")"
+    title = "{title} : (" + " OR ".join(plan.phrases[ranked]) + ")"
     return f"({match}) {'AND' if in_title else 'NOT'} {title}"
 
 
@@ -118,7 +118,7 @@ class FullText(ArchiveBase):
         """(article URL, rowid, rank) of the articles whose title and body match ``plan``, best
         first (lower is better). ``in_title``: only those whose title holds a phrase of the
         ranked index (True) or only the others (False)."""
-        match = _title_match(plan, in_title) if plan.ranked else ""
+        match = _title_match(plan, plan.ranked, in_title) if plan.ranked else ""
         return self._ranked_rows("articles", plan, filters, limit, match)
 
     def pdf_hits(self, plan: Plan, filters: dict[str, Any], limit: int) -> list[tuple[str, str, float]]:
@@ -156,8 +156,8 @@ class FullText(ArchiveBase):
 
     def _count_text(self, plan: Plan, filters: dict[str, Any]) -> int:
         if plan.ranked is None:  # only scan terms: every article is read anyway
-            where, params = _where(plan, filters, "articles", "a", None)
-            return self.one(f"SELECT count(*) FROM articles a WHERE {where}", params)
+            scan, scan_params = _where(plan, filters, "articles", "a", None)
+            return self.one(f"SELECT count(*) FROM articles a WHERE {scan}", scan_params)
         index = f"articles_{plan.ranked}"
         params = {"match": plan.match(plan.ranked)}
         if not plan.scan and not filters.get("sections") and filters.get("author") is None:
@@ -171,10 +171,10 @@ class FullText(ArchiveBase):
                 return self.one(sql, {**filter_params, **more_params})
             more, more_params = _conditions(plan, "articles", index, skip=plan.ranked)
             live = f"+{index}.rowid NOT IN (SELECT rowid FROM articles WHERE removed_at IS NOT NULL)"
-            where = " AND ".join([f"{index} MATCH :match", *more, live])
-            return self.one(f"SELECT count(*) FROM {index} WHERE {where}", {**params, **more_params})
-        where, more_params = _where(plan, filters, "articles", "a", plan.ranked)
-        sql = f"SELECT count(*) FROM {index} JOIN articles a ON a.rowid = {index}.rowid WHERE {index} MATCH :match AND {where}"
+            condition = " AND ".join([f"{index} MATCH :match", *more, live])
+            return self.one(f"SELECT count(*) FROM {index} WHERE {condition}", {**params, **more_params})
+        joined, more_params = _where(plan, filters, "articles", "a", plan.ranked)
+        sql = f"SELECT count(*) FROM {index} JOIN articles a ON a.rowid = {index}.rowid WHERE {index} MATCH :match AND {joined}"
         return self.one(sql, {**params, **more_params})
 
     def _count_pdf_only(self, plan: Plan, filters: dict[str, Any], *, text: bool) -> int:

@@ -88,6 +88,15 @@ class Outbox(ArchiveBase):
             )
             return conn.execute("UPDATE deliveries SET status = 'failed' WHERE status = 'unknown'").rowcount
 
+    def failing_channels(self) -> set[str]:
+        """Channel ids whose last attempt at a pending alert failed: channels in a failure
+        episode (monitor/trouble.py tells the admin channels when one starts)."""
+        sql = (
+            "SELECT DISTINCT d.channel FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "WHERE d.status = 'failed' AND a.status = 'pending'"
+        )
+        return {r[0] for r in self.conn.execute(sql)}
+
     def announced(self) -> set[tuple[str, str]]:
         """(article URL, channel id) of every article a channel has had (sent, or sent without an
         answer), whichever alert announced it: what the index keeps once."""

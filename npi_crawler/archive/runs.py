@@ -133,5 +133,27 @@ class RunStore(ArchiveBase):
                 {"run_id": run_id, "at": utcnow(), "url": url, "kind": kind, "message": message[:2000]},
             )
 
+    def failed_before(self, run_id: int | None, url: str, kind: str) -> bool:
+        """Whether the run before ``run_id`` recorded the same failure (``kind``) of ``url``."""
+        if run_id is None:
+            return False
+        return (
+            self.one(
+                "SELECT 1 FROM run_errors WHERE run_id = (SELECT max(id) FROM runs WHERE id < :run) "
+                "AND url = :url AND kind = :kind LIMIT 1",
+                {"run": run_id, "url": url, "kind": kind},
+            )
+            is not None
+        )
+
+    def repeated_errors(self, run_id: int) -> set[tuple[str, str]]:
+        """(url, kind) of the failures ``run_id`` recorded that the run before it recorded too."""
+        rows = self.tuples(
+            "SELECT url, kind FROM run_errors WHERE run_id = :run INTERSECT SELECT url, kind FROM run_errors "
+            "WHERE run_id = (SELECT max(id) FROM runs WHERE id < :run)",
+            {"run": run_id},
+        )
+        return {(url, kind) for url, kind in rows}
+
     def run_errors(self, run_id: int) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM run_errors WHERE run_id = :id ORDER BY id", {"id": run_id})

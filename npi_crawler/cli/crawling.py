@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
+from npi_crawler import settings as defaults
 from npi_crawler.archive import Archive
 from npi_crawler.cli.options import (
     base_url_option,
@@ -26,7 +28,9 @@ from npi_crawler.cli.runtime import (
     locked_crawl,
     one_line_errors,
 )
-from npi_crawler.constants import WARNING_PREFIXES
+from npi_crawler.constants import EXIT_ATTENTION, REPEATABLE_ERRORS, run_notes, run_warnings
+
+LAYOUT_BREAK = "layout_break"  # the diff outcome of a run that tripped the layout alarm, and how it is shown
 
 
 @click.command()
@@ -79,14 +83,29 @@ def crawl(
         db_path, "crawl", out, base_url=base_url, full=full, langs=langs, sections=sections, overrides=settings, **sweep
     ) as result:
         pass
-    summary = format_summary(result, db_path)
+    layout = layout_break(result, db_path)
+    summary = format_summary(result, db_path, status=LAYOUT_BREAK if layout else None, verbose=out.verbose)
     fail_if_nothing_crawled(result, base_url, "check --base-url and the network, then run again", out, summary)
-    out.report(summary, needs_attention=crawl_needs_attention(result))
+    out.report(summary, needs_attention=bool(layout) or crawl_needs_attention(result))
+    if layout:
+        # Its fallbacks are notes, not warnings: without this a broken layout would crawl silently.
+        out.attention(f"npi-crawler needs attention: the site's layout seems to have changed ({layout})")
+        sys.exit(EXIT_ATTENTION)
+
+
+def layout_break(result: Any, db_path: str) -> str | None:
+    """The layout alarm's reading of this crawl's pages (monitor.differ.layout_problem), or None."""
+    from npi_crawler.monitor.differ import layout_problem
+
+    with Archive.open(db_path, readonly=True) as archive:
+        health = archive.parse_health(result.run["id"])
+    return layout_problem(result.run, health, defaults.NPI_LAYOUT_MIN_PAGES)
 
 
 def crawl_needs_attention(result: Any) -> bool:
+    """Whether --quiet prints the crawl: not ok, errors, or warnings (never mere notes)."""
     run = result.run
-    return run["status"] != "ok" or bool(run["errors"]) or bool(run["warnings"])
+    return run["status"] != "ok" or bool(run["errors"]) or bool(run_warnings(result.stats))
 
 
 def fail_if_nothing_crawled(result: Any, base_url: str, advice: str, out: RunOutput, summary: str) -> None:
@@ -101,7 +120,7 @@ def pdf_summary_line(stats: dict[str, Any]) -> str | None:
     """The crawl summary's PDF line, or None when the run requested no PDF."""
     if not stats.get("npi/pdf/requests"):
         return None
-    warnings = sum(v for k, v in stats.items() if k.startswith("npi/warnings/pdf/"))
+    warnings = sum(v for k, v in stats.items() if k.startswith(("npi/warnings/pdf/", "npi/notes/pdf/")))
     return (
         f"  pdfs       {stats['npi/pdf/requests']} requested: {stats.get('npi/pdf/ok', 0)} with text, "
         f"{stats.get('npi/pdf/not_modified', 0)} not modified (304), {warnings} unreadable"
@@ -172,16 +191,20 @@ def check_line(result: Any) -> list[str]:
     return [f"  check      {f'{asked} requests first, then ' if asked else ''}crawled: {shown}"]
 
 
-def format_summary(result: Any, db_path: str) -> str:
+def format_summary(result: Any, db_path: str, *, status: str | None = None, verbose: bool = False) -> str:
+    """The run's summary; ``status`` says what its first line calls the run instead of its crawl
+    status (``layout_break``: a run that tripped the layout alarm never says ``ok``). Notes are
+    counted, and listed with ``verbose``."""
     if not getattr(result, "crawled", True):
         return check_summary(result)
     run, stats = result.run, result.stats
     seconds = stats.get("elapsed_time_seconds") or 0
-    warnings = {k.removeprefix("npi/"): v for k, v in sorted(stats.items()) if k.startswith(WARNING_PREFIXES)}
+    warnings, notes = run_warnings(stats), run_notes(stats)
     with Archive.open(db_path, readonly=True) as archive:
         total = archive.article_counts()[0]
+        repeated = archive.repeated_errors(run["id"])
     lines = [
-        f"run {run['id']} ({run['mode']}) of {run['base_url']}: {run['status']} in {seconds:.1f} s",
+        f"run {run['id']} ({run['mode']}) of {run['base_url']}: {status or run['status']} in {seconds:.1f} s",
         f"  requests   {run['requests']} ({request_breakdown(run['requests'], stats)})",
         f"  articles   {run['articles_new']} new, {run['articles_updated']} updated, "
         f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "
@@ -190,16 +213,27 @@ def format_summary(result: Any, db_path: str) -> str:
         *check_line(result),
         *held_lines(run, result.errors),
         f"  archive    {total} articles in {db_path}",
-        f"  warnings   {run['warnings']}"
-        + (f" ({', '.join(f'{k}: {v}' for k, v in warnings.items())})" if warnings else ""),
+        f"  warnings   {sum(warnings.values())}" + (f" ({_listed(warnings)})" if warnings else ""),
     ]
     # run_errors holds both: PDFs and expert pages that could not be read are warnings, the rest errors.
     pdf_warnings = [e for e in result.errors if e["kind"].startswith(("pdf:", "expert:"))]
-    errors = [e for e in result.errors if not e["kind"].startswith(("pdf:", "expert:"))]
+    # Failures the run before met too are notes (pipelines: counted apart from runs.errors).
+    errors = [
+        e for e in result.errors
+        if not e["kind"].startswith(("pdf:", "expert:"))
+        and not (e["kind"].startswith(REPEATABLE_ERRORS) and (e["url"], e["kind"]) in repeated)
+    ]  # fmt: skip
     lines += _error_lines(pdf_warnings)
+    if notes:  # the site read the documented way: counted, never a reason to print (--quiet)
+        listed = _listed(notes) if verbose else "not warnings: documented fallbacks, optional fields absent; --verbose lists them"
+        lines.append(f"  notes      {sum(notes.values())} ({listed})")
     lines.append(f"  errors     {run['errors']}")
     lines += _error_lines(errors)
     return "\n".join(lines)
+
+
+def _listed(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items())
 
 
 def _error_lines(rows: list[dict[str, Any]], limit: int = 5) -> list[str]:

@@ -37,9 +37,10 @@ class Check:
     ok: bool
     detail: str
     warn: bool = False  # passes (exit 0) but wants a change: printed WARN
+    info: bool = False  # nothing to check here, and nothing wrong with that: printed info
 
     def line(self) -> str:
-        status = "FAIL" if not self.ok else ("WARN" if self.warn else "ok  ")
+        status = "FAIL" if not self.ok else ("WARN" if self.warn else "info" if self.info else "ok  ")
         return f"{status}  {self.name:<13} {self.detail}"
 
 
@@ -181,23 +182,54 @@ def check_site(
 # -- notifications --------------------------------------------------------------------------------
 
 
-def check_notifications(channels: list, *, body: str) -> list[Check]:
+NO_CHANNEL = "no channel configured (--notify, --config, [notify] urls, NPI_NOTIFY_URLS, NPI_APPRISE_CONFIG)"
+
+
+def check_notifications(channels: list, *, body: str, watched: str | None = None) -> list[Check]:
     """Send a test notification to each channel ``watch`` would use (monitor.channels loads and
-    redacts them); never print a secret."""
+    redacts them), one line each, told apart by its tags; never print a secret. No channel is a
+    failed check only when something says a watch is meant (``watched``: what says so); for a
+    researcher's archive, crawled and searched, it is a plain info line."""
     if not channels:
-        return [
-            Check(
-                "notify",
-                False,
-                "no channel configured (--notify, --config, [notify] urls, NPI_NOTIFY_URLS, "
-                "NPI_APPRISE_CONFIG): watch would keep its alerts in the outbox",
-            )
-        ]
+        if watched:
+            return [Check("notify", False, f"{NO_CHANNEL}, but {watched}: watch would keep its alerts in the outbox")]
+        return [Check("notify", True, f"{NO_CHANNEL}: none needed unless you watch (docs/alerts.md)", info=True)]
     from npi_crawler.monitor.channels import send
 
+    names = [c.name for c in channels]
     checks = []
-    for channel in channels:
+    for n, channel in enumerate(channels):
         ok, error = send(channel, "npi-crawler doctor: test notification", body)
         detail = "test notification delivered" if ok else error  # None: sent, no answer in time
-        checks.append(Check("notify", bool(ok), f"{channel.label}: {detail}"))
+        # Two channels with one host and the same tags: their order in the configuration tells them apart.
+        same = [i for i, name in enumerate(names) if name == channel.name]
+        where = f" #{same.index(n) + 1}" if len(same) > 1 else ""
+        checks.append(Check("notify", bool(ok), f"{channel.name}{where}: {detail}"))
     return checks
+
+
+def archive_facts(db_path: str) -> tuple[str | None, dict[str, int]]:
+    """The site the archive's last run crawled, and its alerts by status; (None, {}) for an
+    archive doctor cannot read (its own checks say why)."""
+    path = Path(db_path)
+    try:
+        if not path.exists() or not_regular(path):
+            return None, {}
+        with Archive.open(db_path, readonly=True, migrate=False) as archive:
+            last = archive.last_run()
+            totals = archive.alert_totals() if "alerts" in archive.db.table_names() else {}
+    except Exception:  # a damaged or foreign file: check_archive reports it
+        return None, {}
+    return (last or {}).get("base_url"), totals
+
+
+def watch_reason(settings_watch: str | None, totals: dict[str, int]) -> str | None:
+    """What says a watch is meant here, in words, or None: the settings file configures one, or
+    the archive's outbox has alerts (waiting for a channel, or sent to one before)."""
+    if settings_watch:
+        return settings_watch
+    if totals.get("pending"):
+        return f"{totals['pending']} alert(s) wait in this archive's outbox"
+    if totals.get("sent"):
+        return "this archive's alerts went to a channel before (is NPI_NOTIFY_URLS in this environment?)"
+    return None

@@ -14,9 +14,14 @@ from typing import Any
 import click
 
 from npi_crawler import settings as defaults
-from npi_crawler.archive import Archive
+from npi_crawler.archive import Archive, ParseHealth
 from npi_crawler.archive.db import parse_stamp
-from npi_crawler.cli.crawling import crawl_needs_attention, fail_if_nothing_crawled, format_summary
+from npi_crawler.cli.crawling import (
+    LAYOUT_BREAK,
+    crawl_needs_attention,
+    fail_if_nothing_crawled,
+    format_summary,
+)
 from npi_crawler.cli.options import (
     COUNT,
     base_url_option,
@@ -101,7 +106,11 @@ def _monitor(archive: Archive, opts: dict[str, Any], channels: Channels, rules: 
         ),
     )
     options = DeliveryOptions(
-        digest=opts["digest"], dry_run=opts["dry_run"], max_attempts=opts["max_attempts"], flood_limit=opts["flood_limit"]
+        digest=opts["digest"],
+        dry_run=opts["dry_run"],
+        max_attempts=opts["max_attempts"],
+        flood_limit=opts["flood_limit"],
+        admin_tag=opts["admin_tag"],
     )
     to_send = bool(result.alerts) or opts["dry_run"] or archive.alert_backlog(opts["max_attempts"])[0] > 0
     delivery = deliver(archive, channels.load() if to_send else [], options, extra=result.alerts if opts["dry_run"] else None)
@@ -145,6 +154,8 @@ def _delivery_lines(result: Any, delivery: Any, channels: list, dry_run: bool) -
         counts[error] = counts.get(error, 0) + 1
     lines += [f"    failed: {e}" + (f" (x{n})" if n > 1 else "") for e, n in list(counts.items())[:5]]
     lines += [f"    no answer: {label}: {title} ({why})" for label, title, why in delivery.unknown[:5]]
+    if delivery.admins_told:
+        lines.append(f"    told the admin channel(s) {', '.join(delivery.admins_told)} of the failures")
     if not channels and delivery.pending:
         lines.append("    no channel configured (--notify, --config): alerts wait in the outbox")
     if labels := ", ".join(sorted({c.label for c in channels})):
@@ -155,18 +166,29 @@ def _delivery_lines(result: Any, delivery: Any, channels: list, dry_run: bool) -
 def _report(result: Any, delivery: Any, channels: list, dry_run: bool) -> tuple[str, int]:
     """The diff-and-delivery part of the summary, and the exit code it calls for."""
     lines = _diff_lines(result) + _delivery_lines(result, delivery, channels, dry_run)
-    code = EXIT_ATTENTION if result.layout_problems or delivery.stuck or delivery.unknown else 0
+    trouble = result.layout_problems or delivery.failures or delivery.stuck or delivery.unknown
+    code = EXIT_ATTENTION if trouble else 0
     return "\n".join(lines), code
+
+
+def _unheard(result: Any, delivery: Any, channels: list, opts: dict[str, Any]) -> bool:
+    """Alerts no channel will carry (or a dry run's plan, there to be read): the summary is
+    printed even with --quiet. Alerts delivered as meant are not news for cron to mail."""
+    return opts["dry_run"] or bool(delivery.unrouted) or (not channels and bool(result.alerts))
 
 
 def _attention(result: Any, delivery: Any, max_attempts: int, out: RunOutput) -> None:
     """What needs a person, on stderr (and in the log file): cron mails it even with --quiet."""
+    from npi_crawler.monitor.trouble import failure_lines
+
     if result.layout_problems:
         out.attention(
             "npi-crawler needs attention: the site's layout seems to have changed ("
             + "; ".join(result.layout_problems)
             + "); no removals recorded, no article alerts sent"
         )
+    for line in failure_lines(delivery.failures.values(), delivery.next_attempt):
+        out.attention(line)
     if delivery.stuck:
         out.attention(
             f"npi-crawler needs attention: {delivery.stuck} alert(s) stuck after {max_attempts}+ failed "
@@ -222,11 +244,11 @@ def watch(
     summary, code = _report(result, delivery, channels.loaded, opts["dry_run"])
     if opts["dry_run"]:  # the crawl is not rolled back, only the diff: say so
         summary += f"\n  dry run: the crawl above is stored in {db_path}; the next watch alerts what it found"
-    summary = format_summary(crawl, db_path) + "\n" + summary
+    shown = LAYOUT_BREAK if result.layout_problems else None
+    summary = format_summary(crawl, db_path, status=shown, verbose=out.verbose) + "\n" + summary
     advice = f"{delivery.sent} pending alert message(s) were still delivered"
     fail_if_nothing_crawled(crawl, base_url, advice, out, summary)
-    needs_attention = code != 0 or crawl_needs_attention(crawl) or bool(result.alerts) or bool(delivery.sent)
-    out.report(summary, needs_attention=needs_attention)
+    out.report(summary, needs_attention=code != 0 or crawl_needs_attention(crawl) or _unheard(result, delivery, channels.loaded, opts))
     _attention(result, delivery, opts["max_attempts"], out)
     sys.exit(code)
 
@@ -239,21 +261,43 @@ def watch(
     is_flag=True,
     help="Send again the messages that went out without an answer (see status); they may arrive twice.",
 )
+@output_options
 @one_line_errors
-def notify(db_path: str, resend_unknown: bool, **opts: Any) -> None:
+def notify(db_path: str, resend_unknown: bool, quiet: bool, verbose: bool, log_file: str | None, **opts: Any) -> None:
     """Diff the archive and send the alerts, without crawling (after crawl, Scrapy or Scrapyd)."""
+    out = RunOutput(quiet, verbose, log_file)
     channels = Channels(opts)
     channels.load()  # before anything: fail fast
     rules = configured_rules(opts["rules_file"])
-    with locked(db_path, "notify"), Archive.open(db_path, create=False) as archive:
+    with locked(db_path, "notify", out), Archive.open(db_path, create=False) as archive:
         reopened = archive.reopen_unknown() if resend_unknown and not opts["dry_run"] else 0
         result, delivery = _monitor(archive, opts, channels, rules)
+        crawls = [run for run in map(archive.run, result.runs) if run]
     summary, code = _report(result, delivery, channels.loaded, opts["dry_run"])
     if resend_unknown:
-        click.echo(f"  resend     {reopened} delivery(ies) of unknown outcome made pending again")
-    click.echo(summary)
-    _attention(result, delivery, opts["max_attempts"], RunOutput())
+        summary = f"  resend     {reopened} delivery(ies) of unknown outcome made pending again\n" + summary
+    # The crawls it diffed (a Scrapyd job's, say) are reported here: nothing else would say that
+    # the job reached nothing, or met errors, when notify runs from cron after it.
+    troubled = [run for run in crawls if _crawl_trouble(run)]
+    summary = "\n".join([*(_crawl_line(run) for run in troubled), summary])
+    out.report(summary, needs_attention=code != 0 or bool(troubled) or _unheard(result, delivery, channels.loaded, opts))
+    _attention(result, delivery, opts["max_attempts"], out)
+    if failed := [run["id"] for run in troubled if run["status"] == "failed"]:
+        out.attention(f"npi-crawler needs attention: the crawl of run {failed[-1]} reached nothing (see its run_errors)")
+        code = EXIT_ATTENTION
     sys.exit(code)
+
+
+def _crawl_trouble(run: dict[str, Any]) -> bool:
+    """A crawl that needs a look: not ok, or with errors or warnings (cli.crawling's rule)."""
+    return run["status"] != "ok" or bool(run["errors"]) or bool(run["warnings"])
+
+
+def _crawl_line(run: dict[str, Any]) -> str:
+    return (
+        f"  crawl      run {run['id']} ({run['mode']}) of {run['base_url']}: {run['status']}, "
+        f"{run['errors'] or 0} errors, {run['warnings'] or 0} warnings (npi-crawler status; table run_errors)"
+    )
 
 
 def _ago(text: str | None) -> str:
@@ -280,15 +324,38 @@ def _took(run: dict[str, Any]) -> str:
     return f"{int((finished - started).total_seconds())} s"
 
 
-RUN_HEADER = ["run", "started", "took", "mode", "status", "pages", "new", "chg", "rem", "alerts s/p/u", "warn", "diff"]
+def _shown_status(run: dict[str, Any], health: ParseHealth) -> str:
+    """A run's status as status shows it: one that tripped the layout alarm never says ``ok``,
+    nor one that no diff has read yet (a crawl without watch) whose pages trip it."""
+    if run["diff_outcome"] == LAYOUT_BREAK:
+        return LAYOUT_BREAK
+    if run["diff_outcome"] is None and run["status"] in ("ok", "partial"):
+        from npi_crawler.monitor.differ import layout_problem
+
+        if layout_problem(run, health, defaults.NPI_LAYOUT_MIN_PAGES):
+            return LAYOUT_BREAK
+    return run["status"]
 
 
-def _run_row(run: dict[str, Any], per_run: dict[tuple[int, str], int]) -> list[str]:
+def _notes(health: ParseHealth) -> int:
+    """The run's notes: parse notes that are no warning (site.notes), counted by pages."""
+    from npi_crawler.site.notes import is_warning
+
+    return sum(n for note, n in health.notes.items() if not is_warning(note))
+
+
+RUN_HEADER = [
+    "run", "started", "took", "mode", "status", "pages", "new", "chg", "rem", "alerts s/p/u", "warn", "notes", "diff",
+]  # fmt: skip
+
+
+def _run_row(run: dict[str, Any], health: ParseHealth, per_run: dict[tuple[int, str], int]) -> list[str]:
     alerts = "/".join(str(per_run.get((run["id"], s), 0)) for s in ("sent", "pending", "unrouted"))
     counts = ("list_pages", "articles_new", "articles_updated", "articles_removed")
     return [
-        str(run["id"]), run["started"], _took(run), run["mode"], run["status"],
-        *(str(run[c] or 0) for c in counts), alerts, str(run["warnings"] or 0), run["diff_outcome"] or "not yet",
+        str(run["id"]), run["started"], _took(run), run["mode"], _shown_status(run, health),
+        *(str(run[c] or 0) for c in counts), alerts, str(run["warnings"] or 0), str(_notes(health)),
+        run["diff_outcome"] or "not yet",
     ]  # fmt: skip
 
 
@@ -312,19 +379,20 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         stuck_rows = archive.stuck_alerts(max_attempts)
         held = archive.held_count()
         unknown, unknown_rows = archive.count_unknown_deliveries(), archive.unknown_deliveries()
-        last_health = archive.parse_health(runs[0]["id"]) if runs else None
+        healths = {run["id"]: archive.parse_health(run["id"]) for run in runs}
         hold = archive.retry_hold()
     last = runs[0] if runs else None
+    last_health = healths[last["id"]] if last else None
     click.echo(
         f"archive    {db_path}: {live} articles ({removed} removed); last run "
-        + (f"{last['id']} {_ago(last['started'])}, {last['status']}" if last else "never")
+        + (f"{last['id']} {_ago(last['started'])}, {_shown_status(last, healths[last['id']])}" if last else "never")
     )
     if hold:  # the site's Retry-After (npi_crawler/check.py): runs before then send nothing
         said = hold["message"] or f"no request to the site before {hold['until']}"
         click.echo(f"site       asked to be left alone: {said} (run {hold['run_id']}); runs before then exit 75")
     if runs:
-        table = [RUN_HEADER, *(_run_row(run, per_run) for run in runs)]
-        for line in fit_table(table, "><><<>>>>>><", output_columns()):
+        table = [RUN_HEADER, *(_run_row(run, healths[run["id"]], per_run) for run in runs)]
+        for line in fit_table(table, "><><<>>>>>>><", output_columns()):
             click.echo(line)
     click.echo(
         f"alerts     {totals.get('sent', 0)} sent, {pending} pending ({stuck} stuck after {max_attempts}+ failures), "
@@ -344,7 +412,7 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         click.echo(f"  no answer #{row['alert_id']} from {row['label']} at {row['last_attempt']}: {row['title']}")
     # A failed, killed or stuck last run (monitor.health), then what only the monitor knows.
     problems = list(health.problems) if last else []
-    if last and last_health and last["diff_outcome"] == "layout_break":
+    if last and last_health and _shown_status(last, last_health) == LAYOUT_BREAK:
         from npi_crawler.monitor.differ import layout_problem
 
         detail = layout_problem(last, last_health, defaults.NPI_LAYOUT_MIN_PAGES)  # names the keys and probe

@@ -303,7 +303,8 @@ output_options = stack(
         "--quiet",
         is_flag=True,
         help="For cron: no progress line; print the summary only when the run needs a look "
-        "(status not ok, warnings or errors). Errors still go to stderr.",
+        "(status not ok, warnings or errors, alerts no channel carries). Errors and 'needs attention' "
+        "still go to stderr.",
     ),
     click.option(
         "--log-file",

@@ -24,7 +24,7 @@ from npi_crawler.site import NPI_HOSTS
 from npi_crawler.site.articles import ParsedArticle, read_article
 from npi_crawler.site.decoding import decode_page
 from npi_crawler.site.lists import ListPage, next_page, parse_list_page
-from npi_crawler.site.notes import FALLBACK
+from npi_crawler.site.notes import FALLBACK, is_warning
 from npi_crawler.site.profile import REQUIRED_ARTICLE_KEYS, REQUIRED_LIST_KEYS, Profile
 from npi_crawler.site.urls import is_list_url
 
@@ -214,7 +214,10 @@ def format_probe(probe: Probe, profile: Profile, *, fetched: str = "") -> list[s
     if probe.kind == "article":
         lines.append(f"  {'drop':<12} {', '.join(profile.texts('drop')) or '(nothing)'} (left out of the body)")
     lines += [f"  {line}" for line in probe.links]
-    lines.append(f"  {'notes':<12} {', '.join(probe.notes) or 'none'}")
+    # Warnings ask a person to act; notes (documented fallbacks...) are only counted (site.notes).
+    warnings = [n for n in probe.notes if is_warning(n)]
+    lines.append(f"  {'notes':<12} {', '.join(n for n in probe.notes if not is_warning(n)) or 'none'}")
+    lines.append(f"  {'warnings':<12} {', '.join(warnings) or 'none'}")
     required = REQUIRED_LIST_KEYS if probe.kind == "list" else REQUIRED_ARTICLE_KEYS
     verdict = f"missed: {', '.join(probe.missed)}" if probe.missed else "all found by the profile's selectors"
     lines.append(f"  {'required':<12} {', '.join(required)}: {verdict}")

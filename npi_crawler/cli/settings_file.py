@@ -56,6 +56,7 @@ class FileSettings:
     notify_urls: list[str] = field(default_factory=list)
     rules: tuple[Rule, ...] = ()  # [[rule]] tables
     selectors: dict[str, list[str]] = field(default_factory=dict)  # [selectors]: NPI_SELECTORS
+    watches: str | None = None  # what in the file says a watch is meant ([watch], [notify], [[rule]])
 
     def value(self, command: str, param: str, default: Any = None) -> Any:
         return self.defaults.get(command, {}).get(param, default)
@@ -188,6 +189,8 @@ def validate(data: dict[str, Any], path: str, commands: Mapping[str, click.Comma
             if key not in data.get(name, {}):  # a command's own table wins over the top level
                 _apply(settings, name, keys[name][key], value, f"{path}: '{key}'")
     _read_tables(settings, data, path)
+    meant = [f"[{t}]" for t in ("watch", "notify") if t in data] + (["[[rule]]"] if settings.rules else [])
+    settings.watches = f"{path} has {' and '.join(meant)}" if meant else None
     for name, values in settings.defaults.items():
         if values.get("quiet") and values.get("verbose"):
             raise SettingsError(f"{path}: 'quiet' and 'verbose' cannot both be true (for {name})")

@@ -140,6 +140,12 @@ class Channel:
             raise RuntimeError("a channel has an id only once bound to an archive's key (channels.bind)")
         return channel_id(self.key, self.fingerprint)
 
+    @property
+    def name(self) -> str:
+        """The channel as a person tells it from the others: its redacted URL and its tags."""
+        tags = ", ".join(sorted(self.tags))
+        return f"{self.label} (tags: {tags})" if tags else f"{self.label} (no tags: every alert)"
+
     def matches(self, tags: Iterable[str]) -> bool:
         """Untagged channels (``--notify`` URLs) get everything; a channel tagged ``always`` too
         (Apprise's convention); otherwise at least one tag must be in common."""

@@ -16,6 +16,10 @@ delivered there.
 A message sent without an answer in time (monitor.channels.READ_TIMEOUT) may have arrived: its
 delivery is ``unknown``, never re-sent by itself (that was a duplicate every run), reported, and
 re-sent only by ``notify --resend-unknown``. That channel gets nothing more in the same run.
+
+A channel that refuses a message is reported by the run that met it (``DeliveryResult.failures``:
+which channel, its tags, how many alerts; monitor/trouble.py), and the admin tag's channels that
+did not fail hear of a new episode once.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from npi_crawler import settings as defaults
 from npi_crawler.archive import Archive
+from npi_crawler.archive.db import parse_stamp
 from npi_crawler.archive.outbox import ANNOUNCEMENTS
 from npi_crawler.monitor.messages import digest_item, digest_title, format_digest, more_line
 from npi_crawler.monitor.messages_fit import Limits, chosen_overflow, fit, fit_list, pack
+from npi_crawler.monitor.trouble import ChannelFailure, next_attempt, run_pace, tell_admins
 from npi_crawler.runner import STOPS
 
 CLAIM_SECONDS = 600  # a delivery claimed by a process that died is retried after this long
@@ -47,6 +54,10 @@ class DeliveryResult:
     unrouted: int = 0  # alerts no channel's tags match (never sent)
     errors: list[str] = field(default_factory=list)  # one line per failed channel, redacted
     plan: list[tuple[str, str, str]] = field(default_factory=list)  # dry run: (label, title, body)
+    failures: dict[str, ChannelFailure] = field(default_factory=dict)  # by channel id: who refused what
+    newly_stuck: int = 0  # alerts whose failure this run made them stuck
+    next_attempt: str = ""  # when the pending alerts are tried again (with failures only)
+    admins_told: list[str] = field(default_factory=list)  # admin channels told of the failures
 
 
 @dataclass
@@ -55,6 +66,7 @@ class DeliveryOptions:
     dry_run: bool = False
     max_attempts: int = 5
     flood_limit: int = 0
+    admin_tag: str = defaults.NPI_ADMIN_TAG
 
 
 def _alive(claimant: str | None) -> bool:
@@ -171,6 +183,9 @@ def _send_batches(
         else:
             result.failed += 1
             result.errors.append(f"{channel.label}: {error}")
+            failure = result.failures.setdefault(channel.id, ChannelFailure(channel.name))
+            failure.alerts.update(a["id"] for a in batch)
+            failure.error = error
             failed.update({a["id"]: f"{channel.label}: {error}" for a in batch})
     return failed
 
@@ -209,10 +224,33 @@ def deliver(
         result.plan = [(channel.label, *_message(channel, batch)) for channel, batch in batches]
         result.pending = len(alerts)
         return result
+    failing_before = archive.failing_channels() if batches else set()
     failed = _send_batches(archive, batches, route, done, result, send)
     unrouted = [a["id"] for a in alerts if not route[a["id"]]]
     sent = [a["id"] for a in alerts if route[a["id"]] and all((a["id"], c.id) in done for c in route[a["id"]])]
-    archive.settle_alerts(unrouted=unrouted, sent=sent, failed={i: e for i, e in failed.items() if i not in sent})
+    failed = {i: e for i, e in failed.items() if i not in sent}
+    archive.settle_alerts(unrouted=unrouted, sent=sent, failed=failed)
     result.unrouted, result.alerts_sent = len(unrouted), len(sent)
     result.pending, result.stuck = archive.alert_backlog(options.max_attempts)
+    attempts = {a["id"]: a.get("attempts") or 0 for a in alerts}
+    result.newly_stuck = sum(1 for i in failed if attempts[i] + 1 == options.max_attempts)
+    if result.failures or result.newly_stuck:
+        _tell(archive, channels, result, options, failing_before, send)
     return result
+
+
+def _tell(archive: Archive, channels: list, result: DeliveryResult, options: DeliveryOptions, before: set, send: Any) -> None:
+    """Failures found this run: when the next attempt is, and a word to the admin channels."""
+    for channel_id, failure in result.failures.items():
+        failure.first = channel_id not in before
+    result.next_attempt = next_attempt(run_pace(parse_stamp(r["started"]) for r in archive.recent_runs(9)))
+    result.admins_told = tell_admins(
+        channels,
+        result.failures,
+        stuck=result.newly_stuck,
+        max_attempts=options.max_attempts,
+        admin_tag=options.admin_tag,
+        when=result.next_attempt,
+        send=send,
+        skip=[label for label, _title, _why in result.unknown],
+    )

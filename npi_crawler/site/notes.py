@@ -4,7 +4,8 @@ A page reader lists in ``notes`` what it could not read the documented way: ``no
 selector of a profile key matched), ``fallback/…`` (a built-in fallback found the field),
 ``miss/…`` (nothing found it), and a few others (a title cut, an unreadable link, a page the
 parser gave up on). Each note becomes the stat ``npi/parse/<note>`` and is stored with the page
-(``parse_notes``); the layout alarm, the clean-version rule and ``probe`` read them back by the
+(``parse_notes``); the layout alarm, the clean-version rule, ``probe`` and the run's warnings
+(``WARNINGS``: what a person must act on; every other note is only counted) read them back by the
 groups below. Standard library only.
 """
 
@@ -105,6 +106,20 @@ DEGRADED = frozenset(
         TRUNCATED_PARSER_LIMIT,  # lxml gave up deep in the page: the rest of it is missing
     }
 )
+
+# What a person must act on (probe the page, fix [selectors]): a field that matters found by
+# nothing at all, or a page the parser gave up on. Every other note (a documented fallback, a
+# profile key that matched nothing while a fallback found the field, an optional field a page
+# lacks such as an expert's position, a title cut to its cap, an unreadable link skipped) is
+# counted and shown (status, probe, --verbose) but warns nobody: the site is read as documented.
+# The layout alarm does not read this split: it counts the fallbacks too (TITLE_NOTES...).
+WARNINGS = MISSES - {MISS_EXPERT_TITLE} | {TRUNCATED_PARSER_LIMIT}
+
+
+def is_warning(note: str) -> bool:
+    """Whether the parse note ``note`` asks a person to act (else it is only counted)."""
+    return note in WARNINGS
+
 
 # Every note a page reader writes but ``nomatch/<key>`` (one per profile key).
 FIXED = DOCUMENTED_FALLBACKS - {nomatch("author_name")} | MISSES | DAMAGE

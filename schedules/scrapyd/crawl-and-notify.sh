@@ -7,7 +7,7 @@
 #
 # Environment: SCRAPYD (default http://127.0.0.1:6800), NPI_DB (default /var/lib/npi-crawler/npi.db),
 # NPI (default /opt/npi-crawler/.venv/bin/npi-crawler), NPI_BASE_URL (default https://npi.or.jp/),
-# NPI_NOTIFY_URLS for notify, POLL_SECONDS (default 30) between two looks at the job,
+# NPI_NOTIFY_URLS for notify, NOTIFY_ARGS: more notify options, POLL_SECONDS (default 30) between two looks at the job,
 # SCRAPYD_ARGS: more schedule.json parameters, e.g. "-d setting=DOWNLOAD_DELAY=2".
 # Exit: notify's exit code; 1 if the job could not be scheduled.
 set -eu
@@ -28,4 +28,6 @@ job=$(printf '%s' "$answer" | sed -n 's/.*"jobid": *"\([^"]*\)".*/\1/p')
 while ! curl -fsS "$SCRAPYD/status.json?job=$job" | grep -q '"currstate": *"finished"'; do
     sleep "${POLL_SECONDS:-30}"
 done
-exec "$NPI" notify --db "$NPI_DB"
+# --quiet: for cron, which mails what it prints: only what needs a person (the job's crawl not ok,
+# its errors and warnings, alerts not delivered); NOTIFY_ARGS adds options (e.g. --config FILE).
+exec "$NPI" notify --db "$NPI_DB" --quiet ${NOTIFY_ARGS:-}

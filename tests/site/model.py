@@ -106,6 +106,7 @@ class Expert:
     path: str
     name: str
     position: str | None = None
+    shows_position: bool = True  # False: the page gives no position at all (Site.expert_positions)
 
     @property
     def lang(self) -> str:
@@ -177,13 +178,18 @@ class Site:
     robots: str = ROBOTS  # the robots.txt the site serves
     removed: set[str] = field(default_factory=set)
     positions: dict[str, str] = field(default_factory=dict)  # expert page path -> a new position
+    # Markup the real site also uses, every field still found by a documented way (a healthy site):
+    # author links whose only text is the name (no .name element: the author_name key's fallback,
+    # the link's text), and expert pages that give no position.
+    plain_author_links: bool = False
+    expert_positions: bool = True
 
     def expert(self, path: str) -> Expert | None:
         """The expert whose page is ``path``, if a live article names them."""
         for article in self.live():
             for name, expert_path in article.authors:
                 if expert_path == path:
-                    return Expert(path, name, self.positions.get(path))
+                    return Expert(path, name, self.positions.get(path), self.expert_positions)
         return None
 
     def live(self) -> list[Article]:

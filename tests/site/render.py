@@ -239,6 +239,8 @@ def render_article(site: Site, article: Article) -> Page:
         f"""<div class="expert_box"><a class="btn_bluecorner" href="{path}">
 <div class="photo"><img src="/common/img/expert.jpg" alt=""></div>
 <div class="name b05">{_e(name)}</div><div class="post">{"Senior Research Fellow" if lang == "en" else "上席研究員"}</div></a></div>"""
+        if not site.plain_author_links
+        else f'<p class="expert_link"><a class="btn_bluecorner" href="{path}">{_e(name)}</a></p>'
         for name, path in article.authors
     )
     date_html = f'<div class="date">{article.date}</div>' if article.show_date else ""
@@ -280,10 +282,11 @@ def render_expert(expert: Expert) -> Page:
     lang = expert.lang
     bio, areas = EXPERT_HEADINGS[lang]
     separator = "、" if lang == "ja" else ", "
+    position = f'<div class="date">{_e(expert.title)}</div>' if expert.shows_position else ""
     main = f"""<div id="main">
 <div class="expert_detail"><div class="expert_head">
 <div class="photo"><img src="/common/img/expert.jpg" alt=""></div>
-<h3 class="ttl_second b30"><div class="date">{_e(expert.title)}</div><div class="name b05">{_e(expert.name)}</div></h3>
+<h3 class="ttl_second b30">{position}<div class="name b05">{_e(expert.name)}</div></h3>
 </div></div>
 <h4 class="ttl_third">{bio}</h4>
 <p>{_e(expert.biography)}</p>
