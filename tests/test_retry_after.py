@@ -14,18 +14,10 @@ import pytest
 
 from npi_crawler.archive.db import parse_stamp
 from tests.conftest import ROOT, crawl, run_cli
+from tests.test_faults import last_run
 
 NO_SWEEP = ("--sweep-lists", "0", "--sweep-articles", "0")
 LOOPBACK_PER_HOST = 8  # requests in flight at once on loopback (runner.LOOPBACK_SETTINGS)
-
-
-def last_run(db_path: str) -> dict:
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return dict(conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone())
-    finally:
-        conn.close()
 
 
 def held_for(db_path: str) -> float:

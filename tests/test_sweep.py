@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from npi_crawler.crawlplan import share, sweep_windows
 from tests.conftest import ROOT, crawl, run_cli
 from tests.endpoints import JsonSink
 from tests.site import SECTIONS, ReplicaServer, control, generate_site
+from tests.test_faults import query
 
 SWEEP = ("--sweep-lists", "3", "--sweep-articles", "40")
 LANGS = ("ja", "en")
@@ -29,14 +29,6 @@ LANGS = ("ja", "en")
 def sink():
     with JsonSink() as sink:
         yield sink
-
-
-def query(db_path: str, sql: str, params=()) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def back_dated(site, lang: str) -> str:
