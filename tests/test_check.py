@@ -206,3 +206,24 @@ def test_a_full_run_and_a_run_after_an_interrupted_one_skip_the_check(replica, w
     result = crawl(replica, watched, *NO_SWEEP)
     assert "no check: the last run did not finish" in " ".join(result.stdout.split())
     assert any("index_2.html" in p for p in replica.paths()[mark:])  # every list page walked
+
+
+def test_a_swept_article_whose_side_blocks_changed_is_unchanged_without_a_crawl(replica, site, watched, sink):
+    """Every publication changes every article page (its "Latest Articles" blocks): the sweep
+    re-reads such a page and, the article being the same, starts no crawl and writes nothing."""
+    with replica.lock:
+        control.publish(site, sections=["policy"], lang="en", title="A new proposal")
+    crawl(replica, watched, "--notify", sink.url(), *NO_SWEEP, command="watch")  # the new one is archived
+    before = snapshot(watched)
+    mark = len(replica.log)
+    proc, imported = probe(
+        "watch", "--db", watched, "--base-url", replica.url, "--notify", sink.url(), "--sweep-lists", "0",
+        "--sweep-articles", "5",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    swept = [(path, status) for _m, path, status, _h in replica.log[mark:] if "/research/2" in path]
+    assert len(swept) == 5 and {status for _path, status in swept} == {200}, swept  # changed bytes
+    assert "scrapy" not in imported and "lxml" in imported  # read, not crawled
+    said = " ".join(proc.stdout.split())
+    assert "no crawl started" in said and "5 articles not modified" in said
+    assert snapshot(watched) == before

@@ -147,6 +147,10 @@ class CheckStore(ArchiveBase):
                 )
         return found
 
+    def article_hash(self, url: str) -> str | None:
+        """The content hash of the article as archived (what an edit changes), or None."""
+        return self.one("SELECT content_hash FROM articles WHERE url = :url", {"url": url})
+
     # -- robots.txt -----------------------------------------------------------------------------
     def robots_txt(self, url: str) -> dict[str, Any] | None:
         rows = self.rows("SELECT * FROM robots_txt WHERE url = :url", {"url": url})
