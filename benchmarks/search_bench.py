@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,9 +51,20 @@ QUERIES = [
     ("JA 2 chars (中国)", "中国", {}),
     ("JA 2 + 3 chars", "憲法 半導体", {}),
     ("JA in every title (研究会)", "研究会", {}),
+    ("JA 2 chars + until (財政)", "財政", {"until": "2015-06"}),
+    ("JA + author (半導体)", "半導体", {"author": "中曽根"}),
+    ("EN + author + since", "security", {"author": "Nakasone", "since": "2020"}),
+    ("EN + lang + section", "energy", {"langs": ["en"], "sections": ["diplomacy"]}),
     ("PDF-only term", "pdfonlyterm{last_pdf}", {}),
 ]
-PAGE_QUERIES = ("半導体", "経済安全保障", "憲法", "財政", "中国", "憲法 半導体", "semiconductors", "policy")
+# Authors: one or two an article, from experts with a Japanese and an English page (surname, given).
+EXPERTS = [
+    (ja, en, given_ja, given_en)
+    for ja, en in (("山田", "Yamada"), ("佐藤", "Sato"), ("鈴木", "Suzuki"), ("高橋", "Takahashi"), ("田中", "Tanaka"),
+                   ("伊藤", "Ito"), ("渡辺", "Watanabe"), ("中村", "Nakamura"), ("小林", "Kobayashi"), ("加藤", "Kato"),
+                   ("吉田", "Yoshida"), ("中曽根", "Nakasone"))
+    for given_ja, given_en in (("太郎", "Taro"), ("花子", "Hanako"), ("一郎", "Ichiro"), ("康弘", "Yasuhiro"), ("美咲", "Misaki"))
+]  # fmt: skip
 INFLECTED = (
     "The G7 imposed sanctions on the regime.",
     "Several sanctioned entities were listed.",
@@ -76,12 +88,13 @@ def sentence(rng: random.Random, lang: str, words: tuple[tuple[str, ...], tuple[
     return f"This paper examines {a}, {b} and {c}."
 
 
-def corpus(n: int, seed: int = 1) -> tuple[list, list, list, list]:
-    """The rows of ``n`` articles (the same for every version: a fixed random stream)."""
+def corpus(n: int, seed: int = 1) -> dict[str, list]:
+    """The rows of ``n`` articles (the same for every version: fixed random streams; the authors
+    from a stream of their own, so that the texts are those of the earlier runs)."""
     from tests.site.model import EN_WORDS, JA_WORDS, SECTIONS
 
-    rng, extra = random.Random(seed), random.Random(seed + 1)
-    articles, sections, pdfs, texts = [], [], [], []
+    rng, extra, people = random.Random(seed), random.Random(seed + 1), random.Random(seed + 2)
+    articles, sections, pdfs, texts, authors = [], [], [], [], []
     now = "2026-11-25T00:00:00Z"
     for i in range(n):
         lang = "ja" if i % 2 else "en"
@@ -99,33 +112,54 @@ def corpus(n: int, seed: int = 1) -> tuple[list, list, list, list]:
         articles.append((url, lang, title, f"{y}-{m:02d}-{d:02d}", body, "x", now, now, now, now))
         chosen = {rng.choice(SECTIONS), rng.choice(SECTIONS)} if rng.random() < 0.2 else {rng.choice(SECTIONS)}
         sections += [(url, s, now, now) for s in chosen]
+        for position, expert in enumerate(people.sample(range(len(EXPERTS)), people.choice((1, 1, 2)))):
+            authors.append((url, position, expert_name(expert, lang), expert_url(expert, lang)))
         if i % 10 == 7:
             pdf = f"https://npi.or.jp/research/data/{i:040d}.pdf"
             pdfs.append((url, pdf, 0))
             texts.append((pdf, "ok", f"NPI report {i} on {rng.choice(EN_WORDS)} pdfonlyterm{i}", now, now))
-    return articles, sections, pdfs, texts
+    experts = [(expert_url(i, lang), lang, expert_name(i, lang), "ok", now, now)
+               for i in range(len(EXPERTS)) for lang in ("ja", "en")]  # fmt: skip
+    return {"articles": articles, "sections": sections, "pdfs": pdfs, "texts": texts, "authors": authors, "experts": experts}
+
+
+def expert_name(i: int, lang: str) -> str:
+    ja, en, given_ja, given_en = EXPERTS[i]
+    return f"{ja} {given_ja}" if lang == "ja" else f"{given_en} {en.upper()}"
+
+
+def expert_url(i: int, lang: str) -> str:
+    return f"https://npi.or.jp/{'en/' if lang == 'en' else ''}experts/{i:03d}.html"
 
 
 def build(path: str, n: int) -> dict[str, Any]:
     """The archive at ``path`` with ``n`` articles, by this checkout's code; its build time."""
     from npi_crawler.archive import Archive
 
-    articles, sections, pdfs, texts = corpus(n)
+    rows = corpus(n)
     archive = Archive.open(path)
     start, cpu = time.perf_counter(), time.process_time()
     with archive.atomic() as conn:
         conn.executemany(
             "INSERT INTO articles (url, lang, title, published, body, content_hash, first_seen, last_seen, "
             "last_fetched, last_changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            articles,
+            rows["articles"],
         )
         conn.executemany(
             "INSERT INTO article_sections (article_url, section, first_seen, last_seen) VALUES (?, ?, ?, ?)",
-            sections,
+            rows["sections"],
         )
-        conn.executemany("INSERT INTO pdfs (article_url, url, position) VALUES (?, ?, ?)", pdfs)
+        conn.executemany("INSERT INTO pdfs (article_url, url, position) VALUES (?, ?, ?)", rows["pdfs"])
         conn.executemany(
-            "INSERT INTO pdf_texts (url, status, text, first_fetched, last_fetched) VALUES (?, ?, ?, ?, ?)", texts
+            "INSERT INTO pdf_texts (url, status, text, first_fetched, last_fetched) VALUES (?, ?, ?, ?, ?)",
+            rows["texts"],
+        )
+        conn.executemany(
+            "INSERT INTO authors (article_url, position, name, profile_url) VALUES (?, ?, ?, ?)", rows["authors"]
+        )
+        conn.executemany(
+            "INSERT INTO experts (url, lang, name, status, first_fetched, last_fetched) VALUES (?, ?, ?, ?, ?, ?)",
+            rows["experts"],
         )
     archive.db.execute("ANALYZE")
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -160,20 +194,36 @@ def time_queries(path: str, runs: int, articles: int) -> dict[str, Any]:
     from npi_crawler.research.search import search
 
     out: dict[str, Any] = {}
-    last_pdf = (articles - 8) // 10 * 10 + 7  # the newest article with a PDF
     archive = Archive.open(path, readonly=True)
     for label, text, filters in QUERIES:
-        text = text.format(last_pdf=last_pdf)
+        text = text.format(last_pdf=last_pdf(articles))
         hits, walls, cpus = timed(lambda t=text, f=filters: search(archive, t, **f), runs)
-        out[label] = {"hits": len(hits), "total": getattr(hits, "total", None), "wall": walls, "cpu": cpus}
+        found = [(h.url, round(h.score, 6), h.published) for h in hits]
+        total = getattr(hits, "total", None)
+        out[label] = {"hits": len(hits), "total": total, "exact": getattr(hits, "exact", True), "found": found}
+        out[label] |= {"wall": walls, "cpu": cpus}
     archive.close()
-    out["page"] = time_page(path, runs)
+    out["page"] = time_page(path, runs, articles)
     return out
 
 
-def time_page(path: str, runs: int) -> dict[str, Any]:
-    """The Search page (``/<db>/search.json?q=``) in Datasette's in-process client: the canned
-    query before the plugin, the plugin after."""
+def last_pdf(articles: int) -> int:
+    return (articles - 8) // 10 * 10 + 7  # the newest article with a PDF
+
+
+def page_url(database: str, text: str, filters: dict[str, Any]) -> str:
+    """The Search page's JSON for a query and its filters, as its form sends them."""
+    args = [("_shape", "array"), ("q", text)]
+    args += [("lang", v) for v in filters.get("langs", ())]
+    args += [("section", v) for v in filters.get("sections", ())]
+    args += [(k, filters[k]) for k in ("since", "until", "author") if filters.get(k)]
+    return f"/{database}/search.json?" + urlencode(args)
+
+
+def time_page(path: str, runs: int, articles: int) -> dict[str, Any]:
+    """The Search page (``/<db>/search.json?q=``) in Datasette's in-process client, every query
+    with its filters: the canned query before the plugin (which took ``q`` alone), the plugin
+    after."""
     from datasette.app import Datasette
 
     from npi_crawler.research.datasette import metadata
@@ -189,8 +239,8 @@ def time_page(path: str, runs: int) -> dict[str, Any]:
     ds = Datasette([path], metadata=metadata(path))
     name = Path(path).stem
     out = {}
-    for q in PAGE_QUERIES:
-        url = f"/{name}/search.json?_shape=array&q={q}"
+    for label, text, filters in QUERIES:
+        url = page_url(name, text.format(last_pdf=last_pdf(articles)), filters)
 
         def get(url: str = url) -> Any:
             response = asyncio.run(ds.client.get(url))
@@ -199,7 +249,7 @@ def time_page(path: str, runs: int) -> dict[str, Any]:
             return body["hits"] if isinstance(body, dict) else body
 
         hits, walls, cpus = timed(get, runs)
-        out[q] = {"hits": len(hits), "wall": walls, "cpu": cpus}
+        out[label] = {"hits": len(hits), "wall": walls, "cpu": cpus}
     return out
 
 
@@ -260,20 +310,39 @@ def ratio(new: dict[str, Any], base: dict[str, Any], key: str) -> str:
     return f"{percentile(new[key], 0.95) / max(percentile(base[key], 0.95), 1e-6):.2f}"
 
 
+def agreement(base: list[list], new: list[list]) -> str:
+    """Whether two versions found the same hits in the same order (url, score, date each):
+    "same"; "ties" when only articles of equal score are ordered differently (newest first now)
+    or, at the last score shown, others of that score are shown; else "DIFFERENT"."""
+    if base == new:
+        return "same"
+    if [h[1] for h in base] != [h[1] for h in new]:
+        return "DIFFERENT"
+    last = base[-1][1] if base else None
+    for score in {h[1] for h in base} - {last}:
+        if {h[0] for h in base if h[1] == score} != {h[0] for h in new if h[1] == score}:
+            return "DIFFERENT"
+    return "ties"
+
+
+def total_text(entry: dict[str, Any]) -> str:
+    return f"{entry['total']:,}" + ("" if entry.get("exact", True) else "+")
+
+
 def print_side_by_side(base: dict[str, Any], new: dict[str, Any]) -> None:
     print("\n`search` (limit 20), ms: wall p50 / p95 and CPU p50 / p95; ratio = new / base at p95 (CPU)")
-    print("| query | hits base / new (total) | base wall | new wall | base CPU | new CPU | CPU ratio |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| query | hits base / new | total base / new | same hits | base wall | new wall | base CPU | new CPU | CPU ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, *_ in QUERIES:
         b, n = base[label], new[label]
-        hits = f"{b['hits']} / {n['hits']} ({n['total']:,})" if n.get("total") is not None else f"{b['hits']} / {n['hits']}"
+        hits = f"{b['hits']} / {n['hits']} | {total_text(b)} / {total_text(n)} | {agreement(b['found'], n['found'])}"
         print(f"| {label} | {hits} | {p(b, 'wall')} | {p(n, 'wall')} | {p(b, 'cpu')} | {p(n, 'cpu')} | {ratio(n, b, 'cpu')} |")
-    print("\nSearch page (`serve`, /<db>/search.json?q=), ms, as above")
+    print("\nSearch page (`serve`, /<db>/search.json?q=, the filters as its form sends them), ms, as above")
     print("| query | hits base / new | base wall | new wall | base CPU | new CPU | CPU ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for q in PAGE_QUERIES:
-        b, n = base["page"][q], new["page"][q]
-        print(f"| {q} | {b['hits']} / {n['hits']} | {p(b, 'wall')} | {p(n, 'wall')} | {p(b, 'cpu')} | {p(n, 'cpu')} | {ratio(n, b, 'cpu')} |")
+    for label, *_ in QUERIES:
+        b, n = base["page"][label], new["page"][label]
+        print(f"| {label} | {b['hits']} / {n['hits']} | {p(b, 'wall')} | {p(n, 'wall')} | {p(b, 'cpu')} | {p(n, 'cpu')} | {ratio(n, b, 'cpu')} |")
 
 
 def compare(args: argparse.Namespace, folder: Path) -> None:
@@ -338,8 +407,8 @@ def main() -> None:
     for label, *_ in QUERIES:
         entry = new[label]
         print(f"  {label:28} {entry['hits']:>3} of {entry['total']:>6,}  wall {p(entry, 'wall')}  CPU {p(entry, 'cpu')} ms")
-    for q, entry in new["page"].items():
-        print(f"  page {q:23} {entry['hits']:>3}  wall {p(entry, 'wall')}  CPU {p(entry, 'cpu')} ms")
+    for label, entry in new["page"].items():
+        print(f"  page {label:23} {entry['hits']:>3}  wall {p(entry, 'wall')}  CPU {p(entry, 'cpu')} ms")
     print("indexes, MB: " + ", ".join(f"{k} {s / 1e6:.1f}" for k, s in built["indexes"].items()))
 
 

@@ -88,6 +88,16 @@ def test_the_search_page_says_the_total_and_shows_no_sql(datasette):
     assert not re.search(r"\bselect\b[^<>]*\bfrom\b", page, re.I) and "articles_words" not in page
 
 
+def test_the_search_page_says_more_than_the_bound_it_counted_to(datasette, monkeypatch):
+    from npi_crawler.research import search as searching
+
+    monkeypatch.setattr(searching, "COUNT_CAP", 2)
+    body = asyncio.run(datasette.client.get("/npi/search.json?" + urlencode({"q": "sanction", "limit": 1}))).json()
+    assert (body["total"], body["total_exact"], len(body["hits"])) == (2, False, 1)
+    page = asyncio.run(datasette.client.get("/npi/search?" + urlencode({"q": "sanction", "limit": 1}))).text
+    assert "1 of more than 2 articles match sanction" in page and "limit=51" in page
+
+
 @pytest.mark.parametrize("q", ["", "NOT (", "a*b:c", "   ", "x" * 1001, '"'])
 def test_any_input_is_searched_as_text_or_said_to_be_not_valid(datasette, q):
     response = asyncio.run(datasette.client.get("/npi/search.json?" + urlencode({"q": q})))

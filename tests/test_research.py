@@ -269,3 +269,18 @@ def test_a_cut_list_says_the_total_and_how_to_see_every_match(archive):
     assert all(float(r["score"]) >= 0 for r in rows)  # the documented score column
     whole = run_cli("search", "--db", archive["db"], "--limit", str(len(every)), "研究会")
     assert whole.stderr == ""  # nothing cut, nothing to say
+
+
+def test_a_count_past_its_bound_says_more_than_the_bound(archive, monkeypatch):
+    from npi_crawler.archive import Archive
+    from npi_crawler.cli.research import total_line
+    from npi_crawler.research import search as searching
+
+    every = len(search(archive, "研究会"))
+    monkeypatch.setattr(searching, "COUNT_CAP", 5)
+    with Archive.open(archive["db"], readonly=True) as db:
+        bounded = searching.search(db, "研究会", limit=3)
+        whole = searching.search(db, "研究会", limit=every)  # the limit is the bound then
+    assert (len(bounded), bounded.total, bounded.exact) == (3, 5, False)
+    assert (whole.total, whole.exact) == (every, True) and [h.url for h in whole][:3] == [h.url for h in bounded]
+    assert total_line(3, 5, False) == "3 of more than 5 articles shown, best first; a higher --limit shows and counts more"

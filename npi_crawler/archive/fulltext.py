@@ -15,202 +15,162 @@ of a plan are each listed once (``rowid IN (SELECT rowid ... MATCH)``), then pro
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from npi_crawler.archive.articles import article_filters
-from npi_crawler.archive.db import ArchiveBase
-from npi_crawler.archive.searchindex import INDEXES, TITLE_WEIGHT
+from npi_crawler.archive.hitcount import HitCounts
+from npi_crawler.archive.searchindex import INDEXES
+from npi_crawler.archive.searchplan import (
+    KINDS,
+    REMOVED,
+    SOURCES,
+    Plan,
+    Scope,
+    kept_probe,
+    narrowed,
+    probes,
+    row_filters,
+    scan_score,
+    scans,
+    title_match,
+    where,
+)
 from npi_crawler.site.text import WORD_TOKENIZER, word_view
 
-KINDS = ("fts", "words", "bigrams")  # articles_<kind>, pdf_texts_<kind>
+__all__ = ["KINDS", "FullText", "Plan", "Scope", "word_spans"]
+
+# A ranked pass reads the best rows of one index (SQLite's top-N sort of its rank, no join), then
+# checks the filters on those alone: WINDOW_PER_HIT rows a hit wanted when a filter may drop
+# rows, else TIE_ROWS more than wanted (ties are ordered by date, so the rows of the last score
+# shown must all be read). FTS5's own ORDER BY rank sorts every match: a third slower.
+TIE_ROWS = 20
+WINDOW_PER_HIT = 50
 
 
-@dataclass(frozen=True)
-class Plan:
-    """A query as the indexes see it. ``phrases``: kind -> FTS5 phrases, every one required;
-    ``ranked``: the kind whose bm25 orders the hits (None: only ``scan`` terms, ordered by how
-    often they occur); ``scan``: folded terms no index can find; ``expression``: an FTS5
-    expression as typed (--fts), the trigram indexes' whole query."""
-
-    phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    ranked: str | None = None
-    scan: tuple[str, ...] = ()
-    expression: str | None = None
-
-    def match(self, kind: str) -> str:
-        if kind == "fts" and self.expression is not None:
-            return self.expression
-        return " AND ".join(self.phrases[kind])
+def _best(rows: list[tuple], limit: int) -> list[tuple]:
+    """The first ``limit`` of ``rows`` (..., score, published), sorted by score, ties newest
+    first, then by the rest of the row (URLs)."""
+    rows = sorted(rows, key=lambda r: r[:-2])
+    rows.sort(key=lambda r: r[-1] or "", reverse=True)  # stable: the URLs' order stays in a tie
+    rows.sort(key=lambda r: r[-2])
+    return rows[:limit]
 
 
-# table -> (its alias, the columns a hit is, the table, the joins to the article, scan weights)
-_SOURCES = {
-    "articles": ("a", "a.url, a.rowid", "articles a", "", [("a.title", TITLE_WEIGHT), ("a.body", 1.0)]),
-    "pdf_texts": (
-        "t",
-        "a.url, t.url",
-        "pdf_texts t",
-        "JOIN pdfs p ON p.url = t.url JOIN articles a ON a.url = p.article_url",
-        [("t.text", 1.0)],
-    ),
-}
+def _cut(rows: list[tuple], limit: int, read: list[float], more: bool) -> list[tuple] | None:
+    """``rows`` (those passing of the rows whose ``read`` scores were read, best first) cut to
+    ``limit``; None when an unread row (``more``) may belong: fewer than wanted passed, or a tie
+    with the last row shown may go on among the unread ones."""
+    if not more:
+        return _best(rows, limit)  # every match was read
+    if len(rows) < limit:
+        return None
+    last = sorted(r[-2] for r in rows)[limit - 1]
+    return None if read[-1] == last else _best([r for r in rows if r[-2] <= last], limit)
 
 
-def _probe(table: str, kind: str, alias: str, key: str) -> str:
-    # Listed once per statement (SQLite materializes an uncorrelated IN): a probe per candidate
-    # row would start an FTS5 query for each, 10-20 us, for every row the ranked index yields.
-    # The unary + keeps SQLite from handing this list to the other FTS5 table as rowids to look up
-    # one by one (one MATCH per rowid: 1.7 s instead of 9 ms for 憲法 半導体).
-    index = f"{table}_{kind}"
-    return f"+{alias}.rowid IN (SELECT rowid FROM {index} WHERE {index} MATCH :{key})"
-
-
-def _conditions(plan: Plan, table: str, alias: str, *, skip: str | None = None) -> tuple[list[str], dict[str, Any]]:
-    """SQL (over ``alias``, a row of ``table``) requiring every index of ``plan`` but ``skip``,
-    and every scan term in one of the row's columns."""
-    sql, params = [], {}
-    for kind in plan.phrases:
-        if kind != skip:
-            key = f"{alias}_{kind}"
-            sql.append(_probe(table, kind, alias, key))
-            params[key] = plan.match(kind)
-    columns = INDEXES[f"{table}_fts"][1]
-    for i, term in enumerate(plan.scan):
-        key = f"{alias}_scan{i}"
-        sql.append("(" + " + ".join(f"npi_occurrences({alias}.{c}, :{key})" for c in columns) + ") > 0")
-        params[key] = term
-    return sql, params
-
-
-def _where(plan: Plan, filters: dict[str, Any], table: str, alias: str, skip: str | None) -> tuple[str, dict[str, Any]]:
-    where, params = article_filters(**filters)
-    more, more_params = _conditions(plan, table, alias, skip=skip)
-    return " AND ".join(where + more) or "1", {**params, **more_params}
-
-
-def _title_match(plan: Plan, ranked: str, in_title: bool | None) -> str:
-    """The ranked index's MATCH, narrowed to articles whose title holds one of its phrases
-    (``in_title``) or to the others."""
-    match = plan.match(ranked)
-    if in_title is None:
-        return match
-    title = "{title} : (" + " OR ".join(plan.phrases[ranked]) + ")"
-    return f"({match}) {'AND' if in_title else 'NOT'} {title}"
-
-
-def _scan_score(plan: Plan, columns: list[tuple[str, float]]) -> tuple[str, dict[str, Any]]:
-    """SQL: minus the weighted occurrences of the scan terms (lower ranks first, as bm25)."""
-    parts, params = [], {}
-    for i, term in enumerate(plan.scan):
-        params[f"score{i}"] = term
-        parts += [f"{weight} * npi_occurrences({column}, :score{i})" for column, weight in columns]
-    return "-(" + " + ".join(parts) + ")", params
-
-
-class FullText(ArchiveBase):
+class FullText(HitCounts):
     def text_hits(
-        self, plan: Plan, filters: dict[str, Any], limit: int, *, in_title: bool | None = None
+        self, plan: Plan, scope: Scope, limit: int, *, in_title: bool | None = None
     ) -> list[tuple[str, int, float]]:
         """(article URL, rowid, rank) of the articles whose title and body match ``plan``, best
-        first (lower is better). ``in_title``: only those whose title holds a phrase of the
-        ranked index (True) or only the others (False)."""
-        match = _title_match(plan, plan.ranked, in_title) if plan.ranked else ""
-        return self._ranked_rows("articles", plan, filters, limit, match)
+        first (lower is better), ties newest first. ``in_title``: only those whose title holds a
+        phrase of the ranked index (True) or only the others (False)."""
+        match = title_match(plan, plan.ranked, in_title) if plan.ranked else ""
+        return self._ranked_rows("articles", plan, scope, limit, match)
 
-    def pdf_hits(self, plan: Plan, filters: dict[str, Any], limit: int) -> list[tuple[str, str, float]]:
+    def pdf_hits(self, plan: Plan, scope: Scope, limit: int) -> list[tuple[str, str, float]]:
         """(article URL, PDF URL, rank) of the linked PDFs whose text matches ``plan``."""
-        return self._ranked_rows("pdf_texts", plan, filters, limit, plan.match(plan.ranked) if plan.ranked else "")
+        return self._ranked_rows(
+            "pdf_texts", plan, scope, limit, plan.match(plan.ranked) if plan.ranked else ""
+        )
 
-    def _ranked_rows(self, table: str, plan: Plan, filters: dict[str, Any], limit: int, match: str) -> list[tuple]:
+    def _ranked_rows(self, table: str, plan: Plan, scope: Scope, limit: int, match: str) -> list[tuple]:
         """Rows of ``table`` (articles, or the PDF texts with the article linking each) matching
-        ``plan``, best first: ranked inside the index (``match`` its MATCH), or by the weighted
-        occurrences of the scan terms when no index can."""
-        alias, columns, first, joins, weights = _SOURCES[table]
+        ``plan``, best first, ties newest first: ranked by the index (``match`` its MATCH), or by
+        the weighted occurrences of the scan terms when no index can."""
         if plan.ranked is None:
-            conditions, params = _where(plan, filters, table, alias, None)
-            score, score_params = _scan_score(plan, weights)
-            sql = (
-                f"SELECT {columns}, {score} AS score FROM {first} {joins} WHERE {conditions} "
-                "ORDER BY score, a.published DESC LIMIT :limit"
-            )
-            return list(self.conn.execute(sql, {**params, **score_params, "limit": limit}))
+            return self._scanned_rows(table, plan, scope, limit)
+        window = limit * WINDOW_PER_HIT if narrowed(plan, scope, table) else limit + TIE_ROWS
+        best = self._window(table, plan, scope, match, limit, window)
+        wanted = limit + TIE_ROWS
+        while best is None:  # filters that keep few rows, or a long tie: rank what passes them
+            best = self._filtered_first(table, plan, scope, match, limit, wanted)
+            wanted *= 4
+        return [row[:-1] for row in best]
+
+    def _window(
+        self, table: str, plan: Plan, scope: Scope, match: str, limit: int, window: int
+    ) -> list[tuple] | None:
+        """The best ``window`` rows of the ranked index, then those of them passing the filters
+        (the best first, until enough pass); None when they may not hold the best ``limit``."""
         index = f"{table}_{plan.ranked}"
-        conditions, params = _where(plan, filters, table, alias, plan.ranked)
+        conditions, params = probes(plan, table, index, skip=plan.ranked)
+        conditions += kept_probe(scope, index)
+        if table == "articles":
+            conditions.append(f"+{index}.rowid NOT IN ({REMOVED})")
         sql = (
-            f"SELECT {columns}, {index}.rank FROM {index} JOIN {first} ON {alias}.rowid = {index}.rowid {joins} "
-            f"WHERE {index} MATCH :match AND {conditions} ORDER BY {index}.rank LIMIT :limit"
+            f"SELECT rowid, rank FROM {index} WHERE {' AND '.join([f'{index} MATCH :match', *conditions])} "
+            "ORDER BY rank, rowid LIMIT :window"
         )
-        return list(self.conn.execute(sql, {**params, "match": match, "limit": limit}))
-
-    def count_hits(self, plan: Plan, filters: dict[str, Any], *, text: bool = True, pdfs: bool = True) -> int:
-        """How many articles (filters applied) match ``plan`` in their own text or through a
-        linked PDF: what a search found in all, before its limit. ``text``/``pdfs`` False: that
-        side cannot match (an --fts column filter only one kind of index has)."""
-        return (self._count_text(plan, filters) if text else 0) + (
-            self._count_pdf_only(plan, filters, text=text) if pdfs else 0
-        )
-
-    def _count_text(self, plan: Plan, filters: dict[str, Any]) -> int:
-        if plan.ranked is None:  # only scan terms: every article is read anyway
-            scan, scan_params = _where(plan, filters, "articles", "a", None)
-            return self.one(f"SELECT count(*) FROM articles a WHERE {scan}", scan_params)
-        index = f"articles_{plan.ranked}"
-        params = {"match": plan.match(plan.ranked)}
-        if not plan.scan and not filters.get("sections") and filters.get("author") is None:
-            # Counted in the indexes, without reading an article: the 31,000 rows a common word
-            # matches cost more than the search. Language and dates come from an index of the
-            # live articles (009), the few removed ones from another.
-            if any(filters.get(k) for k in ("langs", "since", "until")):
-                where, filter_params = article_filters(**filters)
-                more, more_params = _conditions(plan, "articles", "a")
-                sql = f"SELECT count(*) FROM articles a INDEXED BY articles_live WHERE {' AND '.join(where + more)}"
-                return self.one(sql, {**filter_params, **more_params})
-            more, more_params = _conditions(plan, "articles", index, skip=plan.ranked)
-            live = f"+{index}.rowid NOT IN (SELECT rowid FROM articles WHERE removed_at IS NOT NULL)"
-            condition = " AND ".join([f"{index} MATCH :match", *more, live])
-            return self.one(f"SELECT count(*) FROM {index} WHERE {condition}", {**params, **more_params})
-        joined, more_params = _where(plan, filters, "articles", "a", plan.ranked)
-        sql = f"SELECT count(*) FROM {index} JOIN articles a ON a.rowid = {index}.rowid WHERE {index} MATCH :match AND {joined}"
-        return self.one(sql, {**params, **more_params})
-
-    def _count_pdf_only(self, plan: Plan, filters: dict[str, Any], *, text: bool) -> int:
-        """Articles matching only through a linked PDF (with ``text``: not in their own text)."""
-        if plan.ranked is None:
-            pdf_where, params = _where(plan, filters, "pdf_texts", "t", None)
-            source = "pdf_texts t"
-        else:
-            index = f"pdf_texts_{plan.ranked}"
-            pdf_where, params = _where(plan, filters, "pdf_texts", "t", plan.ranked)
-            pdf_where = f"{index} MATCH :pdf_match AND {pdf_where}"
-            params["pdf_match"] = plan.match(plan.ranked)
-            source = f"{index} JOIN pdf_texts t ON t.rowid = {index}.rowid"
-        linking = (
-            f"SELECT DISTINCT a.rowid FROM {source} JOIN pdfs p ON p.url = t.url "
-            f"JOIN articles a ON a.url = p.article_url WHERE {pdf_where}"
-        )
-        if not text:
-            return self.one(f"SELECT count(*) FROM ({linking})", params)
-        if plan.ranked is None or plan.scan:
-            in_text, text_params = _conditions(plan, "articles", "a")
-            return self.one(
-                f"SELECT count(*) FROM articles a WHERE a.rowid IN ({linking}) AND NOT ({' AND '.join(in_text)})",
-                {**params, **text_params},
+        top = self.tuples(sql, {**params, "match": match, "window": window, "kept": scope.kept})
+        rows: list[tuple] = []
+        read = 0
+        for upto in (limit * 4 + TIE_ROWS, len(top)):  # most filters keep a quarter or more
+            rows += self._passing(table, plan, scope, top[read:upto])
+            read = max(read, upto)
+            best = _cut(
+                rows, limit, [score for _, score in top[:read]], read < len(top) or len(top) == window
             )
-        # The articles linking a matching PDF (few), less those of them whose own text matches:
-        # found by running the text index's query once over the few, not by listing every text
-        # match (31,000 rowids for a common word: 10 ms).
-        index = f"articles_{plan.ranked}"
-        more, text_params = _conditions(plan, "articles", index, skip=plan.ranked)
-        both = " AND ".join([f"{index} MATCH :text_match", *more, f"+{index}.rowid IN (SELECT r FROM linking)"])
+            if best is not None or read >= len(top):
+                return best
+        return None
+
+    def _passing(self, table: str, plan: Plan, scope: Scope, top: list[tuple[int, float]]) -> list[tuple]:
+        """(hit columns..., score, published) of the ``top`` (rowid, score) rows of ``table``
+        that pass the filters and scan terms."""
+        if not top:
+            return []
+        alias, columns, first, joins, _ = SOURCES[table]
+        conditions, params = row_filters(scope)
+        scan_sql, scan_params = scans(plan, table, alias)
         sql = (
-            f"WITH linking(r) AS MATERIALIZED ({linking}) "
-            f"SELECT (SELECT count(*) FROM linking) - (SELECT count(*) FROM {index} WHERE {both})"
+            f"SELECT {alias}.rowid, {columns}, a.published FROM json_each(:ids) j "
+            f"CROSS JOIN {first} ON {alias}.rowid = j.value {joins} WHERE {' AND '.join(conditions + scan_sql) or '1'}"
         )
-        return self.one(sql, {**params, **text_params, "text_match": plan.match(plan.ranked)})
+        score = dict(top)
+        rows = self.tuples(sql, {**params, **scan_params, "ids": json.dumps(list(score))})
+        return [(*hit, score[rowid], published) for rowid, *hit, published in rows]
+
+    def _filtered_first(
+        self, table: str, plan: Plan, scope: Scope, match: str, limit: int, wanted: int
+    ) -> list[tuple] | None:
+        """The best ``wanted`` rows among those passing the filters (ranked after them), cut as
+        ``_cut`` does."""
+        alias, columns, first, joins, _ = SOURCES[table]
+        index = f"{table}_{plan.ranked}"
+        conditions, params = where(plan, scope, table, alias, plan.ranked)
+        sql = (
+            f"SELECT {columns}, {index}.rank, a.published FROM {index} CROSS JOIN {first} ON {alias}.rowid = "
+            f"{index}.rowid {joins} WHERE {index} MATCH :match AND {conditions} ORDER BY {index}.rank, {index}.rowid "
+            "LIMIT :wanted"
+        )
+        rows = self.tuples(sql, {**params, "match": match, "wanted": wanted})
+        return _cut(rows, limit, [row[-2] for row in rows], len(rows) == wanted)
+
+    def _scanned_rows(self, table: str, plan: Plan, scope: Scope, limit: int) -> list[tuple]:
+        """Rows matching only scan terms (no index can): every row read, ranked by how often the
+        terms occur."""
+        alias, columns, first, joins, weights = SOURCES[table]
+        conditions, params = where(plan, scope, table, alias, None)
+        score, score_params = scan_score(plan, weights)
+        sql = (
+            f"SELECT {columns}, {score} AS score FROM {first} {joins} WHERE {conditions} "
+            "ORDER BY score, a.published DESC, a.url LIMIT :limit"
+        )
+        return self.tuples(sql, {**params, **score_params, "limit": limit})
 
     def check_expression(self, expression: str) -> None:
         """Raise sqlite3.OperationalError (FTS5's message) when ``expression`` is no FTS5 query
@@ -289,10 +249,13 @@ def word_spans(folded_texts: list[str], phrases: list[str]) -> list[list[tuple[i
     db = sqlite3.connect(":memory:")
     try:
         db.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize='{WORD_TOKENIZER}')")
-        db.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", ((i, word_view(s)) for i, s in enumerate(folded_texts)))
+        db.executemany(
+            "INSERT INTO t (rowid, x) VALUES (?, ?)", ((i, word_view(s)) for i, s in enumerate(folded_texts))
+        )
         marked = dict(
             db.execute(
-                "SELECT rowid, highlight(t, 0, char(1), char(2)) FROM t WHERE t MATCH ?", [" OR ".join(phrases)]
+                "SELECT rowid, highlight(t, 0, char(1), char(2)) FROM t WHERE t MATCH ?",
+                [" OR ".join(phrases)],
             )
         )
     finally:

@@ -382,6 +382,14 @@ def _m012_list_pages(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN retry_after TEXT")
 
 
+def _m015_author_names(db: sqlite_utils.Database) -> None:
+    """An index of the authors' names as articles list them (issue 22): ``search --author`` lists
+    an author's articles through it, one seek per distinct name, instead of checking the authors
+    of every article that matches the query (130 ms for a common word on 100,000 articles).
+    Only an index is added; no row changes."""
+    db.execute("CREATE INDEX IF NOT EXISTS authors_name ON authors (name, article_url)")
+
+
 # Append-only: a step, once released, is never edited; a new step changes what came before.
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 MIGRATIONS: list[Migration] = [
@@ -398,6 +406,7 @@ MIGRATIONS: list[Migration] = [
     ("010_channel_ids", _m010_channel_ids),
     ("011_outbox_facts", _m011_outbox_facts),
     ("012_list_pages", _m012_list_pages),
+    ("015_author_names", _m015_author_names),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -30,7 +30,7 @@ from npi_crawler.cli.textwidth import fit, fit_around, output_columns, whole_lin
 from npi_crawler.site import LANGS, SECTIONS
 
 EXPORT_FIELDS = ("url", "lang", "title", "published", "sections", "authors", "body", "pdfs", "first_seen", "last_seen")
-SEARCH_FIELDS = ("rank", "published", "lang", "sections", "title", "url", "match", "pdf_url", "score", "total", "snippet")
+SEARCH_FIELDS = ("rank", "published", "lang", "sections", "title", "url", "match", "pdf_url", "score", "total", "total_exact", "snippet")
 CITATION_FORMATS = ("csl-json", "bibtex", "ris")  # research/citations.py writes them
 # OWASP's CSV injection rule: a cell a spreadsheet would read as a formula (or whose leading tab
 # or carriage return hides one) starts with a quote instead, which spreadsheets show as text.
@@ -167,10 +167,13 @@ def _print_hits(rows: list[dict[str, Any]], query: str, columns: int | None) -> 
         click.echo(f"     {snippet}")
 
 
-def total_line(shown: int, total: int) -> str | None:
-    """What a cut list says: how many matched in all and how to see them (None: not cut)."""
-    if shown >= total:
+def total_line(shown: int, total: int, exact: bool = True) -> str | None:
+    """What a cut list says: how many matched in all and how to see them (None: not cut).
+    Not ``exact``: more than ``total`` match (search stops counting there)."""
+    if exact and shown >= total:
         return None
+    if not exact:
+        return f"{shown} of more than {total:,} articles shown, best first; a higher --limit shows and counts more"
     return f"{shown} of {total:,} articles shown, best first; --limit {total} shows them all"
 
 
@@ -198,7 +201,8 @@ def search(db_path, query, langs, sections, since, until, author, limit, fmt, ra
     words, stemmed (sanction finds sanctions); Japanese as substrings, two characters (憲法) too;
     full-width letters and line breaks inside Japanese words are folded as watcher rules fold
     them; --fts expressions as substrings in any language. When more articles match than --limit,
-    the table says how many (on stderr); JSON and CSV give each hit's score and the total. The
+    the table says how many (on stderr; "more than 1,000" past 1,000 or --limit); JSON and CSV give
+    each hit's score, the total and total_exact (false: more than total match). The
     table fits the terminal (or COLUMNS); URLs, JSON and CSV are never cut.
     """
     from npi_crawler.research.search import search as run_search
@@ -215,7 +219,8 @@ def search(db_path, query, langs, sections, since, until, author, limit, fmt, ra
             limit=limit,
             raw=raw,
         )
-    rows = [{"rank": i, **h.as_dict(), "total": hits.total} for i, h in enumerate(hits, 1)]
+    counted = {"total": hits.total, "total_exact": hits.exact}
+    rows = [{"rank": i, **h.as_dict(), **counted} for i, h in enumerate(hits, 1)]
     if fmt == "table":
         _print_hits(rows, query, output_columns())
     else:
@@ -227,7 +232,7 @@ def search(db_path, query, langs, sections, since, until, author, limit, fmt, ra
                 click.echo(row["url"])
         else:
             write_rows(rows, sys.stdout, fmt, SEARCH_FIELDS)
-    if fmt == "table" and (cut := total_line(len(rows), hits.total)):
+    if fmt == "table" and (cut := total_line(len(rows), hits.total, hits.exact)):
         click.echo(cut, err=True)  # JSON and CSV say it in their total field
 
 

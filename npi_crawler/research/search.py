@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from npi_crawler.archive import Archive
-from npi_crawler.archive.fulltext import Plan, word_spans
+from npi_crawler.archive.fulltext import Plan, Scope, word_spans
 from npi_crawler.errors import SearchError
 from npi_crawler.site.text import CJK, fold, is_cjk
 
@@ -53,6 +53,10 @@ MAX_TERMS = 32
 # bm25 saturates: a term adds at most (k1 + 1) * idf, idf < ln(10^9) for any archive. This bonus
 # per term puts every title match above every other match, so scores follow the order.
 TITLE_BONUS = 2.2 * math.log(1e9)
+# Matches are counted up to this many (or the limit, if larger): exact below, "1,000+" past it.
+# Counting every match of a common word with a filter read every match's article: 85 ms for a
+# phrase in 19,000 articles, more than the search (docs/performance.md).
+COUNT_CAP = 1000
 
 
 @dataclass
@@ -78,11 +82,24 @@ class Hit:
 
 
 class Hits(list):
-    """The hits shown (a list of ``Hit``) and ``total``: how many articles match in all."""
+    """The hits shown (a list of ``Hit``), ``total``: how many articles match in all, and
+    ``exact``: False when more than ``total`` match (the count stopped there)."""
 
-    def __init__(self, hits: Iterable[Hit] = (), total: int = 0):
+    def __init__(self, hits: Iterable[Hit] = (), total: int = 0, *, exact: bool = True):
         super().__init__(hits)
         self.total = total
+        self.exact = exact
+
+    def total_text(self) -> str:
+        """The total as a person reads it: ``31`` or ``1,000+``."""
+        return f"{self.total:,}" + ("" if self.exact else "+")
+
+
+def _counted(archive: Archive, plan: Plan, scope: Scope, limit: int, **sides: bool) -> tuple[int, bool]:
+    """(total, exact): the matches counted up to the cap (``COUNT_CAP`` or ``limit``)."""
+    cap = max(COUNT_CAP, limit)
+    found = archive.count_hits(plan, scope, cap=cap, **sides)
+    return min(found, cap), found <= cap
 
 
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
@@ -160,42 +177,43 @@ def search(
     (see the module's notes). ``author``: only articles by an author whose name holds it."""
     query = parse_query(text, raw=raw)
     filters = {"langs": langs, "sections": sections, "since": since, "until": until, "author": author}
+    scope = archive.scope(filters)
     if raw:
-        return _raw_search(archive, query, filters, limit)
+        return _raw_search(archive, query, scope, limit)
     plan = plan_for(query)
-    hits = _run(archive, plan, query, filters, limit)
+    hits = _run(archive, plan, query, scope, limit)
     if not hits and set(plan.phrases) == {"words"} and not plan.scan:
         # Nothing as words: perhaps a fragment (semicon). Substrings are the trigram index's job.
-        hits = _run(archive, plan_for(query, substrings=True), query, filters, limit)
+        hits = _run(archive, plan_for(query, substrings=True), query, scope, limit)
     return hits
 
 
-def _run(archive: Archive, plan: Plan, query: Query, filters: dict[str, Any], limit: int) -> Hits:
+def _run(archive: Archive, plan: Plan, query: Query, scope: Scope, limit: int) -> Hits:
     """Text hits (title matches first), then PDF-only hits, hydrated, with the total."""
     if plan.ranked is None:
-        found = {url: rank for url, _, rank in archive.text_hits(plan, filters, limit)}
+        found = {url: rank for url, _, rank in archive.text_hits(plan, scope, limit)}
     else:
         bonus = len(plan.phrases[plan.ranked]) * TITLE_BONUS
-        found = {url: rank - bonus for url, _, rank in archive.text_hits(plan, filters, limit, in_title=True)}
+        found = {url: rank - bonus for url, _, rank in archive.text_hits(plan, scope, limit, in_title=True)}
         if len(found) < limit:
-            body = archive.text_hits(plan, filters, limit - len(found), in_title=False)
+            body = archive.text_hits(plan, scope, limit - len(found), in_title=False)
             found.update((url, rank) for url, _, rank in body)
     ranked: list[tuple[str, str | None, float, str]] = [(url, None, rank, "text") for url, rank in found.items()]
     saturated = len(found) >= limit
     if not saturated:
         # Rows beyond the wanted hits: a PDF of an article already found, or a second PDF of one.
         asked = (limit - len(found)) * 2 + len(found)
-        rows = archive.pdf_hits(plan, filters, asked)
+        rows = archive.pdf_hits(plan, scope, asked)
         for url, pdf_url, rank in rows:
             if url not in found and len(ranked) < limit:
                 found[url] = rank
                 ranked.append((url, pdf_url, rank, "pdf"))
         saturated = len(ranked) >= limit or len(rows) >= asked
-    total = archive.count_hits(plan, filters) if saturated else len(ranked)
-    return Hits(_hydrate(archive, ranked, query, plan), total)
+    total, exact = _counted(archive, plan, scope, limit) if saturated else (len(ranked), True)
+    return Hits(_hydrate(archive, ranked, query, plan), total, exact=exact)
 
 
-def _raw_search(archive: Archive, query: Query, filters: dict[str, Any], limit: int) -> Hits:
+def _raw_search(archive: Archive, query: Query, scope: Scope, limit: int) -> Hits:
     """An FTS5 expression against both trigram indexes. A column filter names the columns of
     one index (``title:``/``body:`` for articles, ``text:`` for PDFs): the other index, which has
     no such column, is left out. An expression FTS5 refuses is one ``SearchError``."""
@@ -209,7 +227,7 @@ def _raw_search(archive: Archive, query: Query, filters: dict[str, Any], limit: 
     sides: dict[str, list[Any] | None] = {}
     for side, run in (("text", archive.text_hits), ("pdf", archive.pdf_hits)):
         try:
-            sides[side] = run(plan, filters, limit if side == "text" else limit * 2)
+            sides[side] = run(plan, scope, limit if side == "text" else limit * 2)
         except sqlite3.OperationalError as exc:
             if "no such column" not in str(exc):
                 raise
@@ -221,8 +239,10 @@ def _raw_search(archive: Archive, query: Query, filters: dict[str, Any], limit: 
         if url not in seen and len(ranked) < limit:
             seen.add(url)
             ranked.append((url, pdf_url, rank, "pdf"))
-    total = archive.count_hits(plan, filters, text=sides["text"] is not None, pdfs=sides["pdf"] is not None)
-    return Hits(_hydrate(archive, ranked, query, plan), total)
+    total, exact = _counted(
+        archive, plan, scope, limit, text=sides["text"] is not None, pdfs=sides["pdf"] is not None
+    )
+    return Hits(_hydrate(archive, ranked, query, plan), total, exact=exact)
 
 
 def _hydrate(

@@ -157,22 +157,22 @@ async def search_page(datasette: Any, request: Any) -> Response:
 
     db = await archive_database(datasette, request)
     form, error = search_form(request.args)
-    hits, total = [], 0
+    hits, total, exact = [], 0, True
     if not error and form["q"].strip():
         query = {k: v for k, v in form.items() if k != "q"}
         try:
             found = await _reader(db, lambda archive: search(archive, form["q"], **query))
-            hits, total = [h.as_dict() for h in found], found.total
+            hits, total, exact = [h.as_dict() for h in found], found.total, found.exact
         except SearchError as exc:
             error = str(exc)
     status = 400 if error else 200
     if request.url_vars.get("ext") == ".json":
-        return Response.json({"query": form["q"], "total": total, "hits": hits, "error": error}, status=status)
+        return Response.json({"query": form["q"], "total": total, "total_exact": exact, "hits": hits, "error": error}, status=status)
     more = None
-    if total > len(hits):
+    if total > len(hits) or not exact:
         args = dict(parse_qsl(request.query_string, keep_blank_values=True))
         more = "?" + urlencode({**args, "limit": min(len(hits) + 50, MAX_LIMIT)})
-    context = {"database": db.name, "form": form, "hits": hits, "total": total, "error": error, "more": more}
+    context = {"database": db.name, "form": form, "hits": hits, "total": total, "exact": exact, "error": error, "more": more}
     html = await datasette.render_template("npi_search.html", context, request=request)
     return Response.html(html, status=status)
 
