@@ -13,6 +13,11 @@
                disk, against what the archive grew by (benchmarks/writes.py); with --before DIR
                the checkout in DIR too, side by side
 
+  latency      a no-change watch's CPU (against sqlite-utils --help) and bytes written, and a
+               simulated day: detection latency of new, back-dated and edited articles and
+               requests an hour under the shipped 5-minute schedule (benchmarks/latency.py); with
+               --before DIR that checkout's hourly schedule beside it
+
 Options: --only NAME[,NAME] to run some; --quick for a smoke run at small sizes; --before DIR.
 ``python -m benchmarks.crawl --articles 1000`` runs the static one alone.
 The command under test is ``watch`` (crawl, then diff and deliver: what a watcher schedules); the
@@ -37,6 +42,7 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, machine, npi, print_table, row, run_measured
 from benchmarks.crawl import bench_static
+from benchmarks.latency import bench_day, bench_nochange
 from benchmarks.writes import bench_writes
 from npi_crawler.archive import Archive
 from tests.crash import AlertSink, check_alerts_exactly_once, run_crash_test, watch_command
@@ -333,9 +339,9 @@ def bench_crash(kills: int, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="npi-crawler benchmarks")
-    parser.add_argument("--only", default="static,crawl,incremental,archive,crash,writes")
+    parser.add_argument("--only", default="static,crawl,incremental,archive,crash,writes,latency")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of the benchmarks")
-    parser.add_argument("--before", metavar="DIR", type=Path, help="writes, static: also the checkout in DIR")
+    parser.add_argument("--before", metavar="DIR", type=Path, help="writes, static, latency: also the checkout in DIR")
     args = parser.parse_args()
     only = set(args.only.split(","))
     sizes = (200, 500) if args.quick else (1000, 5000)
@@ -357,6 +363,10 @@ def main() -> None:
             writes_dir = workdir / "writes"
             writes_dir.mkdir()
             bench_writes((100, 300) if args.quick else (300, 1000, 5000), writes_dir, args.before)
+        if "latency" in only:
+            before = args.before.resolve() if args.before else None
+            bench_nochange(workdir, 100 if args.quick else 300, 1 if args.quick else 5, before)
+            bench_day(workdir, 100 if args.quick else 300, 2 if args.quick else 24, before)
     print_table()
 
 

@@ -35,7 +35,9 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "DOWNLOAD_TIMEOUT": (1, 3600),
     "DNS_TIMEOUT": (1, 600),
     "RETRY_TIMES": (0, 20),
-    "NPI_RETRY_AFTER_MAX": (0, 3600),  # the longest Retry-After the run waits for
+    "NPI_RETRY_AFTER_CAP": (0, 86_400),  # the longest Retry-After a run is held for
+    "NPI_SWEEP_LISTS": (0, 10_000),  # deeper list pages re-checked per run
+    "NPI_SWEEP_ARTICLES": (0, 1_000_000),  # known articles re-checked per run
     "NPI_STOP_GRACE": (0, 600),  # seconds a stop waits for requests in flight
 }
 # Any other number: finite, 0 or more (but priorities), and at most this (an exact integer in a
@@ -92,3 +94,11 @@ def user_agent(contact: str = DEFAULT_CONTACT, version: str | None = None) -> st
         from npi_crawler import __version__ as version
     shown = f"+{contact}" if contact.startswith(("http://", "https://")) else contact
     return f"npi-crawler/{version} ({shown}; research archive)"
+
+
+def crawl_user_agent(setting: str | None, contact: str | None) -> str:
+    """The User-Agent a crawl sends: ``USER_AGENT`` as set by hand, else built from ``NPI_CONTACT``."""
+    default = user_agent(DEFAULT_CONTACT)
+    if setting and setting != default:
+        return setting
+    return user_agent(contact or DEFAULT_CONTACT)

@@ -49,3 +49,10 @@ class RunLocked(NpiError):
 
 class LockUnavailable(NpiError):
     """The run lock file cannot be created or opened (missing folder, permissions, a symlink)."""
+
+
+class SiteAskedToWait(NpiError):
+    """The site asked (429/503 with Retry-After) for no request before a time not reached yet: the
+    run sends nothing and exits 75, as when another run holds the archive (npi_crawler/check.py)."""
+
+    exit_code = EXIT_LOCKED

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only annotations: site.pdftext reads the statuses without the archive package
-    from npi_crawler.archive.records import WarcPointer
+    from npi_crawler.archive.records import ListPageRecord, WarcPointer
 
 # Statuses a download can end in. A transient failure (``error``: timeout, connection lost; or
 # an HTTP 5xx after Scrapy's retries) is tried again by the next run; the others are final until
@@ -38,6 +38,15 @@ class ListingItem:
     section: str
     lang: str
     page: int
+
+
+@dataclass
+class ListPageItem:
+    """A list page answered 200 (``page``: its validators and digest for the next conditional
+    GET, and the pages its pagination shows), or 404/410 (``gone``: the list is shorter now)."""
+
+    page: ListPageRecord
+    gone: bool = False
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """Downloader middlewares.
 
-``RetryAfterMiddleware`` makes a retry of a 429/503 wait for the server's ``Retry-After`` (Scrapy's
-RetryMiddleware retries at the normal pace); a wait longer than ``NPI_RETRY_AFTER_MAX`` is not
-waited for: the page fails now, is recorded, and the next run fetches it.
+``PlannedAnswerMiddleware`` answers the requests the check before the crawl already asked
+(npi_crawler/check.py): a changed page is read from its answer, not asked twice.
+
+``RetryAfterMiddleware`` makes the site's ``Retry-After`` law: a 429/503 with it stops the crawl's
+requests at once and holds every later run until then (not a wait and a retry, as before).
 
 ``OffsiteRedirectMiddleware`` stops a redirect to another host before Scrapy's RedirectMiddleware
 follows it. Scrapy's own OffsiteMiddleware would drop the redirected request too, but silently (no
@@ -21,38 +23,32 @@ through, disallowed or not. Here each waiter gets its own copy of the parser.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares import robotstxt
 from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.http import Request, Response
+from scrapy.http import Headers, Request, Response
+from scrapy.responsetypes import responsetypes
 from scrapy.robotstxt import RobotParser
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
+
+from npi_crawler.archive.db import stamp
+from npi_crawler.crawlplan import PLANNED_META
+from npi_crawler.fetch import RETRY_AFTER_STATUSES, retry_after_seconds
+from npi_crawler.site.urls import host_allowed
+from npi_crawler.spiders.common import STOPPED_META
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
 class OffsiteRedirect(IgnoreRequest):
     """A page answered with a redirect to a host outside the spider's ``allowed_domains``."""
-
-
-def host_allowed(url: str, allowed_domains: list[str]) -> bool:
-    """The rule of Scrapy's OffsiteMiddleware: the URL's host is an allowed domain or under one.
-
-    (Not ``scrapy.utils.url.url_is_from_any_domain``: it compares the netloc, port and user
-    included, so ``127.0.0.1:8000`` would not be ``127.0.0.1``.)"""
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:  # a malformed URL is on no allowed host
-        return False
-    return bool(host) and any(host == d or host.endswith("." + d) for d in (d.lower() for d in allowed_domains))
 
 
 class OffsiteRedirectMiddleware:
@@ -111,57 +107,97 @@ class RedirectLoopMiddleware:
         return response
 
 
-class RetryAfterTooLong(IgnoreRequest):
-    """The server asked to wait longer than ``NPI_RETRY_AFTER_MAX`` before retrying."""
+def drop_queued_requests(crawler: Crawler) -> int:
+    """Fail the requests waiting in Scrapy's download queues (for their delay or a free slot), so
+    that a graceful stop waits only for the transfers already under way: with the live site's
+    politeness a queue holds several seconds of requests. (Downloader slots are Scrapy 2.19's
+    internals, pinned in pyproject.toml.)"""
+    downloader = getattr(crawler.engine, "downloader", None)
+    dropped = 0
+    for slot in getattr(downloader, "slots", {}).values():
+        while slot.queue:
+            request, deferred = slot.queue.popleft()
+            request.meta[STOPPED_META] = True
+            deferred.errback(Failure(IgnoreRequest("dropped: the run was stopped")))
+            dropped += 1
+    if dropped:
+        crawler.stats.inc_value("npi/stop/dropped_requests", dropped)
+    return dropped
 
 
-def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds())
+class RetryAfterStop(IgnoreRequest):
+    """The site answered 429 or 503 with ``Retry-After``: this run asks nothing more."""
 
 
 class RetryAfterMiddleware:
-    """Waits ``Retry-After`` before a 429/503 answer goes on to RetryMiddleware (placed just after
-    it in the response chain), up to ``NPI_RETRY_AFTER_MAX`` seconds."""
+    """The site's Retry-After is law (issue 20). A 429 or 503 with a readable ``Retry-After``
+    (seconds or an HTTP date) stops the crawl's requests at once: what is in flight may finish,
+    what is queued is dropped as a stop drops it (drop_queued_requests), and the run's row
+    keeps the time (capped at ``NPI_RETRY_AFTER_CAP`` seconds, a day), before which every later run
+    sends nothing (``runs.retry_after``; npi_crawler/check.py). Placed just after RetryMiddleware in
+    the response chain, so such an answer is never retried; one without the header is retried as
+    any 5xx is."""
 
-    STATUSES = (429, 503)
+    STATUSES = RETRY_AFTER_STATUSES
 
-    def __init__(self, crawler: Crawler, max_wait: float):
+    def __init__(self, crawler: Crawler, cap: float):
         self.crawler = crawler
-        self.max_wait = max_wait
+        self.cap = cap
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
-        if not crawler.settings.getbool("RETRY_ENABLED"):
-            raise NotConfigured
-        return cls(crawler, crawler.settings.getfloat("NPI_RETRY_AFTER_MAX"))
+        return cls(crawler, crawler.settings.getfloat("NPI_RETRY_AFTER_CAP"))
 
-    async def process_response(self, request: Request, response: Response) -> Response:
-        if response.status not in self.STATUSES or request.meta.get("dont_retry"):
+    def process_response(self, request: Request, response: Response) -> Response:
+        if response.status not in self.STATUSES:
             return response
         header = response.headers.get("Retry-After")
         wait = retry_after_seconds(header.decode("latin-1") if header else None)
         if not wait:
             return response
-        stats = self.crawler.stats
-        if wait > self.max_wait:
-            stats.inc_value("npi/retry_after/too_long")
-            raise RetryAfterTooLong(f"HTTP {response.status} with Retry-After {wait:.0f} s")
-        stats.inc_value("npi/retry_after/waits")
-        stats.inc_value("npi/retry_after/seconds", int(wait))
-        await asyncio.sleep(wait)
-        return response
+        from npi_crawler.runstate import RETRY_AFTER_REASON, RunState
+
+        until = stamp(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=min(wait, self.cap)))
+        message = f"HTTP {response.status} with Retry-After {wait:.0f} s: no request to the site before {until}"
+        self.crawler.stats.inc_value("npi/retry_after/stops")
+        request.meta[STOPPED_META] = True  # recorded once, as the site's answer, not as the page's error
+        if RunState.of(self.crawler).hold_site(until, response.url, message):
+            drop_queued_requests(self.crawler)
+            engine = self.crawler.engine
+            if engine is not None and engine.spider is not None:
+                deferred_from_coro(engine.close_spider_async(reason=RETRY_AFTER_REASON))
+        raise RetryAfterStop(message)
+
+
+class PlannedAnswerMiddleware:
+    """Answers a request from the check that ran before the crawl (npi_crawler/check.py): a page
+    it asked this run and found changed (or gone) is read from its answer, robots.txt from what it
+    keeps, instead of being asked again. First in the chain (before robots.txt), so nothing else
+    runs for it but the answer's way back (the WARC recorder writes it as any answer)."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PlannedAnswerMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> Response | None:
+        plan = getattr(self.crawler.spider, "plan", None)
+        answer = plan.answer_for(request.url) if plan is not None else None
+        if plan is None or answer is None:
+            return None
+        if answer is plan.robots:
+            self.crawler.stats.inc_value("npi/plan/robots")  # not asked this run (check.py keeps it a day)
+        else:
+            plan.answers.pop(request.url, None)  # once: a retry or a second request asks the site
+        request.meta[PLANNED_META] = True
+        self.crawler.stats.inc_value("npi/plan/answers")
+        headers = Headers()
+        for name, value in answer.headers:
+            headers.appendlist(name, value)
+        kind = responsetypes.from_args(headers=headers, url=answer.url, body=answer.body)
+        return kind(url=answer.url, status=answer.status, headers=headers, body=answer.body, request=request)
 
 
 class RobotsForbidden(IgnoreRequest):

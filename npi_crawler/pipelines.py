@@ -27,6 +27,7 @@ from npi_crawler.items import (
     FetchErrorItem,
     GoneItem,
     ListingItem,
+    ListPageItem,
     NotModifiedItem,
     PageRecordItem,
     PdfItem,
@@ -117,7 +118,7 @@ class _ArchiveUser:
 
 
 class ArchivePipeline(_ArchiveUser):
-    """Stores articles, listings, 304s, removals, fetch errors and expert pages."""
+    """Stores articles, listings, list pages' validators, 304s, removals, fetch errors and expert pages."""
 
     def __init__(self, crawler: Crawler, keep_clean: bool = True):
         super().__init__(crawler)
@@ -137,7 +138,9 @@ class ArchivePipeline(_ArchiveUser):
 
     @_stores
     def process_item(self, item: Any) -> Any:
-        if not isinstance(item, (ArticleRecord, ListingItem, NotModifiedItem, GoneItem, FetchErrorItem, ExpertItem)):
+        if not isinstance(
+            item, (ArticleRecord, ListingItem, ListPageItem, NotModifiedItem, GoneItem, FetchErrorItem, ExpertItem)
+        ):
             return item
         with self.state.writing() as archive:
             self._store(archive, item)
@@ -155,6 +158,11 @@ class ArchivePipeline(_ArchiveUser):
         elif isinstance(item, ListingItem):
             if new := archive.add_listings(item.urls, item.section, run_id=self.run_id):
                 self.stats.inc_value("npi/listings/new", new)
+        elif isinstance(item, ListPageItem):
+            if item.gone:
+                archive.forget_list_page(item.page.url)
+            elif archive.store_list_page(item.page, run_id=self.run_id):
+                self.stats.inc_value("npi/list/changed")
         elif isinstance(item, NotModifiedItem):
             archive.touch_article(item.url, warc=item.warc)
             self.stats.inc_value("npi/articles/not_modified")

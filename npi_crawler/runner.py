@@ -35,19 +35,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies
 
 from npi_crawler.archive import Archive
+from npi_crawler.constants import crawl_user_agent
 from npi_crawler.errors import ArchiveError, CrawlError, NpiError
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, SECTIONS
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
+
+    from npi_crawler.crawlplan import CrawlPlan
+
 
 # -- stop signals -----------------------------------------------------------------------------------
 
@@ -148,9 +152,14 @@ REACH_TIMEOUT = 5.0  # seconds for the name lookup, and again for the connection
 
 @dataclass
 class CrawlResult:
+    """What a run did: its row, its stats and errors; ``crawled`` False when the check before the
+    crawl found nothing to crawl (npi_crawler/check.py), ``reasons`` why it crawled after one."""
+
     run: dict[str, Any]
     stats: dict[str, Any]
     errors: list[dict[str, Any]]
+    crawled: bool = True
+    reasons: list[str] = field(default_factory=list)
 
 
 def is_loopback(url: str) -> bool:
@@ -177,6 +186,30 @@ def setting_defaults() -> dict[str, Any]:
     return found
 
 
+# A replica on this machine: politeness delays only slow the tests down.
+LOOPBACK_SETTINGS: dict[str, Any] = {
+    "DOWNLOAD_DELAY": 0,
+    "AUTOTHROTTLE_ENABLED": False,
+    "CONCURRENT_REQUESTS": 16,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
+    "DOWNLOAD_DELAY_JITTER": 0,
+}
+
+
+def plain_settings(base_url: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The crawl's settings as plain values, as ``build_settings`` makes them but without Scrapy
+    (the check before a crawl reads its politeness from them): the project's settings, full speed
+    for a loopback replica, the caller's overrides; the User-Agent as the spider builds it."""
+    import npi_crawler.settings as project
+
+    values = {name: getattr(project, name) for name in dir(project) if name.isupper()}
+    if is_loopback(base_url):
+        values.update(LOOPBACK_SETTINGS)
+    values.update(overrides or {})
+    values["USER_AGENT"] = crawl_user_agent(values.get("USER_AGENT"), values.get("NPI_CONTACT"))
+    return values
+
+
 def build_settings(
     *,
     db_path: str,
@@ -194,14 +227,7 @@ def build_settings(
     settings.set("NPI_BASE_URL", base_url, priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")
     if is_loopback(base_url):
-        # A replica on this machine: politeness delays only slow the tests down.
-        for name, value in {
-            "DOWNLOAD_DELAY": 0,
-            "AUTOTHROTTLE_ENABLED": False,
-            "CONCURRENT_REQUESTS": 16,
-            "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
-            "DOWNLOAD_DELAY_JITTER": 0,
-        }.items():
+        for name, value in LOOPBACK_SETTINGS.items():
             settings.set(name, value, priority="project")
     for name, value in (overrides or {}).items():
         settings.set(name, value, priority="cmdline")
@@ -231,29 +257,6 @@ def check_reachable(base_url: str, timeout: float = REACH_TIMEOUT) -> None:
         raise CrawlError(f"cannot reach {host}:{port} ({reason}); check --base-url and the network") from None
 
 
-def drop_queued_requests(crawler: Any) -> int:
-    """Fail the requests waiting in Scrapy's download queues (for their delay or a free slot), so
-    that a graceful stop waits only for the transfers already under way: with the live site's
-    politeness a queue holds several seconds of requests. (Downloader slots are Scrapy 2.19's
-    internals, pinned in pyproject.toml.)"""
-    from scrapy.exceptions import IgnoreRequest
-    from twisted.python.failure import Failure
-
-    from npi_crawler.spiders.common import STOPPED_META
-
-    downloader = getattr(crawler.engine, "downloader", None)
-    dropped = 0
-    for slot in getattr(downloader, "slots", {}).values():
-        while slot.queue:
-            request, deferred = slot.queue.popleft()
-            request.meta[STOPPED_META] = True
-            deferred.errback(Failure(IgnoreRequest("dropped: the run was stopped")))
-            dropped += 1
-    if dropped:
-        crawler.stats.inc_value("npi/stop/dropped_requests", dropped)
-    return dropped
-
-
 def _stopper(process: CrawlerProcess, grace: float) -> Callable[[int, int], None]:
     """What a stop signal does while Scrapy runs: the first stops the crawl gracefully (queued
     requests dropped, transfers under way finished, and at once if that takes more than ``grace``
@@ -278,6 +281,8 @@ def _stopper(process: CrawlerProcess, grace: float) -> Callable[[int, int], None
                 return
             reactor.callLater(grace, force)
             stopping = process.stop()
+            from npi_crawler.middlewares import drop_queued_requests
+
             for crawler in process.crawlers:
                 drop_queued_requests(crawler)
             stopping.addBoth(lambda _: force())
@@ -310,8 +315,13 @@ def run_crawl(
     overrides: Mapping[str, Any] | None = None,
     log_level: str = "WARNING",
     progress: bool = False,
+    plan: CrawlPlan | None = None,
+    sweep: tuple[float, float] | None = None,
 ) -> CrawlResult:
     """Crawl once into the archive at ``db_path``. Runs the Twisted reactor: once per process.
+
+    ``plan``: what the check before the crawl settled and answered (npi_crawler/check.py);
+    ``sweep``: list pages and articles the rolling sweep re-checks per run (None: the settings').
 
     ``progress`` shows a progress line on standard error (extensions.ProgressLine); callers pass
     ``sys.stderr.isatty()``. Callers that may overlap with another run hold
@@ -326,7 +336,10 @@ def run_crawl(
         _record_unreachable(db_path, base_url, full, langs, sections, str(exc))
         raise
     started = time.monotonic()
-    crawler = _crawl(settings, base_url, full, langs, sections)
+    scope: dict[str, Any] = {"langs": ",".join(langs), "sections": ",".join(sections), "full": "1" if full else "", "plan": plan}
+    if sweep is not None:
+        scope.update(sweep_lists=sweep[0], sweep_articles=sweep[1])
+    crawler = _crawl(settings, base_url, scope)
     from npi_crawler.runstate import RunState
 
     state = RunState.of(crawler)
@@ -352,10 +365,12 @@ def _checked_settings(
 ) -> Settings:
     """The crawl's settings, once every input is checked: a bad --db, WARC folder or
     NPI_SELECTORS is one line here, before any request."""
+    from npi_crawler.archive.db import check_sound
     from npi_crawler.archive.warc import check_warc_dir
     from npi_crawler.site.profile import profile_setting
     from npi_crawler.warc_recorder import warc_directory
 
+    check_sound(db_path)
     with Archive.open(db_path) as archive:
         archive.check_writable()
     settings = build_settings(db_path=db_path, base_url=base_url, overrides=overrides, log_level=log_level)
@@ -367,8 +382,8 @@ def _checked_settings(
     return settings
 
 
-def _crawl(settings: Settings, base_url: str, full: bool, langs: Iterable[str], sections: Iterable[str]) -> Crawler:
-    """Run the spider to its end (or a stop); returns its crawler."""
+def _crawl(settings: Settings, base_url: str, scope: dict[str, Any]) -> Crawler:
+    """Run the spider (its arguments: ``scope``) to its end (or a stop); returns its crawler."""
     from scrapy.crawler import CrawlerProcess
 
     from npi_crawler.spiders.npi import NpiSpider
@@ -381,7 +396,6 @@ def _crawl(settings: Settings, base_url: str, full: bool, langs: Iterable[str], 
     crawler = process.create_crawler(NpiSpider)
     # From here a signal must not raise into Scrapy's or Twisted's code: it stops the reactor.
     with STOPS.crawl_mode(_stopper(process, settings.getfloat("NPI_STOP_GRACE"))):
-        scope = {"langs": ",".join(langs), "sections": ",".join(sections), "full": "1" if full else ""}
         process.crawl(crawler, base_url=base_url, **scope)  # installs Scrapy's reactor
         if not STOPS.received:
             process.start(install_signal_handlers=False)

@@ -37,9 +37,12 @@ from npi_crawler.errors import ArchiveError, NpiError
 # Stats the run adds to Scrapy's dump (the log, Scrapyd's job stats); nothing reads them back.
 RUN_ID_STAT = "npi/run_id"
 RUN_STATUS_STAT = "npi/run_status"
+RETRY_UNTIL_STAT = "npi/retry_after/until"  # the site's Retry-After: no request before then
 ARCHIVE_ERROR_STAT = "npi/archive/error"  # the first refused write's message
 ARCHIVE_WRITE_ERRORS = "npi/errors/archive:write"  # writes lost: refused, rolled back or dropped after
 ARCHIVE_ERROR_REASON = "archive_error"  # the close reason of a crawl the archive stopped
+RETRY_AFTER_REASON = "retry_after"  # the close reason of a crawl the site's Retry-After stopped
+HOLD_REASON = "retry_after_hold"  # ... of a crawl that did not start: the site asked to wait
 logger = logging.getLogger(__name__)
 _DETACHED: weakref.WeakKeyDictionary[Crawler, RunState] = weakref.WeakKeyDictionary()
 
@@ -48,16 +51,23 @@ class WriteRefused(ArchiveError):
     """A write not even tried: the archive refused an earlier write of this run."""
 
 
+def _answered_lists(stats: dict[str, Any]) -> int:
+    """List pages that answered this run: read, unchanged (304), or unchanged by the check that
+    ran before the crawl (npi_crawler/check.py)."""
+    return sum(stats.get(k, 0) for k in ("npi/list/pages", "npi/list/not_modified", "npi/check/lists_not_modified"))
+
+
 def run_counts(stats: dict[str, Any]) -> dict[str, int]:
-    """The ``runs`` columns a finished crawl fills, from its stats."""
+    """The ``runs`` columns a finished crawl fills, from its stats (the check's requests and
+    304s included: the check before the crawl asked them for this run)."""
     return {
-        "requests": stats.get("downloader/request_count", 0),
-        "responses": stats.get("downloader/response_count", 0),
-        "list_pages": stats.get("npi/list/pages", 0),
+        "requests": stats.get("downloader/request_count", 0) + stats.get("npi/check/requests", 0),
+        "responses": stats.get("downloader/response_count", 0) + stats.get("npi/check/responses", 0),
+        "list_pages": _answered_lists(stats),
         "articles_new": stats.get("npi/articles/new", 0),
         "articles_updated": stats.get("npi/articles/updated", 0),
         "articles_unchanged": stats.get("npi/articles/unchanged", 0),
-        "articles_not_modified": stats.get("npi/articles/not_modified", 0),
+        "articles_not_modified": stats.get("npi/articles/not_modified", 0) + stats.get("npi/check/articles_not_modified", 0),
         "articles_removed": stats.get("npi/articles/removed", 0),
         "errors": stats.get("npi/errors", 0),
         # What a person must act on; the other parse notes are only counted (run_parse_notes).
@@ -72,17 +82,21 @@ def run_outcome(stats: dict[str, Any], reason: str) -> tuple[str, str | None]:
     """The run's status, and why it is not ok when a person should know (one line; None when
     the next run mends it by itself).
 
-    A run stopped by a signal (Scrapy's close reason ``shutdown``) is interrupted, never ok. A run
-    that never got a list page answered, or whose every article page failed (it archived
-    nothing: the site's articles answer 503, say), has checked nothing: it failed. One that lost
-    some list pages is partial; so is one that archived pages without their WARC record (a full
-    WARC folder), which a person must see to. After any of them the next run walks every list
-    page again, and fetches whole the pages that have no record."""
+    A run stopped by a signal (Scrapy's close reason ``shutdown``) is interrupted, never ok. One
+    the site's Retry-After stopped is partial: what was not asked is asked after that time. A run
+    that never got a list page answered (read, 304, or unchanged by the check before the crawl),
+    or whose every article page failed (it archived nothing: the site's articles answer 503,
+    say), has checked nothing: it failed. One that lost some list pages is partial; so is one
+    that archived pages without their WARC record (a full WARC folder), which a person must see
+    to. After any of them the next run walks every list page again, and fetches whole the pages
+    that have no record."""
     if reason == "shutdown":
         return "interrupted", None
+    if reason == RETRY_AFTER_REASON:
+        return "partial", None
     if reason != "finished":
         return "failed", f"the crawl ended early ({reason})"
-    if not stats.get("npi/list/pages"):
+    if not _answered_lists(stats):
         return "failed", "no list page answered"
     if stats.get("npi/article/errors") and not any(stats.get(key) for key in _STORED):
         failed = stats["npi/article/errors"]
@@ -218,11 +232,34 @@ class RunState:
         if stop and engine is not None and engine.spider is not None:
             deferred_from_coro(engine.close_spider_async(reason=ARCHIVE_ERROR_REASON))
 
+    def hold_site(self, until: str, url: str, message: str) -> bool:
+        """The site asked to wait until ``until`` (a 429/503 with Retry-After): kept in the run's
+        row and its errors, committed at once. False when the crawl already stops for it."""
+        first = not self.stats.get_value(RETRY_UNTIL_STAT)
+        self.stats.set_value(RETRY_UNTIL_STAT, until)
+        self.stats.inc_value("npi/errors")
+        try:
+            with self.writing() as archive:
+                if self.run_id is not None:
+                    archive.set_retry_after(self.run_id, until)
+                archive.record_error(self.run_id, url, "site:retry_after", message)
+            self.commit()
+        except (sqlite3.Error, ArchiveError):  # counted by writing()
+            pass
+        logger.error("the site asked to wait, the crawl stops: %s (%s)", message, url)
+        return first
+
     # -- the run's row --------------------------------------------------------------------------
     def spider_opened(self, spider: Any) -> None:
         try:
             archive = self.archive
             self.commit(stop=False)
+            hold = archive.retry_hold()
+            if hold and not self.crawler.settings.getbool("NPI_IGNORE_RETRY_AFTER"):
+                # A crawl started by plain Scrapy or Scrapyd obeys it too (the CLI never gets here).
+                logger.error("the site asked for no request before %s (run %s); this crawl sends nothing", hold["until"], hold["run_id"])
+                self.stats.set_value(RETRY_UNTIL_STAT, hold["until"])
+                raise CloseSpider(HOLD_REASON)
             with archive.atomic():  # committed at once: a killed run is found `running`
                 if held_here(self.db_path):  # no other run can be going: a `running` one was killed
                     archive.mark_killed_runs()

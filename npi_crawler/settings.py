@@ -29,6 +29,15 @@ NPI_KEEP_CLEAN_VERSION = True
 NPI_SELECTORS: dict[str, list[str]] = {}
 # Stop following a list's pagination at the first page that holds nothing new (incremental runs).
 NPI_STOP_AT_KNOWN_PAGE = True
+# The rolling sweep (docs/operations.md#the-rolling-sweep): each incremental run re-checks, with
+# conditional GETs, this many of the least recently checked list pages beyond the first pages, and
+# this many known articles; what it finds is handled as a --full run would (a back-dated article,
+# an edit, a removal). Per run, on average (2.5: 2 and 3 in turn). For the recommended schedule
+# (every 5 minutes) and a site of the live site's size: every list page within 6 hours, every
+# article within 7 days, under 200 requests an hour with the 12 first pages. ``--sweep-lists`` and
+# ``--sweep-articles`` (settings-file keys sweep_lists, sweep_articles) set them for a run.
+NPI_SWEEP_LISTS = 2.5
+NPI_SWEEP_ARTICLES = 1.5
 # At most this many articles not yet in the archive are requested in one run (0: no cap). A first
 # crawl of the whole site stays under it; a list of 100,000 links (a broken or hostile page) does
 # not: past the cap the run records a run:max_new_articles error and the next runs fetch the rest,
@@ -92,9 +101,12 @@ DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
-# A 429/503 retry waits for the server's Retry-After, up to this many seconds; a longer wait is not
-# waited for: the page is an error of this run and is fetched by the next one.
-NPI_RETRY_AFTER_MAX = 120
+# The site's Retry-After is law: a 429/503 with it stops the run's requests at once, and every later
+# run before that time sends nothing (exit 75); a wait longer than this many seconds (a day) counts
+# as this long. ``--ignore-retry-after`` (NPI_IGNORE_RETRY_AFTER) runs anyway, for a person who knows
+# better. A 429/503 without the header is retried as any 5xx (RETRY_TIMES).
+NPI_RETRY_AFTER_CAP = 86_400
+NPI_IGNORE_RETRY_AFTER = False
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 HTTPCACHE_ENABLED = False
@@ -111,6 +123,8 @@ WARN_ON_GENERATOR_RETURN_VALUE = False
 
 # -- components ----------------------------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
+    # First: a page the check before the crawl already asked this run is read from its answer.
+    "npi_crawler.middlewares.PlannedAnswerMiddleware": 50,
     # Scrapy's lets through the requests that wait for robots.txt (see npi_crawler/middlewares.py).
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "npi_crawler.middlewares.RobotsTxtMiddleware": 100,
@@ -118,7 +132,7 @@ DOWNLOADER_MIDDLEWARES = {
     "npi_crawler.middlewares.OffsiteRedirectMiddleware": 650,
     # Between the two: a redirect loop or chain past REDIRECT_MAX_TIMES is an error of the run.
     "npi_crawler.middlewares.RedirectLoopMiddleware": 640,
-    # Sees a 429/503 just before RetryMiddleware (550) schedules its retry.
+    # Sees a 429/503 just before RetryMiddleware (550) would retry it: Retry-After stops the run.
     "npi_crawler.middlewares.RetryAfterMiddleware": 560,
     # Below RetryMiddleware: writes each final answer (retried, redirected, decompressed) as WARC.
     "npi_crawler.warc_recorder.WarcRecorderMiddleware": 540,

@@ -10,6 +10,10 @@ import pytest
 from tests.conftest import crawl, export_rows
 from tests.site import ReplicaServer, generate_site, new_article
 
+# The rolling sweep off: these tests are about the incremental run alone (tests/test_sweep.py
+# covers what the sweep re-checks on top of it).
+NO_SWEEP = ("--sweep-lists", "0", "--sweep-articles", "0")
+
 
 def article_requests(replica: ReplicaServer, since: int = 0) -> list[str]:
     return [path for _m, path, _s, _h in replica.log[since:] if "/research/2" in path]
@@ -40,7 +44,7 @@ def test_second_crawl_of_unchanged_site_fetches_no_article(replica, db_path):
     crawl(replica, db_path)
     before = export_rows(db_path)
     mark = len(replica.log)
-    crawl(replica, db_path)
+    crawl(replica, db_path, *NO_SWEEP)
     second = replica.paths()[mark:]
     assert article_requests(replica, mark) == []
     # robots.txt plus the first page of each of the 12 lists, nothing else
@@ -66,7 +70,7 @@ def test_incremental_run_fetches_only_new_articles(replica, site, db_path):
         new_article(site, lang="en", sections=["technology"], n=3),
     ]
     mark = len(replica.log)
-    crawl(replica, db_path)
+    crawl(replica, db_path, *NO_SWEEP)
     assert sorted(article_requests(replica, mark)) == sorted(a.path for a in added)
     run = last_run(db_path)
     # robots.txt, the 12 first pages, one more page of each list that had news, the 3 articles
@@ -148,7 +152,7 @@ def test_killed_run_makes_the_next_one_walk_every_page(replica, site, db_path):
     conn.commit()
     conn.close()
     mark = len(replica.log)
-    crawl(replica, db_path)
+    crawl(replica, db_path, *NO_SWEEP)
     pages = [p for p in replica.paths()[mark:] if "index_" in p]
     assert pages, "after an unfinished run every list page is walked again"
     assert article_requests(replica, mark) == []

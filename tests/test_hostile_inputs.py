@@ -48,7 +48,7 @@ NEVER = [
     (["-s", "DOWNLOAD_DELAY=1e12"], None, "DOWNLOAD_DELAY takes a number from 0 to 600"),
     (["-s", "AUTOTHROTTLE_START_DELAY=1e12"], None, "AUTOTHROTTLE_START_DELAY takes a number from 0 to 600"),
     (["-s", "DOWNLOAD_TIMEOUT=1e300"], None, "DOWNLOAD_TIMEOUT takes a number from 1 to 3600"),
-    (["-s", "NPI_RETRY_AFTER_MAX=1e300"], None, "NPI_RETRY_AFTER_MAX takes a number from 0 to 3600"),
+    (["-s", "NPI_RETRY_AFTER_CAP=1e300"], None, "NPI_RETRY_AFTER_CAP takes a number from 0 to 86400"),
     (["-s", "DOWNLOAD_MAXSIZE=1e300"], None, "DOWNLOAD_MAXSIZE takes a number, 0 or more (default 20971520), at most"),
     (["-s", "CLOSESPIDER_PAGECOUNT=" + "9" * 400], None, "out of range; CLOSESPIDER_PAGECOUNT takes a number, 0 or more"),
 ]

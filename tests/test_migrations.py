@@ -42,8 +42,9 @@ def first_release_archive(path: str) -> dict:
     return snapshot(path)
 
 
-def snapshot(path: str) -> dict:
-    """Every row of the first release's tables, as plain tuples (columns of the first release)."""
+def snapshot(path: str, like: dict | None = None) -> dict:
+    """Every row of the first release's tables, as plain tuples; with ``like`` (an earlier
+    snapshot), only its columns (a later step may add a column, e.g. 012's runs.retry_after)."""
     conn = sqlite3.connect(path)
     tables = [
         "articles",
@@ -57,8 +58,9 @@ def snapshot(path: str) -> dict:
     ]
     out = {}
     for table in tables:
-        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-        out[table] = (columns, sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr))
+        columns = like[table][0] if like else [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        picked = ", ".join(f'"{c}"' for c in columns)
+        out[table] = (columns, sorted(conn.execute(f"SELECT {picked} FROM {table}").fetchall(), key=repr))
     conn.close()
     return out
 

@@ -12,8 +12,9 @@ import pytest
 
 from npi_crawler.archive import Archive
 from npi_crawler.archive.records import ArticleRecord
-from npi_crawler.middlewares import host_allowed, retry_after_seconds
+from npi_crawler.fetch import retry_after_seconds
 from npi_crawler.site.text import normalize_space
+from npi_crawler.site.urls import host_allowed
 
 PACKAGE = Path(__file__).resolve().parent.parent / "npi_crawler"
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from npi_crawler.archive.alertdata import AlertData
 from npi_crawler.archive.articles import ArticleStore, StoreResult, article_filters, content_hash
+from npi_crawler.archive.checks import CheckStore
 from npi_crawler.archive.db import BUSY_TIMEOUT_MS, integrity_check, utcnow
 from npi_crawler.archive.events import EventStore
 from npi_crawler.archive.experts import ExpertStore
@@ -39,7 +40,17 @@ if TYPE_CHECKING:
 
 
 class Archive(
-    RunStore, ArticleStore, PdfStore, EventStore, WatchStore, Outbox, AlertData, FullText, WarcRecordStore, ExpertStore
+    RunStore,
+    ArticleStore,
+    PdfStore,
+    EventStore,
+    WatchStore,
+    Outbox,
+    AlertData,
+    FullText,
+    WarcRecordStore,
+    ExpertStore,
+    CheckStore,
 ):
     """An NPI archive in one SQLite file. Open with ``Archive.open(path)``; use it in ``with``."""
 

@@ -104,19 +104,20 @@ def not_an_archive(path: str, exc: sqlite3.Error | None = None) -> ArchiveError:
     return ArchiveError(f"{path} is a SQLite file but not an npi-crawler archive; choose another --db")
 
 
-def preflight(path: str) -> None:
+def preflight(path: str, *, quick_check: bool = True) -> None:
     """Check, without writing a byte, that a writing command may use ``path``: a new file in an
-    existing folder, an empty file, or a sound npi-crawler archive (``PRAGMA quick_check``, a
-    fraction of a second for thousands of articles). Runs before the run lock is taken, so a
-    refused path leaves nothing behind. Raises ArchiveError with one line."""
+    existing folder, an empty file, or an npi-crawler archive, sound (``PRAGMA quick_check``, a
+    fraction of a second for thousands of articles) unless ``quick_check`` is False (a run whose
+    crawl may not start: the crawl checks it before it starts, ``check_sound``). Runs before the
+    run lock is taken, so a refused path leaves nothing behind. Raises ArchiveError with one line."""
     check_path(path, create=True)
     file = Path(path)
     if not file.exists() or file.stat().st_size == 0:
         return
     try:
-        rows = integrity_check(path, quick=True)
-        conn = sqlite3.connect(readonly_uri(path), uri=True)
-        try:
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:  # one connection for both: each one opened alone writes SQLite's shared-memory file anew
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check(1)")] if quick_check else ["ok"]
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
             conn.close()
@@ -125,11 +126,22 @@ def preflight(path: str) -> None:
             raise not_an_archive(path, exc) from None
         # a read-only file or folder, a lock, a full disk: said as such; anything else: damaged
         raise ArchiveError(sqlite_error_message(exc, path)) from None
+    _check_rows(path, rows)
+    if tables and "articles" not in tables:
+        raise not_an_archive(path)
+
+
+def check_sound(path: str) -> None:
+    """``PRAGMA quick_check`` of an existing archive, before a crawl writes into it: a damaged
+    file is one line (ArchiveError), never written."""
+    if Path(path).exists() and Path(path).stat().st_size:
+        _check_rows(path, integrity_check(path, quick=True))
+
+
+def _check_rows(path: str, rows: list[str]) -> None:
     if rows != ["ok"]:
         first = " ".join(rows[0].replace("*** in database main ***", "").split())[:300]
         raise ArchiveError(f"{path} is damaged ({first}); run 'npi-crawler doctor --db {path}', then restore a backup")
-    if tables and "articles" not in tables:
-        raise not_an_archive(path)
 
 
 def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:

@@ -363,6 +363,25 @@ def _m011_outbox_facts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m012_list_pages(db: sqlite_utils.Database) -> None:
+    """What a check that finds nothing needs, so that it costs almost nothing (issue 20):
+    ``list_pages``, each list page's validators (ETag, Last-Modified) and the digest of its last
+    200 answer, asked with a conditional GET by every run (first pages) and by the rolling sweep
+    (deeper pages); ``robots_txt``, robots.txt as last answered, asked again conditionally once a
+    day; ``runs.retry_after``, the time before which the site asked (429/503 with ``Retry-After``)
+    to get no request. The sweep's position rides in each run's stats (``npi/sweep/*``), the
+    check's answers that changed nothing are written nowhere."""
+    db.table("list_pages").create(
+        _cols("url str, lang str, section str, page int, etag str, last_modified str, digest str, changed_at str, run_id int"),
+        pk="url",
+        not_null={"lang", "section", "page"},
+    )
+    db.table("robots_txt").create(
+        _cols("url str, status int, body str, etag str, last_modified str, fetched_at str"), pk="url"
+    )
+    db.execute("ALTER TABLE runs ADD COLUMN retry_after TEXT")
+
+
 def _m014_run_outcomes(db: sqlite_utils.Database) -> None:
     """What a run leaves behind it (issue 23.1, 23.5), two columns.
 
@@ -411,6 +430,7 @@ MIGRATIONS: list[Migration] = [
     ("009_folded_search", lambda db: create_folded_indexes(db.conn)),
     ("010_channel_ids", _m010_channel_ids),
     ("011_outbox_facts", _m011_outbox_facts),
+    ("012_list_pages", _m012_list_pages),
     ("014_run_outcomes", _m014_run_outcomes),
     ("015_author_names", _m015_author_names),
 ]

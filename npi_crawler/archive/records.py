@@ -9,6 +9,8 @@ it is built: whoever builds one (the parser, a test, a benchmark) gets the same 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -50,6 +52,12 @@ class WarcPointer:
         )
 
 
+def payload_digest(body: bytes) -> str:
+    """The WARC payload digest of ``body``: SHA-1 in base32, as warcio and pywb write it (and
+    what a check compares an answer with: the same page as last archived)."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
+
+
 class Author(NamedTuple):
     """An author as the article names them, and their profile page (None when the link could not
     be read)."""
@@ -83,3 +91,20 @@ class ArticleRecord:
         object.__setattr__(self, "authors", tuple(Author(name, url) for name, url in names if name))
         object.__setattr__(self, "pdfs", tuple(dict.fromkeys(self.pdfs)))
         object.__setattr__(self, "notes", tuple(self.notes))
+
+
+@dataclass(frozen=True)
+class ListPageRecord:
+    """A list page as last answered 200: where it is in which list, its validators for the next
+    conditional GET, the digest of its body (a server without validators still answers "the same
+    page"), and the other pages its pagination links (``(url, number)``: a list that grew has a
+    page the archive did not know)."""
+
+    url: str
+    lang: str
+    section: str
+    page: int
+    etag: str | None = None
+    last_modified: str | None = None
+    digest: str | None = None
+    pages: tuple[tuple[str, int], ...] = ()

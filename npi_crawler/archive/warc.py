@@ -23,10 +23,8 @@ safe to hand to anyone.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import fcntl
-import hashlib
 import io
 import os
 import zlib
@@ -42,7 +40,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from npi_crawler import __version__
-from npi_crawler.archive.records import WarcPointer
+from npi_crawler.archive.records import WarcPointer, payload_digest
 from npi_crawler.errors import ArchiveError
 from npi_crawler.userfile import open_regular
 
@@ -99,11 +97,6 @@ class ArchivedResponse:
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-def payload_digest(body: bytes) -> str:
-    """The WARC payload digest of ``body``: SHA-1 in base32, as warcio and pywb write it."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
 
 
 def _header_list(headers: Headers) -> list[tuple[str, str]]:

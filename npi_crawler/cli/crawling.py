@@ -16,6 +16,7 @@ from npi_crawler.cli.options import (
     output_options,
     politeness_options,
     set_option,
+    sweep_options,
     warc_options,
     warc_settings,
 )
@@ -52,6 +53,7 @@ LAYOUT_BREAK = "layout_break"  # the diff outcome of a run that tripped the layo
 @set_option
 @click.option("--no-pdfs", is_flag=True, help="Do not download linked PDFs this run (sets NPI_PDFS=False).")
 @warc_options
+@sweep_options
 @output_options
 @one_line_errors
 def crawl(
@@ -67,11 +69,15 @@ def crawl(
     no_pdfs: bool,
     warc_dir: str | None,
     no_warc: bool,
+    sweep_lists: float | None,
+    sweep_articles: float | None,
+    ignore_retry_after: bool,
     quiet: bool,
     verbose: bool,
     log_file: str | None,
 ) -> None:
-    """Crawl the article lists and articles into the archive."""
+    """Crawl the article lists and articles into the archive (after a cheap check: nothing changed,
+    nothing crawled)."""
     extra = {**({"NPI_PDFS": False} if no_pdfs else {}), **warc_settings(warc_dir, no_warc)}
     # Checked first: a bad -s or [scrapy] value must not leave a log file or a lock behind.
     settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact, **extra)
@@ -79,8 +85,9 @@ def crawl(
     settings.update(out.scrapy_overrides())
     # Scrapy's own log (tracebacks included) only with --verbose or --log-file: the summary below
     # reports every error and warning of the run in a few lines.
+    sweep = {"sweep_lists": sweep_lists, "sweep_articles": sweep_articles, "ignore_retry_after": ignore_retry_after}
     with locked_crawl(
-        db_path, "crawl", out, base_url=base_url, full=full, langs=langs, sections=sections, overrides=settings
+        db_path, "crawl", out, base_url=base_url, full=full, langs=langs, sections=sections, overrides=settings, **sweep
     ) as result:
         pass
     layout = layout_break(result, db_path)
@@ -149,28 +156,66 @@ def warc_summary_line(stats: dict[str, Any]) -> str | None:
     return line + (f"; {lost} pages without a WARC record ({stats.get(WARC_ERROR_STAT)})" if lost else "")
 
 
-def request_breakdown(requests: int, stats: dict[str, Any]) -> str:
+def request_breakdown(requests: int, stats: dict[str, Any], always: int = 2) -> str:
     """What the run's requests were, adding up to ``requests``: list pages and article pages
-    always, then whatever else the run asked for. An article that answered 304 (a full run's
-    re-check) or 404/410 is a request too."""
+    always, then whatever else the run asked for. An article that answered 304 (a re-check) or
+    404/410 is a request too; so is what the check before the crawl asked (npi_crawler/check.py),
+    and robots.txt only when it was asked this run (the check keeps it a day)."""
+    s = stats.get
     parts = [
-        (stats.get("npi/list/pages", 0), "list pages"),
-        (stats.get("npi/article/pages", 0), "article pages"),
-        (stats.get("npi/articles/not_modified", 0), "articles not modified (304)"),
-        (stats.get("npi/articles/removed", 0), "articles gone (404/410)"),
-        (stats.get("npi/pdf/requests", 0), "PDFs"),
-        (stats.get("npi/expert/requests", 0), "expert pages"),
-        (stats.get("robotstxt/request_count", 0), "robots.txt"),
+        (s("npi/list/pages", 0), "list pages"),
+        (s("npi/article/pages", 0), "article pages"),
+        (s("npi/list/not_modified", 0) + s("npi/check/lists_not_modified", 0), "list pages not modified (304)"),
+        (s("npi/check/lists_changed", 0), "list pages changed with nothing new"),
+        (s("npi/list/gone", 0), "list pages gone (404/410)"),
+        (s("npi/articles/not_modified", 0) + s("npi/check/articles_not_modified", 0), "articles not modified (304)"),
+        (s("npi/articles/removed", 0), "articles gone (404/410)"),
+        (s("npi/pdf/requests", 0), "PDFs"),
+        (s("npi/expert/requests", 0), "expert pages"),
+        (s("robotstxt/request_count", 0) - s("npi/plan/robots", 0) + s("npi/check/robots", 0), "robots.txt"),
     ]
     other = requests - sum(n for n, _ in parts)
     parts.append((other, "other (retries, redirects, failures)"))
-    return ", ".join(f"{n} {what}" for i, (n, what) in enumerate(parts) if n > 0 or i < 2)
+    return ", ".join(f"{n} {what}" for i, (n, what) in enumerate(parts) if n > 0 or i < always)
+
+
+def check_summary(result: Any) -> str:
+    """The summary of a run that ended with the check before the crawl: one line (two when the
+    site asked to wait)."""
+    run, stats = result.run, result.stats
+    seconds = stats.get("elapsed_time_seconds") or 0
+    found = "the site asked to wait" if run.get("retry_after") else "nothing new"
+    line = (
+        f"run {run['id']} ({run['mode']}) of {run['base_url']}: {run['status']} in {seconds:.1f} s, {found}: "
+        f"{run['requests']} requests ({request_breakdown(run['requests'], stats, always=0)}); no crawl started"
+    )
+    return "\n".join([line, *held_lines(run, result.errors)])
+
+
+def held_lines(run: dict[str, Any], errors: list[dict[str, Any]]) -> list[str]:
+    """The site's Retry-After this run met, if it did."""
+    if not run.get("retry_after"):
+        return []
+    said = next((e for e in errors if e["kind"] == "site:retry_after"), None)
+    what = f"{said['message']} ({said['url']})" if said else f"no request to the site before {run['retry_after']}"
+    return [f"  held       {what}; runs before then send nothing (exit 75)"]
+
+
+def check_line(result: Any) -> list[str]:
+    """Why a run crawled after its check, in a line."""
+    if not result.reasons:
+        return []
+    shown = "; ".join(result.reasons[:2]) + (f"; and {len(result.reasons) - 2} more" if len(result.reasons) > 2 else "")
+    asked = result.stats.get("npi/check/requests")
+    return [f"  check      {f'{asked} requests first, then ' if asked else ''}crawled: {shown}"]
 
 
 def format_summary(result: Any, db_path: str, *, status: str | None = None, verbose: bool = False) -> str:
     """The run's summary; ``status`` says what its first line calls the run instead of its crawl
     status (``layout_break``: a run that tripped the layout alarm never says ``ok``). Notes are
     counted, and listed with ``verbose``."""
+    if not getattr(result, "crawled", True):
+        return check_summary(result)
     run, stats = result.run, result.stats
     seconds = stats.get("elapsed_time_seconds") or 0
     warnings, notes = run_warnings(stats), run_notes(stats)
@@ -184,6 +229,8 @@ def format_summary(result: Any, db_path: str, *, status: str | None = None, verb
         f"{run['articles_unchanged']} unchanged, {run['articles_not_modified']} not modified (304), "
         f"{run['articles_removed']} removed",
         *filter(None, [pdf_summary_line(stats), warc_summary_line(stats)]),
+        *check_line(result),
+        *held_lines(run, result.errors),
         f"  archive    {total} articles in {db_path}",
         f"  warnings   {sum(warnings.values())}" + (f" ({_listed(warnings)})" if warnings else ""),
     ]

@@ -32,6 +32,7 @@ from npi_crawler.cli.options import (
     output_options,
     politeness_options,
     set_option,
+    sweep_options,
     warc_options,
     warc_settings,
 )
@@ -63,7 +64,27 @@ def load_channels(opts: dict[str, Any]) -> list:
     return load(urls, opts["config"])
 
 
-def _monitor(archive: Archive, opts: dict[str, Any], channels: list, rules: tuple) -> tuple[Any, Any]:
+class Channels:
+    """The configured channels, loaded and validated (Apprise) once, when first needed: before a
+    crawl starts (a bad channel fails the run before its crawl), or when a message is to be sent.
+    A watch whose check found nothing to crawl and that has nothing to send never imports Apprise
+    (issue 20: it costs more than the rest of such a run)."""
+
+    def __init__(self, opts: dict[str, Any]):
+        self.opts = opts
+        self._channels: list | None = None
+
+    def load(self) -> list:
+        if self._channels is None:
+            self._channels = load_channels(self.opts)
+        return self._channels
+
+    @property
+    def loaded(self) -> list:
+        return self._channels or []
+
+
+def _monitor(archive: Archive, opts: dict[str, Any], channels: Channels, rules: tuple) -> tuple[Any, Any]:
     from npi_crawler.monitor.delivery import DeliveryOptions, deliver
     from npi_crawler.monitor.differ import DiffOptions, Scope, diff
 
@@ -92,7 +113,8 @@ def _monitor(archive: Archive, opts: dict[str, Any], channels: list, rules: tupl
         flood_limit=opts["flood_limit"],
         admin_tag=opts["admin_tag"],
     )
-    delivery = deliver(archive, channels, options, extra=result.alerts if opts["dry_run"] else None)
+    to_send = bool(result.alerts) or opts["dry_run"] or archive.alert_backlog(opts["max_attempts"])[0] > 0
+    delivery = deliver(archive, channels.load() if to_send else [], options, extra=result.alerts if opts["dry_run"] else None)
     return result, delivery
 
 
@@ -189,6 +211,7 @@ def _attention(result: Any, delivery: Any, max_attempts: int, out: RunOutput) ->
 @politeness_options
 @set_option
 @warc_options
+@sweep_options
 @output_options
 @one_line_errors
 def watch(
@@ -203,27 +226,30 @@ def watch(
     log_file: str | None,
     **opts: Any,
 ) -> None:
-    """Crawl incrementally, record what is new/changed/removed, and send the alerts."""
+    """Check the site cheaply, crawl what changed, record what is new/changed/removed, send the alerts."""
     # Checked first: a bad -s or [scrapy] value must not leave a log file or a lock behind.
     contact = opts.pop("contact")
     extra = warc_settings(opts.pop("warc_dir"), opts.pop("no_warc"))
     settings = crawl_settings(overrides, delay=delay, concurrency=concurrency, contact=contact, **extra)
     out = RunOutput(quiet, verbose, log_file)
     settings.update(out.scrapy_overrides())
-    channels = load_channels(opts)  # before crawling: fail fast
+    channels = Channels(opts)  # loaded before a crawl (fail fast), or when there is something to send
     rules = configured_rules(opts["rules_file"])
+    sweep = {key: opts.pop(key) for key in ("sweep_lists", "sweep_articles", "ignore_retry_after")}
     # One run per archive: the crawl, the diff and the deliveries all happen under the run lock.
-    with locked_crawl(db_path, "watch", out, base_url=base_url, full=full, overrides=settings) as crawl:
+    with locked_crawl(
+        db_path, "watch", out, base_url=base_url, full=full, overrides=settings, before_crawl=channels.load, **sweep
+    ) as crawl:
         with Archive.open(db_path) as archive:
             result, delivery = _monitor(archive, opts, channels, rules)
-    summary, code = _report(result, delivery, channels, opts["dry_run"])
+    summary, code = _report(result, delivery, channels.loaded, opts["dry_run"])
     if opts["dry_run"]:  # the crawl is not rolled back, only the diff: say so
         summary += f"\n  dry run: the crawl above is stored in {db_path}; the next watch alerts what it found"
     shown = LAYOUT_BREAK if result.layout_problems else None
     summary = format_summary(crawl, db_path, status=shown, verbose=out.verbose) + "\n" + summary
     advice = f"{delivery.sent} pending alert message(s) were still delivered"
     fail_if_nothing_crawled(crawl, base_url, advice, out, summary)
-    out.report(summary, needs_attention=code != 0 or crawl_needs_attention(crawl) or _unheard(result, delivery, channels, opts))
+    out.report(summary, needs_attention=code != 0 or crawl_needs_attention(crawl) or _unheard(result, delivery, channels.loaded, opts))
     _attention(result, delivery, opts["max_attempts"], out)
     sys.exit(run_attention(crawl, out) or code)
 
@@ -241,20 +267,21 @@ def watch(
 def notify(db_path: str, resend_unknown: bool, quiet: bool, verbose: bool, log_file: str | None, **opts: Any) -> None:
     """Diff the archive and send the alerts, without crawling (after crawl, Scrapy or Scrapyd)."""
     out = RunOutput(quiet, verbose, log_file)
-    channels = load_channels(opts)
+    channels = Channels(opts)
+    channels.load()  # before anything: fail fast
     rules = configured_rules(opts["rules_file"])
     with locked(db_path, "notify", out), Archive.open(db_path, create=False) as archive:
         reopened = archive.reopen_unknown() if resend_unknown and not opts["dry_run"] else 0
         result, delivery = _monitor(archive, opts, channels, rules)
         crawls = [run for run in map(archive.run, result.runs) if run]
-    summary, code = _report(result, delivery, channels, opts["dry_run"])
+    summary, code = _report(result, delivery, channels.loaded, opts["dry_run"])
     if resend_unknown:
         summary = f"  resend     {reopened} delivery(ies) of unknown outcome made pending again\n" + summary
     # The crawls it diffed (a Scrapyd job's, say) are reported here: nothing else would say that
     # the job reached nothing, or met errors, when notify runs from cron after it.
     troubled = [run for run in crawls if _crawl_trouble(run)]
     summary = "\n".join([*(_crawl_line(run) for run in troubled), summary])
-    out.report(summary, needs_attention=code != 0 or bool(troubled) or _unheard(result, delivery, channels, opts))
+    out.report(summary, needs_attention=code != 0 or bool(troubled) or _unheard(result, delivery, channels.loaded, opts))
     _attention(result, delivery, opts["max_attempts"], out)
     if failed := [run["id"] for run in troubled if run["status"] == "failed"]:
         out.attention(f"npi-crawler needs attention: the crawl of run {failed[-1]} reached nothing (see its run_errors)")
@@ -354,12 +381,16 @@ def status(db_path: str, limit: int, max_attempts: int) -> None:
         held = archive.held_count()
         unknown, unknown_rows = archive.count_unknown_deliveries(), archive.unknown_deliveries()
         healths = {run["id"]: archive.parse_health(run["id"]) for run in runs}
+        hold = archive.retry_hold()
     last = runs[0] if runs else None
     last_health = healths[last["id"]] if last else None
     click.echo(
         f"archive    {db_path}: {live} articles ({removed} removed); last run "
         + (f"{last['id']} {_ago(last['started'])}, {_shown_status(last, healths[last['id']])}" if last else "never")
     )
+    if hold:  # the site's Retry-After (npi_crawler/check.py): runs before then send nothing
+        said = hold["message"] or f"no request to the site before {hold['until']}"
+        click.echo(f"site       asked to be left alone: {said} (run {hold['run_id']}); runs before then exit 75")
     if runs:
         table = [RUN_HEADER, *(_run_row(run, healths[run["id"]], per_run) for run in runs)]
         for line in fit_table(table, "><><<>>>>>>><", output_columns()):

@@ -118,6 +118,27 @@ class Moment(click.ParamType):
         return f"{m[1]}T{m[2]}:{m[3]}" + (f":{m[4]}" if m[4] else "")
 
 
+class PerRun(click.ParamType):
+    """How many items a run re-checks, on average: a finite number from 0 to ``high``
+    (fractions alternate between the whole numbers around them: 2.5 is 2, 3, 2, 3...)."""
+
+    name = "number"
+
+    def __init__(self, high: float) -> None:
+        self.high = high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not 0 <= number <= self.high:
+            self.fail(f"{value!r} is not a number from 0 to {self.high:g}", param, ctx)
+        return number
+
+
 TEXT = Text()
 COUNT = WholeNumber(min=1)
 SECONDS = Seconds()  # a timeout: up to an hour
@@ -247,6 +268,31 @@ politeness_options = stack(
         help=f"Requests at once per host, {_CONCURRENCY[0]} to {_CONCURRENCY[1]} (sets CONCURRENT_REQUESTS_PER_DOMAIN).",
     ),
     contact_option,
+)
+sweep_options = stack(
+    click.option(
+        "--sweep-lists",
+        type=PerRun(SETTING_RANGES["NPI_SWEEP_LISTS"][1]),
+        envvar="NPI_SWEEP_LISTS",
+        metavar="N",
+        help="List pages beyond the first pages re-checked per run (conditional GET, least recently "
+        f"checked first): a back-dated article is found within ceil(pages / N) runs. Default: "
+        f"{defaults.NPI_SWEEP_LISTS:g} (env NPI_SWEEP_LISTS; a fraction alternates: 2.5 is 2, 3, 2...).",
+    ),
+    click.option(
+        "--sweep-articles",
+        type=PerRun(SETTING_RANGES["NPI_SWEEP_ARTICLES"][1]),
+        envvar="NPI_SWEEP_ARTICLES",
+        metavar="M",
+        help="Known articles re-checked per run (conditional GET, least recently checked first): edits "
+        f"and removals are found within ceil(articles / M) runs. Default: {defaults.NPI_SWEEP_ARTICLES:g} "
+        "(env NPI_SWEEP_ARTICLES).",
+    ),
+    click.option(
+        "--ignore-retry-after",
+        is_flag=True,
+        help="Run even though the site asked (429/503 with Retry-After) to be left alone until later.",
+    ),
 )
 output_options = stack(
     click.option(

@@ -23,7 +23,7 @@ import click
 
 from npi_crawler.cli.settings_file import FileSettings, load_settings, notify_urls, settings_path
 from npi_crawler.constants import EXIT_LOCKED
-from npi_crawler.errors import NpiError, RunLocked, SettingsError
+from npi_crawler.errors import NpiError, RunLocked, SettingsError, SiteAskedToWait
 
 META_KEY = "npi_crawler.settings"
 META_ERROR = "npi_crawler.settings_error"
@@ -347,19 +347,19 @@ def _flag_wins(quiet: bool, verbose: bool) -> tuple[bool, bool]:
 
 
 @contextmanager
-def locked(db_path: str, command: str, output: RunOutput | None = None) -> Iterator[None]:
+def locked(db_path: str, command: str, output: RunOutput | None = None, *, quick_check: bool = True) -> Iterator[None]:
     """Check the archive path, then hold the archive's run lock, or exit 75 at once with one line
     (with --quiet, only in the log file: a run skipped because the previous one is still going
-    needs nobody)."""
+    needs nobody). The same for a run the site's Retry-After holds (check.run_checked)."""
     from npi_crawler.archive.db import preflight
     from npi_crawler.archive.runlock import run_lock
 
-    preflight(db_path)  # before the lock: a refused path leaves no lock file behind
+    preflight(db_path, quick_check=quick_check)  # before the lock: a refused path leaves no lock file behind
     try:
         with run_lock(db_path, command):
             yield
-    except RunLocked as exc:
-        message = f"{exc} (exit {EXIT_LOCKED})"
+    except (RunLocked, SiteAskedToWait) as exc:
+        message = str(exc) if isinstance(exc, SiteAskedToWait) else f"{exc} (exit {EXIT_LOCKED})"
         if output is not None:
             output.to_log_file(message)
         if output is None or not output.quiet:
@@ -369,9 +369,14 @@ def locked(db_path: str, command: str, output: RunOutput | None = None) -> Itera
 
 @contextmanager
 def locked_crawl(db_path: str, command: str, output: RunOutput, **crawl: Any) -> Iterator[Any]:
-    """The run lock, a sound archive, then one crawl (``run_crawl``'s arguments in ``crawl``);
-    yields its CrawlResult with the lock still held, so ``watch`` diffs and delivers under it."""
-    from npi_crawler.runner import run_crawl
+    """The run lock, a sound archive, then one run: the check, and the crawl when it is needed
+    (``check.run_checked``'s arguments in ``crawl``); yields its CrawlResult with the lock still
+    held, so ``watch`` diffs and delivers under it."""
+    from npi_crawler.archive import Archive
+    from npi_crawler.check import run_checked
 
-    with locked(db_path, command, output):
-        yield run_crawl(db_path=db_path, log_level=output.log_level, progress=output.progress, **crawl)
+    # The archive stays open for the whole run (its connections then share SQLite's shared-memory
+    # file: a check that ends the run writes little more than its row). Checked sound before a
+    # crawl, not before a check that may end the run (runner.run_crawl).
+    with locked(db_path, command, output, quick_check=False), Archive.open(db_path) as archive:
+        yield run_checked(archive, db_path=db_path, log_level=output.log_level, progress=output.progress, **crawl)

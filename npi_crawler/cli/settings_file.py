@@ -40,8 +40,9 @@ SCHEDULED = frozenset({"crawl", "watch", "notify", "status", "doctor", "migrate"
 # and the WARC folder that crawl and watch write and snapshot reads.
 EVERY_COMMAND_KEYS = frozenset({"db", "warc_dir"})
 # Options that have no settings-file key: secrets have [notify] urls and the environment,
-# Scrapy settings the [scrapy] table; a one-off action (--resend-unknown) is no standing setting.
-NOT_KEYS = frozenset({"notify_urls", "overrides", "help", "resend_unknown"})
+# Scrapy settings the [scrapy] table; a one-off action (--resend-unknown, --ignore-retry-after) is
+# no standing setting.
+NOT_KEYS = frozenset({"notify_urls", "overrides", "help", "resend_unknown", "ignore_retry_after"})
 _SCRAPY_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -92,7 +93,7 @@ _KINDS = {
 
 
 def _numeric(kind: click.ParamType) -> bool:
-    return isinstance(kind, (click.types._NumberParamTypeBase)) or kind.name in ("seconds", "integer", "float")
+    return isinstance(kind, (click.types._NumberParamTypeBase)) or kind.name in ("seconds", "integer", "float", "number")
 
 
 def _convert(option: click.Option, value: Any, where: str) -> Any:

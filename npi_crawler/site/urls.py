@@ -7,6 +7,7 @@ URL a user types with these functions, and must start fast.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from npi_crawler.site import NPI_HOSTS
@@ -112,6 +113,18 @@ def site_url(url: str, base_url: str) -> str:
     if parts and base and parts.hostname in NPI_HOSTS and base.hostname not in NPI_HOSTS:
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
     return url
+
+
+def host_allowed(url: str, allowed_domains: Iterable[str]) -> bool:
+    """The rule of Scrapy's OffsiteMiddleware: the URL's host is an allowed domain or under one.
+
+    (Not ``scrapy.utils.url.url_is_from_any_domain``: it compares the netloc, port and user
+    included, so ``127.0.0.1:8000`` would not be ``127.0.0.1``.)"""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed URL is on no allowed host
+        return False
+    return bool(host) and any(host == d or host.endswith("." + d) for d in (d.lower() for d in allowed_domains))
 
 
 def is_web_url(url: str) -> bool:

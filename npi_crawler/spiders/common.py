@@ -9,7 +9,7 @@ from scrapy.http import Response
 from npi_crawler.archive.records import WarcPointer
 from npi_crawler.site.decoding import decode_page
 
-# Set on a request that a stop signal dropped from the download queue (crawl.drop_queued_requests):
+# Set on a request that a stop signal dropped from the download queue (middlewares.drop_queued_requests):
 # its failure is the stop, recorded once as the run's status, not as an error of each request.
 STOPPED_META = "npi_stopped"
 # Set by the WARC recorder (npi_crawler/warc_recorder.py) on a response it wrote: the record's pointer.

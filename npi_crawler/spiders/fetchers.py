@@ -16,12 +16,13 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from npi_crawler.items import retryable
-from npi_crawler.middlewares import host_allowed
+from npi_crawler.site.urls import host_allowed
 
 # Answers a re-check reads itself instead of Scrapy dropping them as errors (``handle_httpstatus_list``):
 # unchanged (304), gone (404, 410).
 WITHOUT_CONTENT = (304, 404, 410)
 NOT_MODIFIED = "not_modified"
+NOT_MODIFIED_STATUS = 304
 
 
 class LinkedFetcher:

@@ -21,7 +21,9 @@ from twisted.python.failure import Failure
 
 from npi_crawler import items
 from npi_crawler.archive import Archive
-from npi_crawler.constants import DEFAULT_CONTACT, user_agent
+from npi_crawler.archive.records import ListPageRecord, payload_digest
+from npi_crawler.constants import crawl_user_agent
+from npi_crawler.crawlplan import CrawlPlan, Sweep, sweep_windows
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.site.articles import parse_article
@@ -33,6 +35,7 @@ from npi_crawler.spiders.common import STOPPED_META, header, page_text, truthy, 
 from npi_crawler.spiders.experts import ExpertFetcher
 from npi_crawler.spiders.fetchers import (
     NOT_MODIFIED,
+    NOT_MODIFIED_STATUS,
     WITHOUT_CONTENT,
     answered_without_content,
     conditional_headers,
@@ -64,6 +67,9 @@ class NpiSpider(scrapy.Spider):
         langs: str | Iterable[str] | None = None,
         sections: str | Iterable[str] | None = None,
         full: Any = False,
+        plan: CrawlPlan | None = None,
+        sweep_lists: Any = None,
+        sweep_articles: Any = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -89,6 +95,12 @@ class NpiSpider(scrapy.Spider):
         self.pdf_fetcher = PdfFetcher(enabled=False, maxsize=0, allowed_domains=self.allowed_domains)
         self.expert_fetcher = ExpertFetcher(enabled=False, allowed_domains=self.allowed_domains)
         self.profile = DEFAULT_PROFILE  # NPI_SELECTORS: the site profile the parser uses
+        # The check before the crawl (npi_crawler/check.py): what it settled, its answers, the sweep.
+        self.planned = plan is not None
+        self.plan = plan or CrawlPlan()
+        self.sweep_args = (sweep_lists, sweep_articles)  # None: NPI_SWEEP_LISTS, NPI_SWEEP_ARTICLES
+        self.sweep = Sweep()
+        self.list_states: dict[str, ListPageRecord] = {}  # first pages' validators: conditional GETs
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -96,9 +108,9 @@ class NpiSpider(scrapy.Spider):
         starts: here). A USER_AGENT set by hand is left alone. At the spider's priority: a
         CrawlerRunner re-applies its own (project) settings to the crawler after this."""
         super().update_settings(settings)
-        contact = settings.get("NPI_CONTACT") or DEFAULT_CONTACT
-        if settings.get("USER_AGENT") == user_agent(DEFAULT_CONTACT) and contact != DEFAULT_CONTACT:
-            settings.set("USER_AGENT", user_agent(contact), priority="spider")
+        agent = crawl_user_agent(settings.get("USER_AGENT"), settings.get("NPI_CONTACT"))
+        if agent != settings.get("USER_AGENT"):
+            settings.set("USER_AGENT", agent, priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NpiSpider:
@@ -121,9 +133,11 @@ class NpiSpider(scrapy.Spider):
             spider.walk_all_pages = spider.full or not stop_early or not archive.last_run_complete()
             spider.pdf_fetcher = PdfFetcher.from_crawler(crawler, spider, archive)
             spider.expert_fetcher = ExpertFetcher.from_crawler(crawler, spider, archive)
+            if spider.full and crawler.settings.getbool("NPI_WARC", True):
+                spider.fetch_unrecorded_whole(archive)
+            spider.read_sweep(archive)
             if crawler.settings.getbool("NPI_WARC", True):
-                if spider.full:
-                    spider.fetch_unrecorded_whole(archive)
+                # after the sweep: a swept page without its record is fetched whole too
                 spider.fetch_lost_records_whole(archive)
         return spider
 
@@ -138,6 +152,29 @@ class NpiSpider(scrapy.Spider):
         self.warc_lost_pdfs = sorted(pdfs & known.keys())
         for url in self.warc_lost_pdfs:
             known[url] = (known[url][0], None, None)
+
+    def read_sweep(self, archive: Archive) -> None:
+        """This run's windows of the rolling sweep (the plan's, when the check asked them) and the
+        first pages' validators for conditional GETs. A full run, or one that walks every page,
+        needs neither: every page is read anyway."""
+        if self.full:
+            return
+        if self.planned:
+            self.sweep = Sweep(self.plan.sweep_lists, self.plan.sweep_articles, {})
+        elif any(counts := self._sweep_counts()):
+            self.sweep = sweep_windows(archive, self.langs, self.sections, *counts)
+        self.validators.update({url: (etag, last_modified) for url, etag, last_modified in self.sweep.articles})
+        if not self.walk_all_pages:
+            firsts = [list_url(self.base_url, lang, section) for lang in self.langs for section in self.sections]
+            self.list_states = archive.list_page_rows(firsts)
+
+    def _sweep_counts(self) -> tuple[float, float]:
+        """Pages and articles per run: the spider arguments, else the settings."""
+        names = ("NPI_SWEEP_LISTS", "NPI_SWEEP_ARTICLES")
+        return tuple(  # type: ignore[return-value]
+            float(arg) if arg not in (None, "") else self.crawler.settings.getfloat(name)
+            for arg, name in zip(self.sweep_args, names, strict=True)
+        )
 
     def fetch_unrecorded_whole(self, archive: Archive) -> None:
         """A full run re-checks a page with no WARC record yet (archived before WARC was on) without
@@ -154,9 +191,22 @@ class NpiSpider(scrapy.Spider):
 
     # -- requests -------------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
+        # The check's counts (its requests are the run's) and where the sweep leaves off.
+        for key, value in {**self.plan.stats, **self.sweep.stats}.items():
+            self.crawler.stats.set_value(key, value)
+        settled = self.plan.settled
         for lang in self.langs:
             for section in self.sections:
-                yield self._list_request(list_url(self.base_url, lang, section), lang, section, 1)
+                url = list_url(self.base_url, lang, section)
+                if url not in settled:  # asked by the check this run, and unchanged
+                    yield self._list_request(url, lang, section, 1, state=self.list_states.get(url))
+        if not self.walk_all_pages:  # else every page is walked anyway
+            for page in self.sweep.lists:
+                if page.url not in settled:
+                    yield self._list_request(page.url, page.lang, page.section, page.page, state=page, sweep=True)
+        for url, _etag, _last_modified in self.sweep.articles:
+            if url not in settled:
+                yield self._article_request(url)
         in_scope = {url for url, section in self.known_listings if section in self.sections}
         # Listed in an earlier run but never archived (its fetch failed, or the run was killed):
         # fetch it now, even if this run stops at a first page that holds nothing new.
@@ -195,13 +245,22 @@ class NpiSpider(scrapy.Spider):
         for request in self.expert_fetcher.backlog(full=self.full, langs=self.langs, in_scope=in_scope):
             yield request
 
-    def _list_request(self, url: str, lang: str, section: str, page: int) -> scrapy.Request:
+    def _list_request(
+        self, url: str, lang: str, section: str, page: int, *, state: ListPageRecord | None = None, sweep: bool = False
+    ) -> scrapy.Request:
+        """A list page; with its stored ``state``, a conditional GET (a 304 is read as "nothing
+        new here"). A page of the rolling sweep (``sweep``) is read for what it holds, never
+        followed further, and its 404 means the list is shorter now."""
+        meta: dict[str, Any] = {"npi_kind": "list"}
+        if state is not None or sweep:
+            meta["handle_httpstatus_list"] = [NOT_MODIFIED_STATUS, *((404, 410) if sweep else ())]
         return scrapy.Request(
             url,
             callback=self.parse_list,
             errback=self.failed,
-            cb_kwargs={"lang": lang, "section": section, "page": page},
-            meta={"npi_kind": "list"},
+            headers=conditional_headers(state.etag, state.last_modified) if state is not None else None,
+            cb_kwargs={"lang": lang, "section": section, "page": page, "sweep": sweep},
+            meta=meta,
         )
 
     def _article_request(self, url: str, *, validators: bool = True) -> scrapy.Request:
@@ -215,11 +274,31 @@ class NpiSpider(scrapy.Spider):
         )
 
     # -- callbacks ------------------------------------------------------------------------------
-    def parse_list(self, response: Response, lang: str, section: str, page: int) -> Iterable[Any]:
+    def parse_list(
+        self, response: Response, lang: str, section: str, page: int, sweep: bool = False
+    ) -> Iterable[Any]:
+        record = ListPageRecord(response.url, lang, section, page)
+        if response.status == NOT_MODIFIED_STATUS:
+            self.crawler.stats.inc_value("npi/list/not_modified")
+            return
+        if response.status in (404, 410):  # a page of the sweep the list no longer has
+            self.crawler.stats.inc_value("npi/list/gone")
+            yield items.ListPageItem(record, gone=True)
+            return
         self.crawler.stats.inc_value("npi/list/pages")
         if warc := warc_pointer(response):
             yield items.PageRecordItem(url=response.url, kind="list", warc=warc)
         listing = parse_list_page(page_text(response), response.url, self.profile)
+        numbered = ((self.site_url(link), page_number(label)) for label, link in listing.pages)
+        yield items.ListPageItem(
+            dataclasses.replace(
+                record,
+                etag=header(response, "ETag"),
+                last_modified=header(response, "Last-Modified"),
+                digest=payload_digest(response.body),
+                pages=tuple(dict.fromkeys((url, n) for url, n in numbered if n)),
+            )
+        )
         for note in listing.notes:
             self.crawler.stats.inc_value(f"npi/parse/{note}")
         if not listing.entries:
@@ -246,7 +325,7 @@ class NpiSpider(scrapy.Spider):
                 yield from self._new_article(url, response.url)
             elif self.full:
                 yield self._article_request(url)  # the dupefilter keeps it to once per run
-        follow = self.walk_all_pages or has_new
+        follow = self.walk_all_pages or (has_new and not sweep)
         if not follow:
             self.crawler.stats.inc_value("npi/list/stopped_early")
             return
@@ -257,8 +336,8 @@ class NpiSpider(scrapy.Spider):
         further = [(page + 1, target)] if target else []
         if self.walk_all_pages:
             # Pages a pager skips (1 2 ... 9) are still reached: request every numbered page.
-            numbered = ((page_number(label), link) for label, link in listing.pages)
-            further += [(number, link) for number, link in numbered if number and number > page + 1]
+            skipped = ((page_number(label), link) for label, link in listing.pages)
+            further += [(number, link) for number, link in skipped if number and number > page + 1]
         yield from self._further_pages(response.url, lang, section, further)
 
     def _page_cap(self, lang: str, section: str, per_page: int) -> int:

@@ -147,7 +147,14 @@ def render_list(site: Site, lang: str, section: str, page: int) -> Page | None:
 <div class="pagination">{"".join(pager)}</div>
 </div>
 """
-    return Page(200, (_head(lang, name) + body + _side(site, lang, [section]) + _foot(lang)).encode())
+    return _validated(Page(200, (_head(lang, name) + body + _side(site, lang, [section]) + _foot(lang)).encode()))
+
+
+def _validated(page: Page) -> Page:
+    """The page with the ETag a static web server gives it (its bytes' hash): a conditional GET of
+    an unchanged list page or robots.txt answers 304, as the real site's static files would."""
+    page.etag = '"' + hashlib.sha1(page.body).hexdigest()[:16] + '"'
+    return page
 
 
 # The redesign (``Site.layout``): the same content in new markup that none of the default selectors
@@ -338,7 +345,7 @@ def render(site: Site, path: str) -> Page:
     """The response the replica gives for ``path`` in the site's current state."""
     path = path.split("?", 1)[0].split("#", 1)[0]
     if path == "/robots.txt":
-        return Page(200, site.robots.encode(), "text/plain")
+        return _validated(Page(200, site.robots.encode(), "text/plain"))
     m = LIST_RE.match(path)
     if m and m.group(2) in SECTIONS:
         lang = "en" if m.group(1) else "ja"

@@ -30,7 +30,7 @@ from .render import Page, render
 
 FAULT_KINDS = (
     "status",  # answer ``status`` (500, 503, ...) with a small HTML body
-    "429",  # Too Many Requests with ``Retry-After: retry_after``
+    "429",  # Too Many Requests with ``Retry-After: retry_after`` (``status`` 503 for Unavailable)
     "hang",  # send nothing for ``seconds`` (past the client's timeout), then close
     "truncate",  # Content-Length says the whole page, ``keep`` bytes are sent, then close
     "encoding",  # the page re-encoded in ``encoding``; ``header``/``meta`` say so or not
@@ -137,9 +137,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "status":
             status = int(opts.get("status", 503))
             self._send(status, "text/html", f"<html><body>{status}</body></html>".encode(), send_body)
-        elif fault.kind == "429":
-            extra = [("Retry-After", str(opts.get("retry_after", 1)))]
-            self._send(429, "text/html", b"<html><body>slow down</body></html>", send_body, extra=extra)
+        elif fault.kind == "429":  # retry_after: seconds or an HTTP date; None sends no header
+            retry_after = opts.get("retry_after", 1)
+            extra = [("Retry-After", str(retry_after))] if retry_after is not None else []
+            status = int(opts.get("status", 429))  # 503 with Retry-After: the same fault
+            self._send(status, "text/html", b"<html><body>slow down</body></html>", send_body, extra=extra)
         elif fault.kind == "hang":
             self.server.replica._stopping.wait(float(opts.get("seconds", 5)))
             self.close_connection = True
@@ -229,7 +231,7 @@ def _logged_status(fault: Fault) -> int:
     """The status a fault answers with; -1 for those that send no status line."""
     if fault.kind in ("hang", "drop"):
         return -1
-    fixed = {"429": 429, "truncate": 200, "oversize": 200, "drip": 200}
+    fixed = {"429": int(fault.options.get("status", 429)), "truncate": 200, "oversize": 200, "drip": 200}
     return fixed.get(fault.kind) or int(fault.options.get("status", 302 if fault.kind == "redirect" else 503))
 
 
