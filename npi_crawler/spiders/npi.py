@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Generator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +27,7 @@ from npi_crawler.crawlplan import CrawlPlan, Sweep, sweep_windows
 from npi_crawler.middlewares import RobotsForbidden
 from npi_crawler.site import DEFAULT_BASE_URL, LANGS, NPI_HOSTS, SECTIONS
 from npi_crawler.site.articles import parse_article
-from npi_crawler.site.lists import next_page, page_number, parse_list_page
+from npi_crawler.site.lists import ListPage, next_page, page_number, parse_list_page
 from npi_crawler.site.notes import DEGRADED
 from npi_crawler.site.profile import DEFAULT_PROFILE, profile_setting
 from npi_crawler.site.urls import canonical_url, lang_from_url, list_url, site_url
@@ -289,16 +289,7 @@ class NpiSpider(scrapy.Spider):
         if warc := warc_pointer(response):
             yield items.PageRecordItem(url=response.url, kind="list", warc=warc)
         listing = parse_list_page(page_text(response), response.url, self.profile)
-        numbered = ((self.site_url(link), page_number(label)) for label, link in listing.pages)
-        yield items.ListPageItem(
-            dataclasses.replace(
-                record,
-                etag=header(response, "ETag"),
-                last_modified=header(response, "Last-Modified"),
-                digest=payload_digest(response.body),
-                pages=tuple(dict.fromkeys((url, n) for url, n in numbered if n)),
-            )
-        )
+        yield self._list_page_item(record, response, listing)
         for note in listing.notes:
             self.crawler.stats.inc_value(f"npi/parse/{note}")
         if not listing.entries:
@@ -314,17 +305,7 @@ class NpiSpider(scrapy.Spider):
         seen.update(urls)
         if page == 1:
             self.page_caps[(lang, section)] = self._page_cap(lang, section, len(urls))
-        has_new = False
-        for url in urls:
-            if (url, section) not in self.known_listings:
-                has_new = True
-                self.known_listings.add((url, section))
-            if url not in self.known_urls:
-                has_new = True
-                self.known_urls.add(url)
-                yield from self._new_article(url, response.url)
-            elif self.full:
-                yield self._article_request(url)  # the dupefilter keeps it to once per run
+        has_new = yield from self._entry_requests(urls, section, response.url)
         follow = self.walk_all_pages or (has_new and not sweep)
         if not follow:
             self.crawler.stats.inc_value("npi/list/stopped_early")
@@ -339,6 +320,40 @@ class NpiSpider(scrapy.Spider):
             skipped = ((page_number(label), link) for label, link in listing.pages)
             further += [(number, link) for number, link in skipped if number and number > page + 1]
         yield from self._further_pages(response.url, lang, section, further)
+
+    def _list_page_item(self, record: ListPageRecord, response: Response, listing: ListPage) -> items.ListPageItem:
+        """The page's state for the check before the next run: validators, digest, the pages its
+        pager shows. A page without entries keeps none of them: the next check asks it whole and
+        reads it again, so a layout the operator fixed with [selectors] (or the site fixed) is
+        read, never settled as "unchanged" (304 or the same body) with its articles unseen."""
+        if not listing.entries:
+            return items.ListPageItem(record)
+        numbered = ((self.site_url(link), page_number(label)) for label, link in listing.pages)
+        return items.ListPageItem(
+            dataclasses.replace(
+                record,
+                etag=header(response, "ETag"),
+                last_modified=header(response, "Last-Modified"),
+                digest=payload_digest(response.body),
+                pages=tuple(dict.fromkeys((url, n) for url, n in numbered if n)),
+            )
+        )
+
+    def _entry_requests(self, urls: list[str], section: str, found_on: str) -> Generator[Any, None, bool]:
+        """Requests for a list page's entries: each new article (within the cap), and with
+        ``--full`` every one; returns whether the page showed anything not known before."""
+        has_new = False
+        for url in urls:
+            if (url, section) not in self.known_listings:
+                has_new = True
+                self.known_listings.add((url, section))
+            if url not in self.known_urls:
+                has_new = True
+                self.known_urls.add(url)
+                yield from self._new_article(url, found_on)
+            elif self.full:
+                yield self._article_request(url)  # the dupefilter keeps it to once per run
+        return has_new
 
     def _page_cap(self, lang: str, section: str, per_page: int) -> int:
         """How many pages of a list this run may walk: twice the pages its archived articles fill
