@@ -22,7 +22,8 @@ system-deps:
 crawl: install
 	$(BIN)/npi-crawler crawl --db $(DB)
 
-## The weekly pass: every list page, every known article re-checked (edits, removals).
+## A deliberate whole pass: every list page, every known article re-checked at once (the rolling
+## sweep of every run finds edits, removals and back-dated articles without it).
 crawl-full: install
 	$(BIN)/npi-crawler crawl --db $(DB) --full
 
