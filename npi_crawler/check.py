@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 from urllib.request import getproxies
@@ -202,13 +202,7 @@ class SiteCheck:
         numbered = ((site_url(link, self.base_url), page_number(label)) for label, link in listing.pages)
         self._count("lists_changed")
         self.outcome.changed.append(
-            replace(
-                page,
-                etag=answer.header("ETag"),
-                last_modified=answer.header("Last-Modified"),
-                digest=payload_digest(answer.body),
-                pages=tuple(dict.fromkeys((url, n) for url, n in numbered if n)),
-            )
+            page.answered(answer.header("ETag"), answer.header("Last-Modified"), answer.body, numbered)
         )
         return None
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from npi_crawler.site.text import normalize_space
@@ -108,3 +108,11 @@ class ListPageRecord:
     last_modified: str | None = None
     digest: str | None = None
     pages: tuple[tuple[str, int], ...] = ()
+
+    def answered(
+        self, etag: str | None, last_modified: str | None, body: bytes, pages: Iterable[tuple[str, int | None]]
+    ) -> ListPageRecord:
+        """This page as it answered 200 with ``body``: its validators, the body's digest, and the
+        numbered pages its pager links (each once, in order)."""
+        numbered = tuple(dict.fromkeys((url, n) for url, n in pages if n))
+        return replace(self, etag=etag, last_modified=last_modified, digest=payload_digest(body), pages=numbered)

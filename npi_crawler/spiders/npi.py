@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 
 from npi_crawler import items
 from npi_crawler.archive import Archive
-from npi_crawler.archive.records import ListPageRecord, payload_digest
+from npi_crawler.archive.records import ListPageRecord
 from npi_crawler.constants import crawl_user_agent
 from npi_crawler.crawlplan import CrawlPlan, Sweep, sweep_windows
 from npi_crawler.middlewares import RobotsForbidden
@@ -330,13 +330,7 @@ class NpiSpider(scrapy.Spider):
             return items.ListPageItem(record)
         numbered = ((self.site_url(link), page_number(label)) for label, link in listing.pages)
         return items.ListPageItem(
-            dataclasses.replace(
-                record,
-                etag=header(response, "ETag"),
-                last_modified=header(response, "Last-Modified"),
-                digest=payload_digest(response.body),
-                pages=tuple(dict.fromkeys((url, n) for url, n in numbered if n)),
-            )
+            record.answered(header(response, "ETag"), header(response, "Last-Modified"), response.body, numbered)
         )
 
     def _entry_requests(self, urls: list[str], section: str, found_on: str) -> Generator[Any, None, bool]:
